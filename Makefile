@@ -1,0 +1,37 @@
+# neuron-refinery: `make demo` sets everything up and runs the main job; `make test` runs the tests.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The CPU build of torch; on machines without a local wheel, point pip at PyTorch's CPU index:
+#   make TORCH_INDEX=--index-url=https://download.pytorch.org/whl/cpu
+TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
+STAMP := $(VENV)/.installed
+
+.PHONY: install assets demo test lint clean-venv
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet $(TORCH_INDEX) "$(TORCH_SPEC)"
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	@if $(BIN)/pip list 2>/dev/null | grep -qi '^nvidia'; then echo "error: a CUDA build of torch got installed; see README" >&2; exit 1; fi
+	touch $(STAMP)
+
+install: $(STAMP)
+
+assets: install
+	$(BIN)/refinery setup
+
+demo: assets
+	$(BIN)/refinery demo
+
+test: assets
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check agent graphs tools prompts tests bench
+
+clean-venv:
+	rm -rf $(VENV)

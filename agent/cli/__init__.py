@@ -1,0 +1,1 @@
+"""The `refinery` command line: one module per subcommand."""

@@ -1,0 +1,71 @@
+"""`refinery`: explain LM neurons, probe for counterexamples, revise until the held-out score converges."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from agent.cli import cmd_demo, cmd_records, cmd_setup
+from agent.logs import configure_logging
+from agent.settings import Settings
+from tools.errors import RefineryError
+
+COMMANDS = (cmd_setup, cmd_records, cmd_demo)
+
+EPILOG = """\
+Every option is also settable in the environment as REFINERY_<OPTION> (e.g. REFINERY_MODEL=gpt2),
+in a .env file, or in refinery.toml; command-line flags win over all of them.
+Exit codes: 0 done, 1 some work failed (see output), 2 bad input or missing asset, 130 interrupted."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="refinery", description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in COMMANDS:
+        module.register(sub)
+    return parser
+
+
+def _settings_from(args: argparse.Namespace) -> Settings:
+    given = {k: v for k, v in vars(args).items() if k in Settings.model_fields}
+    return Settings(**given)
+
+
+def _quiet_libraries(allow_hub: bool) -> None:
+    # Set before transformers/huggingface_hub are imported: they read these once.
+    if not allow_hub:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TQDM_DISABLE", "1")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = _settings_from(args)
+    except Exception as err:  # pydantic ValidationError from env/toml: show it without a traceback
+        print(f"error: invalid settings: {err}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.log_json)
+    _quiet_libraries(settings.allow_hub)
+    run: Callable[[argparse.Namespace, Settings], int] = args.run
+    try:
+        return run(args, settings)
+    except RefineryError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("interrupted; work already finished is kept, rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Subject models: the language models whose neurons we explain."""
