@@ -1,0 +1,100 @@
+"""The narrow LLM protocol: messages in; text, token logprobs and usage out.
+
+Nothing outside `tools/llm/` imports a vendor SDK. A call is described by an `LLMRequest` whose
+`purpose` selects the model (explainer and simulator models are configured separately); the answer
+is an `LLMResponse` carrying the text, per-token logprobs with their top alternatives when asked
+for, and the call's usage (tokens, latency, cost, retries).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, Field
+
+Purpose = Literal["explainer", "simulator", "prober", "reviser"]
+
+
+class Message(BaseModel):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class TopLogprob(BaseModel):
+    token: str
+    logprob: float = Field(description="Natural-log probability of this token at this position.")
+
+
+class TokenLogprob(BaseModel):
+    """One generated (or prompt) token, its logprob, and the top alternatives at its position."""
+
+    token: str
+    logprob: float
+    top: list[TopLogprob] = Field(default_factory=list)
+
+
+class Usage(BaseModel):
+    """What one call cost. Failed attempts that were retried are counted in `retries`, not in tokens."""
+
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = Field(0.0, description="Wall time of the successful attempt, seconds.")
+    cost_usd: float = Field(0.0, description="From the configured price table; 0 for local endpoints.")
+    retries: int = 0
+    cached: bool = Field(False, description="Answered from the run's call journal: not paid again.")
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class LLMRequest(BaseModel):
+    purpose: Purpose
+    messages: list[Message]
+    max_tokens: int = Field(512, ge=1, description="Output cap, enforced in a way every supported server honours.")
+    temperature: float = 0.0
+    logprobs: bool = False
+    top_logprobs: int = Field(0, ge=0, le=20)
+    seed: int | None = None
+
+
+class LLMResponse(BaseModel):
+    text: str
+    logprobs: list[TokenLogprob] | None = Field(None, description="Per generated token, when requested and provided.")
+    finish_reason: str | None = None
+    usage: Usage
+
+
+class PromptScoreRequest(BaseModel):
+    """Score a fixed prompt (no generation): per-token logprobs of the prompt itself (vLLM `prompt_logprobs`)."""
+
+    purpose: Purpose = "simulator"
+    prompt: str
+    top_logprobs: int = Field(15, ge=1, le=20)
+
+
+class PromptScoreResponse(BaseModel):
+    tokens: list[TokenLogprob]
+    usage: Usage
+
+
+class LLMError(Exception):
+    """An LLM call failed for good (after bounded retries) or returned something unusable."""
+
+    def __init__(self, message: str, *, retryable: bool = False, status: int | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.status = status
+
+
+@runtime_checkable
+class LLM(Protocol):
+    async def complete(self, request: LLMRequest) -> LLMResponse: ...
+
+
+@runtime_checkable
+class PromptScorer(Protocol):
+    """Optional capability: servers that return logprobs for prompt tokens."""
+
+    async def score_prompt(self, request: PromptScoreRequest) -> PromptScoreResponse: ...
