@@ -28,7 +28,7 @@ demo: assets
 	$(BIN)/refinery demo
 
 test: assets
-	$(BIN)/python -m pytest -q
+	REFINERY_REQUIRE_ASSETS=1 $(BIN)/python -m pytest -q
 
 lint: install
 	$(BIN)/ruff check agent graphs tools prompts tests bench

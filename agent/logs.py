@@ -8,6 +8,16 @@ import sys
 import structlog
 
 
+class _CurrentStderr:
+    """Resolves `sys.stderr` at each write, so redirected or captured stderr is always honoured."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(level: str = "warning", as_json: bool = False) -> None:
     numeric = getattr(logging, level.upper())
     renderer: structlog.types.Processor = (
@@ -21,7 +31,7 @@ def configure_logging(level: str = "warning", as_json: bool = False) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
     # Libraries log through stdlib logging; keep them quiet unless asked.

@@ -48,12 +48,12 @@ def open_records(settings: Settings, subject: SubjectModel | None = None) -> Rec
     return RecordsContext(subject, corpus, excerpts, RecordStore(settings.records), manifest)
 
 
-def ensure_records(ctx: RecordsContext, layer: int, neurons: Sequence[int], batch_size: int) -> BuildReport:
+def ensure_records(ctx: RecordsContext, layer: int, neurons: Sequence[int], settings: Settings) -> BuildReport:
     """Build the records of `neurons` at `layer` that are not in the store yet (one pass for all)."""
     check_layer(ctx.subject.info, layer)
     check_neurons(ctx.subject.info, neurons)
     with token_progress(f"layer {layer} records") as progress:
         return build_layer_records(
             ctx.subject, ctx.excerpts, layer, neurons, ctx.store, ctx.manifest, ctx.corpus.corpus_id,
-            batch_size=batch_size, progress=progress,
+            batch_size=settings.batch_size, checkpoint_seconds=settings.checkpoint_seconds, progress=progress,
         )

@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     batch_size: int = Field(32, ge=1, description="Excerpts per forward pass.")
     seed: int = Field(0, description="Seed for every random choice (excerpt order, samples).")
     records: Path = Field(Path("runs/records"), description="Records directory ({layer}/{neuron}.json).")
+    checkpoint_seconds: float = Field(60.0, ge=0, description="Seconds between checkpoints of a records pass (resume point).")
 
     # Output and logging
     runs_dir: Path = Field(Path("runs"), description="Where runs, reports and benchmark results are written.")

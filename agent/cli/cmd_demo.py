@@ -47,6 +47,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         smollm2.convert(settings.cache_dir)
     ctx = open_records(settings)
     neurons = parse_index_list(args.neurons)
-    ensure_records(ctx, args.layer, neurons, settings.batch_size)
+    ensure_records(ctx, args.layer, neurons, settings)
     print_table(neuron_rows(ctx.store, args.layer, neurons), f"{ctx.manifest.model_id} layer {args.layer} on {ctx.manifest.n_excerpts:,} excerpts of {ctx.manifest.corpus_id}")
     return 0

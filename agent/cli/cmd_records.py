@@ -30,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--layer", type=int, required=True, help="layer index (0-based)")
     parser.add_argument("--neurons", default=None, metavar="LIST", help="neurons like '0-63' or '1,5,9-12' (default: the whole layer)")
     setting(parser, "--out", "--records", field="records", metavar="DIR")
+    setting(parser, "--checkpoint-seconds", field="checkpoint_seconds", type=float, metavar="S")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     subject_options(parser)
     corpus_options(parser)
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     ctx = open_records(settings)
     neurons = parse_index_list(args.neurons) if args.neurons else list(range(ctx.subject.info.d_mlp))
-    report = ensure_records(ctx, args.layer, neurons, settings.batch_size)
+    report = ensure_records(ctx, args.layer, neurons, settings)
     rows = neuron_rows(ctx.store, args.layer, neurons)
     if args.json:
         print(json.dumps({

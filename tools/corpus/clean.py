@@ -13,7 +13,7 @@ _BLANK_LINES = re.compile(r"\n{3,}")
 
 def clean_text(text: str) -> str:
     """NFC-normalize, drop control characters, collapse runs of spaces, keep single line breaks."""
-    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
+    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
     text = "".join(ch for ch in text if ch == "\n" or unicodedata.category(ch)[0] != "C")
     lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()

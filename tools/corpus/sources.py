@@ -6,6 +6,7 @@ and `dpkg-deb -x` (no root needed, nothing installed system-wide).
 
 from __future__ import annotations
 
+import glob
 import gzip
 import json
 import re
@@ -113,7 +114,9 @@ def read_user_files(spec: str) -> list[str]:
     elif path.is_file():
         files = [path]
     else:
-        files = sorted(p for p in Path().glob(spec) if p.suffix in {".txt", ".jsonl"}) if any(c in spec for c in "*?[") else []
+        pattern = str(path)
+        matches = glob.glob(pattern, recursive=True) if any(c in pattern for c in "*?[") else []
+        files = sorted(Path(p) for p in matches if Path(p).suffix in {".txt", ".jsonl"})
     if not files:
         raise AssetMissingError(
             f"corpus {spec!r}: no .txt or .jsonl files found. Use `--corpus default`, `--corpus pydoc`, "

@@ -17,9 +17,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Self
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from tools.atomic import atomic_write_text
+from tools.atomic import atomic_write_bytes
 from tools.errors import RecordFileError
 
 
@@ -45,7 +46,10 @@ def _with_dataclass_names(obj: Any) -> Any:
             out[key] = _with_dataclass_names(value)
         return out
     if isinstance(obj, list):
-        return [_with_dataclass_names(item) for item in obj]
+        # Lists of numbers or strings are returned as they are: numbers were checked on the way in.
+        if obj and isinstance(obj[0], (BaseModel, list)):
+            return [_with_dataclass_names(item) for item in obj]
+        return obj
     if isinstance(obj, StrEnum):
         return obj.value
     if isinstance(obj, float) and not math.isfinite(obj):
@@ -286,17 +290,23 @@ def _read_bounded(path: Path, max_bytes: int) -> str:
         raise RecordFileError(path, f"cannot read: {err.strerror}") from None
 
 
+def dumps_bytes(obj: _OpenAIObject) -> bytes:
+    """One-line UTF-8 JSON in OpenAI's layout (dataclass_name first, null for undefined scores).
+
+    orjson writes a non-finite float as null, which is what undefined means in these files."""
+    return orjson.dumps(obj.to_openai())
+
+
 def dumps(obj: _OpenAIObject) -> str:
-    """One-line JSON in OpenAI's layout (dataclass_name first, null for undefined scores)."""
-    return json.dumps(obj.to_openai(), allow_nan=False, ensure_ascii=False)
+    return dumps_bytes(obj).decode("utf-8")
 
 
 def write_neuron_record(path: Path, record: NeuronRecord) -> None:
-    atomic_write_text(path, dumps(record) + "\n")
+    atomic_write_bytes(path, dumps_bytes(record) + b"\n")
 
 
 def write_simulation_results(path: Path, results: NeuronSimulationResults) -> None:
-    atomic_write_text(path, dumps(results) + "\n")
+    atomic_write_bytes(path, dumps_bytes(results) + b"\n")
 
 
 def neuron_file(base: Path, layer: int, neuron: int, suffix: str) -> Path:

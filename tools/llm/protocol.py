@@ -77,6 +77,11 @@ class PromptScoreRequest(BaseModel):
 class PromptScoreResponse(BaseModel):
     tokens: list[TokenLogprob]
     usage: Usage
+    unscored_prefix: str = Field(
+        "",
+        description="Text of the leading prompt token(s) the server gives no logprob (nothing precedes them); "
+        "`tokens` starts after it, so unscored_prefix + the tokens' text spells the prompt.",
+    )
 
 
 class LLMError(Exception):

@@ -5,14 +5,16 @@ For each of N neurons, over excerpts of T tokens fed in batches of raw activatio
 - a uniform random sample of excerpts, drawn independently for every neuron before the pass;
 - random samples per activation-quantile bin: bin boundaries are quantiles of the per-excerpt
   maximum, estimated on a calibration prefix of the pass (the excerpts are fed in a seeded random
-  order, so the prefix is itself a uniform sample); later excerpts fill one reservoir per bin;
+  order, so the prefix is itself a uniform sample); among later excerpts, each bin keeps the ones
+  with the smallest hash priority of (seed, neuron, excerpt), a uniform sample without replacement;
 - the moments of the activation distribution over all tokens.
 Memory is O(N * (k + n_random + bins * n_per_bin) * T); the corpus is only ever read in batches.
+Every choice is keyed by the neuron's own index, so a neuron's record does not depend on which
+other neurons share the pass, nor on the batch size.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,10 +41,24 @@ class NeuronSummary:
     moments: dict[str, float | None]
 
 
+def hash_priority(seed: int, neurons: np.ndarray, excerpt: int) -> np.ndarray:
+    """A uniform-looking number in [0, 1) per neuron for one excerpt (splitmix64 finalizer)."""
+    with np.errstate(over="ignore"):
+        x = (np.asarray(neurons, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)) ^ np.uint64(
+            (excerpt * 0xBF58476D1CE4E5B9 + seed * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+        )
+        x ^= x >> np.uint64(30)
+        x *= np.uint64(0xBF58476D1CE4E5B9)
+        x ^= x >> np.uint64(27)
+        x *= np.uint64(0x94D049BB133111EB)
+        x ^= x >> np.uint64(31)
+    return (x >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
 class LayerAccumulator:
     def __init__(
         self,
-        n_neurons: int,
+        neuron_ids: list[int],
         n_excerpts: int,
         length: int,
         top_k: int = 50,
@@ -51,13 +67,13 @@ class LayerAccumulator:
         calibration_excerpts: int = 2048,
         seed: int = 0,
     ) -> None:
-        self.n, self.length, self.k = n_neurons, length, min(top_k, n_excerpts)
+        self.neuron_ids = np.asarray(neuron_ids, dtype=np.int64)
+        self.seed = seed
+        self.n, self.length, self.k = len(neuron_ids), length, min(top_k, n_excerpts)
         self.n_random = min(n_random, n_excerpts)
         self.n_bins, self.per_bin = len(QUANTILES) - 1, n_per_quantile
         self.calibration = max(1, min(calibration_excerpts, n_excerpts // 2))
-        rng = np.random.default_rng(seed)
-        self.order = rng.permutation(n_excerpts)
-        self._rng = np.random.default_rng([seed, 1])
+        self.order = np.random.default_rng(seed).permutation(n_excerpts)
         self.processed = 0
 
         self.top_vals = np.full((self.k, self.n), -np.inf, dtype=np.float32)
@@ -65,7 +81,9 @@ class LayerAccumulator:
         self.top_acts = np.zeros((self.k, self.n, length), dtype=np.float32)
 
         # Independent random sample per neuron, inverted to excerpt -> (neuron positions, slots).
-        self.rand_idx = np.stack([rng.choice(n_excerpts, self.n_random, replace=False) for _ in range(self.n)])
+        self.rand_idx = np.stack([
+            np.random.default_rng([seed, int(n)]).choice(n_excerpts, self.n_random, replace=False) for n in self.neuron_ids
+        ])
         self.rand_acts = np.zeros((self.n, self.n_random, length), dtype=np.float32)
         flat = self.rand_idx.ravel()
         sort = np.argsort(flat, kind="stable")
@@ -76,7 +94,7 @@ class LayerAccumulator:
         self.moments = StreamingMoments(self.n)
         self.calib_max = np.zeros((self.calibration, self.n), dtype=np.float32)
         self.boundaries: np.ndarray | None = None
-        self.bin_count = np.zeros((self.n, self.n_bins), dtype=np.int64)
+        self.bin_priority = np.full((self.n, self.n_bins, self.per_bin), np.inf)
         self.bin_idx = np.full((self.n, self.n_bins, self.per_bin), -1, dtype=np.int64)
         self.bin_acts = np.zeros((self.n, self.n_bins, self.per_bin, length), dtype=np.float32)
 
@@ -138,14 +156,14 @@ class LayerAccumulator:
             if ns.size == 0:
                 continue
             bs = bins[ns]
-            counts = self.bin_count[ns, bs]
-            draw = self._rng.integers(0, counts + 1)
-            slot = np.where(counts < self.per_bin, counts, draw)
-            keep = slot < self.per_bin
-            kn, kb, ks = ns[keep], bs[keep], slot[keep]
+            priority = hash_priority(self.seed, self.neuron_ids[ns], int(e))
+            # Replace the largest priority held in the bin when the newcomer's is smaller.
+            worst = self.bin_priority[ns, bs].argmax(axis=1)
+            keep = priority < self.bin_priority[ns, bs, worst]
+            kn, kb, ks = ns[keep], bs[keep], worst[keep]
+            self.bin_priority[kn, kb, ks] = priority[keep]
             self.bin_idx[kn, kb, ks] = e
             self.bin_acts[kn, kb, ks] = acts[row][:, kn].T
-            self.bin_count[ns, bs] += 1
 
     def summary(self, position: int) -> NeuronSummary:
         """Everything gathered for the neuron at `position` (after the whole pass)."""
@@ -155,8 +173,9 @@ class LayerAccumulator:
         moments = {k: (float(v[position]) if np.isfinite(v[position]) else None) for k, v in self.moments.result().items()}
         bins = []
         for j in range(self.n_bins):
-            filled = int(min(self.bin_count[position, j], self.per_bin))
-            bins.append(NeuronSample(self.bin_idx[position, j, :filled].copy(), self.bin_acts[position, j, :filled].copy()))
+            held = np.flatnonzero(self.bin_idx[position, j] >= 0)
+            held = held[np.argsort(self.bin_idx[position, j, held])]
+            bins.append(NeuronSample(self.bin_idx[position, j, held].copy(), self.bin_acts[position, j, held].copy()))
         bounds = self.boundaries[position].tolist() if self.boundaries is not None else []
         return NeuronSummary(
             top=NeuronSample(self.top_idx[found, position].copy(), self.top_acts[found, position].copy()),
@@ -166,14 +185,13 @@ class LayerAccumulator:
             moments=moments,
         )
 
-    _STATE = ("order", "top_vals", "top_idx", "top_acts", "rand_idx", "rand_acts", "calib_max", "bin_count", "bin_idx", "bin_acts")
+    _STATE = ("order", "top_vals", "top_idx", "top_acts", "rand_idx", "rand_acts", "calib_max", "bin_priority", "bin_idx", "bin_acts")
 
     def state(self) -> dict[str, np.ndarray]:
         """Arrays that fully describe the pass so far (for a checkpoint)."""
         out = {name: getattr(self, name) for name in self._STATE}
         out.update({f"moments_{k}": v for k, v in self.moments.state().items()})
         out["processed"] = np.array(self.processed)
-        out["rng"] = np.array(json.dumps(self._rng.bit_generator.state))
         if self.boundaries is not None:
             out["boundaries"] = self.boundaries
         return out
@@ -185,5 +203,4 @@ class LayerAccumulator:
             setattr(self, name, np.array(state[name]))
         self.moments.load_state({k.removeprefix("moments_"): v for k, v in state.items() if k.startswith("moments_")})
         self.processed = int(state["processed"])
-        self._rng.bit_generator.state = json.loads(str(state["rng"]))
         self.boundaries = np.array(state["boundaries"]) if "boundaries" in state else None

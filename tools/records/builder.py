@@ -64,8 +64,11 @@ def _load_partial(path: Path, acc: LayerAccumulator, neurons: list[int]) -> bool
 
 def _records(sample: NeuronSample, excerpts: np.ndarray, pieces: Callable[[np.ndarray], list[str]]) -> list[ActivationRecord]:
     values = np.round(sample.activations.astype(np.float64), 6)
+    if not np.isfinite(values).all():
+        raise ValueError("the subject produced non-finite activations; the model weights are broken")
+    # Built without re-validation: shapes and finiteness are guaranteed here, and this runs per record.
     return [
-        ActivationRecord(
+        ActivationRecord.model_construct(
             tokens=pieces(excerpts[e]),
             activations=values[i].tolist(),
             token_ids=[int(t) for t in excerpts[e]],
@@ -98,7 +101,7 @@ def build_layer_records(
         return BuildReport(layer, [], skipped, 0, 0.0, 0)
     n_excerpts, length = excerpts.shape
     acc = LayerAccumulator(
-        len(todo), n_excerpts, length, manifest.top_k, manifest.n_random, manifest.n_per_quantile,
+        todo, n_excerpts, length, manifest.top_k, manifest.n_random, manifest.n_per_quantile,
         calibration_excerpts=calibration_excerpts, seed=manifest.seed,
     )
     partial = _partial_path(store, layer)

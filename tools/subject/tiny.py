@@ -22,6 +22,7 @@ TINY_D_MLP = 128
 @functools.cache
 def _bpe_definition() -> str:
     from pydoc_data.topics import topics
+
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     bpe = Tokenizer(models.BPE())

@@ -1,0 +1,141 @@
+"""bench/records: record-builder throughput against a bare forward, and peak RSS at two corpus sizes.
+
+    .venv/bin/python -m bench.records [--layer 4] [--excerpts 1000] [--repeats 2]
+
+Both sides run in the same process on the same excerpt batches, interleaved `--repeats` times:
+- bare forward: the HF model with one forward hook on layer L's MLP, stopped right after it
+  (an exception ends the forward), no bookkeeping at all;
+- record builder: the full `build_layer_records` for every neuron of the layer (top-k, random and
+  quantile samples, moments, JSON files).
+The ratio builder/bare is the number to watch (goal >= 0.85). Peak RSS is measured in fresh child
+processes building the same layer on two corpus sizes: it must not grow with the corpus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from agent.settings import default_cache_dir
+from bench.common import peak_rss_mib, write_result
+from tools.corpus.corpus import load_corpus
+from tools.corpus.excerpts import load_excerpts
+from tools.records.builder import build_layer_records
+from tools.records.store import RecordsManifest, RecordStore
+from tools.subject.registry import load_subject
+
+
+class _Stop(Exception):
+    pass
+
+
+def bare_forward_tok_s(subject, excerpts: np.ndarray, layer: int, batch_size: int) -> float:  # noqa: ANN001
+    import torch
+
+    mlp = subject.hf_model.model.layers[layer].mlp if hasattr(subject.hf_model, "model") else subject.hf_model.transformer.h[layer].mlp
+
+    def stop(module, args, output):  # noqa: ANN001, ANN202
+        raise _Stop
+
+    handle = mlp.register_forward_hook(stop)
+    bos = subject.tokenizer.bos_token_id
+    started = time.perf_counter()
+    try:
+        with torch.inference_mode():
+            for i in range(0, len(excerpts), batch_size):
+                batch = torch.as_tensor(np.asarray(excerpts[i : i + batch_size]), dtype=torch.long)
+                ids = torch.cat([torch.full((len(batch), 1), bos), batch], dim=1)
+                with contextlib.suppress(_Stop):
+                    subject.hf_model(ids)
+    finally:
+        handle.remove()
+    return excerpts.size / (time.perf_counter() - started)
+
+
+def manifest_for(subject, corpus, n_excerpts: int, length: int) -> RecordsManifest:  # noqa: ANN001
+    return RecordsManifest(
+        model_id=subject.info.model_id, tokenizer_sha256=subject.info.tokenizer_sha256, corpus_id=corpus.corpus_id,
+        corpus_sha256=corpus.sha256, excerpt_tokens=length, n_excerpts=n_excerpts, prepend_bos=subject.info.prepend_bos,
+        top_k=50, n_random=50, n_per_quantile=5, seed=0,
+    )
+
+
+def builder_tok_s(subject, corpus, excerpts: np.ndarray, layer: int, batch_size: int) -> float:  # noqa: ANN001
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        build_layer_records(
+            subject, excerpts, layer, list(range(subject.info.d_mlp)), RecordStore(Path(tmp)),
+            manifest_for(subject, corpus, len(excerpts), excerpts.shape[1]), corpus.corpus_id, batch_size=batch_size,
+            checkpoint_seconds=float("inf"),
+        )
+        return excerpts.size / (time.perf_counter() - started)
+
+
+def child_rss(args: argparse.Namespace) -> None:
+    subject = load_subject(args.model, cache_dir=args.cache_dir)
+    corpus = load_corpus(args.corpus, args.cache_dir)
+    excerpts = load_excerpts(subject, corpus, args.cache_dir, 64)[: args.excerpts]
+    before = peak_rss_mib()
+    rate = builder_tok_s(subject, corpus, excerpts, args.layer, args.batch_size)
+    print(json.dumps({"excerpts": int(len(excerpts)), "peak_rss_mib": round(peak_rss_mib(), 1),
+                      "peak_rss_before_pass_mib": round(before, 1), "tokens_per_s": round(rate)}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--corpus", default="default")
+    parser.add_argument("--cache-dir", type=Path, default=default_cache_dir())
+    parser.add_argument("--layer", type=int, default=4)
+    parser.add_argument("--excerpts", type=int, default=1000)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--rss-sizes", default="500,2000", help="corpus sizes (excerpts) for the peak-RSS children")
+    parser.add_argument("--child-rss", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child_rss:
+        child_rss(args)
+        return
+
+    subject = load_subject(args.model, cache_dir=args.cache_dir)
+    corpus = load_corpus(args.corpus, args.cache_dir)
+    excerpts = np.asarray(load_excerpts(subject, corpus, args.cache_dir, 64)[: args.excerpts])
+    bare, built = [], []
+    for _ in range(args.repeats):
+        bare.append(bare_forward_tok_s(subject, excerpts, args.layer, args.batch_size))
+        built.append(builder_tok_s(subject, corpus, excerpts, args.layer, args.batch_size))
+    rss = []
+    for size in (int(s) for s in args.rss_sizes.split(",")):
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.records", "--child-rss", "--model", args.model, "--corpus", args.corpus,
+             "--cache-dir", str(args.cache_dir), "--layer", str(args.layer), "--excerpts", str(size)],
+            capture_output=True, text=True, check=True,
+        )
+        rss.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    result = {
+        "model": args.model, "layer": args.layer, "neurons": subject.info.d_mlp, "excerpts": len(excerpts),
+        "tokens": int(excerpts.size), "batch_size": args.batch_size,
+        "bare_forward_tok_s": [round(x) for x in bare], "builder_tok_s": [round(x) for x in built],
+        "ratio": round(float(np.median(built) / np.median(bare)), 3),
+        "peak_rss": rss,
+    }
+    path = write_result("records", result)
+    print(f"model {args.model}, layer {args.layer}, all {subject.info.d_mlp} neurons, {excerpts.size:,} tokens, batch {args.batch_size}")
+    print(f"  bare forward (HF, one hook, early exit): {np.median(bare):8.0f} tok/s  {bare}")
+    print(f"  record builder (whole layer):            {np.median(built):8.0f} tok/s  {built}")
+    print(f"  ratio builder / bare:                    {result['ratio']:.3f}   (goal >= 0.85)")
+    for r in rss:
+        print(f"  peak RSS building from {r['excerpts']:>6,} excerpts: {r['peak_rss_mib']:8.1f} MiB")
+    print(f"written {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""`refinery records` end to end on the tiny model, and its answers to bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agent.cli.main import main
+from agent.cli.options import parse_index_list
+from tools.errors import BadInputError
+
+
+@pytest.fixture
+def base_args(tmp_path: Path, session_cache: Path) -> list[str]:
+    return ["--model", "tiny-llama", "--corpus", "pydoc", "--cache-dir", str(session_cache), "--excerpt-tokens", "32",
+            "--max-excerpts", "200", "--out", str(tmp_path / "records")]
+
+
+def test_records_json_output_and_files(base_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["records", "--layer", "1", "--neurons", "0-3,9", "--json", *base_args]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["written"] == 5 and out["skipped"] == 0 and out["model"] == "tiny-llama"
+    assert [n["neuron"] for n in out["neurons"]] == [0, 1, 2, 3, 9]
+    assert all(len(n["top_tokens"]) == 5 for n in out["neurons"])
+    assert (tmp_path / "records" / "1" / "9.json").is_file()
+    assert json.loads((tmp_path / "records" / "manifest.json").read_text())["n_excerpts"] == 200
+    # A rerun skips everything.
+    assert main(["records", "--layer", "1", "--neurons", "0-3,9", "--json", *base_args]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["written"] == 0 and again["skipped"] == 5
+
+
+def test_records_table_output(base_args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["records", "--layer", "0", "--neurons", "4", *base_args]) == 0
+    assert "0/4" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--layer", "9"], "valid layers are 0-3"),
+        (["--layer", "0", "--neurons", "126-130"], "valid neurons are 0-127"),
+        (["--layer", "0", "--neurons", "a-b"], "bad neuron list"),
+        (["--layer", "0", "--model", "gpt-5"], "unknown model"),
+    ],
+)
+def test_bad_input_is_a_clear_error(base_args: list[str], extra: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["records", *base_args, *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_mixing_records_of_another_build_is_refused(base_args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["records", "--layer", "0", "--neurons", "1", *base_args]) == 0
+    assert main(["records", "--layer", "0", "--neurons", "2", "--seed", "5", *base_args]) == 2
+    assert "seed: has 0, asked 5" in capsys.readouterr().err
+
+
+def test_malformed_record_file_is_named(base_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["records", "--layer", "0", "--neurons", "1", *base_args]) == 0
+    path = tmp_path / "records" / "0" / "1.json"
+    path.write_text(path.read_text()[:100])
+    assert main(["records", "--layer", "0", "--neurons", "1", *base_args]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "not valid JSON" in err
+
+
+def test_empty_corpus_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "texts").mkdir()
+    code = main(["records", "--layer", "0", "--model", "tiny-llama", "--corpus", str(tmp_path / "texts"), "--cache-dir", str(tmp_path)])
+    assert code == 2 and "no .txt or .jsonl files" in capsys.readouterr().err
+
+
+def test_index_lists() -> None:
+    assert parse_index_list("0-3,9, 7") == [0, 1, 2, 3, 7, 9]
+    with pytest.raises(BadInputError):
+        parse_index_list("5-2")
+    with pytest.raises(BadInputError):
+        parse_index_list("-3")
+
+
+def test_every_command_explains_itself(capsys: pytest.CaptureFixture[str]) -> None:
+    from agent.cli.main import COMMANDS
+
+    for module in COMMANDS:
+        name = module.__name__.rsplit("cmd_", 1)[1].replace("_", "-")
+        with pytest.raises(SystemExit) as exit_info:
+            main([name, "--help"])
+        assert exit_info.value.code == 0
+        text = capsys.readouterr().out
+        assert "usage: refinery" in text and len(text) > 300

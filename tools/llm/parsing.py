@@ -1,0 +1,80 @@
+"""Wire-format logprobs -> protocol types. Pure functions over the JSON the servers return.
+
+A shape these functions do not understand raises `MalformedResponse` (worth a retry: a proxy or an
+overloaded server can garble one reply); an answer that is well formed but lacks what was asked
+for raises `UnusableResponse` (retrying the same server will not help).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tools.llm.protocol import TokenLogprob, TopLogprob
+
+
+class MalformedResponse(Exception):
+    """The server's reply is not the JSON shape the OpenAI wire format promises."""
+
+
+class UnusableResponse(Exception):
+    """The reply is well formed but cannot serve the request."""
+
+
+def chat_logprobs(raw: object) -> list[TokenLogprob] | None:
+    """`choices[0].logprobs` of a chat completion; None when the server sent none."""
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise MalformedResponse(f"logprobs is a {type(raw).__name__}, not an object")
+    content = raw.get("content")
+    if content is None:
+        return None
+    if not isinstance(content, Sequence):
+        raise MalformedResponse("logprobs.content is not a list")
+    try:
+        return [
+            TokenLogprob(
+                token=entry["token"],
+                logprob=entry["logprob"],
+                top=[TopLogprob(token=alt["token"], logprob=alt["logprob"]) for alt in entry.get("top_logprobs") or []],
+            )
+            for entry in content
+        ]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalformedResponse(f"unreadable logprobs.content entry: {type(exc).__name__}: {exc}") from exc
+
+
+def prompt_logprobs(raw: object, n_prompt_tokens: int | None) -> tuple[str, list[TokenLogprob]]:
+    """Prompt tokens from a legacy completion's `choices[0].logprobs` (echo=True).
+
+    The echoed list holds the prompt's tokens followed by the generated one(s); the server's
+    `usage.prompt_tokens` says where the prompt ends (BOS included on both sides). Returns the text
+    of the unscored leading token(s) and the scored tokens.
+    """
+    if not isinstance(raw, Mapping) or not raw.get("tokens") or not raw.get("token_logprobs"):
+        raise UnusableResponse("server does not return prompt logprobs")
+    tokens: list[Any] = list(raw["tokens"])
+    logprobs: list[Any] = list(raw["token_logprobs"])
+    tops: list[Any] = list(raw.get("top_logprobs") or [None] * len(tokens))
+    if not len(tokens) == len(logprobs) == len(tops):
+        raise MalformedResponse(f"logprobs lists differ in length: {len(tokens)}, {len(logprobs)}, {len(tops)}")
+    end = n_prompt_tokens if n_prompt_tokens is not None and 0 < n_prompt_tokens <= len(tokens) else len(tokens)
+    prefix: list[str] = []
+    scored: list[TokenLogprob] = []
+    try:
+        for token, logprob, top in zip(tokens[:end], logprobs[:end], tops[:end], strict=True):
+            if logprob is None:
+                if scored:
+                    raise MalformedResponse("a prompt token after the first scored one has no logprob")
+                prefix.append(token)
+                continue
+            alternatives = sorted((top or {}).items(), key=lambda item: item[1], reverse=True)
+            scored.append(
+                TokenLogprob(token=token, logprob=logprob, top=[TopLogprob(token=t, logprob=lp) for t, lp in alternatives])
+            )
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise MalformedResponse(f"unreadable prompt logprobs: {type(exc).__name__}: {exc}") from exc
+    if not scored:
+        raise UnusableResponse("server does not return prompt logprobs")
+    return "".join(prefix), scored
