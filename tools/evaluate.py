@@ -1,0 +1,98 @@
+"""Score an explanation on a set of records: simulate, then correlate with the real activations.
+
+The score is the pooled Pearson r (science.md §5) between raw true activations and simulated
+0-10 values, over the records whose simulation succeeded; failed records are counted and
+excluded, never scored as zeros.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydantic import BaseModel, Field
+
+from tools.formats.openai import (
+    ActivationRecord,
+    ActivationScale,
+    ScoredExplanation,
+    ScoredSequenceSimulation,
+    ScoredSimulation,
+    SequenceSimulation,
+)
+from tools.science.scoring import aggregate_correlation, bootstrap_ci, pearson
+from tools.simulators.base import RecordSimulation, Simulator
+
+
+class ExplanationScore(BaseModel):
+    """An explanation's score on one split, with everything needed to audit or export it."""
+
+    explanation: str
+    method: str = Field(description="Simulator method that produced the score.")
+    split: str = Field(description="Which records were scored: train, valid (selection), test (held-out), probes...")
+    score: float | None = Field(description="Pooled Pearson r over ok records; None when undefined.")
+    score_reason: str | None = None
+    ci: tuple[float, float] | None = Field(None, description="95% bootstrap interval, resampling records.")
+    n_records: int
+    n_failed: int
+    per_record: list[float | None]
+    true_activations: list[list[float]] = Field(description="Raw neuron values per record.")
+    simulations: list[RecordSimulation]
+
+    def pairs(self) -> list[tuple[list[float], list[float]]]:
+        return [(t, s.expected) for t, s in zip(self.true_activations, self.simulations, strict=True) if s.ok and s.expected is not None]
+
+    def to_openai(self) -> ScoredExplanation:
+        """OpenAI's ScoredExplanation (failed records are left out: there is no simulation to store)."""
+        seqs = []
+        for true, sim, r in zip(self.true_activations, self.simulations, self.per_record, strict=True):
+            if not sim.ok or sim.expected is None:
+                continue
+            seqs.append(ScoredSequenceSimulation(
+                simulation=SequenceSimulation(
+                    tokens=sim.tokens, expected_activations=sim.expected,
+                    activation_scale=ActivationScale.SIMULATED_NORMALIZED_ACTIVATIONS,
+                    distribution_values=sim.distribution_values or [],
+                    distribution_probabilities=sim.distribution_probabilities or [],
+                ),
+                true_activations=true, ev_correlation_score=r,
+            ))
+        return ScoredExplanation(
+            explanation=self.explanation,
+            scored_simulation=ScoredSimulation(scored_sequence_simulations=seqs, ev_correlation_score=self.score),
+        )
+
+
+def score_simulations(
+    explanation: str, records: Sequence[ActivationRecord], simulations: Sequence[RecordSimulation], split: str,
+    method: str, with_ci: bool = False, seed: int = 0,
+) -> ExplanationScore:
+    """Pure: correlate given simulations with the records' activations."""
+    true = [list(r.activations) for r in records]
+    per_record: list[float | None] = []
+    pairs = []
+    for t, sim in zip(true, simulations, strict=True):
+        if sim.ok and sim.expected is not None:
+            if len(sim.expected) != len(t):
+                raise ValueError(f"simulator {method} returned {len(sim.expected)} values for {len(t)} tokens")
+            per_record.append(pearson(t, sim.expected).value)
+            pairs.append((t, sim.expected))
+        else:
+            per_record.append(None)
+    n_failed = len(records) - len(pairs)
+    agg = aggregate_correlation(pairs)
+    reason = agg.reason
+    if not pairs and records:
+        reason = f"all {len(records)} record simulations failed"
+    return ExplanationScore(
+        explanation=explanation, method=method, split=split, score=agg.value, score_reason=reason,
+        ci=bootstrap_ci(pairs, seed=seed) if with_ci else None, n_records=len(records), n_failed=n_failed,
+        per_record=per_record, true_activations=true, simulations=list(simulations),
+    )
+
+
+async def score_explanation(
+    explanation: str, records: Sequence[ActivationRecord], simulator: Simulator, split: str,
+    with_ci: bool = False, seed: int = 0,
+) -> ExplanationScore:
+    simulations = await simulator.simulate(explanation, [r.tokens for r in records])
+    return score_simulations(explanation, records, simulations, split, simulator.method, with_ci, seed)

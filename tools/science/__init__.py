@@ -1,0 +1,1 @@
+"""The science, as pure functions: normalization, expected values, scoring, calibration, intervals."""

@@ -1,0 +1,141 @@
+"""Scoring an explanation by how well its simulation correlates with real activations (science.md §5).
+
+Undefined values are `None` with a reason, never NaN and never a silent 0. The aggregate score
+pools the tokens of all records before one Pearson correlation; it is not a mean of per-record r.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+Pair = tuple[Sequence[float], Sequence[float]]
+"""(true raw activations, simulated values) of one record."""
+
+
+@dataclass(frozen=True)
+class Undefinable:
+    """A number that may be undefined; `reason` says why when `value` is None."""
+
+    value: float | None
+    reason: str | None = None
+
+    @property
+    def defined(self) -> bool:
+        return self.value is not None
+
+
+def pearson(true: Sequence[float], predicted: Sequence[float]) -> Undefinable:
+    y, yhat = np.asarray(true, dtype=np.float64), np.asarray(predicted, dtype=np.float64)
+    if y.shape != yhat.shape:
+        raise ValueError(f"length mismatch: {y.size} true values, {yhat.size} simulated")
+    if y.size < 2:
+        return Undefinable(None, "fewer than 2 tokens")
+    if not (np.isfinite(y).all() and np.isfinite(yhat).all()):
+        return Undefinable(None, "non-finite values")
+    if np.ptp(y) == 0:
+        return Undefinable(None, "true activations are constant")
+    if np.ptp(yhat) == 0:
+        return Undefinable(None, "simulated values are constant")
+    yc, pc = y - y.mean(), yhat - yhat.mean()
+    r = float((yc @ pc) / np.sqrt((yc @ yc) * (pc @ pc)))
+    return Undefinable(max(-1.0, min(1.0, r)))
+
+
+def _pooled(pairs: Sequence[Pair]) -> tuple[np.ndarray, np.ndarray]:
+    if not pairs:
+        return np.zeros(0), np.zeros(0)
+    y = np.concatenate([np.asarray(t, dtype=np.float64) for t, _ in pairs])
+    yhat = np.concatenate([np.asarray(p, dtype=np.float64) for _, p in pairs])
+    return y, yhat
+
+
+def aggregate_correlation(pairs: Sequence[Pair]) -> Undefinable:
+    """The score of an explanation: one Pearson r over the concatenation of all records' tokens."""
+    if not pairs:
+        return Undefinable(None, "no records")
+    return pearson(*_pooled(pairs))
+
+
+def rsquared(pairs: Sequence[Pair]) -> Undefinable:
+    """1 - mean((y - ŷ)^2) / mean(y^2), not mean-centred (meaningful after calibration)."""
+    y, yhat = _pooled(pairs)
+    denom = float(np.mean(y**2)) if y.size else 0.0
+    if denom == 0:
+        return Undefinable(None, "true activations are all zero")
+    return Undefinable(1.0 - float(np.mean((y - yhat) ** 2)) / denom)
+
+
+def absolute_dev_explained(pairs: Sequence[Pair]) -> Undefinable:
+    """1 - mean|y - ŷ| / mean|y| (meaningful after calibration)."""
+    y, yhat = _pooled(pairs)
+    denom = float(np.mean(np.abs(y))) if y.size else 0.0
+    if denom == 0:
+        return Undefinable(None, "true activations are all zero")
+    return Undefinable(1.0 - float(np.mean(np.abs(y - yhat))) / denom)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """y ≈ slope * ŷ + intercept, fit by least squares on a calibration split (raw activation units)."""
+
+    slope: float
+    intercept: float
+
+    def apply(self, values: Sequence[float]) -> list[float]:
+        return [self.slope * float(v) + self.intercept for v in values]
+
+
+def fit_calibration(pairs: Sequence[Pair]) -> Calibration:
+    y, yhat = _pooled(pairs)
+    if y.size == 0:
+        return Calibration(0.0, 0.0)
+    if np.ptp(yhat) == 0:
+        return Calibration(0.0, float(y.mean()))
+    slope, intercept = np.polyfit(yhat, y, 1)
+    return Calibration(float(slope), float(intercept))
+
+
+def bootstrap_ci(pairs: Sequence[Pair], n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0) -> tuple[float, float] | None:
+    """Percentile interval of the aggregate score, resampling whole records (not tokens).
+
+    Resamples whose score is undefined are dropped; None when fewer than half are defined."""
+    if len(pairs) < 2:
+        return None
+    y_parts = [np.asarray(t, dtype=np.float64) for t, _ in pairs]
+    p_parts = [np.asarray(p, dtype=np.float64) for _, p in pairs]
+    rng = np.random.default_rng(seed)
+    scores = []
+    for _ in range(n_resamples):
+        pick = rng.integers(0, len(pairs), len(pairs))
+        r = pearson(np.concatenate([y_parts[i] for i in pick]), np.concatenate([p_parts[i] for i in pick]))
+        if r.value is not None:
+            scores.append(r.value)
+    if len(scores) < n_resamples / 2:
+        return None
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(scores, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def paired_difference_ci(
+    pairs_a: Sequence[Pair], pairs_b: Sequence[Pair], n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0
+) -> tuple[float, float] | None:
+    """Interval of score(b) - score(a) on the same records, resampling records jointly."""
+    if len(pairs_a) != len(pairs_b) or len(pairs_a) < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(n_resamples):
+        pick = rng.integers(0, len(pairs_a), len(pairs_a))
+        a = aggregate_correlation([pairs_a[i] for i in pick])
+        b = aggregate_correlation([pairs_b[i] for i in pick])
+        if a.value is not None and b.value is not None:
+            diffs.append(b.value - a.value)
+    if len(diffs) < n_resamples / 2:
+        return None
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(diffs, [tail, 100 - tail])
+    return float(low), float(high)
