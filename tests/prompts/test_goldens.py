@@ -1,0 +1,62 @@
+"""Every simulator prompt rendered with fixed inputs equals its golden dump, so a prompt edit is a visible diff.
+
+Regenerate after an intended change: `REFINERY_UPDATE_GOLDENS=1 .venv/bin/pytest tests/prompts`,
+then review the diff of tests/golden/prompts/.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import prompts
+from tools.llm.protocol import Message
+from tools.simulators.rendering import (
+    ALL_AT_ONCE_PROMPT,
+    CHAT_JSON_PROMPT,
+    CHAT_LOGPROB_PROMPT,
+    all_at_once_values,
+    chat_json_values,
+    chat_logprob_values,
+)
+
+GOLDEN_DIR = Path(__file__).parent.parent / "golden" / "prompts"
+UPDATE = os.environ.get("REFINERY_UPDATE_GOLDENS") == "1"
+
+EXPLANATION = "numbers written out as words"
+# Covers what rendering must get right: leading spaces, a newline, a tab and a backslash inside tokens.
+RECORDS = [["Two", " cats", " and", " three", "\n", " dogs"], [" 42", "\t", "back\\slash"]]
+
+RENDERERS: dict[str, Callable[[], dict[str, str]]] = {
+    CHAT_LOGPROB_PROMPT: lambda: chat_logprob_values(EXPLANATION, RECORDS),
+    CHAT_JSON_PROMPT: lambda: chat_json_values(EXPLANATION, RECORDS),
+    ALL_AT_ONCE_PROMPT: lambda: all_at_once_values(EXPLANATION, RECORDS[0] + RECORDS[1]),
+}
+
+
+def dump(messages: list[Message]) -> str:
+    """A readable dump: each message under its role header, as the template file writes it."""
+    return "\n\n".join(f"### {message.role}\n{message.content}" for message in messages) + "\n"
+
+
+@pytest.mark.parametrize("name", sorted(RENDERERS))
+def test_prompt_matches_its_golden(name: str) -> None:
+    rendered = dump(prompts.load(name).render(**RENDERERS[name]()))
+    golden = GOLDEN_DIR / f"{name}.txt"
+    if UPDATE:
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(rendered, encoding="utf-8")
+    assert golden.exists(), f"no golden for {name}: run with REFINERY_UPDATE_GOLDENS=1 and review it"
+    assert rendered == golden.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", sorted(RENDERERS))
+def test_renderer_provides_exactly_the_template_placeholders(name: str) -> None:
+    assert set(RENDERERS[name]()) == prompts.load(name).placeholders
+
+
+def test_every_simulator_prompt_has_a_renderer() -> None:
+    assert {name for name in prompts.available() if name.startswith("simulate_")} == set(RENDERERS)

@@ -1,0 +1,34 @@
+"""Choosing an LLM simulator never calls the network."""
+
+from __future__ import annotations
+
+import pytest
+
+from tools.llm.config import LLMConfig
+from tools.llm.fake import ScriptedLLM
+from tools.llm.openai_client import OpenAIChatLLM
+from tools.simulators.select import choose_llm_simulator
+
+# Port 9 (discard): nothing listens, and nothing may be sent.
+SCORER = OpenAIChatLLM(LLMConfig(base_url="http://127.0.0.1:9/v1"))
+
+
+@pytest.mark.parametrize(
+    ("llm", "method", "supported", "expected"),
+    [
+        (SCORER, "auto", True, "prompt-logprob"),
+        (SCORER, "auto", False, "chat-logprob"),
+        (ScriptedLLM(), "auto", True, "chat-logprob"),  # cannot score prompts at all
+        (ScriptedLLM(), "chat-json", False, "chat-json"),
+        (ScriptedLLM(), "chat-logprob", True, "chat-logprob"),
+        (SCORER, "prompt-logprob", False, "prompt-logprob"),  # an explicit choice is the caller's call
+    ],
+)
+def test_choice(llm: object, method: str, supported: bool, expected: str) -> None:
+    simulator = choose_llm_simulator(llm, method, prompt_logprobs_supported=supported)  # type: ignore[arg-type]
+    assert simulator.method == expected
+
+
+def test_prompt_logprob_needs_a_prompt_scorer() -> None:
+    with pytest.raises(ValueError, match="ScriptedLLM cannot score prompts"):
+        choose_llm_simulator(ScriptedLLM(), "prompt-logprob")

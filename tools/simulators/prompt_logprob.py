@@ -1,0 +1,80 @@
+"""Prompt-logprob simulator: the reference "all at once" method, on servers that score prompt tokens.
+
+One raw prompt per record holds the explanation and the record's tokens as `token<TAB>unknown`
+lines; the server returns the prompt's own logprobs, and at each placeholder position (the first
+token after each tab) the top candidates say what the model would have written there: values
+"0".."10" kept, renormalized, EV. Nothing is generated, so the model never has to copy tokens.
+
+Placeholders are mapped to prompt tokens by character offsets: `slot_token_indices` aligns the
+server's token texts with the prompt from the end (tolerating a BOS text or a dummy leading space
+at the front) and requires a token to start exactly at each placeholder; otherwise the record fails.
+
+"10" on tokenizers that write it as "1","0": the continuation after a "1" candidate is never
+seen here (the prompt goes on with the placeholder), so "1" counts as 1, a lower bound for such
+tokenizers. Prefer a server whose tokenizer has a "10" token, or the chat-logprob method.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import structlog
+
+from tools.llm.protocol import LLMError, PromptScorer, PromptScoreRequest
+from tools.science.expected_value import value_distribution
+from tools.simulators.base import RecordSimulation
+from tools.simulators.rendering import UnreadableAnswer, all_at_once_prompt, slot_token_indices
+
+log = structlog.get_logger(__name__)
+
+METHOD = "prompt-logprob"
+
+
+class PromptLogprobSimulator:
+    """`Simulator` over a `PromptScorer` (vLLM `prompt_logprobs`, llama.cpp with echo and logits_all)."""
+
+    def __init__(self, scorer: PromptScorer, top_logprobs: int = 15) -> None:
+        if not 1 <= top_logprobs <= 20:
+            raise ValueError("top_logprobs must be between 1 and 20")
+        self._scorer = scorer
+        self._top_logprobs = top_logprobs
+
+    @property
+    def method(self) -> str:
+        return METHOD
+
+    async def simulate(self, explanation: str, records: Sequence[Sequence[str]]) -> list[RecordSimulation]:
+        return list(await asyncio.gather(*(self._simulate_record(explanation, tokens) for tokens in records)))
+
+    async def _simulate_record(self, explanation: str, tokens: Sequence[str]) -> RecordSimulation:
+        prompt = all_at_once_prompt(explanation, tokens)
+        request = PromptScoreRequest(purpose="simulator", prompt=prompt.text, top_logprobs=self._top_logprobs)
+        try:
+            response = await self._scorer.score_prompt(request)
+        except LLMError as err:
+            log.warning("simulator_request_failed", method=METHOD, records=1, error=str(err))
+            return RecordSimulation.failed(METHOD, tokens, f"LLM request failed: {err}")
+        try:
+            indices = slot_token_indices(
+                prompt.text, prompt.slots, response.unscored_prefix, [t.token for t in response.tokens]
+            )
+            empty_top = next(
+                (number for number, at in enumerate(indices) if not response.tokens[at].top), None
+            )
+            if empty_top is not None:
+                raise UnreadableAnswer(f"token {empty_top}: no top logprobs at its placeholder")
+        except UnreadableAnswer as err:
+            return RecordSimulation.failed(METHOD, tokens, str(err))
+        distributions = [
+            value_distribution((alt.token, alt.logprob) for alt in response.tokens[at].top) for at in indices
+        ]
+        empty = sum(d.kept_candidates == 0 for d in distributions)
+        return RecordSimulation(
+            method=METHOD,
+            tokens=list(tokens),
+            expected=[d.expected_value for d in distributions],
+            distribution_values=[[float(v) for v in d.values] for d in distributions],
+            distribution_probabilities=[list(d.probabilities) for d in distributions],
+            notes=[f"{empty} of {len(distributions)} slots had no value candidate (EV 0)"] if empty else [],
+        )
