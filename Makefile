@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: install assets demo test lint clean-venv
+.PHONY: install assets demo test lint local clean-venv
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,15 @@ demo: assets
 
 test: assets
 	REFINERY_REQUIRE_ASSETS=1 $(BIN)/python -m pytest -q
+
+# Optional: llama.cpp's OpenAI-compatible server for `refinery serve-local`. It has no binary wheel,
+# so pip compiles llama.cpp (about 10 min on 2 cores; LLAVA_BUILD=OFF skips the multimodal part and
+# halves that). GGML_NATIVE=OFF builds for AVX2 instead of -march=native: the native build uses AMX
+# tile instructions on these Xeons, which die with SIGILL in this VM, and a native build breaks on
+# any other CPU. --no-cache-dir: pip's wheel cache ignores CMAKE_ARGS, so it could hand back a wheel
+# built with other flags. pip skips the build when the pinned version is already installed.
+local: install
+	CMAKE_ARGS="-DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF" $(BIN)/pip install --no-cache-dir -c constraints.txt -e '.[local]'
 
 lint: install
 	$(BIN)/ruff check agent graphs tools prompts tests bench

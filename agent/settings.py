@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -50,6 +50,30 @@ class Settings(BaseSettings):
     records: Path = Field(Path("runs/records"), description="Records directory ({layer}/{neuron}.json).")
     checkpoint_seconds: float = Field(60.0, ge=0, description="Seconds between checkpoints of a records pass (resume point).")
 
+    # Explaining and scoring
+    backend: Literal["auto", "builtin", "llm", "local"] = Field(
+        "auto", description="Who explains and simulates: builtin (offline statistics), llm (OpenAI or --llm-base-url), "
+        "local (the optional llama.cpp server); auto = llm when a base URL or OPENAI_API_KEY is set, else builtin.")
+    simulator: Literal["auto", "builtin", "chat-logprob", "chat-json", "prompt-logprob"] = Field(
+        "auto", description="Simulation method; auto = builtin for the builtin backend, else prompt-logprob when "
+        "--llm-prompt-logprobs says the server supports it, else chat-logprob.")
+    n_explanations: int = Field(5, ge=1, le=50, description="Best-of-n: explanations sampled, the best kept by its selection-split score.")
+    records_per_split: int | None = Field(None, ge=1, description="Records per split (the reference uses 5); default: all the records allow.")
+
+    # LLM endpoint
+    llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1; unset = OpenAI.")
+    llm_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("OPENAI_API_KEY", "REFINERY_LLM_API_KEY"),
+        description="API key, read from OPENAI_API_KEY; never logged or written anywhere.")
+    llm_explainer_model: str = Field("gpt-4o-mini", description="Model that writes and revises explanations.")
+    llm_simulator_model: str = Field("gpt-4o-mini", description="Model that simulates activations from an explanation.")
+    llm_timeout_s: float = Field(60.0, gt=0, description="Seconds before one LLM attempt times out.")
+    llm_max_retries: int = Field(5, ge=0, description="Retries of a failed LLM call (429, 5xx, timeouts) before giving up.")
+    llm_concurrency: int = Field(8, ge=1, description="LLM requests in flight at once.")
+    llm_rpm: float | None = Field(None, gt=0, description="Cap on LLM requests per minute.")
+    llm_prices: Path | None = Field(None, description="JSON file {model: [usd_per_1M_prompt, usd_per_1M_completion]}; local servers cost $0.")
+    llm_prompt_logprobs: bool = Field(False, description="The server returns prompt logprobs (vLLM): enables the reference prompt-logprob simulator.")
+
     # Output and logging
     runs_dir: Path = Field(Path("runs"), description="Where runs, reports and benchmark results are written.")
     log_level: Literal["debug", "info", "warning", "error"] = Field("warning", description="Log level for stderr.")
@@ -74,4 +98,4 @@ class Settings(BaseSettings):
 
     def public_dump(self) -> dict[str, Any]:
         """The resolved settings, JSON-ready, with secrets left out (saved into run folders)."""
-        return self.model_dump(mode="json", exclude={name for name in type(self).model_fields if "key" in name})
+        return self.model_dump(mode="json", exclude={"llm_api_key"})

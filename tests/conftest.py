@@ -54,3 +54,16 @@ def _fresh_structlog() -> object:
 
     yield
     structlog.reset_defaults()
+
+
+@pytest.fixture(scope="session")
+def tiny_excerpts(tiny_subject: BridgeSubject, session_cache: Path) -> object:
+    """300 excerpts of 24 tokens of Python's docs, tokenized for the tiny models."""
+    import numpy as np
+
+    from tests.support.records import LENGTH, N_EXCERPTS
+    from tools.corpus.corpus import load_corpus
+    from tools.corpus.excerpts import load_excerpts
+
+    corpus = load_corpus("pydoc", session_cache)
+    return np.asarray(load_excerpts(tiny_subject, corpus, session_cache, LENGTH)[:N_EXCERPTS])

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import textwrap
 
-from agent.cli.options import corpus_options, logging_options, parse_index_list, setting, subject_options
+from rich.console import Console
+from rich.table import Table
+
+from agent.cli.options import backend_options, corpus_options, logging_options, parse_index_list, setting, subject_options
 from agent.settings import Settings
 
-HELP = "run the main job on the offline default (SmolLM2-135M, default corpus): records for a handful of neurons"
+HELP = "run the main job on the offline default (SmolLM2-135M, default corpus): records, explanations, scores"
 DESCRIPTION = """\
 Sets up the offline assets if needed, builds activation records for a handful of neurons of the
-default subject on a 3,000-excerpt sample of the default corpus, and prints each neuron's top tokens
-and max activation. Everything is written under runs/demo/. Flags change the sizes."""
+default subject on a 3,000-excerpt sample of the default corpus, explains each neuron (best-of-n
+on the selection split) and scores the chosen explanation on the held-out split. The builtin
+backend is used unless --backend says otherwise. Everything is written under runs/demo/."""
 
 DEMO_LAYER = 4
 DEMO_NEURONS = "0-5"
@@ -23,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--layer", type=int, default=DEMO_LAYER, help=f"layer to study (default {DEMO_LAYER})")
     parser.add_argument("--neurons", default=DEMO_NEURONS, metavar="LIST", help=f"neurons to study (default {DEMO_NEURONS})")
     setting(parser, "--records", field="records", metavar="DIR")
+    backend_options(parser)
     subject_options(parser)
     corpus_options(parser)
     logging_options(parser)
@@ -30,9 +37,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from agent.cli.cmd_records import neuron_rows, print_table
+    from agent.backends import open_backend
+    from agent.cli.cmd_records import neuron_rows
+    from agent.explain_job import ExplainOutcome, explain_neuron
     from agent.records_job import ensure_records, open_records
     from tools.corpus.corpus import prepare_default_corpus
+    from tools.records.neuron_data import NeuronData
     from tools.subject import smollm2
 
     overrides: dict[str, object] = {}
@@ -40,6 +50,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         overrides["records"] = settings.runs_dir / "demo" / "records"
     if "max_excerpts" not in settings.model_fields_set:
         overrides["max_excerpts"] = DEMO_EXCERPTS
+    if "backend" not in settings.model_fields_set:
+        overrides["backend"] = "builtin"  # the demo never spends money unless asked
     settings = settings.model_copy(update=overrides)
     if settings.corpus == "default":
         prepare_default_corpus(settings.cache_dir)
@@ -48,5 +60,34 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     ctx = open_records(settings)
     neurons = parse_index_list(args.neurons)
     ensure_records(ctx, args.layer, neurons, settings)
-    print_table(neuron_rows(ctx.store, args.layer, neurons), f"{ctx.manifest.model_id} layer {args.layer} on {ctx.manifest.n_excerpts:,} excerpts of {ctx.manifest.corpus_id}")
-    return 0
+    rows = {row["neuron"]: row for row in neuron_rows(ctx.store, args.layer, neurons, n_tokens=3)}
+
+    async def explain_all() -> list[ExplainOutcome]:
+        async with open_backend(settings, ctx.subject) as backend:
+            out = []
+            for neuron in neurons:
+                data = NeuronData(args.layer, neuron, ctx.store.read(args.layer, neuron), settings.records_per_split)
+                out.append(await explain_neuron(data, backend, settings.n_explanations, seed=settings.seed))
+            return out
+
+    outcomes = asyncio.run(explain_all())
+    table = Table(title=f"{ctx.manifest.model_id} layer {args.layer}, {ctx.manifest.n_excerpts:,} excerpts of {ctx.manifest.corpus_id}, "
+                        f"backend {outcomes[0].backend} / {outcomes[0].method}")
+    for column in ("neuron", "max act", "top tokens", "explanation", "selection r", "held-out r [95% CI]"):
+        table.add_column(column)
+    for outcome in outcomes:
+        row = rows[outcome.neuron]
+        tokens = ", ".join(repr(t) for t, _ in row["top_tokens"])  # type: ignore[union-attr]
+        ci = f" [{outcome.heldout_ci[0]:.2f}, {outcome.heldout_ci[1]:.2f}]" if outcome.heldout_ci else ""
+        table.add_row(
+            f"{args.layer}/{outcome.neuron}", f"{row['max_activation']:.2f}", tokens,
+            textwrap.shorten(outcome.explanation or f"failed: {outcome.error}", 72, placeholder=" ..."),
+            _fmt(outcome.selection_score), _fmt(outcome.heldout_score) + ci,
+        )
+    Console(width=max(120, Console().width)).print(table)
+    print(f"records: {ctx.store.root}   full explanations: refinery explain --layer {args.layer} --neuron N --records {ctx.store.root}")
+    return 0 if all(o.status == "ok" for o in outcomes) else 1
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"

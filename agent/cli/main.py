@@ -7,12 +7,12 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from agent.cli import cmd_demo, cmd_records, cmd_setup
+from agent.cli import cmd_demo, cmd_explain, cmd_records, cmd_serve_local, cmd_setup
 from agent.logs import configure_logging
 from agent.settings import Settings
 from tools.errors import RefineryError
 
-COMMANDS = (cmd_setup, cmd_records, cmd_demo)
+COMMANDS = (cmd_setup, cmd_demo, cmd_records, cmd_explain, cmd_serve_local)
 
 EPILOG = """\
 Every option is also settable in the environment as REFINERY_<OPTION> (e.g. REFINERY_MODEL=gpt2),

@@ -66,3 +66,21 @@ def parse_index_list(spec: str, what: str = "neuron") -> list[int]:
     if any(i < 0 for i in out):
         raise BadInputError(f"bad {what} list {spec!r}: indices are never negative")
     return sorted(out)
+
+
+def backend_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("explainer and simulator")
+    setting(group, "--backend", field="backend", choices=["auto", "builtin", "llm", "local"])
+    setting(group, "--simulator", field="simulator", choices=["auto", "builtin", "chat-logprob", "chat-json", "prompt-logprob"])
+    setting(group, "--n", "--n-explanations", field="n_explanations", type=int, metavar="N")
+    setting(group, "--records-per-split", field="records_per_split", type=int, metavar="N")
+    llm = parser.add_argument_group("LLM endpoint (key from OPENAI_API_KEY)")
+    setting(llm, "--llm-base-url", field="llm_base_url", metavar="URL")
+    setting(llm, "--llm-explainer-model", field="llm_explainer_model", metavar="MODEL")
+    setting(llm, "--llm-simulator-model", field="llm_simulator_model", metavar="MODEL")
+    setting(llm, "--llm-timeout-s", field="llm_timeout_s", type=float, metavar="S")
+    setting(llm, "--llm-max-retries", field="llm_max_retries", type=int, metavar="N")
+    setting(llm, "--llm-concurrency", field="llm_concurrency", type=int, metavar="N")
+    setting(llm, "--llm-rpm", field="llm_rpm", type=float, metavar="N")
+    setting(llm, "--llm-prices", field="llm_prices", metavar="FILE")
+    setting(llm, "--llm-prompt-logprobs", field="llm_prompt_logprobs", action="store_true")

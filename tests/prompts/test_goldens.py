@@ -1,4 +1,4 @@
-"""Every simulator prompt rendered with fixed inputs equals its golden dump, so a prompt edit is a visible diff.
+"""Every prompt rendered with fixed inputs equals its golden dump, so a prompt edit is a visible diff.
 
 Regenerate after an intended change: `REFINERY_UPDATE_GOLDENS=1 .venv/bin/pytest tests/prompts`,
 then review the diff of tests/golden/prompts/.
@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 import prompts
+from tools.explainers.llm_explainer import explain_prompt_values
+from tools.formats.openai import ActivationRecord
 from tools.llm.protocol import Message
 from tools.simulators.rendering import (
     ALL_AT_ONCE_PROMPT,
@@ -30,7 +32,16 @@ EXPLANATION = "numbers written out as words"
 # Covers what rendering must get right: leading spaces, a newline, a tab and a backslash inside tokens.
 RECORDS = [["Two", " cats", " and", " three", "\n", " dogs"], [" 42", "\t", "back\\slash"]]
 
+ACTIVATIONS = [[0.0, 0.1, -0.02, 2.5, 0.0, 0.0], [1.0, 0.0, 0.0]]
+SPARSE = [[0.0, 0.0, 0.0, 0.0, 0.0, 3.0], [0.0, 0.0, 0.0]]
+
+
+def _records(values: list[list[float]]) -> list[ActivationRecord]:
+    return [ActivationRecord(tokens=t, activations=a) for t, a in zip(RECORDS, values, strict=True)]
+
+
 RENDERERS: dict[str, Callable[[], dict[str, str]]] = {
+    "explain": lambda: explain_prompt_values(_records(ACTIVATIONS)),
     CHAT_LOGPROB_PROMPT: lambda: chat_logprob_values(EXPLANATION, RECORDS),
     CHAT_JSON_PROMPT: lambda: chat_json_values(EXPLANATION, RECORDS),
     ALL_AT_ONCE_PROMPT: lambda: all_at_once_values(EXPLANATION, RECORDS[0] + RECORDS[1]),
@@ -58,5 +69,13 @@ def test_renderer_provides_exactly_the_template_placeholders(name: str) -> None:
     assert set(RENDERERS[name]()) == prompts.load(name).placeholders
 
 
-def test_every_simulator_prompt_has_a_renderer() -> None:
-    assert {name for name in prompts.available() if name.startswith("simulate_")} == set(RENDERERS)
+def test_every_prompt_has_a_renderer() -> None:
+    assert set(prompts.available()) == set(RENDERERS)
+
+
+def test_sparse_records_are_repeated_without_zeros() -> None:
+    text = explain_prompt_values(_records(SPARSE))["records"]
+    assert "Same activations, but with all zeros filtered out:" in text
+    assert text.endswith("<start>\n dogs\t10\n<end>\n<start>\n<end>")
+    dense = explain_prompt_values(_records(ACTIVATIONS))["records"]
+    assert "filtered out" not in dense

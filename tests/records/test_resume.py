@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.records.conftest import make_manifest
+from tests.support.records import make_manifest
 from tools.records.builder import build_layer_records
 from tools.records.store import RecordStore
 from tools.subject.bridge import BridgeSubject

@@ -14,7 +14,7 @@ import socket
 import struct
 import threading
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -46,6 +46,13 @@ class Echo:
     prompt_tokens: int | None = None  # default: all tokens but the last
     completion_tokens: int = 1
     logprobs: bool = True
+
+
+@dataclass(frozen=True)
+class Respond:
+    """Compute the behaviour from the request body (a fake model that reads its prompt)."""
+
+    fn: Callable[[Any], Behaviour]
 
 
 @dataclass(frozen=True)
@@ -86,7 +93,7 @@ class Reset:
     """Close the connection (with a TCP reset) without sending any response."""
 
 
-Behaviour = Answer | Echo | Status | Slow | Malformed | Truncated | Reset
+Behaviour = Answer | Echo | Status | Slow | Malformed | Truncated | Reset | Respond
 
 
 @dataclass(frozen=True)
@@ -219,6 +226,8 @@ class _Handler(BaseHTTPRequestHandler):
         match behaviour:
             case None:
                 self._send(418, {"error": {"message": "chat_server: script exhausted"}})
+            case Respond(fn=fn):
+                self._act(fn(request.body), request)
             case Answer():
                 self._send(200, _chat_completion(behaviour, request.body))
             case Echo():

@@ -47,7 +47,7 @@ class TokenEvidence:
     def base(self) -> float:
         return self.total / self.n if self.n else 0.0
 
-    def shrunk_means(self, prior_count: float = 2.0) -> dict[str, float]:
+    def shrunk_means(self, prior_count: float = 1.0) -> dict[str, float]:
         """Mean activation per piece, pulled towards the overall mean by `prior_count` pseudo-observations."""
         base = self.base
         return {p: (self.sums[p] + prior_count * base) / (c + prior_count) for p, c in self.counts.items()}

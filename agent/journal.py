@@ -1,0 +1,99 @@
+"""The call journal: every completed LLM call of a run, so a resumed run never pays for it twice.
+
+A node interrupted by a kill re-runs from its top on resume; its calls are then answered from
+the journal. A call is identified by its scope (neuron, node, iteration), the request itself, and
+how many identical requests the scope made before it, so concurrent calls may complete in any
+order. SQLite in WAL mode: an entry is durable once `complete()` returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from collections import Counter
+from pathlib import Path
+
+from tools.llm.protocol import (
+    LLM,
+    LLMRequest,
+    LLMResponse,
+    PromptScorer,
+    PromptScoreRequest,
+    PromptScoreResponse,
+)
+
+
+class CallJournal:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, scope TEXT NOT NULL, kind TEXT NOT NULL, "
+            "response TEXT NOT NULL, created REAL DEFAULT (julianday('now')))"
+        )
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT response FROM calls WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def put(self, key: str, scope: str, kind: str, response: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO calls (key, scope, kind, response) VALUES (?, ?, ?, ?)", (key, scope, kind, response))
+
+    def count(self, scope_prefix: str = "") -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM calls WHERE scope LIKE ?", (scope_prefix + "%",)).fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class JournaledLLM:
+    """LLM (and PromptScorer) that answers a repeated call from the journal, marked `cached`."""
+
+    def __init__(self, inner: LLM, journal: CallJournal, scope: str) -> None:
+        self.inner, self.journal = inner, journal
+        self.set_scope(scope)
+
+    def set_scope(self, scope: str) -> None:
+        """Calls from now on belong to `scope` (a node execution: neuron, node, iteration)."""
+        self.scope = scope
+        self._seen: Counter[str] = Counter()
+
+    def _key(self, kind: str, payload: str) -> str:
+        digest = hashlib.sha256(payload.encode("utf-8")).hexdigest()
+        occurrence = self._seen[digest]
+        self._seen[digest] += 1
+        return hashlib.sha256(f"{self.scope}\x1f{kind}\x1f{digest}\x1f{occurrence}".encode()).hexdigest()
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        key = self._key("chat", request.model_dump_json())
+        stored = self.journal.get(key)
+        if stored is not None:
+            response = LLMResponse.model_validate_json(stored)
+            response.usage = response.usage.model_copy(update={"cached": True})
+            return response
+        response = await self.inner.complete(request)
+        self.journal.put(key, self.scope, "chat", response.model_dump_json())
+        return response
+
+    async def score_prompt(self, request: PromptScoreRequest) -> PromptScoreResponse:
+        if not isinstance(self.inner, PromptScorer):
+            raise TypeError(f"{type(self.inner).__name__} cannot score prompts")
+        key = self._key("prompt", request.model_dump_json())
+        stored = self.journal.get(key)
+        if stored is not None:
+            response = PromptScoreResponse.model_validate_json(stored)
+            response.usage = response.usage.model_copy(update={"cached": True})
+            return response
+        response = await self.inner.score_prompt(request)
+        self.journal.put(key, self.scope, "prompt", json.dumps(response.model_dump(mode="json")))
+        return response

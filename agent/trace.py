@@ -1,0 +1,234 @@
+"""Typed trace events: what the agent did for a neuron, one JSONL file per neuron.
+
+Events form a discriminated union on `type`. Every node execution is a span (`span_started` /
+`span_ended`); events emitted inside a span that never ended belong to an attempt that was
+interrupted (a killed process), and `read_trace(..., completed_only=True)` drops them, so a trace
+rebuilt after a resume tells each step once. Logs are separate (structlog); the trace is data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, TypeAdapter
+
+from tools.errors import RecordFileError
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+class _Event(BaseModel):
+    ts: str = Field(default_factory=_now)
+    layer: int
+    neuron: int
+    span_id: str | None = None
+    iteration: int | None = None
+
+
+class NeuronStarted(_Event):
+    type: Literal["neuron_started"] = "neuron_started"
+    run: str
+    backend: dict[str, Any]
+    params: dict[str, Any]
+    resumed: bool = False
+
+
+class SpanStarted(_Event):
+    type: Literal["span_started"] = "span_started"
+    node: str
+
+
+class SpanEnded(_Event):
+    type: Literal["span_ended"] = "span_ended"
+    node: str
+    status: Literal["ok", "error"]
+    duration_s: float
+    error: str | None = None
+
+
+class ModelCalled(_Event):
+    type: Literal["model_called"] = "model_called"
+    purpose: str
+    model: str
+    messages: list[dict[str, str]]
+    response: str | None = None
+    logprobs: dict[str, Any] | None = Field(None, description="Summary: tokens with logprobs, mean top-1 probability.")
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_s: float = 0.0
+    retries: int = 0
+    cached: bool = Field(False, description="Answered from the run's call journal (not paid again).")
+    error: str | None = None
+
+
+class ExplanationsProposed(_Event):
+    type: Literal["explanations_proposed"] = "explanations_proposed"
+    source: Literal["explainer", "reviser"]
+    explanations: list[str]
+
+
+class Scored(_Event):
+    type: Literal["scored"] = "scored"
+    explanation: str
+    split: str
+    method: str
+    score: float | None
+    score_reason: str | None = None
+    ci: tuple[float, float] | None = None
+    n_records: int
+    n_failed: int
+    per_record: list[float | None] = Field(default_factory=list)
+    path: str | None = Field(None, description="File with the full simulations (tokens, real and simulated values).")
+
+
+class ProbeBatch(_Event):
+    type: Literal["probe_batch"] = "probe_batch"
+    generator: str
+    n_texts: int
+    texts: list[str]
+    path: str = Field(description="JSONL with each probe's tokens, real activations and simulated values.")
+    max_real: float
+    max_predicted: float
+
+
+class Counterexample(BaseModel):
+    kind: Literal["false_positive", "false_negative"]
+    generator: str
+    text: str
+    tokens: list[str]
+    real: list[float] = Field(description="Raw activations.")
+    predicted: list[float] = Field(description="Simulated values, 0-10 scale.")
+    offending: list[int] = Field(description="Token positions where prediction and reality disagree most.")
+    error: float = Field(description="Largest |predicted - real normalized to 0-10| over the tokens.")
+
+
+class CounterexamplesFound(_Event):
+    type: Literal["counterexamples_found"] = "counterexamples_found"
+    explanation: str
+    items: list[Counterexample]
+
+
+class Decided(_Event):
+    type: Literal["decided"] = "decided"
+    decision: Literal["adopted", "rejected", "converged", "target", "budget", "max_iters", "failed"]
+    reason: str
+    explanation: str | None = None
+    score: float | None = None
+    best_score: float | None = None
+
+
+class HeldoutResult(BaseModel):
+    explanation: str
+    heldout_score: float | None
+    heldout_ci: tuple[float, float] | None
+    reason: str | None = None
+
+
+class Finalized(_Event):
+    type: Literal["finalized"] = "finalized"
+    status: str
+    stop: str
+    method: str
+    oneshot: HeldoutResult | None
+    refined: HeldoutResult | None
+    iterations: int
+    probes: int
+    counterexamples: int
+    tokens: int
+    cost_usd: float
+    seconds: float
+
+
+TraceEvent = Annotated[
+    NeuronStarted | SpanStarted | SpanEnded | ModelCalled | ExplanationsProposed | Scored | ProbeBatch
+    | CounterexamplesFound | Decided | Finalized,
+    Field(discriminator="type"),
+]
+_ADAPTER: TypeAdapter[TraceEvent] = TypeAdapter(TraceEvent)
+
+
+def trace_path(run_dir: Path, layer: int, neuron: int) -> Path:
+    return run_dir / "traces" / str(layer) / f"{neuron}.jsonl"
+
+
+class TraceWriter:
+    """Appends events for one neuron; each line is flushed so a crash loses at most the event being written."""
+
+    def __init__(self, path: Path, layer: int, neuron: int) -> None:
+        self.path, self.layer, self.neuron = path, layer, neuron
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._span: str | None = None
+        self._iteration: int | None = None
+
+    def emit(self, event: _Event) -> None:
+        if event.span_id is None:
+            event.span_id = self._span
+        if event.iteration is None:
+            event.iteration = self._iteration
+        line = event.model_dump_json(exclude_none=False) + "\n"
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(line)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def base(self) -> dict[str, int]:
+        return {"layer": self.layer, "neuron": self.neuron}
+
+    @contextmanager
+    def span(self, node: str, iteration: int | None) -> Iterator[str]:
+        span_id = uuid.uuid4().hex[:12]
+        previous = (self._span, self._iteration)
+        self._span, self._iteration = span_id, iteration
+        started = time.monotonic()
+        self.emit(SpanStarted(node=node, **self.base()))
+        try:
+            yield span_id
+        except BaseException as err:
+            self.emit(SpanEnded(node=node, status="error", error=f"{type(err).__name__}: {err}"[:500],
+                                duration_s=round(time.monotonic() - started, 4), **self.base()))
+            raise
+        else:
+            self.emit(SpanEnded(node=node, status="ok", duration_s=round(time.monotonic() - started, 4), **self.base()))
+        finally:
+            self._span, self._iteration = previous
+
+
+def parse_event(line: str) -> TraceEvent:
+    return _ADAPTER.validate_json(line)
+
+
+def read_trace(path: Path, completed_only: bool = True) -> list[TraceEvent]:
+    """Events of a trace file. With `completed_only`, events of spans that never ended
+    (interrupted attempts, re-run after a resume) are dropped; a torn last line is ignored."""
+    if not path.is_file():
+        raise RecordFileError(path, "no trace for this neuron")
+    events: list[TraceEvent] = []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            events.append(parse_event(line))
+        except ValueError as err:
+            if number == len(lines):
+                break  # the process died while writing this line
+            raise RecordFileError(path, f"line {number} is not a trace event: {str(err)[:200]}") from None
+    if not completed_only:
+        return events
+    ended = {e.span_id for e in events if isinstance(e, SpanEnded)}
+    return [e for e in events if e.span_id is None or e.span_id in ended]
+
+
+def events_as_json(events: list[TraceEvent]) -> list[dict[str, Any]]:
+    return [json.loads(e.model_dump_json()) for e in events]

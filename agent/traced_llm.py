@@ -1,0 +1,67 @@
+"""An LLM wrapper that writes a `model_called` trace event for every call (answered, cached or failed)."""
+
+from __future__ import annotations
+
+import math
+
+from agent.trace import ModelCalled, TraceWriter
+from tools.llm.protocol import (
+    LLM,
+    LLMError,
+    LLMRequest,
+    LLMResponse,
+    PromptScorer,
+    PromptScoreRequest,
+    PromptScoreResponse,
+    TokenLogprob,
+)
+
+
+def logprob_summary(tokens: list[TokenLogprob] | None) -> dict[str, float | int] | None:
+    if not tokens:
+        return None
+    probs = [math.exp(t.logprob) for t in tokens]
+    return {"tokens": len(tokens), "mean_token_probability": round(sum(probs) / len(probs), 4),
+            "with_alternatives": sum(1 for t in tokens if t.top)}
+
+
+class TracedLLM:
+    def __init__(self, inner: LLM, trace: TraceWriter, model_for: dict[str, str] | None = None) -> None:
+        self.inner, self.trace = inner, trace
+        self.model_for = model_for or {}
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        messages = [m.model_dump() for m in request.messages]
+        try:
+            response = await self.inner.complete(request)
+        except LLMError as err:
+            self.trace.emit(ModelCalled(purpose=request.purpose, model=self.model_for.get(request.purpose, "?"),
+                                        messages=messages, error=str(err)[:1000], **self.trace.base()))
+            raise
+        usage = response.usage
+        self.trace.emit(ModelCalled(
+            purpose=request.purpose, model=usage.model, messages=messages, response=response.text,
+            logprobs=logprob_summary(response.logprobs), prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens, cost_usd=usage.cost_usd, latency_s=usage.latency_s,
+            retries=usage.retries, cached=usage.cached, **self.trace.base(),
+        ))
+        return response
+
+    async def score_prompt(self, request: PromptScoreRequest) -> PromptScoreResponse:
+        if not isinstance(self.inner, PromptScorer):
+            raise TypeError(f"{type(self.inner).__name__} cannot score prompts")
+        messages = [{"role": "prompt", "content": request.prompt}]
+        try:
+            response = await self.inner.score_prompt(request)
+        except LLMError as err:
+            self.trace.emit(ModelCalled(purpose=request.purpose, model=self.model_for.get(request.purpose, "?"),
+                                        messages=messages, error=str(err)[:1000], **self.trace.base()))
+            raise
+        usage = response.usage
+        self.trace.emit(ModelCalled(
+            purpose=request.purpose, model=usage.model, messages=messages, response=None,
+            logprobs=logprob_summary(response.tokens), prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens, cost_usd=usage.cost_usd, latency_s=usage.latency_s,
+            retries=usage.retries, cached=usage.cached, **self.trace.base(),
+        ))
+        return response

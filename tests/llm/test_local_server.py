@@ -1,0 +1,281 @@
+"""llama.cpp's local server: start/stop logic, its errors and the CLI (fast tier, no build needed);
+real calls against the real server with SmolLM2-135M-Instruct (`local_llm` tier, after `make local`).
+
+The fast tier stands a tiny Python HTTP server in for llama.cpp (same argv slot, same readiness
+probe), so the subprocess handling is tested for real without the compiled library.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.cli.main import main
+from agent.settings import default_cache_dir
+from tools.errors import AssetMissingError
+from tools.llm import local_server as ls
+from tools.llm.config import LLMConfig
+from tools.llm.openai_client import OpenAIChatLLM
+from tools.llm.protocol import LLMRequest, Message, PromptScoreRequest
+
+# --- fast tier: no llama.cpp needed ------------------------------------------------------------
+
+FAKE_SERVER = textwrap.dedent(
+    """
+    import json, sys
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps({"object": "list", "data": [{"id": "fake-model", "object": "model"}]}).encode()
+            self.send_response(200 if self.path == "/v1/models" else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    print("fake server starting", flush=True)
+    HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+    """
+)
+
+
+@pytest.fixture
+def gguf(tmp_path: Path) -> Path:
+    path = tmp_path / "Tiny-Model.Q8_0.gguf"
+    path.write_bytes(b"GGUF")
+    return path
+
+
+@pytest.fixture
+def installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pretend llama-cpp-python[server] is installed (the fakes below replace the server itself)."""
+    monkeypatch.setattr(ls, "missing_modules", lambda: [])
+
+
+def fake_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, script: str) -> None:
+    path = tmp_path / "fake_server.py"
+    path.write_text(script)
+    monkeypatch.setattr(ls, "server_command", lambda gguf, port, **kw: [sys.executable, str(path), str(port)])
+
+
+def test_missing_llama_cpp_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, gguf: Path) -> None:
+    real_find_spec = ls.importlib.util.find_spec
+    monkeypatch.setattr(
+        ls.importlib.util, "find_spec", lambda name, *a: None if name == "llama_cpp" else real_find_spec(name, *a)
+    )
+    assert "llama_cpp" in ls.missing_modules()
+    with pytest.raises(AssetMissingError, match=r"missing: llama_cpp.*make local.*pip install '\.\[local\]'"):
+        ls.require_llama_cpp()
+    server = ls.LocalServer(gguf)
+    with pytest.raises(AssetMissingError, match="make local"):
+        server.start()
+    assert server.port is None  # nothing was started, not even a port chosen
+    with pytest.raises(AssetMissingError, match="make local"), ls.local_server(gguf):
+        pass
+
+
+def test_cli_without_llama_cpp_says_make_local_and_fetches_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tools.subject import smollm2
+
+    monkeypatch.setattr(ls, "missing_modules", lambda: ["llama_cpp"])
+    monkeypatch.setattr(smollm2, "ensure_gguf", lambda *a, **kw: pytest.fail("downloaded before checking the build"))
+    assert main(["serve-local", "--cache-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "make local" in err and "Traceback" not in err
+
+
+def test_free_port_is_bindable_on_loopback() -> None:
+    port = ls.free_port()
+    assert 1024 <= port < 65536
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", port))
+
+
+def test_server_command_listens_on_loopback_with_full_logits(gguf: Path) -> None:
+    argv = ls.server_command(gguf, 8123, alias="tiny", n_ctx=4096, python="py")
+    assert argv[:3] == ["py", "-m", "llama_cpp.server"]
+    flags = dict(zip(argv[3::2], argv[4::2], strict=True))
+    assert flags == {
+        "--model": str(gguf),
+        "--model_alias": "tiny",
+        "--host": "127.0.0.1",
+        "--port": "8123",
+        "--logits_all": "True",
+        "--chat_format": "chatml-function-calling",
+        "--n_ctx": "4096",
+    }
+
+
+def test_model_alias_drops_the_quantization_tag() -> None:
+    assert ls.model_alias(Path("/x/SmolLM2-135M-Instruct.Q4_1.gguf")) == "smollm2-135m-instruct"
+    assert ls.model_alias(Path("smollm2-135m-instruct.Q4_1.gguf")) == ls.LOCAL_MODEL_NAME
+
+
+def test_local_llm_config_is_local_free_and_uses_one_model() -> None:
+    config = ls.local_llm_config("http://127.0.0.1:8123/v1")
+    assert isinstance(config, LLMConfig)
+    assert config.base_url == "http://127.0.0.1:8123/v1" and not config.is_openai
+    assert {config.model_for(p) for p in ("explainer", "simulator", "prober", "reviser")} == {"smollm2-135m-instruct"}
+    assert config.price_table == {}
+    assert config.concurrency == 1
+    other = ls.local_llm_config("http://127.0.0.1:1/v1", model="qwen", concurrency=2)
+    assert other.model_for("simulator") == "qwen" and other.concurrency == 2
+
+
+def test_start_waits_for_models_endpoint_and_stop_ends_the_process(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, gguf: Path, installed: None
+) -> None:
+    fake_command(monkeypatch, tmp_path, FAKE_SERVER)
+    server = ls.LocalServer(gguf, startup_timeout_s=30)
+    with server as running:
+        assert running.base_url == f"http://127.0.0.1:{server.port}/v1"
+        assert ls.served_model(running.base_url) == "fake-model"
+        proc = server._proc
+        assert proc is not None and proc.poll() is None
+        assert server.startup_s is not None and server.startup_s < 30
+    assert proc.poll() is not None  # stopped on exit
+    assert server.log_path is None  # its temporary log went with it
+    server.stop()  # a second stop is harmless
+
+
+def test_local_server_yields_the_base_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, gguf: Path, installed: None) -> None:
+    fake_command(monkeypatch, tmp_path, FAKE_SERVER)
+    port = ls.free_port()
+    with ls.local_server(gguf, port=port, log_path=tmp_path / "logs" / "server.log") as base_url:
+        assert base_url == f"http://127.0.0.1:{port}/v1"
+    assert "fake server starting" in (tmp_path / "logs" / "server.log").read_text()
+
+
+def test_a_server_that_dies_is_reported_with_its_log(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, gguf: Path, installed: None
+) -> None:
+    fake_command(monkeypatch, tmp_path, "import sys\nprint('error loading model: bad magic', file=sys.stderr)\nsys.exit(3)\n")
+    with pytest.raises(ls.LocalServerError, match=r"(?s)exited with code 3.*error loading model: bad magic"):
+        ls.LocalServer(gguf, startup_timeout_s=30).start()
+
+
+def test_a_server_that_never_answers_times_out_and_is_killed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, gguf: Path, installed: None
+) -> None:
+    pid_file = tmp_path / "pid"
+    fake_command(
+        monkeypatch, tmp_path,
+        f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\nprint('loading', flush=True)\ntime.sleep(60)\n",
+    )
+    server = ls.LocalServer(gguf, startup_timeout_s=1.0)
+    with pytest.raises(ls.LocalServerError, match=r"(?s)did not answer .* within 1 s.*loading"):
+        server.start()
+    pid = int(pid_file.read_text())
+    gone = subprocess.run(["kill", "-0", str(pid)], capture_output=True, check=False).returncode != 0
+    assert gone, "the server process outlived its failed start"
+
+
+def test_missing_gguf_is_a_clear_error(tmp_path: Path, installed: None) -> None:
+    with pytest.raises(AssetMissingError, match="no GGUF model file"):
+        ls.LocalServer(tmp_path / "absent.gguf").start()
+
+
+def test_serve_local_help_explains_it(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve-local", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for needle in ("127.0.0.1", "--llm-base-url", "make local", "--port", "--gguf", "--cache-dir", "Ctrl-C", "SmolLM2"):
+        assert needle in out, needle
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "serve-local" in capsys.readouterr().out
+
+
+def test_serve_local_rejects_a_bad_port(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve-local", "--port", "70000"]) == 2
+    assert "not a TCP port" in capsys.readouterr().err
+
+
+# --- local_llm tier: the real llama.cpp server (`make local`) ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def real_server() -> Iterator[str]:
+    from tools.subject import smollm2
+
+    ls.require_llama_cpp()
+    gguf = smollm2.ensure_gguf(default_cache_dir())
+    with ls.local_server(gguf) as base_url:
+        yield base_url
+
+
+@pytest.mark.local_llm
+def test_real_server_lists_the_alias(real_server: str) -> None:
+    assert ls.served_model(real_server) == ls.LOCAL_MODEL_NAME
+
+
+@pytest.mark.local_llm
+async def test_real_complete_with_logprobs(real_server: str) -> None:
+    request = LLMRequest(
+        purpose="explainer",
+        messages=[Message(role="user", content="What is the capital of France? Answer in one sentence.")],
+        max_tokens=20,
+        logprobs=True,
+        top_logprobs=5,
+    )
+    async with OpenAIChatLLM(ls.local_llm_config(real_server)) as llm:
+        response = await llm.complete(request)
+    assert response.text.strip()
+    assert "Paris" in response.text
+    assert 0 < response.usage.completion_tokens <= 20
+    assert response.usage.prompt_tokens > 0 and response.usage.cost_usd == 0.0
+    assert response.logprobs is not None and len(response.logprobs) == response.usage.completion_tokens
+    assert "".join(t.token for t in response.logprobs) == response.text
+    for token in response.logprobs:
+        assert token.logprob <= 0.0
+        assert len(token.top) == 5
+        assert token.top[0].logprob >= token.top[-1].logprob
+
+
+@pytest.mark.local_llm
+async def test_real_max_tokens_is_honoured(real_server: str) -> None:
+    request = LLMRequest(
+        purpose="explainer",
+        messages=[Message(role="user", content="Write a long story about a dragon who learns to cook.")],
+        max_tokens=5,
+    )
+    async with OpenAIChatLLM(ls.local_llm_config(real_server)) as llm:
+        response = await llm.complete(request)
+    assert response.usage.completion_tokens == 5
+    assert response.finish_reason == "length"
+
+
+@pytest.mark.local_llm
+async def test_real_model_name_is_not_checked(real_server: str) -> None:
+    """llama.cpp serves its one model whatever the request names: a default OpenAI name works too."""
+    config = ls.local_llm_config(real_server, model="gpt-4o-mini")
+    async with OpenAIChatLLM(config) as llm:
+        response = await llm.complete(
+            LLMRequest(purpose="simulator", messages=[Message(role="user", content="Say hi.")], max_tokens=4)
+        )
+    assert response.text and response.usage.cost_usd == 0.0
+
+
+@pytest.mark.local_llm
+async def test_real_prompt_scoring(real_server: str) -> None:
+    prompt = "The capital of France is Paris"
+    async with OpenAIChatLLM(ls.local_llm_config(real_server)) as llm:
+        scored = await llm.score_prompt(PromptScoreRequest(prompt=prompt, top_logprobs=5))
+    assert scored.unscored_prefix + "".join(t.token for t in scored.tokens) == prompt
+    last = scored.tokens[-1]
+    assert last.token == " Paris"
+    assert last.logprob > -2.0  # SmolLM2 finds " Paris" likely here (p ~ 0.8 in the fp32 conversion)
+    assert 1 <= len(last.top) <= 5 and any(alt.token == " Paris" for alt in last.top)

@@ -1,0 +1,1 @@
+"""Explainers: write candidate explanations of a neuron from records it is allowed to see."""

@@ -1,0 +1,293 @@
+"""llama.cpp's OpenAI-compatible server (llama-cpp-python) as a loopback subprocess: a real LLM offline.
+
+Optional: it needs the `local` extra (`make local`), which compiles llama.cpp. The server listens on
+127.0.0.1 only and is started as
+
+    python -m llama_cpp.server --model X.gguf --host 127.0.0.1 --port P
+        --logits_all True --chat_format chatml-function-calling --model_alias NAME
+
+`--logits_all True` keeps every position's logits, without which the server cannot return prompt
+logprobs; `chatml-function-calling` is the chat format under which tool-calling structured output
+works (json_schema gives a 500 there). The server's own output goes to a log file, whose tail is
+quoted when it fails to start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+
+import structlog
+
+from tools.errors import AssetMissingError, RefineryError
+from tools.llm.config import LLMConfig
+
+log = structlog.get_logger(__name__)
+
+HOST = "127.0.0.1"
+LOCAL_MODEL_NAME = "smollm2-135m-instruct"
+CHAT_FORMAT = "chatml-function-calling"
+# What `llama-cpp-python[server]` brings; each is imported by `python -m llama_cpp.server`.
+REQUIRED_MODULES = ("llama_cpp", "fastapi", "uvicorn", "sse_starlette", "starlette_context")
+INSTALL_HINT = "run `make local` (or `pip install '.[local]'`; it compiles llama.cpp, about 7 min on 2 cores)"
+STARTUP_TIMEOUT_S = 120.0
+STOP_GRACE_S = 10.0
+_LOG_TAIL_CHARS = 2000
+_POLL_S = 0.2
+
+
+class LocalServerError(RefineryError):
+    """llama.cpp's server died, or did not answer in time; the message quotes its log."""
+
+    exit_code = 1
+
+
+def missing_modules() -> list[str]:
+    """The server's Python modules that this interpreter cannot import (empty when `make local` ran)."""
+    # find_spec, not import: importing llama_cpp loads the compiled library, which is slow and
+    # not needed to know whether it is there.
+    return [name for name in REQUIRED_MODULES if importlib.util.find_spec(name) is None]
+
+
+def require_llama_cpp() -> None:
+    """Raise a clear `AssetMissingError` unless llama-cpp-python's server can run here."""
+    missing = missing_modules()
+    if missing:
+        raise AssetMissingError(
+            f"the local LLM server needs llama-cpp-python[server], which is not installed (missing: {', '.join(missing)}); "
+            f"{INSTALL_HINT}"
+        )
+
+
+def free_port(host: str = HOST) -> int:
+    """A TCP port on `host` that nothing listens on right now (the OS picks it)."""
+    # Another process could take it before the server binds; the server then exits with
+    # "address already in use", which `LocalServer.start` reports with the log tail.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def model_alias(gguf: Path) -> str:
+    """The model name the server answers to: the file name up to its first dot, lower-cased.
+
+    `SmolLM2-135M-Instruct.Q4_1.gguf` -> `smollm2-135m-instruct` (the quantization tag is dropped).
+    """
+    return gguf.name.split(".", 1)[0].lower() or LOCAL_MODEL_NAME
+
+
+def server_command(
+    gguf: Path,
+    port: int,
+    *,
+    alias: str,
+    n_ctx: int | None = None,
+    n_threads: int | None = None,
+    python: str = sys.executable,
+) -> list[str]:
+    """The argv that starts llama-cpp-python's server on loopback (flags as of llama-cpp-python 0.3.x)."""
+    argv = [
+        python, "-m", "llama_cpp.server",
+        "--model", str(gguf),
+        "--model_alias", alias,
+        "--host", HOST,
+        "--port", str(port),
+        "--logits_all", "True",
+        "--chat_format", CHAT_FORMAT,
+    ]
+    if n_ctx is not None:
+        argv += ["--n_ctx", str(n_ctx)]
+    if n_threads is not None:
+        argv += ["--n_threads", str(n_threads)]
+    return argv
+
+
+def local_llm_config(base_url: str, model: str = LOCAL_MODEL_NAME, **overrides: object) -> LLMConfig:
+    """The `LLMConfig` for a local server: every purpose on `model`, priced at $0.
+
+    Small local models are slow and serve one request at a time: concurrency 1 and a longer
+    per-attempt deadline, unless `overrides` say otherwise.
+    """
+    settings: dict[str, object] = {
+        "base_url": base_url,
+        "explainer_model": model,
+        "simulator_model": model,
+        "prices": {},
+        "concurrency": 1,
+        "timeout_s": 300.0,
+    }
+    return LLMConfig.model_validate(settings | overrides)
+
+
+def served_model(base_url: str, timeout_s: float = 5.0) -> str | None:
+    """The first model id the server lists at `GET {base_url}/models`, or None if it lists none."""
+    with _no_proxy_opener().open(f"{base_url}/models", timeout=timeout_s) as reply:
+        body = json.loads(reply.read())
+    models = body.get("data") or []
+    return str(models[0]["id"]) if models else None
+
+
+def _no_proxy_opener() -> urllib.request.OpenerDirector:
+    # Loopback must never go through an HTTP(S)_PROXY from the environment.
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _tail(path: Path, chars: int = _LOG_TAIL_CHARS) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    return text[-chars:].strip()
+
+
+class LocalServer:
+    """One llama.cpp server subprocess: `start()` returns once it answers, `stop()` ends it.
+
+    Also a context manager. The server runs in its own session, so a Ctrl-C in the terminal
+    reaches only us, and we stop it in order (terminate, then kill after a grace period).
+    """
+
+    def __init__(
+        self,
+        gguf: Path,
+        port: int | None = None,
+        *,
+        alias: str | None = None,
+        n_ctx: int | None = None,
+        n_threads: int | None = None,
+        log_path: Path | None = None,
+        startup_timeout_s: float = STARTUP_TIMEOUT_S,
+    ) -> None:
+        self.gguf = gguf
+        self.port = port
+        self.alias = alias or model_alias(gguf)
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+        self.log_path = log_path
+        self.startup_timeout_s = startup_timeout_s
+        self.startup_s: float | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    @property
+    def base_url(self) -> str:
+        if self.port is None:
+            raise RuntimeError("the server has not been started")
+        return f"http://{HOST}:{self.port}/v1"
+
+    def start(self) -> str:
+        """Start the server and wait until `GET /v1/models` answers; returns the base URL."""
+        require_llama_cpp()
+        if not self.gguf.is_file():
+            raise AssetMissingError(f"no GGUF model file at {self.gguf}")
+        if self.port is None:
+            self.port = free_port()
+        if self.log_path is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="refinery-llama-")
+            self.log_path = Path(self._tmp.name) / "server.log"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        argv = server_command(self.gguf, self.port, alias=self.alias, n_ctx=self.n_ctx, n_threads=self.n_threads)
+        log.info("local_server_start", argv=argv, log=str(self.log_path))
+        started = time.monotonic()
+        # A file, not a pipe: nobody reads a pipe while the server runs, and a full one would block it.
+        with self.log_path.open("wb") as sink:
+            self._proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        try:
+            self._wait_ready(started)
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_s = time.monotonic() - started
+        log.info("local_server_ready", base_url=self.base_url, startup_s=round(self.startup_s, 2), model=self.alias)
+        return self.base_url
+
+    def _wait_ready(self, started: float) -> None:
+        assert self._proc is not None
+        opener = _no_proxy_opener()
+        deadline = started + self.startup_timeout_s
+        while True:
+            code = self._proc.poll()
+            if code is not None:
+                raise LocalServerError(
+                    f"llama.cpp's server exited with code {code} before answering; its log ({self.log_path}) ends:\n"
+                    f"{self.log_tail()}"
+                )
+            try:
+                with opener.open(f"{self.base_url}/models", timeout=2.0) as reply:
+                    if reply.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass  # not listening yet
+            if time.monotonic() >= deadline:
+                raise LocalServerError(
+                    f"llama.cpp's server did not answer on {self.base_url} within {self.startup_timeout_s:g} s; "
+                    f"its log ({self.log_path}) ends:\n{self.log_tail()}"
+                )
+            time.sleep(_POLL_S)
+
+    def log_tail(self, chars: int = _LOG_TAIL_CHARS) -> str:
+        return _tail(self.log_path, chars) if self.log_path is not None else ""
+
+    def wait(self) -> int:
+        """Block until the server exits on its own (Ctrl-C interrupts); returns its exit code."""
+        assert self._proc is not None, "the server has not been started"
+        return self._proc.wait()
+
+    def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        """Terminate the server; kill it if it has not exited after `grace_s`. Safe to call twice."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                log.warning("local_server_kill", pid=proc.pid, grace_s=grace_s)
+                proc.kill()
+                proc.wait()
+            log.info("local_server_stop", pid=proc.pid, code=proc.returncode)
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+            self.log_path = None
+
+    def __enter__(self) -> LocalServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def local_server(
+    gguf: Path,
+    port: int | None = None,
+    *,
+    alias: str | None = None,
+    n_ctx: int | None = None,
+    n_threads: int | None = None,
+    log_path: Path | None = None,
+    startup_timeout_s: float = STARTUP_TIMEOUT_S,
+) -> Iterator[str]:
+    """Run llama.cpp's server on 127.0.0.1 for the block; yields its base URL (`http://127.0.0.1:P/v1`)."""
+    server = LocalServer(
+        gguf, port, alias=alias, n_ctx=n_ctx, n_threads=n_threads, log_path=log_path, startup_timeout_s=startup_timeout_s
+    )
+    with server:
+        yield server.base_url
+
