@@ -99,7 +99,7 @@ async def open_backend(settings: Settings, subject: SubjectModel, ledger: UsageL
         if name in ("llm", "local"):
             from tools.llm.openai_client import OpenAIChatLLM
 
-            config = _local_config(settings, stack) if name == "local" else llm_config(settings)
+            config = local_config(settings, stack) if name == "local" else llm_config(settings)
             client = OpenAIChatLLM(config, ledger=ledger)
             stack.push_async_callback(client.aclose)
             llm = client
@@ -111,7 +111,7 @@ async def open_backend(settings: Settings, subject: SubjectModel, ledger: UsageL
         yield Backend(name, explainer, simulator, ledger, llm, vocab, description)
 
 
-def _local_config(settings: Settings, stack: AsyncExitStack) -> LLMConfig:
+def local_config(settings: Settings, stack: AsyncExitStack) -> LLMConfig:
     from tools.llm.local_server import local_llm_config, local_server
     from tools.subject.smollm2 import ensure_gguf
 

@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, Field
 
-from tools.llm.protocol import LLM, LLMRequest, LLMResponse, PromptScorer, PromptScoreRequest, PromptScoreResponse, Usage
+from tools.llm.protocol import (
+    LLM,
+    LLMRequest,
+    LLMResponse,
+    PromptScorer,
+    PromptScoreRequest,
+    PromptScoreResponse,
+    Usage,
+)
 
 
 class BudgetExhausted(Exception):

@@ -14,6 +14,7 @@ import sqlite3
 import threading
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from tools.llm.protocol import (
     LLM,
@@ -35,7 +36,7 @@ class CallJournal:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, scope TEXT NOT NULL, kind TEXT NOT NULL, "
-            "response TEXT NOT NULL, created REAL DEFAULT (julianday('now')))"
+            "purpose TEXT NOT NULL, response TEXT NOT NULL, created REAL DEFAULT (julianday('now')))"
         )
 
     def get(self, key: str) -> str | None:
@@ -43,9 +44,39 @@ class CallJournal:
             row = self._db.execute("SELECT response FROM calls WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
-    def put(self, key: str, scope: str, kind: str, response: str) -> None:
+    def put(self, key: str, scope: str, kind: str, purpose: str, response: str) -> None:
         with self._lock:
-            self._db.execute("INSERT OR IGNORE INTO calls (key, scope, kind, response) VALUES (?, ?, ?, ?)", (key, scope, kind, response))
+            self._db.execute(
+                "INSERT OR IGNORE INTO calls (key, scope, kind, purpose, response) VALUES (?, ?, ?, ?, ?)",
+                (key, scope, kind, purpose, response),
+            )
+
+    def spent(self, scope_prefix: str) -> tuple[float, int, int]:
+        """(usd, tokens, calls) of the paid calls recorded under scopes starting with `scope_prefix`."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COALESCE(SUM(json_extract(response, '$.usage.cost_usd')), 0), "
+                "COALESCE(SUM(json_extract(response, '$.usage.prompt_tokens') + json_extract(response, '$.usage.completion_tokens')), 0), "
+                "COUNT(*) FROM calls WHERE scope LIKE ? AND json_extract(response, '$.usage.cached') = 0",
+                (scope_prefix + "%",),
+            ).fetchone()
+        return float(row[0]), int(row[1]), int(row[2])
+
+    def summary(self) -> dict[str, Any]:
+        """Paid calls of the whole run: totals, per purpose and per model (each call counted once)."""
+        query = (
+            "SELECT {group}, COUNT(*), SUM(json_extract(response, '$.usage.prompt_tokens')), "
+            "SUM(json_extract(response, '$.usage.completion_tokens')), SUM(json_extract(response, '$.usage.cost_usd')) "
+            "FROM calls WHERE json_extract(response, '$.usage.cached') = 0 GROUP BY {group}"
+        )
+        out: dict[str, Any] = {}
+        with self._lock:
+            for name, group in (("total", "'all'"), ("by_purpose", "purpose"), ("by_model", "json_extract(response, '$.usage.model')")):
+                rows = self._db.execute(query.format(group=group)).fetchall()
+                table = {str(key): {"calls": calls, "prompt_tokens": int(p or 0), "completion_tokens": int(c or 0),
+                                    "cost_usd": round(float(cost or 0.0), 6)} for key, calls, p, c, cost in rows}
+                out[name] = table.get("all", {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}) if name == "total" else table
+        return out
 
     def count(self, scope_prefix: str = "") -> int:
         with self._lock:
@@ -82,7 +113,7 @@ class JournaledLLM:
             response.usage = response.usage.model_copy(update={"cached": True})
             return response
         response = await self.inner.complete(request)
-        self.journal.put(key, self.scope, "chat", response.model_dump_json())
+        self.journal.put(key, self.scope, "chat", request.purpose, response.model_dump_json())
         return response
 
     async def score_prompt(self, request: PromptScoreRequest) -> PromptScoreResponse:
@@ -95,5 +126,5 @@ class JournaledLLM:
             response.usage = response.usage.model_copy(update={"cached": True})
             return response
         response = await self.inner.score_prompt(request)
-        self.journal.put(key, self.scope, "prompt", json.dumps(response.model_dump(mode="json")))
+        self.journal.put(key, self.scope, "prompt", request.purpose, json.dumps(response.model_dump(mode="json")))
         return response

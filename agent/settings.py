@@ -60,6 +60,23 @@ class Settings(BaseSettings):
     n_explanations: int = Field(5, ge=1, le=50, description="Best-of-n: explanations sampled, the best kept by its selection-split score.")
     records_per_split: int | None = Field(None, ge=1, description="Records per split (the reference uses 5); default: all the records allow.")
 
+    # Refinement loop
+    run: str = Field("default", description="Run name: outputs go to RUNS_DIR/RUN; rerunning a command on the same run resumes it.")
+    max_iters: int = Field(6, ge=0, description="Probe-and-revise rounds per neuron at most.")
+    epsilon: float = Field(0.01, ge=0, description="Selection-score gain at or below this counts as no improvement.")
+    patience: int = Field(2, ge=1, description="Stop after this many rounds in a row without improvement.")
+    target: float | None = Field(None, description="Stop a neuron once its selection score reaches this.")
+    n_revisions: int = Field(3, ge=1, le=20, description="Revised explanations written per round.")
+    probes_per_generator: int = Field(4, ge=0, le=64, description="Probe texts per generator per round.")
+
+    # Budgets (dollars, tokens, wall time); unset = unlimited
+    budget_usd: float | None = Field(None, ge=0, description="Dollars for the whole command (all neurons).")
+    budget_tokens: int | None = Field(None, ge=0, description="LLM tokens for the whole command.")
+    budget_hours: float | None = Field(None, gt=0, description="Wall-time hours for the whole command.")
+    per_neuron_usd: float | None = Field(None, ge=0, description="Dollars per neuron.")
+    per_neuron_tokens: int | None = Field(None, ge=0, description="LLM tokens per neuron.")
+    per_neuron_minutes: float | None = Field(None, gt=0, description="Active wall-time minutes per neuron.")
+
     # LLM endpoint
     llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1; unset = OpenAI.")
     llm_api_key: SecretStr | None = Field(

@@ -13,7 +13,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, TypeAdapter
 
 from tools.errors import RecordFileError
+from tools.probes.types import Counterexample
 
 
 def _now() -> str:
@@ -102,17 +103,6 @@ class ProbeBatch(_Event):
     max_predicted: float
 
 
-class Counterexample(BaseModel):
-    kind: Literal["false_positive", "false_negative"]
-    generator: str
-    text: str
-    tokens: list[str]
-    real: list[float] = Field(description="Raw activations.")
-    predicted: list[float] = Field(description="Simulated values, 0-10 scale.")
-    offending: list[int] = Field(description="Token positions where prediction and reality disagree most.")
-    error: float = Field(description="Largest |predicted - real normalized to 0-10| over the tokens.")
-
-
 class CounterexamplesFound(_Event):
     type: Literal["counterexamples_found"] = "counterexamples_found"
     explanation: str
@@ -165,8 +155,9 @@ def trace_path(run_dir: Path, layer: int, neuron: int) -> Path:
 class TraceWriter:
     """Appends events for one neuron; each line is flushed so a crash loses at most the event being written."""
 
-    def __init__(self, path: Path, layer: int, neuron: int) -> None:
+    def __init__(self, path: Path, layer: int, neuron: int, on_event: Callable[[TraceEvent], None] | None = None) -> None:
         self.path, self.layer, self.neuron = path, layer, neuron
+        self.on_event = on_event
         path.parent.mkdir(parents=True, exist_ok=True)
         self._span: str | None = None
         self._iteration: int | None = None
@@ -181,6 +172,8 @@ class TraceWriter:
             handle.write(line)
             handle.flush()
             os.fsync(handle.fileno())
+        if self.on_event is not None:
+            self.on_event(event)  # type: ignore[arg-type]
 
     def base(self) -> dict[str, int]:
         return {"layer": self.layer, "neuron": self.neuron}

@@ -9,7 +9,14 @@ import textwrap
 from rich.console import Console
 from rich.table import Table
 
-from agent.cli.options import backend_options, corpus_options, logging_options, parse_index_list, setting, subject_options
+from agent.cli.options import (
+    backend_options,
+    corpus_options,
+    logging_options,
+    parse_index_list,
+    setting,
+    subject_options,
+)
 from agent.settings import Settings
 
 HELP = "run the main job on the offline default (SmolLM2-135M, default corpus): records, explanations, scores"
@@ -33,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     subject_options(parser)
     corpus_options(parser)
     logging_options(parser)
-    parser.set_defaults(run=run)
+    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

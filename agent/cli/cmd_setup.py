@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--skip-model", action="store_true", help="do not fetch or convert the SmolLM2 subject")
     parser.add_argument("--skip-corpus", action="store_true", help="do not assemble the default corpus")
     logging_options(parser)
-    parser.set_defaults(run=run)
+    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

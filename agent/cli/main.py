@@ -7,12 +7,12 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from agent.cli import cmd_demo, cmd_explain, cmd_records, cmd_serve_local, cmd_setup
+from agent.cli import cmd_demo, cmd_explain, cmd_records, cmd_refine, cmd_serve_local, cmd_setup
 from agent.logs import configure_logging
 from agent.settings import Settings
 from tools.errors import RefineryError
 
-COMMANDS = (cmd_setup, cmd_demo, cmd_records, cmd_explain, cmd_serve_local)
+COMMANDS = (cmd_setup, cmd_demo, cmd_records, cmd_explain, cmd_refine, cmd_serve_local)
 
 EPILOG = """\
 Every option is also settable in the environment as REFINERY_<OPTION> (e.g. REFINERY_MODEL=gpt2),
@@ -56,9 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     configure_logging(settings.log_level, settings.log_json)
     _quiet_libraries(settings.allow_hub)
-    run: Callable[[argparse.Namespace, Settings], int] = args.run
+    handler: Callable[[argparse.Namespace, Settings], int] = args.handler
     try:
-        return run(args, settings)
+        return handler(args, settings)
     except RefineryError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code

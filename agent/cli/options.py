@@ -84,3 +84,15 @@ def backend_options(parser: argparse.ArgumentParser) -> None:
     setting(llm, "--llm-rpm", field="llm_rpm", type=float, metavar="N")
     setting(llm, "--llm-prices", field="llm_prices", metavar="FILE")
     setting(llm, "--llm-prompt-logprobs", field="llm_prompt_logprobs", action="store_true")
+
+
+def refine_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("refinement loop")
+    setting(group, "--run", field="run", metavar="NAME")
+    setting(group, "--runs-dir", field="runs_dir", metavar="DIR")
+    setting(group, "--max-iters", field="max_iters", type=int, metavar="N")
+    setting(group, "--epsilon", field="epsilon", type=float, metavar="E")
+    setting(group, "--patience", field="patience", type=int, metavar="K")
+    setting(group, "--target", field="target", type=float, metavar="R")
+    setting(group, "--n-revisions", field="n_revisions", type=int, metavar="N")
+    setting(group, "--probes-per-generator", field="probes_per_generator", type=int, metavar="N")

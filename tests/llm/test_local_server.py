@@ -7,6 +7,7 @@ probe), so the subprocess handling is tested for real without the compiled libra
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
@@ -270,12 +271,55 @@ async def test_real_model_name_is_not_checked(real_server: str) -> None:
 
 
 @pytest.mark.local_llm
-async def test_real_prompt_scoring(real_server: str) -> None:
+async def test_real_prompt_scoring_is_shifted_by_one_token(real_server: str) -> None:
+    """Pins llama-cpp-python 0.3.36's echo logprobs for a model without BOS (SmolLM2, Qwen2.5).
+
+    The server pairs prompt token i with the distribution computed *at* position i, i.e. the
+    prediction of token i+1. So " Paris" gets log P(" Paris" | "... is Paris") ~ -8.5, while its
+    true logprob (~ -0.26, as the fp32 HF conversion also gives) sits in the alternatives of the
+    token before it. `score_prompt` passes these numbers on as they come.
+    """
     prompt = "The capital of France is Paris"
     async with OpenAIChatLLM(ls.local_llm_config(real_server)) as llm:
         scored = await llm.score_prompt(PromptScoreRequest(prompt=prompt, top_logprobs=5))
-    assert scored.unscored_prefix + "".join(t.token for t in scored.tokens) == prompt
-    last = scored.tokens[-1]
-    assert last.token == " Paris"
-    assert last.logprob > -2.0  # SmolLM2 finds " Paris" likely here (p ~ 0.8 in the fp32 conversion)
-    assert 1 <= len(last.top) <= 5 and any(alt.token == " Paris" for alt in last.top)
+    assert scored.unscored_prefix == "The"
+    assert [t.token for t in scored.tokens] == [" capital", " of", " France", " is", " Paris"]
+    is_, paris = scored.tokens[-2], scored.tokens[-1]
+    assert paris.logprob < -5.0
+    assert is_.top[0].token == " Paris" and is_.top[0].logprob > -1.0
+    assert scored.usage.prompt_tokens == 6 and scored.usage.cost_usd == 0.0
+
+
+@pytest.mark.local_llm
+@pytest.mark.xfail(strict=True, reason="llama-cpp-python's echo logprobs are shifted by one token without BOS")
+async def test_real_prompt_scoring_gives_true_logprobs(real_server: str) -> None:
+    async with OpenAIChatLLM(ls.local_llm_config(real_server)) as llm:
+        scored = await llm.score_prompt(PromptScoreRequest(prompt="The capital of France is Paris", top_logprobs=5))
+    assert scored.tokens[-1].token == " Paris" and scored.tokens[-1].logprob > -1.0
+
+
+@pytest.mark.local_llm
+def test_real_serve_local_command_serves_until_ctrl_c(tmp_path: Path) -> None:
+    from tools.subject import smollm2
+
+    cache = default_cache_dir()
+    smollm2.ensure_gguf(cache)  # present already in this tier; keeps the command from downloading
+    port = ls.free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agent.cli.main", "serve-local", "--port", str(port), "--cache-dir", str(cache)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(4)]
+        assert f"use it with: --llm-base-url http://127.0.0.1:{port}/v1" in "".join(lines)
+        assert ls.served_model(f"http://127.0.0.1:{port}/v1") == ls.LOCAL_MODEL_NAME
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "stopped" in out
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        pass  # the server went with the command

@@ -16,6 +16,10 @@ import prompts
 from tools.explainers.llm_explainer import explain_prompt_values
 from tools.formats.openai import ActivationRecord
 from tools.llm.protocol import Message
+from tools.probes.llm_prober import probe_prompt_values
+from tools.probes.types import Counterexample, ProbeRequest
+from tools.revisers.base import RevisionContext
+from tools.revisers.llm_reviser import revise_prompt_values
 from tools.simulators.rendering import (
     ALL_AT_ONCE_PROMPT,
     CHAT_JSON_PROMPT,
@@ -40,11 +44,28 @@ def _records(values: list[list[float]]) -> list[ActivationRecord]:
     return [ActivationRecord(tokens=t, activations=a) for t, a in zip(RECORDS, values, strict=True)]
 
 
+# A long record (cut to a window around its peak), a false positive and a false negative with a tab token.
+LONG = ActivationRecord(tokens=[f" w{i}" for i in range(30)], activations=[2.0 if i == 20 else 0.0 for i in range(30)])
+FALSE_POSITIVE = Counterexample(kind="false_positive", generator="llm-should-fire", text="Two apples\n fell",
+                                tokens=["Two", " apples", "\n", " fell"], real=[0.0, 0.0, 0.0, 0.3],
+                                predicted=[8.0, 0.4, 0.0, 0.0], offending=[0], error=8.0)
+FALSE_NEGATIVE = Counterexample(kind="false_negative", generator="llm-near-miss", text=" 7\t ducks",
+                                tokens=[" 7", "\t", " ducks"], real=[2.5, 1.3, 0.0],
+                                predicted=[0.0, 2.6, 0.0], offending=[0], error=10.0)
+REVISION = RevisionContext(
+    explanation=EXPLANATION, score=0.42, best_records=_records(ACTIVATIONS)[:1],
+    worst_records=[_records(ACTIVATIONS)[1], LONG], counterexamples=[FALSE_POSITIVE, FALSE_NEGATIVE],
+    train=[], max_activation=2.5, history=[("numbers", 0.2), ("counting words", None), (EXPLANATION, 0.42)],
+)
+PROBE = ProbeRequest(explanation=EXPLANATION, examples=[(RECORDS[0], [0, 0, 0, 10, 0, 0]), (RECORDS[1], [4, 0, 0])])
+
 RENDERERS: dict[str, Callable[[], dict[str, str]]] = {
     "explain": lambda: explain_prompt_values(_records(ACTIVATIONS)),
     CHAT_LOGPROB_PROMPT: lambda: chat_logprob_values(EXPLANATION, RECORDS),
     CHAT_JSON_PROMPT: lambda: chat_json_values(EXPLANATION, RECORDS),
     ALL_AT_ONCE_PROMPT: lambda: all_at_once_values(EXPLANATION, RECORDS[0] + RECORDS[1]),
+    "revise": lambda: revise_prompt_values(REVISION),
+    "probe": lambda: probe_prompt_values(PROBE),
 }
 
 

@@ -2,12 +2,20 @@
 
 This is the mock at the true edge (the LLM's answers): the explainer gets a fixed explanation; the
 chat-logprob simulator gets a faithful re-emission of every record with value 10 on tokens named
-(quoted) in the explanation and 0 elsewhere, with logprobs. It serves the loopback HTTP server
+(quoted) in the explanation and 0 elsewhere, with logprobs; the reviser gets `revised` if given,
+else the current explanation with every offending token of its false-negative counterexamples added
+as a quoted literal (`... or " class"`); the prober gets a fenced JSON object of two fixed texts per
+kind built around the explanation's first quoted token. It serves the loopback HTTP server
 (`brain_behaviour`) and the in-process `ScriptedLLM` (`brain_response`) alike.
+
+Prompts are told apart by how their system message starts: "We are studying neurons" (explain),
+"You predict how strongly" (simulate), "You revise explanations of neurons" (revise), "You write
+test texts" (probe).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +27,10 @@ from tools.prompting import unescape_token
 
 _RECORD = re.compile(r"<record (\d+)>\n(.*?)\n</record \1>", re.DOTALL)
 _EXPLANATION = re.compile(r"^Explanation: (.*)$", re.MULTILINE)
+_QUOTED = re.compile(r'"([^"]+)"')
+_CURRENT = re.compile(r"^Current explanation: the main thing this neuron does is find (.*)$", re.MULTILINE)
+_FALSE_NEGATIVE = re.compile(r"^Counterexample \d+ \(false negative[^\n]*\n<start>\n(.*?)\n<end>", re.MULTILINE | re.DOTALL)
+_PROBED = re.compile(r"^Explanation: the main thing this neuron does is find (.*)$", re.MULTILINE)
 
 
 def named_tokens(explanation: str) -> set[str]:
@@ -37,26 +49,58 @@ def simulate_answer(user_text: str) -> Answer:
     return answer(*blocks)
 
 
-def respond(messages: list[dict[str, str]], explanation: str) -> Answer:
+def revise_answer(user_text: str) -> str:
+    """The current explanation plus, as quoted literals, the offending tokens of its false negatives."""
+    current = _CURRENT.findall(user_text)[-1]
+    named = named_tokens(current)
+    added: list[str] = []
+    for body in _FALSE_NEGATIVE.findall(user_text):
+        for fields in (line.split("\t") for line in body.split("\n")):
+            token = unescape_token(fields[0])
+            key = token.strip().lower()
+            if fields[-1] == "<<" and key and '"' not in token and key not in named:
+                named.add(key)
+                added.append(token)
+    return current + "".join(f' or "{token}"' for token in added)
+
+
+def probe_answer(user_text: str) -> str:
+    """Two texts per kind; the near misses are the should-fire texts with the quoted token swapped out."""
+    quoted = _QUOTED.findall(_PROBED.findall(user_text)[-1])
+    word = quoted[0].strip() if quoted else "word"
+    templates = ["The note said {} twice.", "At the end of the line came {} again."]
+    texts = {
+        "should_fire": [t.format(word) for t in templates],
+        "should_not_fire": ["The weather stayed mild all week.", "She packed her bag and left early."],
+        "near_miss": [t.format("something") for t in templates],
+    }
+    return "```json\n" + json.dumps(texts) + "\n```"
+
+
+def respond(messages: list[dict[str, str]], explanation: str, revised: str | None = None) -> Answer:
     system = messages[0]["content"] if messages and messages[0]["role"] == "system" else ""
     last_user = next(m["content"] for m in reversed(messages) if m["role"] == "user")
     if system.startswith("We are studying neurons"):
         return Answer(content=explanation, completion_tokens=8)
     if system.startswith("You predict how strongly"):
         return simulate_answer(last_user)
+    if system.startswith("You revise explanations of neurons"):
+        return Answer(content=revised if revised is not None else revise_answer(last_user), completion_tokens=12)
+    if system.startswith("You write test texts"):
+        return Answer(content=probe_answer(last_user), completion_tokens=60)
     raise AssertionError(f"the fake brain does not know this prompt: {system[:80]!r}")
 
 
-def brain_behaviour(explanation: str) -> Callable[[Any], Behaviour]:
+def brain_behaviour(explanation: str, revised: str | None = None) -> Callable[[Any], Behaviour]:
     """For `Respond(...)` on the loopback chat server."""
-    return lambda body: respond(body["messages"], explanation)
+    return lambda body: respond(body["messages"], explanation, revised)
 
 
-def brain_response(explanation: str) -> Callable[[LLMRequest], LLMResponse]:
+def brain_response(explanation: str, revised: str | None = None) -> Callable[[LLMRequest], LLMResponse]:
     """For `ScriptedLLM` script items."""
 
     def reply(request: LLMRequest) -> LLMResponse:
-        ans = respond([m.model_dump() for m in request.messages], explanation)
+        ans = respond([m.model_dump() for m in request.messages], explanation, revised)
         logprobs = None
         if ans.logprobs is not None:
             logprobs = [TokenLogprob(token=t, logprob=lp, top=[TopLogprob(token=a, logprob=b) for a, b in top])

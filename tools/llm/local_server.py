@@ -222,7 +222,7 @@ class LocalServer:
             code = self._proc.poll()
             if code is not None:
                 raise LocalServerError(
-                    f"llama.cpp's server exited with code {code} before answering; its log ({self.log_path}) ends:\n"
+                    f"llama.cpp's server exited with code {code} before answering; its log{self._where()} ends:\n"
                     f"{self.log_tail()}"
                 )
             try:
@@ -234,9 +234,13 @@ class LocalServer:
             if time.monotonic() >= deadline:
                 raise LocalServerError(
                     f"llama.cpp's server did not answer on {self.base_url} within {self.startup_timeout_s:g} s; "
-                    f"its log ({self.log_path}) ends:\n{self.log_tail()}"
+                    f"its log{self._where()} ends:\n{self.log_tail()}"
                 )
             time.sleep(_POLL_S)
+
+    def _where(self) -> str:
+        # A temporary log is deleted on stop: naming it would send the user to a missing file.
+        return f" ({self.log_path})" if self._tmp is None and self.log_path is not None else ""
 
     def log_tail(self, chars: int = _LOG_TAIL_CHARS) -> str:
         return _tail(self.log_path, chars) if self.log_path is not None else ""

@@ -1,0 +1,111 @@
+"""`refinery refine`: the refinement agent on one neuron, with a live table and a before/after result."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+from rich.console import Console
+
+from agent.cli.options import (
+    backend_options,
+    corpus_options,
+    logging_options,
+    refine_options,
+    setting,
+    subject_options,
+)
+from agent.settings import Settings
+
+HELP = "refine one neuron's explanation: propose, simulate, score, probe for counterexamples, revise until it converges"
+DESCRIPTION = """\
+Runs the refinement agent (a LangGraph loop) on one neuron: best-of-n explanations from the train
+records, scored on the selection split; then rounds of probing the subject model with new texts,
+collecting counterexamples, and revising, keeping the best explanation so far. It stops when the
+selection score stops improving (--epsilon for --patience rounds), reaches --target, hits
+--max-iters or a budget. Finally the one-shot and the refined explanation are scored on the
+held-out split that no step of the loop touched.
+
+Everything goes to RUNS_DIR/RUN/ (checkpoints, call journal, trace, probes, results); rerunning the
+same command after a crash resumes where it stopped and never pays twice for a finished LLM call.
+
+examples:
+  refinery refine --layer 4 --neuron 3
+  refinery refine --layer 4 --neuron 3 --backend llm --budget-usd 0.5 --max-iters 4 --json"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("refine", help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--layer", type=int, required=True, help="layer index (0-based)")
+    parser.add_argument("--neuron", type=int, required=True, help="neuron index within the layer")
+    setting(parser, "--records", field="records", metavar="DIR")
+    parser.add_argument("--json", action="store_true", help="print one JSON object (for scripts)")
+    group = parser.add_argument_group("budget for this neuron")
+    setting(group, "--budget-usd", field="per_neuron_usd", type=float, metavar="USD")
+    setting(group, "--budget-tokens", field="per_neuron_tokens", type=int, metavar="N")
+    setting(group, "--budget-minutes", field="per_neuron_minutes", type=float, metavar="MIN")
+    refine_options(parser)
+    backend_options(parser)
+    subject_options(parser)
+    corpus_options(parser)
+    logging_options(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from agent.cli.live import live_progress
+    from agent.refine_job import refine_neuron
+    from agent.refine_setup import open_refine_environment
+    from agent.trace import trace_path
+
+    console = Console(stderr=True)
+    progress, live = live_progress(console) if not args.json else (None, None)
+
+    async def go() -> dict[str, Any]:
+        async with open_refine_environment(settings, [(args.layer, args.neuron)], on_event=progress) as env:
+            with live or contextlib.nullcontext():
+                final = await refine_neuron(env, args.layer, args.neuron)
+            return final | {"trace": str(trace_path(env.run.root, args.layer, args.neuron))}
+
+    final = asyncio.run(go())
+    out = summary(final)
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print_summary(out)
+    return 0 if out["status"] == "ok" else 1
+
+
+def summary(final: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "layer": final["layer"], "neuron": final["neuron"], "status": final["status"], "stop": final["stop"],
+        "stop_reason": final.get("stop_reason"), "error": final.get("error"), "method": final["method"],
+        "oneshot": final["oneshot"], "refined": final["refined"], "iterations": final["iterations"],
+        "probes": final["probes"], "counterexamples": final["counterexamples"], "tokens": final["tokens"],
+        "cost_usd": final["cost_usd"], "seconds": final["seconds"], "trace": final.get("trace"),
+    }
+
+
+def _fmt(result: dict[str, Any] | None) -> str:
+    if not result or result.get("heldout_score") is None:
+        return "undefined" + (f" ({result['reason']})" if result and result.get("reason") else "")
+    ci = result.get("heldout_ci")
+    return f"{result['heldout_score']:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+
+
+def print_summary(out: dict[str, Any]) -> None:
+    console = Console(soft_wrap=True)
+    console.print(f"[bold]neuron {out['layer']}/{out['neuron']}[/bold]: {out['status']}, stopped: {out['stop']} "
+                  f"({out.get('stop_reason') or ''}); simulator {out['method']}")
+    if out["status"] != "ok":
+        console.print(f"[red]{out.get('error')}[/red]")
+    for name in ("oneshot", "refined"):
+        result = out[name]
+        if result:
+            console.print(f"{name:>8}: held-out r {_fmt(result)}  ", markup=False, end="")
+            console.print(f"the main thing this neuron does is find {result['explanation']}", markup=False)
+    console.print(f"{out['iterations']} rounds, {out['probes']} probes, {out['counterexamples']} counterexamples, "
+                  f"{out['tokens']:,} tokens, ${out['cost_usd']:.4f}, {out['seconds']:.1f} s; trace: {out['trace']}")

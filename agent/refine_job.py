@@ -1,0 +1,136 @@
+"""Run the refinement graph for one neuron, resumably, with its trace, journal and budget wired in."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import structlog
+from langgraph.checkpoint.base import BaseCheckpointSaver
+
+from agent.budget import Budget, BudgetedLLM, BudgetLimits, Estimator
+from agent.journal import CallJournal, JournaledLLM
+from agent.runstore import RunStore
+from agent.trace import NeuronStarted, TraceEvent, TraceWriter, trace_path
+from agent.traced_llm import TracedLLM
+from graphs.context import NeuronContext, RefineParams
+from graphs.refine import build_graph, recursion_limit
+from tools.builtin.explainer import BuiltinExplainer
+from tools.builtin.reviser import BuiltinReviser
+from tools.builtin.simulator import BuiltinSimulator
+from tools.builtin.vocab import VocabIndex
+from tools.explainers.llm_explainer import LLMExplainer
+from tools.llm.protocol import LLM, LLMRequest, PromptScoreRequest
+from tools.probes.llm_prober import LLMProber
+from tools.records.neuron_data import NeuronData
+from tools.records.store import RecordStore
+from tools.revisers.llm_reviser import LLMReviser
+from tools.simulators.base import Simulator
+from tools.simulators.select import choose_llm_simulator
+from tools.subject.service import ActivationService
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class RefineEnvironment:
+    """What every neuron of a run shares."""
+
+    run: RunStore
+    store: RecordStore
+    service: ActivationService
+    excerpts: np.ndarray
+    vocab: VocabIndex | None
+    params: RefineParams
+    checkpointer: BaseCheckpointSaver
+    journal: CallJournal
+    backend_name: str
+    backend_description: dict[str, Any]
+    llm: LLM | None = None
+    simulator_method: str = "auto"
+    prompt_logprobs: bool = False
+    estimator: Estimator | None = None
+    records_per_split: int | None = None
+    neuron_limits: BudgetLimits | None = None
+    global_budget: Budget | None = None
+    on_event: Callable[[TraceEvent], None] | None = None
+
+
+def thread_config(layer: int, neuron: int, params: RefineParams) -> dict[str, Any]:
+    return {"configurable": {"thread_id": f"{layer}/{neuron}"}, "recursion_limit": recursion_limit(params.max_iters)}
+
+
+def _neuron_budget(env: RefineEnvironment, layer: int, neuron: int, seconds_done: float) -> Budget:
+    budget = Budget(env.neuron_limits or BudgetLimits(), parent=env.global_budget)
+    usd, tokens, calls = env.journal.spent(f"{layer}/{neuron}/")
+    budget.spent_usd, budget.spent_tokens, budget.calls = usd, tokens, calls
+    budget.started -= seconds_done
+    return budget
+
+
+async def refine_neuron(env: RefineEnvironment, layer: int, neuron: int) -> dict[str, Any]:
+    """The neuron's final summary: from the checkpoint if it already finished, else by (re)running the graph."""
+    graph = build_graph().compile(checkpointer=env.checkpointer)
+    config = thread_config(layer, neuron, env.params)
+    snapshot = await graph.aget_state(config)
+    values = snapshot.values or {}
+    if values.get("final") is not None and not snapshot.next:
+        return values["final"]
+    resumed = bool(values)
+    data = NeuronData(layer, neuron, env.store.read(layer, neuron), env.records_per_split)
+    trace = TraceWriter(trace_path(env.run.root, layer, neuron), layer, neuron, on_event=env.on_event)
+    budget = _neuron_budget(env, layer, neuron, float(values.get("seconds", 0.0)))
+    budget.final_reserve.usd, budget.final_reserve.tokens = values.get("final_reserve", (0.0, 0))
+    journal = budgeted = None
+    if env.llm is not None:
+        budgeted = BudgetedLLM(env.llm, budget, env.estimator or (lambda r: (0.0, 0)))
+        journal = JournaledLLM(budgeted, env.journal, f"{layer}/{neuron}")
+        chain: LLM = TracedLLM(journal, trace)
+        explainer, reviser, prober = LLMExplainer(chain), LLMReviser(chain), LLMProber(chain)
+        if env.simulator_method == "builtin":
+            assert env.vocab is not None
+            simulator: Simulator = BuiltinSimulator(env.vocab)
+        else:
+            simulator = choose_llm_simulator(chain, env.simulator_method, prompt_logprobs_supported=env.prompt_logprobs)  # type: ignore[arg-type]
+    else:
+        assert env.vocab is not None
+        explainer, reviser, prober = BuiltinExplainer(), BuiltinReviser(), None
+        simulator = BuiltinSimulator(env.vocab)
+    record = data.record
+    record_excerpts = {r.excerpt_index for r in record.most_positive_activation_records + record.random_sample
+                       if r.excerpt_index is not None}
+    ctx = NeuronContext(
+        data=data, explainer=explainer, simulator=simulator, reviser=reviser, prober=prober, service=env.service,
+        excerpts=env.excerpts, vocab=env.vocab, trace=trace, run_dir=env.run.root, params=env.params, budget=budget,
+        journal=journal, budgeted=budgeted, record_excerpts=record_excerpts,
+    )
+    trace.emit(NeuronStarted(run=env.run.name, backend=env.backend_description | {"simulator": simulator.method},
+                             params=env.params.model_dump(), resumed=resumed, **trace.base()))
+    log.info("refine_neuron", layer=layer, neuron=neuron, resumed=resumed)
+    out = await graph.ainvoke(None if snapshot.next else {"layer": layer, "neuron": neuron}, config, context=ctx,
+                              durability="sync")
+    return out["final"]
+
+
+def estimator_for(prices: Callable[[str, int, int], float], model_for: Callable[[str], str]) -> Estimator:
+    """Upper estimate of a call: prompt characters / 3 tokens in, the output cap out."""
+
+    def estimate(request: LLMRequest | PromptScoreRequest) -> tuple[float, int]:
+        if isinstance(request, LLMRequest):
+            prompt = sum(len(m.content) for m in request.messages) // 3 + 8
+            completion = request.max_tokens
+        else:
+            prompt, completion = len(request.prompt) // 3 + 8, 1
+        return prices(model_for(request.purpose), prompt, completion), prompt + completion
+
+    return estimate
+
+
+async def run_with_checkpointer(path: str, fn: Callable[[BaseCheckpointSaver], Any]) -> Any:
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    async with AsyncSqliteSaver.from_conn_string(path) as saver:
+        return await fn(saver)
+

@@ -1,0 +1,85 @@
+"""Everything a refinement command shares across its neurons, opened once and closed cleanly."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from agent.backends import llm_config, local_config, resolve_backend, vocab_for
+from agent.budget import Budget, BudgetLimits
+from agent.journal import CallJournal
+from agent.records_job import ensure_records, open_records
+from agent.refine_job import RefineEnvironment, estimator_for
+from agent.runstore import RunStore
+from agent.settings import Settings
+from agent.trace import TraceEvent
+from graphs.context import RefineParams
+from tools.llm.ledger import UsageLedger
+from tools.llm.pricing import cost_usd, find_price
+from tools.subject.service import ActivationService
+
+
+def refine_params(settings: Settings) -> RefineParams:
+    return RefineParams(
+        max_iters=settings.max_iters, epsilon=settings.epsilon, patience=settings.patience, target=settings.target,
+        n_explanations=settings.n_explanations, n_revisions=settings.n_revisions,
+        probes_per_generator=settings.probes_per_generator, seed=settings.seed,
+    )
+
+
+def global_limits(settings: Settings) -> BudgetLimits:
+    return BudgetLimits(usd=settings.budget_usd, tokens=settings.budget_tokens,
+                        seconds=settings.budget_hours * 3600 if settings.budget_hours else None)
+
+
+def neuron_limits(settings: Settings) -> BudgetLimits:
+    return BudgetLimits(usd=settings.per_neuron_usd, tokens=settings.per_neuron_tokens,
+                        seconds=settings.per_neuron_minutes * 60 if settings.per_neuron_minutes else None)
+
+
+@asynccontextmanager
+async def open_refine_environment(
+    settings: Settings, neurons: Sequence[tuple[int, int]], on_event: Callable[[TraceEvent], None] | None = None,
+    ledger: UsageLedger | None = None,
+) -> AsyncIterator[RefineEnvironment]:
+    """Records for `neurons` (built if missing), the run folder, checkpointer, journal and backend."""
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    records = open_records(settings)
+    for layer in sorted({layer for layer, _ in neurons}):
+        ensure_records(records, layer, [n for l_, n in neurons if l_ == layer], settings)
+    run = RunStore(settings.runs_dir, settings.run)
+    backend = resolve_backend(settings)
+    params = refine_params(settings)
+    run.save_config({"settings": settings.public_dump(), "backend": backend, "params": params.model_dump(),
+                     "records": records.manifest.model_dump()})
+    ledger = ledger or UsageLedger()
+    async with AsyncExitStack() as stack:
+        journal = CallJournal(run.journal)
+        stack.callback(journal.close)
+        stack.callback(lambda: run.write_ledger({"paid": journal.summary(), "this_process": ledger.summary()}))
+        checkpointer = await stack.enter_async_context(AsyncSqliteSaver.from_conn_string(str(run.checkpoints)))
+        env = RefineEnvironment(
+            run=run, store=records.store, service=ActivationService(records.subject), excerpts=records.excerpts,
+            vocab=vocab_for(records.subject), params=params, checkpointer=checkpointer, journal=journal,
+            backend_name=backend, backend_description={"backend": backend}, simulator_method=settings.simulator,
+            records_per_split=settings.records_per_split, neuron_limits=neuron_limits(settings),
+            global_budget=Budget(global_limits(settings)), on_event=on_event, prompt_logprobs=settings.llm_prompt_logprobs,
+        )
+        if backend in ("llm", "local"):
+            from tools.llm.openai_client import OpenAIChatLLM
+
+            config = local_config(settings, stack) if backend == "local" else llm_config(settings)
+            client = OpenAIChatLLM(config, ledger=ledger)
+            stack.push_async_callback(client.aclose)
+            table = config.price_table
+
+            def price(model: str, prompt: int, completion: int) -> float:
+                found = find_price(table, model)
+                return cost_usd(found, prompt, completion) if found else 0.0
+
+            env.llm = client
+            env.estimator = estimator_for(price, config.model_for)  # type: ignore[arg-type]
+            env.backend_description |= {"endpoint": config.endpoint, "explainer_model": config.explainer_model,
+                                        "simulator_model": config.simulator_model}
+        yield env

@@ -1,0 +1,60 @@
+"""A run's folder: everything a refinement run writes, and where.
+
+    runs/<run>/config.json            resolved settings (no secrets)
+    runs/<run>/checkpoints.sqlite     LangGraph checkpoints, one thread per neuron
+    runs/<run>/journal.sqlite         every completed LLM call (a resumed run never pays twice)
+    runs/<run>/traces/L/N.jsonl       typed trace events per neuron
+    runs/<run>/scores/L/N/...         full simulations behind every selection score
+    runs/<run>/probes/L/N/...         probe batches and counterexamples
+    runs/<run>/results/L/N.json       the neuron's final summary
+    runs/<run>/explanations/L/N.jsonl OpenAI NeuronSimulationResults (held-out scores)
+    runs/<run>/ledger.json            spend per purpose and model
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from tools.atomic import atomic_write_json
+from tools.errors import BadInputError
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+class RunStore:
+    def __init__(self, runs_dir: Path, name: str) -> None:
+        if not _NAME.match(name):
+            raise BadInputError(f"run name {name!r}: use letters, digits, '.', '_' and '-' (up to 100 characters)")
+        self.name = name
+        self.root = runs_dir / name
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints.sqlite"
+
+    @property
+    def journal(self) -> Path:
+        return self.root / "journal.sqlite"
+
+    def save_config(self, config: dict[str, Any]) -> None:
+        atomic_write_json(self.root / "config.json", config, indent=2)
+
+    def result_path(self, layer: int, neuron: int) -> Path:
+        return self.root / "results" / str(layer) / f"{neuron}.json"
+
+    def result(self, layer: int, neuron: int) -> dict[str, Any] | None:
+        path = self.result_path(layer, neuron)
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def results(self) -> list[dict[str, Any]]:
+        out = []
+        for path in sorted((self.root / "results").glob("*/*.json"), key=lambda p: (int(p.parent.name), int(p.stem))):
+            out.append(json.loads(path.read_text()))
+        return out
+
+    def write_ledger(self, summary: dict[str, Any]) -> None:
+        atomic_write_json(self.root / "ledger.json", summary, indent=2)

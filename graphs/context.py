@@ -1,0 +1,65 @@
+"""Run-time dependencies of the refinement graph (LangGraph `context_schema`): never checkpointed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from agent.budget import Budget, BudgetedLLM
+from agent.journal import JournaledLLM
+from agent.trace import TraceWriter
+from tools.builtin.vocab import VocabIndex
+from tools.explainers.base import Explainer
+from tools.probes.types import Prober
+from tools.records.neuron_data import NeuronData
+from tools.revisers.base import Reviser
+from tools.simulators.base import Simulator
+from tools.subject.service import ActivationService
+
+
+class RefineParams(BaseModel):
+    max_iters: int = Field(6, ge=0, description="Probe-and-revise rounds at most.")
+    epsilon: float = Field(0.01, ge=0, description="An improvement of the selection score this small or smaller counts as none.")
+    patience: int = Field(2, ge=1, description="Stop after this many rounds in a row without improvement above epsilon.")
+    target: float | None = Field(None, description="Stop as soon as the selection score reaches this.")
+    n_explanations: int = Field(5, ge=1, description="Best-of-n at the one-shot proposal.")
+    n_revisions: int = Field(3, ge=1, description="Revised candidates written per round.")
+    probes_per_generator: int = Field(4, ge=0, description="Probe texts per generator per round.")
+    counterexamples: int = Field(8, ge=1, description="Counterexamples shown to the reviser.")
+    fresh_per_round: int | None = Field(
+        None, ge=0, description="Fresh corpus excerpts probed per round; default 2 per probe slot, 32 with the free builtin simulator.")
+    seed: int = 0
+
+    def fresh_excerpts(self, k: int, simulator_method: str) -> int:
+        """Fresh excerpts cost a subject forward and a simulation each: plenty when simulating is free."""
+        if self.fresh_per_round is not None:
+            return self.fresh_per_round
+        return 32 * k if simulator_method == "builtin-lexical" else 2 * k
+
+
+@dataclass
+class NeuronContext:
+    data: NeuronData
+    explainer: Explainer
+    simulator: Simulator
+    reviser: Reviser
+    prober: Prober | None
+    service: ActivationService
+    excerpts: np.ndarray
+    vocab: VocabIndex | None
+    trace: TraceWriter
+    run_dir: Path
+    params: RefineParams
+    budget: Budget | None = None
+    journal: JournaledLLM | None = None
+    budgeted: BudgetedLLM | None = None
+    record_excerpts: set[int] = field(default_factory=set)
+    """Excerpts of the neuron's records (never probed again: probes must be new text)."""
+
+    def neuron_dir(self, kind: str) -> Path:
+        path = self.run_dir / kind / str(self.data.layer) / str(self.data.neuron)
+        path.mkdir(parents=True, exist_ok=True)
+        return path

@@ -1,0 +1,319 @@
+"""The refinement graph's nodes: thin steps that call `tools/` and return state updates.
+
+Each node runs in a trace span and under its own call-journal scope (neuron, node, iteration), so
+a node re-run after a kill replays its completed LLM calls from the journal instead of paying
+again. A budget that would be crossed by the next call stops the loop at the node it happens in.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import numpy as np
+import structlog
+from langgraph.runtime import Runtime
+
+from agent.budget import BudgetExhausted
+from agent.trace import (
+    CounterexamplesFound,
+    Decided,
+    ExplanationsProposed,
+    Finalized,
+    HeldoutResult,
+    ProbeBatch,
+    Scored,
+)
+from graphs.context import NeuronContext
+from graphs.state import Candidate, RefineState, Round
+from tools.atomic import atomic_write_json, atomic_write_text
+from tools.evaluate import ExplanationScore, score_explanation
+from tools.explainers.base import NoExplanationError
+from tools.formats.openai import NeuronId, NeuronSimulationResults, write_simulation_results
+from tools.llm.protocol import LLMError
+from tools.probes import generators
+from tools.probes.counterexamples import top_counterexamples
+from tools.probes.runner import read_probe_batches, run_probes, write_probe_batch
+from tools.probes.types import Counterexample, ProbeRequest, ProbeText
+from tools.revisers.base import RevisionContext
+from tools.science.normalize import normalize_records
+
+log = structlog.get_logger(__name__)
+
+Node = Callable[[RefineState, Runtime[NeuronContext]], Awaitable[dict[str, Any]]]
+
+
+def traced(name: str) -> Callable[[Node], Node]:
+    """Run the node in a trace span and journal scope; a crossed budget becomes `stop="budget"`."""
+
+    def wrap(fn: Node) -> Node:
+        @functools.wraps(fn)
+        async def node(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[str, Any]:
+            ctx = runtime.context
+            iteration = state.get("iteration", 0)
+            if ctx.journal is not None:
+                ctx.journal.set_scope(f"{ctx.data.layer}/{ctx.data.neuron}/{name}/{iteration}")
+            started = time.monotonic()
+            with ctx.trace.span(name, iteration):
+                try:
+                    if ctx.budget is not None and name != "finalize":
+                        ctx.budget.check_time()
+                    update = await fn(state, runtime)
+                except BudgetExhausted as err:
+                    ctx.trace.emit(Decided(decision="budget", reason=str(err), **ctx.trace.base()))
+                    update = {"stop": "budget", "stop_reason": str(err), "pending": [], "scored": []}
+            # Active seconds survive a resume, so a wall-time budget counts work, not downtime.
+            return update | {"seconds": state.get("seconds", 0.0) + time.monotonic() - started}
+
+        return node
+
+    return wrap
+
+
+@traced("propose")
+async def propose(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    try:
+        texts = await ctx.explainer.explain(ctx.data.train(), ctx.params.n_explanations)
+    except (NoExplanationError, LLMError) as err:
+        ctx.trace.emit(Decided(decision="failed", reason=f"no explanation: {err}", **ctx.trace.base()))
+        return {"stop": "failed", "stop_reason": f"no explanation: {err}"}
+    ctx.trace.emit(ExplanationsProposed(source="explainer", explanations=texts, **ctx.trace.base()))
+    return {"iteration": 0, "pending": texts, "scored": []}
+
+
+@traced("simulate")
+async def simulate(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    iteration = state.get("iteration", 0)
+    scored: list[Candidate] = []
+    selection = ctx.data.selection()
+    pending = state.get("pending", [])
+    spent_before = (ctx.budget.spent_usd, ctx.budget.spent_tokens) if ctx.budget else (0.0, 0)
+    for number, text in enumerate(pending):
+        result = await score_explanation(text, selection, ctx.simulator, "valid")
+        path = ctx.neuron_dir("scores") / f"iter{iteration}-{number}.json"
+        atomic_write_text(path, result.model_dump_json())
+        ctx.trace.emit(_scored_event(result, str(path), ctx))
+        scored.append(Candidate(explanation=text, score=result.score, iteration=iteration, path=str(path)))
+    update: dict[str, Any] = {"pending": [], "scored": scored}
+    if iteration == 0 and ctx.budget is not None and pending and "final_reserve" not in state:
+        # Keep back what scoring two explanations on the held-out split will cost (it is about the
+        # size of the selection split), with a margin, so finalize can always run.
+        usd = (ctx.budget.spent_usd - spent_before[0]) / len(pending)
+        tokens = (ctx.budget.spent_tokens - spent_before[1]) / len(pending)
+        reserve = (2.5 * usd, int(2.5 * tokens))
+        ctx.budget.final_reserve.usd, ctx.budget.final_reserve.tokens = reserve
+        update["final_reserve"] = reserve
+    return update
+
+
+def _scored_event(result: ExplanationScore, path: str | None, ctx: NeuronContext) -> Scored:
+    return Scored(
+        explanation=result.explanation, split=result.split, method=result.method, score=result.score,
+        score_reason=result.score_reason, ci=result.ci, n_records=result.n_records, n_failed=result.n_failed,
+        per_record=result.per_record, path=path, **ctx.trace.base(),
+    )
+
+
+@traced("score")
+async def score(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[str, Any]:
+    """Adopt the best new candidate if it beats the best so far; decide whether the loop goes on."""
+    ctx = runtime.context
+    params = ctx.params
+    iteration = state.get("iteration", 0)
+    scored = state.get("scored", [])
+    best = state.get("best")
+    stale = state.get("stale_rounds", 0)
+    update: dict[str, Any] = {"scored": []}
+    top = max(scored, key=lambda c: rank_key_of(c)) if scored else None
+    if iteration == 0:
+        if top is None or top["score"] is None:
+            reason = "no candidate has a defined selection score" if top is not None else "no candidate"
+            ctx.trace.emit(Decided(decision="failed", reason=reason, **ctx.trace.base()))
+            return update | {"stop": "failed", "stop_reason": reason, "oneshot": top, "best": top}
+        best, decision, reason = top, "adopted", "best of the one-shot candidates"
+        update |= {"oneshot": top}
+    elif top is not None and rank_key_of(top) > rank_key_of(best):
+        gain = (top["score"] or 0.0) - ((best or {}).get("score") or 0.0)  # type: ignore[union-attr]
+        stale = 0 if gain > params.epsilon else stale + 1
+        best, decision, reason = top, "adopted", f"selection score up by {gain:.4f}"
+    else:
+        stale += 1
+        decision = "rejected"
+        reason = "no revision" if top is None else f"revision scored {_fmt(top['score'])}, not above the best {_fmt(best['score'] if best else None)}"
+    ctx.trace.emit(Decided(decision=decision, reason=reason, explanation=(top or {}).get("explanation"),  # type: ignore[arg-type]
+                           score=(top or {}).get("score"), best_score=best["score"] if best else None, **ctx.trace.base()))  # type: ignore[arg-type]
+    rounds = list(state.get("rounds", [])) + [Round(
+        iteration=iteration, source="explainer" if iteration == 0 else "reviser", candidates=scored, decision=decision,
+        reason=reason, best_score=best["score"] if best else None, counterexamples=state.get("counterexamples_found", 0),
+    )]
+    update |= {"best": best, "stale_rounds": stale, "rounds": rounds}
+    stop, stop_reason = _should_stop(best, iteration, stale, ctx)
+    if stop is not None:
+        ctx.trace.emit(Decided(decision=stop, reason=stop_reason, explanation=best["explanation"] if best else None,  # type: ignore[arg-type]
+                               best_score=best["score"] if best else None, **ctx.trace.base()))
+        update |= {"stop": stop, "stop_reason": stop_reason}
+    return update
+
+
+def rank_key_of(candidate: Candidate | None) -> tuple[bool, float]:
+    if candidate is None or candidate["score"] is None:
+        return (False, float("-inf"))
+    return (True, candidate["score"])
+
+
+def _fmt(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:.4f}"
+
+
+def _should_stop(best: Candidate | None, iteration: int, stale: int, ctx: NeuronContext) -> tuple[str | None, str]:
+    params = ctx.params
+    score_now = best["score"] if best else None
+    if params.target is not None and score_now is not None and score_now >= params.target:
+        return "target", f"selection score {score_now:.4f} reached the target {params.target:g}"
+    if iteration >= params.max_iters:
+        return "max_iters", f"{params.max_iters} probe-and-revise rounds done"
+    if stale >= params.patience:
+        return "converged", f"no improvement above {params.epsilon:g} for {stale} rounds"
+    return None, ""
+
+
+@traced("probe")
+async def probe(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    data = ctx.data
+    iteration = state.get("iteration", 0) + 1
+    best = state.get("best")
+    assert best is not None
+    explanation = best["explanation"]
+    k = ctx.params.probes_per_generator
+    excluded = data.heldout_excerpts() | ctx.record_excerpts | set(state.get("used_excerpts", []))
+    src = generators.ProbeSources(
+        subject=ctx.service.subject, excerpts=ctx.excerpts, excluded=excluded, vocab=ctx.vocab,
+        rng=np.random.default_rng([ctx.params.seed, data.layer, data.neuron, iteration]),
+    )
+    train = sorted(data.train(), key=lambda r: -max(r.activations))
+    texts: list[ProbeText] = []
+    if ctx.prober is not None:
+        texts += await _llm_probes(ctx, explanation, train, k)
+    texts += generators.builtin_targeted(explanation, src, k)
+    texts += generators.record_edits(train, src, k, offset=(iteration - 1) * k)
+    texts += generators.fresh_corpus(explanation, src, ctx.params.fresh_excerpts(k, ctx.simulator.method))
+    # Sampling is the slowest probe (a full forward per new token): half as many.
+    texts += generators.continuations(train, src, (k + 1) // 2, offset=(iteration - 1) * k)
+    results = await run_probes(texts, ctx.service, data.layer, data.neuron, ctx.simulator, explanation)
+    batch_path = ctx.neuron_dir("probes") / f"iter{iteration}.jsonl"
+    write_probe_batch(batch_path, results)
+    for generator in sorted({r.generator for r in results}):
+        group = [r for r in results if r.generator == generator]
+        ctx.trace.emit(ProbeBatch(
+            generator=generator, n_texts=len(group), texts=[r.text for r in group], path=str(batch_path),
+            max_real=max((max(r.real, default=0.0) for r in group), default=0.0),
+            max_predicted=max((max(r.predicted or [0.0], default=0.0) for r in group), default=0.0), **ctx.trace.base(),
+        ))
+    found = top_counterexamples(results, data.max_activation, ctx.params.counterexamples)
+    cx_path = ctx.neuron_dir("probes") / f"iter{iteration}-counterexamples.json"
+    atomic_write_json(cx_path, [c.model_dump() for c in found])
+    ctx.trace.emit(CounterexamplesFound(explanation=explanation, items=found, **ctx.trace.base()))
+    return {
+        "iteration": iteration,
+        "probes_run": state.get("probes_run", 0) + len(results),
+        "counterexamples_found": state.get("counterexamples_found", 0) + len(found),
+        "probe_files": list(state.get("probe_files", [])) + [str(batch_path)],
+        "counterexample_file": str(cx_path),
+        "used_excerpts": sorted(set(state.get("used_excerpts", [])) | src.used),
+    }
+
+
+async def _llm_probes(ctx: NeuronContext, explanation: str, train: list, k: int) -> list[ProbeText]:  # type: ignore[type-arg]
+    assert ctx.prober is not None
+    examples = [(r.tokens, q) for r, q in zip(train[:2], normalize_records([r.activations for r in train[:2]]), strict=True)]
+    try:
+        written = await ctx.prober.write(ProbeRequest(explanation=explanation, examples=examples, per_kind=k))
+    except LLMError as err:
+        log.warning("prober_failed", layer=ctx.data.layer, neuron=ctx.data.neuron, error=str(err)[:200])
+        return []
+    kinds = {"should_fire": "llm-should-fire", "should_not_fire": "llm-should-not-fire", "near_miss": "llm-near-miss"}
+    out = []
+    for key, generator in kinds.items():
+        for text in written.get(key, [])[:k]:
+            tok = ctx.service.subject.tokenize([text])[0]
+            if tok.ids:
+                out.append(ProbeText(generator=generator, text=text, token_ids=tok.ids[:96], tokens=tok.tokens[:96], source="prober"))  # type: ignore[arg-type]
+    return out
+
+
+@traced("revise")
+async def revise(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    best = state.get("best")
+    assert best is not None
+    selection = ctx.data.selection()
+    per_record = json.loads(open(best["path"]).read())["per_record"] if best.get("path") else [None] * len(selection)  # noqa: SIM115
+    order = sorted(range(len(selection)), key=lambda i: (per_record[i] is not None, per_record[i] or 0.0))
+    counterexamples = [Counterexample.model_validate(c) for c in json.loads(open(state["counterexample_file"]).read())] \
+        if state.get("counterexample_file") else []  # noqa: SIM115
+    history = [(c["explanation"], c["score"]) for r in state.get("rounds", []) for c in r["candidates"]]
+    context = RevisionContext(
+        explanation=best["explanation"], score=best["score"], best_records=[selection[i] for i in order[::-1][:3]],
+        worst_records=[selection[i] for i in order[:3]], counterexamples=counterexamples, train=ctx.data.train(),
+        probes=read_probe_batches(state.get("probe_files", [])), max_activation=ctx.data.max_activation, history=history,
+    )
+    try:
+        texts = await ctx.reviser.revise(context, ctx.params.n_revisions)
+    except (NoExplanationError, LLMError) as err:
+        log.warning("revision_failed", layer=ctx.data.layer, neuron=ctx.data.neuron, error=str(err)[:200])
+        texts = []
+    ctx.trace.emit(ExplanationsProposed(source="reviser", explanations=texts, **ctx.trace.base()))
+    return {"pending": texts, "scored": []}
+
+
+@traced("finalize")
+async def finalize(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[str, Any]:
+    """Score the best and the one-shot explanation on the held-out split, which nothing before touched."""
+    ctx = runtime.context
+    data = ctx.data
+    if ctx.budgeted is not None:
+        ctx.budgeted.final_phase = True
+    best, oneshot = state.get("best"), state.get("oneshot")
+    stop = state.get("stop") or "converged"
+    results: dict[str, HeldoutResult | None] = {"oneshot": None, "refined": None}
+    scored_explanations = []
+    status = "failed" if stop == "failed" else "ok"
+    error = state.get("stop_reason") if stop == "failed" else None
+    if best is not None and oneshot is not None and stop != "failed":
+        heldout = data.final_heldout()
+        try:
+            refined = await score_explanation(best["explanation"], heldout, ctx.simulator, "test", with_ci=True, seed=ctx.params.seed)
+            first = refined if oneshot["explanation"] == best["explanation"] else await score_explanation(
+                oneshot["explanation"], heldout, ctx.simulator, "test", with_ci=True, seed=ctx.params.seed)
+        except BudgetExhausted as err:
+            status, error = "failed", f"budget exhausted during held-out scoring: {err}"
+        else:
+            for name, result in (("refined", refined), ("oneshot", first)):
+                ctx.trace.emit(_scored_event(result, None, ctx))
+                results[name] = HeldoutResult(explanation=result.explanation, heldout_score=result.score,
+                                              heldout_ci=result.ci, reason=result.score_reason)
+            scored_explanations = [refined.to_openai()] + ([first.to_openai()] if first is not refined else [])
+    spend = ctx.budget
+    final = Finalized(
+        status=status, stop=stop, method=ctx.simulator.method, oneshot=results["oneshot"], refined=results["refined"],
+        iterations=state.get("iteration", 0), probes=state.get("probes_run", 0),
+        counterexamples=state.get("counterexamples_found", 0), tokens=spend.spent_tokens if spend else 0,
+        cost_usd=round(spend.spent_usd, 6) if spend else 0.0, seconds=round(spend.elapsed, 2) if spend else 0.0,
+        **ctx.trace.base(),
+    )
+    ctx.trace.emit(final)
+    summary = json.loads(final.model_dump_json()) | {"error": error, "stop_reason": state.get("stop_reason")}
+    atomic_write_json(ctx.run_dir / "results" / str(data.layer) / f"{data.neuron}.json", summary, indent=2)
+    if scored_explanations:
+        write_simulation_results(
+            ctx.run_dir / "explanations" / str(data.layer) / f"{data.neuron}.jsonl",
+            NeuronSimulationResults(neuron_id=NeuronId(layer_index=data.layer, neuron_index=data.neuron),
+                                    scored_explanations=scored_explanations),
+        )
+    return {"final": summary}

@@ -1,0 +1,58 @@
+"""The refinement loop's state: JSON-native, small; arrays and probe batches live on disk (paths here)."""
+
+from __future__ import annotations
+
+from typing import Literal, TypedDict
+
+Stop = Literal["converged", "target", "budget", "max_iters", "failed"]
+
+
+class Candidate(TypedDict):
+    explanation: str
+    score: float | None
+    """Pooled r on the selection split."""
+    iteration: int
+    path: str | None
+    """File with the full selection-split simulation (per-record r, tokens, values)."""
+
+
+class Round(TypedDict):
+    iteration: int
+    source: Literal["explainer", "reviser"]
+    candidates: list[Candidate]
+    decision: str
+    reason: str
+    best_score: float | None
+    counterexamples: int
+
+
+class RefineInput(TypedDict):
+    layer: int
+    neuron: int
+
+
+class RefineState(TypedDict, total=False):
+    layer: int
+    neuron: int
+    iteration: int
+    """0 for the one-shot proposal, then one per probe-and-revise round."""
+    pending: list[str]
+    """Explanations written but not yet scored on the selection split."""
+    scored: list[Candidate]
+    """The pending explanations after simulation, waiting for the decision."""
+    best: Candidate | None
+    oneshot: Candidate | None
+    rounds: list[Round]
+    stale_rounds: int
+    probes_run: int
+    counterexamples_found: int
+    probe_files: list[str]
+    counterexample_file: str | None
+    used_excerpts: list[int]
+    stop: Stop | None
+    stop_reason: str | None
+    final: dict[str, object] | None
+    seconds: float
+    """Active seconds spent on this neuron, across resumes (for the wall-time budget)."""
+    final_reserve: tuple[float, int]
+    """(usd, tokens) kept back from the loop for the held-out scoring."""

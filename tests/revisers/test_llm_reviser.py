@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+import pytest
+
+from tests.support.brain import brain_behaviour
+from tests.support.chat_server import ChatServer, Respond
+from tools.explainers.base import NoExplanationError
+from tools.formats.openai import ActivationRecord
+from tools.llm.config import LLMConfig
+from tools.llm.fake import ScriptedLLM
+from tools.llm.openai_client import OpenAIChatLLM
+from tools.llm.protocol import LLMError
+from tools.probes.types import Counterexample
+from tools.prompt_window import peak_window
+from tools.revisers.base import Reviser, RevisionContext
+from tools.revisers.llm_reviser import (
+    MAX_COUNTEREXAMPLES,
+    LLMReviser,
+    counterexample_block,
+    history_text,
+    records_text,
+    revise_messages,
+    revise_prompt_values,
+    select_counterexamples,
+)
+
+CURRENT = 'the token " object"'
+
+
+def counterexample(kind: str, error: float, tokens: list[str] | None = None, real: list[float] | None = None,
+                   predicted: list[float] | None = None, offending: list[int] | None = None) -> Counterexample:
+    tokens = tokens or ["a", " b"]
+    return Counterexample(kind=kind, generator="llm-near-miss", text="".join(tokens), tokens=tokens,  # type: ignore[arg-type]
+                          real=real or [0.0] * len(tokens), predicted=predicted or [0.0] * len(tokens),
+                          offending=offending or [], error=error)
+
+
+def context(**changes: object) -> RevisionContext:
+    values: dict[str, object] = {
+        "explanation": CURRENT, "score": 0.31, "train": [], "max_activation": 4.0,
+        "best_records": [ActivationRecord(tokens=["An", " object"], activations=[0.0, 2.0])],
+        "worst_records": [ActivationRecord(tokens=[" class", " def"], activations=[4.0, 0.0])],
+        "counterexamples": [counterexample("false_negative", 9.0, [" my", " class"], [0.0, 4.0], [0.0, 0.0], [1])],
+    }
+    return RevisionContext.model_validate({**values, **changes})
+
+
+def test_values_are_normalized_by_the_neurons_maximum_not_per_block() -> None:
+    values = revise_prompt_values(context())
+    assert " object\t5" in values["best_records"]  # 2.0 of 4.0, although it is this block's own maximum
+    assert " class\t10" in values["worst_records"]
+    assert values["score"] == "0.31"
+    assert values["explanation"] == CURRENT
+
+
+def test_long_records_are_cut_around_their_peak() -> None:
+    record = ActivationRecord(tokens=[f" t{i}" for i in range(64)], activations=[1.0 if i == 40 else 0.0 for i in range(64)])
+    text = records_text([record], 1.0)
+    assert text.startswith("Text 1 (tokens 23-46 of 64):\n<start>\n t22\t0\n")
+    assert " t40\t10" in text and " t45\t0\n<end>" in text
+    assert peak_window(64, 2) == range(0, 24) and peak_window(64, 63) == range(40, 64)
+
+
+def test_at_most_three_records_per_group() -> None:
+    records = [ActivationRecord(tokens=[f"r{i}"], activations=[1.0]) for i in range(5)]
+    text = records_text(records, 1.0)
+    assert "Text 3:" in text and "Text 4:" not in text
+    assert records_text([], 1.0) == "(none)"
+
+
+def test_counterexample_shows_kind_real_predicted_and_marks_offending_tokens() -> None:
+    fp = counterexample("false_positive", 8.0, ["Two", "\t", " apples"], [0.0, 0.0, 0.5], [7.6, 2.5, 0.0], [0])
+    block = counterexample_block(2, fp, max_activation=1.0)
+    assert block == (
+        "Counterexample 2 (false positive: the explanation predicted a response that did not happen; probe llm-near-miss):\n"
+        "<start>\nTwo\t0\t8\t<<\n\\t\t0\t3\n apples\t5\t0\n<end>"
+    )
+    fn = counterexample_block(1, context().counterexamples[0], max_activation=4.0)
+    assert "false negative: the neuron responded where the explanation predicted nothing" in fn
+    assert "\n my\t0\t0\n class\t10\t0\t<<\n" in fn
+
+
+def test_long_counterexample_is_windowed_around_its_worst_offending_token() -> None:
+    tokens = [f" t{i}" for i in range(60)]
+    real = [0.0] * 60
+    real[50] = 1.0
+    ce = counterexample("false_negative", 10.0, tokens, real, [0.0] * 60, [5, 50])
+    block = counterexample_block(1, ce, max_activation=1.0)
+    assert "(tokens 33-56 of 60)" in block.splitlines()[0]
+    assert " t50\t10\t0\t<<" in block and " t5\t" not in block
+
+
+def test_counterexamples_are_capped_and_alternate_kinds_by_error() -> None:
+    fps = [counterexample("false_positive", 9.0 - i / 10) for i in range(10)]
+    fns = [counterexample("false_negative", 5.0 - i / 10) for i in range(2)]
+    chosen = select_counterexamples(fps + fns)
+    assert len(chosen) == MAX_COUNTEREXAMPLES
+    assert [c.kind for c in chosen[:4]] == ["false_positive", "false_negative"] * 2
+    assert [c.error for c in chosen if c.kind == "false_positive"] == [9.0, 8.9, 8.8, 8.7, 8.6, 8.5]
+    assert revise_prompt_values(context(counterexamples=[]))["counterexamples"] == "(none)"
+
+
+def test_history_lists_earlier_explanations_with_scores_but_not_the_current_one() -> None:
+    history = [("numbers", 0.2), (CURRENT, 0.31), ("words", None), ("numbers", 0.25)]
+    assert history_text(history, CURRENT) == "- score undefined: words\n- score 0.25: numbers"
+    assert history_text([(f"e{i}", 0.1) for i in range(12)], CURRENT, limit=2) == "- score 0.10: e10\n- score 0.10: e11"
+    assert history_text([], CURRENT) == "(none)"
+
+
+def test_the_prompt_ends_with_the_prefix_to_complete() -> None:
+    messages = revise_messages(context(score=None))
+    assert messages[0].role == "system" and messages[0].content.startswith("You revise explanations of neurons")
+    assert messages[-1].content.endswith("Improved explanation: the main thing this neuron does is find")
+    assert "Its score: undefined" in messages[-1].content
+
+
+async def test_samples_n_concurrently_with_distinct_seeds_and_keeps_distinct_changed_ones() -> None:
+    llm = ScriptedLLM(['objects or " class"', CURRENT, "", 'objects or " class".', "the main thing this neuron does is find classes"])
+    reviser = LLMReviser(llm)
+    assert isinstance(reviser, Reviser) and reviser.name == "llm"
+    out = await reviser.revise(context(), 5)
+    assert out == ['objects or " class"', "classes"]
+    assert [r.seed for r in llm.requests] == [0, 1, 2, 3, 4]
+    assert all(r.purpose == "reviser" and r.temperature == 0.7 and r.max_tokens == 120 for r in llm.requests)
+
+
+async def test_failed_calls_are_tolerated_while_one_sample_is_usable() -> None:
+    llm = ScriptedLLM([LLMError("HTTP 500: boom", retryable=True, status=500), "classes"])
+    assert await LLMReviser(llm).revise(context(), 2) == ["classes"]
+
+
+async def test_only_unchanged_or_failed_samples_is_an_error_naming_the_reason() -> None:
+    with pytest.raises(NoExplanationError, match="repeated the current explanation"):
+        await LLMReviser(ScriptedLLM([CURRENT, f"{CURRENT}."])).revise(context(), 2)
+    with pytest.raises(NoExplanationError, match="HTTP 503"):
+        await LLMReviser(ScriptedLLM([LLMError("HTTP 503: overloaded", status=503)])).revise(context(), 1)
+
+
+async def test_an_error_that_is_not_an_llm_error_propagates() -> None:
+    with pytest.raises(RuntimeError, match="bug"):
+        await LLMReviser(ScriptedLLM(["classes", RuntimeError("bug")])).revise(context(), 2)
+
+
+async def test_revises_over_http_with_the_fake_brain(chat_server: ChatServer) -> None:
+    chat_server.default = Respond(brain_behaviour("unused"))
+    async with OpenAIChatLLM(LLMConfig(base_url=chat_server.base_url, max_retries=0)) as llm:
+        out = await LLMReviser(llm).revise(context(), 2)
+    assert out == ['the token " object" or " class"']  # the false negative's offending token, added
+    assert sorted(body["seed"] for body in chat_server.bodies) == [0, 1]

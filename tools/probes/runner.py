@@ -1,0 +1,44 @@
+"""Run probe texts through the real subject and the simulator of the explanation under test."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from tools.atomic import atomic_write_text
+from tools.probes.types import ProbeResult, ProbeText
+from tools.simulators.base import Simulator
+from tools.subject.service import ActivationService
+
+
+async def run_probes(
+    probes: Sequence[ProbeText], service: ActivationService, layer: int, neuron: int, simulator: Simulator, explanation: str
+) -> list[ProbeResult]:
+    kept = [p for p in probes if p.token_ids]
+    if not kept:
+        return []
+    real = await service.activations([p.token_ids for p in kept], layer, [neuron])
+    simulations = await simulator.simulate(explanation, [p.tokens for p in kept])
+    results = []
+    for probe, values, sim in zip(kept, real, simulations, strict=True):
+        results.append(ProbeResult(
+            **probe.model_dump(), real=np.round(values[:, 0].astype(np.float64), 6).tolist(),
+            predicted=sim.expected if sim.ok else None, simulation_error=None if sim.ok else sim.error,
+        ))
+    return results
+
+
+def write_probe_batch(path: Path, results: Sequence[ProbeResult]) -> None:
+    atomic_write_text(path, "".join(r.model_dump_json() + "\n" for r in results))
+
+
+def read_probe_batches(paths: Sequence[str | Path]) -> list[ProbeResult]:
+    out: list[ProbeResult] = []
+    for path in paths:
+        for line in Path(path).read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                out.append(ProbeResult.model_validate(json.loads(line)))
+    return out

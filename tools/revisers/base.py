@@ -1,0 +1,34 @@
+"""The reviser seam and what it is given."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from pydantic import BaseModel, Field
+
+from tools.formats.openai import ActivationRecord
+from tools.probes.types import Counterexample, ProbeResult
+
+
+class RevisionContext(BaseModel):
+    """Everything a reviser may use. Never contains held-out records."""
+
+    explanation: str
+    score: float | None = Field(description="Selection-split score of `explanation` (pooled r).")
+    best_records: list[ActivationRecord] = Field(description="Selection records the explanation predicts best.")
+    worst_records: list[ActivationRecord] = Field(description="Selection records it predicts worst.")
+    counterexamples: list[Counterexample]
+    train: list[ActivationRecord]
+    probes: list[ProbeResult] = Field(default_factory=list, description="Every probe run so far, with real activations.")
+    max_activation: float = Field(description="The neuron's largest activation in its top records (raw units).")
+    history: list[tuple[str, float | None]] = Field(default_factory=list, description="Earlier explanations and their scores.")
+
+
+@runtime_checkable
+class Reviser(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    async def revise(self, context: RevisionContext, n: int) -> list[str]:
+        """Up to `n` distinct revised explanations (without the fixed prefix); may raise NoExplanationError."""
+        ...
