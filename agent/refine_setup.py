@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from agent.backends import llm_config, local_config, resolve_backend, vocab_for
-from agent.budget import Budget, BudgetLimits
+from agent.budget import Budget, BudgetLimits, Estimator
 from agent.journal import CallJournal
 from agent.records_job import ensure_records, open_records
 from agent.refine_job import RefineEnvironment, estimator_for
@@ -16,6 +16,8 @@ from agent.trace import TraceEvent
 from graphs.context import RefineParams
 from tools.llm.ledger import UsageLedger
 from tools.llm.pricing import cost_usd, find_price
+from tools.llm.protocol import LLM
+from tools.subject.base import SubjectModel
 from tools.subject.service import ActivationService
 
 
@@ -40,16 +42,20 @@ def neuron_limits(settings: Settings) -> BudgetLimits:
 @asynccontextmanager
 async def open_refine_environment(
     settings: Settings, neurons: Sequence[tuple[int, int]], on_event: Callable[[TraceEvent], None] | None = None,
-    ledger: UsageLedger | None = None,
+    ledger: UsageLedger | None = None, llm: LLM | None = None, subject: SubjectModel | None = None,
+    estimator: Estimator | None = None,
 ) -> AsyncIterator[RefineEnvironment]:
-    """Records for `neurons` (built if missing), the run folder, checkpointer, journal and backend."""
+    """Records for `neurons` (built if missing), the run folder, checkpointer, journal and backend.
+
+    `llm` replaces the configured endpoint (scripted models in tests and benchmarks; prices $0);
+    `subject` replaces the configured subject model (a planted one in benchmarks)."""
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-    records = open_records(settings)
+    records = open_records(settings, subject)
     for layer in sorted({layer for layer, _ in neurons}):
         ensure_records(records, layer, [n for l_, n in neurons if l_ == layer], settings)
     run = RunStore(settings.runs_dir, settings.run)
-    backend = resolve_backend(settings)
+    backend = "llm" if llm is not None else resolve_backend(settings)
     params = refine_params(settings)
     run.save_config({"settings": settings.public_dump(), "backend": backend, "params": params.model_dump(),
                      "records": records.manifest.model_dump()})
@@ -66,7 +72,11 @@ async def open_refine_environment(
             records_per_split=settings.records_per_split, neuron_limits=neuron_limits(settings),
             global_budget=Budget(global_limits(settings)), on_event=on_event, prompt_logprobs=settings.llm_prompt_logprobs,
         )
-        if backend in ("llm", "local"):
+        if llm is not None:
+            env.llm = llm
+            env.estimator = estimator
+            env.backend_description |= {"endpoint": "injected", "llm": type(llm).__name__}
+        elif backend in ("llm", "local"):
             from tools.llm.openai_client import OpenAIChatLLM
 
             config = local_config(settings, stack) if backend == "local" else llm_config(settings)

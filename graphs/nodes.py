@@ -283,8 +283,8 @@ async def finalize(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[
     stop = state.get("stop") or "converged"
     results: dict[str, HeldoutResult | None] = {"oneshot": None, "refined": None}
     scored_explanations = []
-    status = "failed" if stop == "failed" else "ok"
-    error = state.get("stop_reason") if stop == "failed" else None
+    status = "failed" if stop == "failed" or best is None else "ok"
+    error = state.get("stop_reason") if status == "failed" else None
     if best is not None and oneshot is not None and stop != "failed":
         heldout = data.final_heldout()
         try:
@@ -295,7 +295,10 @@ async def finalize(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[
             status, error = "failed", f"budget exhausted during held-out scoring: {err}"
         else:
             for name, result in (("refined", refined), ("oneshot", first)):
-                ctx.trace.emit(_scored_event(result, None, ctx))
+                # The full held-out simulations, so reports can show real vs simulated per token.
+                path = ctx.neuron_dir("scores") / f"heldout-{name}.json"
+                atomic_write_text(path, result.model_dump_json())
+                ctx.trace.emit(_scored_event(result, str(path), ctx))
                 results[name] = HeldoutResult(explanation=result.explanation, heldout_score=result.score,
                                               heldout_ci=result.ci, reason=result.score_reason)
             scored_explanations = [refined.to_openai()] + ([first.to_openai()] if first is not refined else [])

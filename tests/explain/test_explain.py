@@ -11,8 +11,8 @@ import pytest
 
 from agent.backends import Backend
 from agent.explain_job import explain_neuron
-from tests.support.records import make_manifest
 from tests.support.planted import plant_token_neuron
+from tests.support.records import make_manifest
 from tools.builtin.explainer import BuiltinExplainer
 from tools.builtin.grammar import parse
 from tools.builtin.simulator import BuiltinSimulator

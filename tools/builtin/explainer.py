@@ -37,19 +37,19 @@ def class_weight(evidence: TokenEvidence, name: str) -> float:
     return float(max(1, round(10 * max(0.0, sum(members) / len(members)) / top)))
 
 
-def explanations_from_evidence(evidence: TokenEvidence, n: int) -> list[str]:
-    """Up to `n` distinct candidate explanations, most plausible first."""
+def explanations_from_evidence(evidence: TokenEvidence, n: int, sizes: Sequence[int] = LIST_SIZES) -> list[str]:
+    """Up to `n` distinct candidate explanations, most plausible first; token lists of `sizes` lengths."""
     peaks = evidence.strong_peaks()
     previous = shared_previous(peaks)
     klass = dominant_class(peaks)
     candidates: list[StructuredExplanation] = []
-    for size in LIST_SIZES:
+    for size in sizes:
         literals = graded_literals(evidence, size)
         if literals:
             candidates.append(StructuredExplanation(literals=literals))
     if previous is not None:
         candidates.insert(1, StructuredExplanation(classes=[TokenClass("any", 10.0)], contexts=[Context((previous,), "only")]))
-        base = graded_literals(evidence, LIST_SIZES[0])
+        base = graded_literals(evidence, sizes[0])
         candidates.insert(2, StructuredExplanation(literals=base, contexts=[Context((previous,), "mostly")]))
     if klass is not None:
         weight = class_weight(evidence, klass)

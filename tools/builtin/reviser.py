@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from tools.builtin.evidence import TokenEvidence
 from tools.builtin.explainer import explanations_from_evidence
+
+REVISION_SIZES = (8, 16, 32, 64, 128, 4)
 from tools.revisers.base import RevisionContext
 
 
@@ -20,5 +22,7 @@ class BuiltinReviser:
         evidence.add_all((r.tokens, r.activations) for r in context.train)
         evidence.add_all((p.tokens, p.real) for p in context.probes)
         seen = {context.explanation, *(text for text, _ in context.history)}
-        fresh = [text for text in explanations_from_evidence(evidence, n + len(seen)) if text not in seen]
-        return fresh[:n]
+        # Scoring a builtin candidate costs nothing, so every list size is worth a try.
+        wanted = max(n, len(REVISION_SIZES))
+        fresh = [text for text in explanations_from_evidence(evidence, wanted + len(seen), REVISION_SIZES) if text not in seen]
+        return fresh[:wanted]

@@ -68,6 +68,9 @@ class ScriptedLLM:
             raise answer
         # A deep copy, so a response scripted twice is two calls to the ledger, not one.
         response = answer.model_copy(deep=True) if isinstance(answer, LLMResponse) else self._response(request, answer)
+        if self._cost_usd_per_call:
+            # Every call costs the same, whoever built its answer (budget tests count on it).
+            response.usage.cost_usd = self._cost_usd_per_call
         if self._ledger is not None:
             self._ledger.record(request.purpose, response.usage)
         return response

@@ -1,0 +1,137 @@
+"""The refinement graph end to end on the tiny model: offline (builtin) and with a scripted LLM."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent.trace import Decided, ModelCalled, SpanStarted, read_trace, trace_path
+from tests.agent.conftest import refine, tiny_settings
+from tests.support.brain import brain_response
+from tests.support.planted import plant_token_neuron
+from tools.llm.fake import ScriptedLLM
+from tools.probes.runner import read_probe_batches
+from tools.prompting import escape_token
+from tools.records.neuron_data import NeuronData
+from tools.records.store import RecordStore
+from tools.subject.registry import load_subject
+
+TRIGGER = " object"
+
+
+def brain_llm(explanation: str = 'the token " object"', revised: str | None = None, cost: float = 0.0, calls: int = 400) -> ScriptedLLM:
+    return ScriptedLLM([brain_response(explanation, revised)] * calls, cost_usd_per_call=cost)
+
+
+async def test_builtin_loop_refines_a_planted_neuron_with_real_probes(tmp_path: Path, session_cache: Path) -> None:
+    subject = load_subject("tiny-llama")
+    token = subject.tokenize([TRIGGER])[0].ids[0]
+    plant_token_neuron(subject.hf_model, 7, token)
+    settings = tiny_settings(tmp_path, session_cache, backend="builtin")
+    [final] = await refine(settings, [(0, 7)], subject=subject)
+    assert final["status"] == "ok" and final["stop"] in ("converged", "max_iters", "target")
+    assert final["refined"]["heldout_score"] > 0.9
+    assert final["probes"] > 0 and final["iterations"] >= 1
+    # Probes really went through the subject: their stored activations are the model's.
+    run = settings.runs_dir / "t"
+    batches = sorted((run / "probes" / "0" / "7").glob("iter*.jsonl"))
+    probes = read_probe_batches(batches)
+    assert {p.generator for p in probes} >= {"builtin-insert", "edit-remove", "corpus-fresh", "subject-continuation"}
+    sample = probes[:: max(1, len(probes) // 10)]
+    real = subject.activations([p.token_ids for p in sample], 0, [7])
+    for probe, values in zip(sample, real, strict=True):
+        np.testing.assert_allclose(probe.real, values[:, 0], atol=1e-5)
+    inserted = [p for p in probes if p.generator == "builtin-insert" and token in p.token_ids]
+    assert inserted and all(max(p.real) > 1.0 for p in inserted)
+
+
+async def test_llm_loop_uses_every_role_and_exports_openai_format(tmp_path: Path, session_cache: Path) -> None:
+    settings = tiny_settings(tmp_path, session_cache)
+    llm = brain_llm()
+    [final] = await refine(settings, [(1, 3)], llm=llm)
+    assert final["status"] == "ok", final
+    assert final["oneshot"]["explanation"] == 'the token " object"'
+    events = read_trace(trace_path(settings.runs_dir / "t", 1, 3))
+    purposes = {e.purpose for e in events if isinstance(e, ModelCalled)}
+    assert purposes == {"explainer", "simulator", "prober", "reviser"}
+    assert final["method"] == "chat-logprob"
+    exported = (settings.runs_dir / "t" / "explanations" / "1" / "3.jsonl").read_text()
+    assert json.loads(exported)["dataclass_name"] == "NeuronSimulationResults"
+
+
+async def test_a_worse_revision_is_recorded_not_adopted(tmp_path: Path, session_cache: Path) -> None:
+    settings = tiny_settings(tmp_path, session_cache, max_iters=2, patience=5)
+    [final] = await refine(settings, [(1, 3)], llm=brain_llm(revised='the token " zzqq"'))
+    events = read_trace(trace_path(settings.runs_dir / "t", 1, 3))
+    rejected = [e for e in events if isinstance(e, Decided) and e.decision == "rejected"]
+    assert rejected and all(e.explanation == 'the token " zzqq"' for e in rejected)
+    assert final["refined"]["explanation"] == final["oneshot"]["explanation"] == 'the token " object"'
+    assert final["stop"] == "max_iters" and final["iterations"] == 2
+
+
+@pytest.mark.parametrize(
+    ("limit", "kind"),
+    [({"per_neuron_usd": 0.2}, "usd"), ({"per_neuron_tokens": 3000}, "tokens"), ({"per_neuron_minutes": 1e-6}, "seconds")],
+)
+async def test_each_budget_stops_the_loop_without_overshooting(tmp_path: Path, session_cache: Path, limit: dict, kind: str) -> None:
+    cost = 0.002
+    settings = tiny_settings(tmp_path, session_cache, max_iters=20, patience=20, **limit)
+    llm = brain_llm(cost=cost, calls=5000)
+
+    def estimate(request: object) -> tuple[float, int]:
+        # An upper bound, as the real estimator is: the brain counts at most 71 tokens per call.
+        return cost, 100
+
+    [final] = await refine(settings, [(1, 3)], llm=llm, estimator=estimate)
+    assert final["stop"] == "budget", final
+    events = read_trace(trace_path(settings.runs_dir / "t", 1, 3))
+    assert any(isinstance(e, Decided) and e.decision == "budget" for e in events)
+    ledger = json.loads((settings.runs_dir / "t" / "ledger.json").read_text())["paid"]["total"]
+    if kind == "usd":
+        assert ledger["cost_usd"] <= 0.2 + cost + 1e-9
+    if kind == "tokens":
+        assert ledger["prompt_tokens"] + ledger["completion_tokens"] <= 3000 + 100
+    if kind in ("usd", "tokens"):
+        assert final["iterations"] >= 1, "the budget should allow some rounds"
+        assert final["refined"] is not None and final["status"] == "ok", "the final reserve must leave room for held-out scoring"
+    if kind == "seconds":
+        assert final["status"] == "failed" and ledger["calls"] == 0
+
+
+async def test_max_iters_is_a_budget_of_rounds(tmp_path: Path, session_cache: Path) -> None:
+    settings = tiny_settings(tmp_path, session_cache, max_iters=1, patience=5)
+    [final] = await refine(settings, [(1, 3)], llm=brain_llm())
+    assert final["stop"] == "max_iters" and final["iterations"] == 1
+
+
+async def test_heldout_records_reach_no_prompt_before_finalize(tmp_path: Path, session_cache: Path) -> None:
+    settings = tiny_settings(tmp_path, session_cache)
+    await refine(settings, [(1, 3)], llm=brain_llm())
+    record = RecordStore(settings.records).read(1, 3)
+    data = NeuronData(1, 3, record)
+    heldout_only = {tuple(r.tokens) for r in data.final_heldout()} - {tuple(r.tokens) for r in data.selection() + data.train()}
+    blocks = ["\n".join(escape_token(t) for t in tokens) for tokens in heldout_only]
+    assert blocks
+    node = "?"
+    seen_before, seen_in_finalize = [], []
+    for event in read_trace(trace_path(settings.runs_dir / "t", 1, 3)):
+        if isinstance(event, SpanStarted):
+            node = event.node
+        if isinstance(event, ModelCalled):
+            text = "\n".join(m["content"] for m in event.messages)
+            hits = [b for b in blocks if b in text]
+            (seen_in_finalize if node == "finalize" else seen_before).extend(hits)
+    assert not seen_before, "a held-out record was shown to the LLM before finalize"
+    assert seen_in_finalize, "finalize must score on the held-out records (positive control)"
+
+
+async def test_a_finished_neuron_is_not_run_again(tmp_path: Path, session_cache: Path) -> None:
+    settings = tiny_settings(tmp_path, session_cache, max_iters=1)
+    llm = brain_llm()
+    [first] = await refine(settings, [(1, 3)], llm=llm)
+    calls = len(llm.requests)
+    [again] = await refine(settings, [(1, 3)], llm=llm)
+    assert again == first and len(llm.requests) == calls
