@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from tools.builtin.evidence import TokenEvidence
 from tools.builtin.explainer import explanations_from_evidence
+from tools.revisers.base import RevisionContext
 
 REVISION_SIZES = (8, 16, 32, 64, 128, 4)
-from tools.revisers.base import RevisionContext
 
 
 class BuiltinReviser:
