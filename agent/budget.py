@@ -3,8 +3,12 @@
 Before a call, its cost is estimated from above (prompt characters / 3 + the output cap, at the
 model's price) and reserved; the call is refused if the reservation would cross a limit, so
 concurrent calls cannot jointly overshoot and the overshoot is bounded by one call's estimation
-error. A per-neuron budget can have a parent (the sweep's global budget): a call must fit both.
-`final_reserve` keeps part of a neuron's budget back for its held-out scoring.
+error. A per-neuron budget can have a parent (the sweep's global budget, possibly in another
+process): a call must fit both. `final_reserve` keeps part of a neuron's budget back for its
+held-out scoring.
+
+A refusal by the neuron's own budget ends that neuron's loop (it is finalized); a refusal by the
+parent (`scope="global"`) aborts the neuron where it stands, resumable once more budget is given.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -29,9 +34,10 @@ from tools.llm.protocol import (
 class BudgetExhausted(Exception):
     """The next call would cross a budget; `kind` is usd, tokens or seconds."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: str, message: str, scope: Literal["neuron", "global"] = "neuron") -> None:
         super().__init__(message)
         self.kind = kind
+        self.scope = scope
 
 
 class BudgetLimits(BaseModel):
@@ -46,10 +52,21 @@ class Reservation:
     tokens: int
 
 
+class ParentBudget(Protocol):
+    """What a neuron's budget needs from the sweep's: reserve, settle, time check (maybe remote)."""
+
+    async def reserve(self, usd: float, tokens: int, use_final_reserve: bool = False) -> Reservation: ...
+
+    async def settle(self, reservation: Reservation, usage: Usage | None) -> None: ...
+
+    async def check_time(self) -> None: ...
+
+
 @dataclass
 class Budget:
     limits: BudgetLimits
-    parent: Budget | None = None
+    parent: ParentBudget | None = None
+    scope: Literal["neuron", "global"] = "neuron"
     clock: Callable[[], float] = time.monotonic
     spent_usd: float = 0.0
     spent_tokens: int = 0
@@ -67,32 +84,35 @@ class Budget:
     def elapsed(self) -> float:
         return self.clock() - self.started
 
-    def check_time(self) -> None:
+    def _time_left(self) -> None:
         if self.limits.seconds is not None and self.elapsed >= self.limits.seconds:
-            raise BudgetExhausted("seconds", f"wall-time budget of {self.limits.seconds:g} s used up")
+            raise BudgetExhausted("seconds", f"wall-time budget of {self.limits.seconds:g} s used up", self.scope)
+
+    async def check_time(self) -> None:
+        self._time_left()
         if self.parent is not None:
-            self.parent.check_time()
+            await self.parent.check_time()
 
     def _check(self, usd: float, tokens: int, use_final_reserve: bool) -> None:
         keep_usd = 0.0 if use_final_reserve else self.final_reserve.usd
         keep_tokens = 0 if use_final_reserve else self.final_reserve.tokens
         if self.limits.usd is not None and self.spent_usd + self.reserved_usd + usd > self.limits.usd - keep_usd:
-            raise BudgetExhausted("usd", f"the next call (~${usd:.4f}) would cross the ${self.limits.usd:g} budget "
-                                         f"(spent ${self.spent_usd:.4f})")
+            raise BudgetExhausted("usd", f"the next call (~${usd:.4f}) would cross the ${self.limits.usd:g} {self.scope} budget "
+                                         f"(spent ${self.spent_usd:.4f})", self.scope)
         if self.limits.tokens is not None and self.spent_tokens + self.reserved_tokens + tokens > self.limits.tokens - keep_tokens:
             raise BudgetExhausted("tokens", f"the next call (~{tokens:,} tokens) would cross the {self.limits.tokens:,}-token "
-                                            f"budget (spent {self.spent_tokens:,})")
+                                            f"{self.scope} budget (spent {self.spent_tokens:,})", self.scope)
 
-    def reserve(self, usd: float, tokens: int, use_final_reserve: bool = False) -> Reservation:
-        self.check_time()
+    async def reserve(self, usd: float, tokens: int, use_final_reserve: bool = False) -> Reservation:
+        self._time_left()
         self._check(usd, tokens, use_final_reserve)
         if self.parent is not None:
-            self.parent.reserve(usd, tokens, use_final_reserve=True)
+            await self.parent.reserve(usd, tokens, use_final_reserve=True)
         self.reserved_usd += usd
         self.reserved_tokens += tokens
         return Reservation(usd, tokens)
 
-    def settle(self, reservation: Reservation, usage: Usage | None) -> None:
+    async def settle(self, reservation: Reservation, usage: Usage | None) -> None:
         """Release a reservation and book what the call really cost (nothing for a cached or failed call)."""
         self.reserved_usd -= reservation.usd
         self.reserved_tokens -= reservation.tokens
@@ -101,7 +121,7 @@ class Budget:
             self.spent_tokens += usage.total_tokens
             self.calls += 1
         if self.parent is not None:
-            self.parent.settle(reservation, usage)
+            await self.parent.settle(reservation, usage)
 
 
 Estimator = Callable[[LLMRequest | PromptScoreRequest], tuple[float, int]]
@@ -117,22 +137,22 @@ class BudgetedLLM:
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         usd, tokens = self.estimate(request)
-        reservation = self.budget.reserve(usd, tokens, use_final_reserve=self.final_phase)
+        reservation = await self.budget.reserve(usd, tokens, use_final_reserve=self.final_phase)
         response: LLMResponse | None = None
         try:
             response = await self.inner.complete(request)
             return response
         finally:
-            self.budget.settle(reservation, response.usage if response is not None else None)
+            await self.budget.settle(reservation, response.usage if response is not None else None)
 
     async def score_prompt(self, request: PromptScoreRequest) -> PromptScoreResponse:
         if not isinstance(self.inner, PromptScorer):
             raise TypeError(f"{type(self.inner).__name__} cannot score prompts")
         usd, tokens = self.estimate(request)
-        reservation = self.budget.reserve(usd, tokens, use_final_reserve=self.final_phase)
+        reservation = await self.budget.reserve(usd, tokens, use_final_reserve=self.final_phase)
         response: PromptScoreResponse | None = None
         try:
             response = await self.inner.score_prompt(request)
             return response
         finally:
-            self.budget.settle(reservation, response.usage if response is not None else None)
+            await self.budget.settle(reservation, response.usage if response is not None else None)

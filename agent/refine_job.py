@@ -70,14 +70,25 @@ def _neuron_budget(env: RefineEnvironment, layer: int, neuron: int, seconds_done
     return budget
 
 
-async def refine_neuron(env: RefineEnvironment, layer: int, neuron: int) -> dict[str, Any]:
-    """The neuron's final summary: from the checkpoint if it already finished, else by (re)running the graph."""
-    graph = build_graph().compile(checkpointer=env.checkpointer)
+async def refine_neuron(
+    env: RefineEnvironment, layer: int, neuron: int, seed_explanation: str | None = None,
+    stop_before_probe: bool = False, skip_reason: str | None = None,
+) -> dict[str, Any]:
+    """The neuron's final summary: from the checkpoint if it already finished, else by (re)running the graph.
+
+    `stop_before_probe` runs only the one-shot part (the state then holds `oneshot`); `skip_reason`
+    ends a neuron paused there without refining it (it is finalized as it stands)."""
+    graph = build_graph().compile(checkpointer=env.checkpointer, interrupt_before=["probe"] if stop_before_probe else None)
     config = thread_config(layer, neuron, env.params)
     snapshot = await graph.aget_state(config)
     values = snapshot.values or {}
     if values.get("final") is not None and not snapshot.next:
         return values["final"]
+    if stop_before_probe and snapshot.next == ("probe",):
+        return values
+    if skip_reason is not None and snapshot.next == ("probe",):
+        await graph.aupdate_state(config, {"stop": "target", "stop_reason": skip_reason}, as_node="score")
+        snapshot = await graph.aget_state(config)
     resumed = bool(values)
     data = NeuronData(layer, neuron, env.store.read(layer, neuron), env.records_per_split)
     trace = TraceWriter(trace_path(env.run.root, layer, neuron), layer, neuron, on_event=env.on_event)
@@ -109,9 +120,9 @@ async def refine_neuron(env: RefineEnvironment, layer: int, neuron: int) -> dict
     trace.emit(NeuronStarted(run=env.run.name, backend=env.backend_description | {"simulator": simulator.method},
                              params=env.params.model_dump(), resumed=resumed, **trace.base()))
     log.info("refine_neuron", layer=layer, neuron=neuron, resumed=resumed)
-    out = await graph.ainvoke(None if snapshot.next else {"layer": layer, "neuron": neuron}, config, context=ctx,
-                              durability="sync")
-    return out["final"]
+    start: dict[str, Any] = {"layer": layer, "neuron": neuron} | ({"seed_explanation": seed_explanation} if seed_explanation else {})
+    out = await graph.ainvoke(None if snapshot.next else start, config, context=ctx, durability="sync")
+    return out if stop_before_probe and out.get("final") is None else out["final"]
 
 
 def estimator_for(prices: Callable[[str, int, int], float], model_for: Callable[[str], str]) -> Estimator:

@@ -70,7 +70,7 @@ async def open_refine_environment(
             vocab=vocab_for(records.subject), params=params, checkpointer=checkpointer, journal=journal,
             backend_name=backend, backend_description={"backend": backend}, simulator_method=settings.simulator,
             records_per_split=settings.records_per_split, neuron_limits=neuron_limits(settings),
-            global_budget=Budget(global_limits(settings)), on_event=on_event, prompt_logprobs=settings.llm_prompt_logprobs,
+            global_budget=Budget(global_limits(settings), scope="global"), on_event=on_event, prompt_logprobs=settings.llm_prompt_logprobs,
         )
         if llm is not None:
             env.llm = llm

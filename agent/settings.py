@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     per_neuron_tokens: int | None = Field(None, ge=0, description="LLM tokens per neuron.")
     per_neuron_minutes: float | None = Field(None, gt=0, description="Active wall-time minutes per neuron.")
 
+    # Sweeps
+    concurrency: int = Field(4, ge=1, le=256, description="Neurons refined at once in a sweep.")
+    executor: Literal["inprocess", "ray"] = Field("inprocess", description="Where sweep neurons run: this process, or a Ray cluster.")
+    ray_address: str | None = Field(None, description="Ray cluster address (e.g. ray://head:10001 or auto); unset = a local Ray.")
+
     # LLM endpoint
     llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1; unset = OpenAI.")
     llm_api_key: SecretStr | None = Field(
@@ -93,6 +98,7 @@ class Settings(BaseSettings):
 
     # Output and logging
     runs_dir: Path = Field(Path("runs"), description="Where runs, reports and benchmark results are written.")
+    view_port: int = Field(8765, ge=0, le=65535, description="Port of `refinery view` on 127.0.0.1 (0: any free port).")
     log_level: Literal["debug", "info", "warning", "error"] = Field("warning", description="Log level for stderr.")
     log_json: bool = Field(False, description="Logs as JSON lines (for machines) instead of console text.")
 

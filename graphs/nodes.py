@@ -43,6 +43,8 @@ from tools.science.normalize import normalize_records
 
 log = structlog.get_logger(__name__)
 
+CONTINUATION_TOKENS = 16
+
 Node = Callable[[RefineState, Runtime[NeuronContext]], Awaitable[dict[str, Any]]]
 
 
@@ -60,9 +62,11 @@ def traced(name: str) -> Callable[[Node], Node]:
             with ctx.trace.span(name, iteration):
                 try:
                     if ctx.budget is not None and name != "finalize":
-                        ctx.budget.check_time()
+                        await ctx.budget.check_time()
                     update = await fn(state, runtime)
                 except BudgetExhausted as err:
+                    if err.scope == "global":
+                        raise  # the sweep is out of budget: leave the neuron resumable where it stands
                     ctx.trace.emit(Decided(decision="budget", reason=str(err), **ctx.trace.base()))
                     update = {"stop": "budget", "stop_reason": str(err), "pending": [], "scored": []}
             # Active seconds survive a resume, so a wall-time budget counts work, not downtime.
@@ -76,6 +80,10 @@ def traced(name: str) -> Callable[[Node], Node]:
 @traced("propose")
 async def propose(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[str, Any]:
     ctx = runtime.context
+    if state.get("seed_explanation"):
+        texts = [state["seed_explanation"]]
+        ctx.trace.emit(ExplanationsProposed(source="explainer", explanations=texts, **ctx.trace.base()))
+        return {"iteration": 0, "pending": texts, "scored": []}
     try:
         texts = await ctx.explainer.explain(ctx.data.train(), ctx.params.n_explanations)
     except (NoExplanationError, LLMError) as err:
@@ -204,7 +212,10 @@ async def probe(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[str
     texts += generators.record_edits(train, src, k, offset=(iteration - 1) * k)
     texts += generators.fresh_corpus(explanation, src, ctx.params.fresh_excerpts(k, ctx.simulator.method))
     # Sampling is the slowest probe (a full forward per new token): half as many.
-    texts += generators.continuations(train, src, (k + 1) // 2, offset=(iteration - 1) * k)
+    for prefix, seed, source in generators.continuation_prompts(train, src, (k + 1) // 2, offset=(iteration - 1) * k):
+        more = await ctx.service.generate(prefix, CONTINUATION_TOKENS, temperature=1.0, seed=seed)
+        if more is not None:
+            texts.append(src.probe("subject-continuation", prefix + more, source))
     results = await run_probes(texts, ctx.service, data.layer, data.neuron, ctx.simulator, explanation)
     batch_path = ctx.neuron_dir("probes") / f"iter{iteration}.jsonl"
     write_probe_batch(batch_path, results)
@@ -292,6 +303,8 @@ async def finalize(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[
             first = refined if oneshot["explanation"] == best["explanation"] else await score_explanation(
                 oneshot["explanation"], heldout, ctx.simulator, "test", with_ci=True, seed=ctx.params.seed)
         except BudgetExhausted as err:
+            if err.scope == "global":
+                raise
             status, error = "failed", f"budget exhausted during held-out scoring: {err}"
         else:
             for name, result in (("refined", refined), ("oneshot", first)):

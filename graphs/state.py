@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 Stop = Literal["converged", "target", "budget", "max_iters", "failed"]
 
@@ -29,11 +29,14 @@ class Round(TypedDict):
 class RefineInput(TypedDict):
     layer: int
     neuron: int
+    seed_explanation: NotRequired[str]
+    """An existing explanation (e.g. from OpenAI's files) to start from instead of proposing anew."""
 
 
 class RefineState(TypedDict, total=False):
     layer: int
     neuron: int
+    seed_explanation: str
     iteration: int
     """0 for the one-shot proposal, then one per probe-and-revise round."""
     pending: list[str]

@@ -7,12 +7,23 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from agent.cli import cmd_demo, cmd_explain, cmd_records, cmd_refine, cmd_serve_local, cmd_setup
+from agent.cli import (
+    cmd_demo,
+    cmd_explain,
+    cmd_records,
+    cmd_refine,
+    cmd_report,
+    cmd_serve_local,
+    cmd_setup,
+    cmd_sweep,
+    cmd_trace,
+    cmd_view,
+)
 from agent.logs import configure_logging
 from agent.settings import Settings
 from tools.errors import RefineryError
 
-COMMANDS = (cmd_setup, cmd_demo, cmd_records, cmd_explain, cmd_refine, cmd_serve_local)
+COMMANDS = (cmd_setup, cmd_demo, cmd_records, cmd_explain, cmd_refine, cmd_sweep, cmd_trace, cmd_report, cmd_view, cmd_serve_local)
 
 EPILOG = """\
 Every option is also settable in the environment as REFINERY_<OPTION> (e.g. REFINERY_MODEL=gpt2),

@@ -96,3 +96,10 @@ def refine_options(parser: argparse.ArgumentParser) -> None:
     setting(group, "--target", field="target", type=float, metavar="R")
     setting(group, "--n-revisions", field="n_revisions", type=int, metavar="N")
     setting(group, "--probes-per-generator", field="probes_per_generator", type=int, metavar="N")
+
+
+def run_argument(parser: argparse.ArgumentParser) -> None:
+    """The RUN positional of the commands that read a run folder; bound to the `run` setting."""
+    info = Settings.model_fields["run"]
+    parser.add_argument("run", nargs="?", default=argparse.SUPPRESS, metavar="RUN",
+                        help=f"run name under --runs-dir, or a run folder's path [env REFINERY_RUN; default: {info.default}]")

@@ -7,7 +7,7 @@
 (c) corpus-fresh: excerpts never shown to the agent (never held-out ones), half of them chosen
     because they contain a named token;
 (d) subject-continuation: the subject's own continuations of top-record prefixes that end on the
-    peak token.
+    peak token (prefixes here; the sampling runs through the subject service).
 Every generator is seeded; none ever reads an excluded (held-out or already used) excerpt.
 """
 
@@ -22,7 +22,7 @@ from tools.builtin.grammar import parse
 from tools.builtin.vocab import VocabIndex
 from tools.formats.openai import ActivationRecord
 from tools.probes.types import ProbeText
-from tools.subject.base import SubjectModel, TextGenerator
+from tools.subject.base import SubjectModel
 
 PROBE_TOKENS = 40
 NAMED_LIMIT = 16
@@ -146,20 +146,19 @@ def fresh_corpus(explanation: str, src: ProbeSources, k: int) -> list[ProbeText]
     return [src.probe("corpus-fresh", src.excerpts[row].tolist(), f"excerpt {row}") for row in rows]
 
 
-def continuations(
-    train: Sequence[ActivationRecord], src: ProbeSources, k: int, offset: int = 0, new_tokens: int = 16
-) -> list[ProbeText]:
-    """The subject's own text after prefixes of train records that end on their peak token."""
-    if not isinstance(src.subject, TextGenerator):
-        return []
-    out: list[ProbeText] = []
+def continuation_prompts(
+    train: Sequence[ActivationRecord], src: ProbeSources, k: int, offset: int = 0
+) -> list[tuple[list[int], int, str]]:
+    """(prefix ids, sampling seed, source) for (d): train-record prefixes that end on their peak token.
+
+    The caller samples the continuations through the subject's service, so sampling never
+    overlaps another neuron's forward on the shared model."""
+    out = []
     for number, record in _rotation(train, k, offset):
         ids = _record_ids(record, src.subject)
         if len(ids) != len(record.activations) or not ids:
             continue
         peak = int(np.argmax(record.activations))
         prefix = ids[max(0, peak - 15) : peak + 1]
-        seed = int(src.rng.integers(2**31))
-        more = src.subject.generate(prefix, new_tokens, temperature=1.0, seed=seed)
-        out.append(src.probe("subject-continuation", prefix + more, f"train record {number} continued by the subject"))
+        out.append((prefix, int(src.rng.integers(2**31)), f"train record {number} continued by the subject"))
     return out

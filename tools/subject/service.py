@@ -3,7 +3,8 @@
 Forwards run in a worker thread (torch releases the GIL), one at a time: the bridge installs hooks
 on the shared model for each forward, so two forwards must never overlap. Requests that arrive
 while a forward runs are merged into the next one when they read the same layer (micro-batching):
-one forward serves the probes of every neuron waiting on that layer.
+one forward serves the probes of every neuron waiting on that layer. Sampling goes through the same
+lock for the same reason.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tools.subject.base import SubjectInfo, SubjectModel
+from tools.subject.base import SubjectInfo, SubjectModel, TextGenerator
 
 
 @dataclass
@@ -47,6 +48,13 @@ class ActivationService:
             if batch:
                 await self._run(layer, batch)
         return await request.future
+
+    async def generate(self, prompt_ids: Sequence[int], max_new_tokens: int, temperature: float, seed: int) -> list[int] | None:
+        """A sampled continuation, or None when the subject cannot generate; never overlaps a forward."""
+        if not isinstance(self.subject, TextGenerator):
+            return None
+        async with self._lock:
+            return await asyncio.to_thread(self.subject.generate, prompt_ids, max_new_tokens, temperature, seed)
 
     async def _run(self, layer: int, batch: list[_Request]) -> None:
         neurons = sorted({n for r in batch for n in r.neurons})

@@ -1,0 +1,166 @@
+"""`refinery sweep`: budgeted, resumable refinement of many neurons."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import structlog
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from agent.cli.options import (
+    backend_options,
+    corpus_options,
+    logging_options,
+    parse_index_list,
+    refine_options,
+    setting,
+    subject_options,
+)
+from agent.settings import Settings
+from tools.errors import BadInputError
+
+log = structlog.get_logger(__name__)
+
+HELP = "refine many neurons under a budget: hard-neuron selection, concurrency, resume, OpenAI-format export"
+DESCRIPTION = """\
+Refines every selected neuron with the refinement agent, N at a time, under global and per-neuron
+budgets (dollars, tokens, wall time; checked before every LLM call, never overshot by more than one
+call). Rerunning the same command skips finished neurons and resumes the others from their
+checkpoints. Outputs in RUNS_DIR/RUN/: explanations/L/N.jsonl (OpenAI NeuronSimulationResults),
+summary.json and summary.csv (one-shot vs refined held-out score with CI, iterations, spend, status),
+manifest.json (finished neurons), ledger.json (spend), traces/.
+
+Hard neurons: --from a directory of OpenAI-format explanation files ({layer}/{neuron}.jsonl, the
+released GPT-2 layout) or a previous run folder gives each neuron's existing score; --below T keeps
+those under T; --order lowest refines the worst first. Without --from, --below/--order lowest first
+run a one-shot pass over all selected neurons, then refine only those under T.
+
+Exit codes: 0 all done, 1 some neurons failed, 3 stopped by the global budget (unfinished neurons are
+listed and resume on rerun), 130 interrupted.
+
+examples:
+  refinery sweep --run s1 --layers 0-5 --neurons 0-99 --below 0.35 --order lowest --budget-usd 20
+  refinery sweep --run s2 --layers 0-47 --from ~/gpt2xl-explanations --below 0.2 --per-neuron-usd 0.2 --concurrency 8"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("sweep", help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    choose = parser.add_argument_group("which neurons")
+    choose.add_argument("--layers", default=None, metavar="LIST", help="layers like '0-5' or '2,7'")
+    choose.add_argument("--neurons", default=None, metavar="LIST", help="neurons of each layer (default: all that --from has, else 0-99)")
+    choose.add_argument("--neuron-list", type=Path, default=None, metavar="FILE", help="file of 'layer/neuron' lines (or a JSON list of pairs)")
+    choose.add_argument("--from", dest="source", type=Path, default=None, metavar="PATH",
+                        help="OpenAI-format explanations dir or a previous run: existing scores and explanations")
+    choose.add_argument("--below", type=float, default=None, metavar="T", help="refine only neurons whose existing score is under T")
+    choose.add_argument("--order", choices=["given", "lowest", "random"], default="given", help="refinement order (default: given)")
+    budgets = parser.add_argument_group("budgets (global and per neuron)")
+    setting(budgets, "--budget-usd", field="budget_usd", type=float, metavar="USD")
+    setting(budgets, "--budget-tokens", field="budget_tokens", type=int, metavar="N")
+    setting(budgets, "--budget-hours", field="budget_hours", type=float, metavar="H")
+    setting(budgets, "--per-neuron-usd", field="per_neuron_usd", type=float, metavar="USD")
+    setting(budgets, "--per-neuron-tokens", field="per_neuron_tokens", type=int, metavar="N")
+    setting(budgets, "--per-neuron-minutes", field="per_neuron_minutes", type=float, metavar="MIN")
+    run_group = parser.add_argument_group("execution")
+    setting(run_group, "--concurrency", field="concurrency", type=int, metavar="N")
+    setting(run_group, "--executor", field="executor", choices=["inprocess", "ray"])
+    setting(run_group, "--ray-address", field="ray_address", metavar="ADDR")
+    setting(parser, "--records", field="records", metavar="DIR")
+    parser.add_argument("--json", action="store_true", help="print the summary totals as one JSON object")
+    refine_options(parser)
+    backend_options(parser)
+    subject_options(parser)
+    corpus_options(parser)
+    logging_options(parser)
+    parser.set_defaults(handler=run)
+
+
+def neuron_keys(args: argparse.Namespace) -> list[tuple[int, int]]:
+    from agent.sweep.select import available_neurons, parse_neuron_list
+
+    if args.neuron_list is not None:
+        if args.layers or args.neurons:
+            raise BadInputError("give either --neuron-list or --layers/--neurons, not both")
+        return parse_neuron_list(args.neuron_list)
+    if not args.layers:
+        raise BadInputError("say which neurons: --layers (with --neurons) or --neuron-list")
+    layers = parse_index_list(args.layers, "layer")
+    if args.neurons is None and args.source is not None:
+        return available_neurons(args.source, layers)
+    neurons = parse_index_list(args.neurons or "0-99")
+    return [(layer, neuron) for layer in layers for neuron in neurons]
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from agent.sweep.select import select
+    from agent.sweep.session import sweep
+
+    keys = neuron_keys(args)
+    if not keys:
+        raise BadInputError("no neurons selected (is --from the right directory?)")
+    selection = select(keys, args.source, args.below if args.source is not None else None, args.order if args.source else "given",
+                       settings.seed)
+    for (layer, neuron), reason in selection.skipped:
+        log.info("neuron_skipped", layer=layer, neuron=neuron, reason=reason)
+    console = Console(stderr=True)
+    display = SweepDisplay(console, settings) if not args.json else None
+    one_shot_first = args.source is None and (args.below is not None or args.order == "lowest")
+    with (display.live if display and display.live else contextlib.nullcontext()):
+        report = asyncio.run(sweep(settings, selection, one_shot_first=one_shot_first, below=args.below, order=args.order,
+                                   on_progress=display.update if display else None))
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print_report(report)
+    if report["budget_stop"]:
+        return 3
+    return 1 if report["totals"]["failed"] else 0
+
+
+class SweepDisplay:
+    def __init__(self, console: Console, settings: Settings) -> None:
+        self.settings = settings
+        self.live = Live(console=console, refresh_per_second=2) if console.is_terminal else None
+        self.last_log = 0.0
+
+    def update(self, state: Any) -> None:
+        eta = state.eta_s()
+        gain = state.mean_gain
+        line = {"done": state.done, "failed": state.failed, "running": state.running, "total": state.total,
+                "mean_gain": None if gain is None else round(gain, 4), "eta_s": None if eta is None else round(eta)}
+        if self.live is not None:
+            table = Table(show_header=False, title="sweep")
+            for key, value in line.items():
+                table.add_row(key, "-" if value is None else str(value))
+            table.add_row("budget", self._budget())
+            self.live.update(table)
+        elif time.monotonic() - self.last_log > 10:
+            self.last_log = time.monotonic()
+            log.info("sweep_progress", **line)
+
+    def _budget(self) -> str:
+        s = self.settings
+        parts = [f"${s.budget_usd:g}" if s.budget_usd else "", f"{s.budget_tokens:,} tok" if s.budget_tokens else "",
+                 f"{s.budget_hours:g} h" if s.budget_hours else ""]
+        return ", ".join(p for p in parts if p) or "unlimited"
+
+
+def print_report(report: dict[str, Any]) -> None:
+    console = Console(soft_wrap=True)
+    t = report["totals"]
+    console.print(f"[bold]sweep {report['run']}[/bold]: {t['ok']} done, {t['failed']} failed, {t['unfinished']} unfinished "
+                  f"of {t['neurons']}; skipped {len(report['skipped'])}")
+    fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+    console.print(f"mean held-out r: one-shot {fmt(t['mean_oneshot'])} -> refined {fmt(t['mean_refined'])} "
+                  f"(mean gain {fmt(t['mean_gain'])}); spend {t['tokens']:,} tokens, ${t['cost_usd']:.4f}")
+    if report["budget_stop"]:
+        console.print(f"[yellow]stopped by the budget[/yellow]: {report['budget_stop']}; rerun to resume "
+                      f"{len(report['unfinished'])} unfinished neurons")
+    console.print(f"outputs: {report['outputs']}")

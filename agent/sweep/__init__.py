@@ -1,0 +1,1 @@
+"""Budgeted refinement sweeps over many neurons: selection, scheduling, outputs."""

@@ -1,0 +1,148 @@
+"""Schedule a sweep: N neurons in flight, a global budget, resumable, a manifest of finished neurons.
+
+Neurons run as concurrent tasks (the in-process executor) or remote tasks (Ray); either way a
+neuron is one LangGraph thread in the run's checkpoint database, so rerunning the sweep skips
+finished neurons and resumes the others where they stopped. When the global budget refuses a
+call, no new neuron starts and the neurons in flight stop where they are, left resumable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import structlog
+
+from agent.budget import BudgetExhausted
+from agent.runstore import RunStore
+from agent.sweep.select import Candidate, NeuronKey
+from tools.atomic import atomic_write_json
+
+log = structlog.get_logger(__name__)
+
+
+class NeuronRunner(Protocol):
+    """Runs one neuron's graph (see `agent.refine_job.refine_neuron` for the arguments)."""
+
+    async def __call__(self, layer: int, neuron: int, *, seed_explanation: str | None = None,
+                       stop_before_probe: bool = False, skip_reason: str | None = None) -> dict[str, Any]: ...
+
+
+@dataclass
+class SweepState:
+    """Live counters for progress display and the final report."""
+
+    total: int
+    done: int = 0
+    failed: int = 0
+    running: int = 0
+    gains: list[float] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+    budget_stop: str | None = None
+    unfinished: list[NeuronKey] = field(default_factory=list)
+    finals: dict[NeuronKey, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def mean_gain(self) -> float | None:
+        return sum(self.gains) / len(self.gains) if self.gains else None
+
+    def eta_s(self) -> float | None:
+        finished = self.done + self.failed
+        if not finished:
+            return None
+        per = (time.monotonic() - self.started) / finished
+        return per * (self.total - finished)
+
+
+class Manifest:
+    """runs/NAME/manifest.json: the status of every neuron that finished, written atomically."""
+
+    def __init__(self, run: RunStore) -> None:
+        self.path = run.root / "manifest.json"
+        self.entries: dict[str, str] = json.loads(self.path.read_text())["neurons"] if self.path.is_file() else {}
+
+    def record(self, layer: int, neuron: int, status: str) -> None:
+        self.entries[f"{layer}/{neuron}"] = status
+        atomic_write_json(self.path, {"neurons": dict(sorted(self.entries.items()))}, indent=1)
+
+    def finished(self, layer: int, neuron: int) -> bool:
+        return f"{layer}/{neuron}" in self.entries
+
+
+async def _pool(items: Sequence[Candidate], concurrency: int, work: Callable[[Candidate], Awaitable[None]], state: SweepState) -> None:
+    """Run `work` on every item with at most `concurrency` in flight; stop launching once the budget is out."""
+    queue = list(items)
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one(item: Candidate) -> None:
+        async with semaphore:
+            if state.budget_stop is not None:
+                state.unfinished.append((item.layer, item.neuron))
+                return
+            await work(item)
+
+    await asyncio.gather(*(one(item) for item in queue))
+
+
+async def run_sweep(
+    runner: NeuronRunner, run: RunStore, candidates: Sequence[Candidate], concurrency: int,
+    one_shot_first: bool = False, below: float | None = None, order: str = "given",
+    on_progress: Callable[[SweepState], None] | None = None,
+) -> SweepState:
+    """Refine `candidates`. With `one_shot_first`, every neuron is first explained one-shot; then
+    those scoring (selection split) at or above `below` are finalized without refinement and the
+    rest are refined in `order` (lowest first if asked)."""
+    manifest = Manifest(run)
+    todo = [c for c in candidates if not manifest.finished(c.layer, c.neuron)]
+    state = SweepState(total=len(candidates), done=len(candidates) - len(todo))
+    notify = on_progress or (lambda s: None)
+
+    async def guarded(item: Candidate, **kwargs: Any) -> dict[str, Any] | None:
+        state.running += 1
+        notify(state)
+        try:
+            return await runner(item.layer, item.neuron, seed_explanation=item.existing_explanation, **kwargs)
+        except BudgetExhausted as err:
+            state.budget_stop = state.budget_stop or str(err)
+            state.unfinished.append((item.layer, item.neuron))
+            log.warning("sweep_budget_exhausted", layer=item.layer, neuron=item.neuron, reason=str(err))
+            return None
+        finally:
+            state.running -= 1
+            notify(state)
+
+    if one_shot_first and todo:
+        async def one_shot(item: Candidate) -> None:
+            values = await guarded(item, stop_before_probe=True)
+            oneshot = (values or {}).get("oneshot") or {}
+            item.existing_score = oneshot.get("score")
+
+        await _pool(todo, concurrency, one_shot, state)
+        if order == "lowest":
+            todo.sort(key=lambda c: (c.existing_score is not None, c.existing_score or 0.0, c.layer, c.neuron))
+        state.unfinished.clear()
+
+    async def refine(item: Candidate) -> None:
+        skip = None
+        if one_shot_first and below is not None and item.existing_score is not None and item.existing_score >= below:
+            skip = f"one-shot selection score {item.existing_score:.3f} is not below {below:g}: not refined"
+        final = await guarded(item, skip_reason=skip)
+        if final is None:
+            return
+        state.finals[(item.layer, item.neuron)] = final
+        manifest.record(item.layer, item.neuron, final["status"])
+        if final["status"] == "ok":
+            state.done += 1
+            refined, oneshot = final.get("refined") or {}, final.get("oneshot") or {}
+            if refined.get("heldout_score") is not None and oneshot.get("heldout_score") is not None:
+                state.gains.append(refined["heldout_score"] - oneshot["heldout_score"])
+        else:
+            state.failed += 1
+        notify(state)
+
+    await _pool(todo, concurrency, refine, state)
+    return state

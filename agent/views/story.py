@@ -1,0 +1,221 @@
+"""Pure: trace events (and the files they point to, already parsed) -> the view models.
+
+No I/O here: `agent/views/load.py` reads the run folder and hands the contents in, so everything a
+view shows can be rebuilt from fixed inputs in a test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from agent.trace import (
+    CounterexamplesFound,
+    Decided,
+    ExplanationsProposed,
+    Finalized,
+    ModelCalled,
+    NeuronStarted,
+    ProbeBatch,
+    Scored,
+    SpanEnded,
+    SpanStarted,
+    TraceEvent,
+)
+from agent.views.model import (
+    Call,
+    Candidate,
+    CounterexampleView,
+    Heldout,
+    NeuronRow,
+    NeuronStory,
+    ProbeGroup,
+    RunSummary,
+    Step,
+    TokenRow,
+)
+from tools.evaluate import ExplanationScore
+from tools.probes.types import Counterexample, ProbeResult
+
+STOP_DECISIONS = ("converged", "target", "budget", "max_iters", "failed")
+HELDOUT_SPLIT = "test"
+
+
+def _real(values: Sequence[float]) -> list[float]:
+    # Four significant digits: activations differ by orders of magnitude between models, and the
+    # report embeds every value, so full float precision would only inflate the page.
+    return [float(f"{v:.4g}") for v in values]
+
+
+def _simulated(values: Sequence[float] | None) -> list[float] | None:
+    return None if values is None else [round(v, 2) for v in values]
+
+
+def split_open(events: Sequence[TraceEvent]) -> tuple[list[TraceEvent], SpanStarted | None]:
+    """Events of spans that ended (as `read_trace(completed_only=True)`), and the last span still open."""
+    ended = {e.span_id for e in events if isinstance(e, SpanEnded)}
+    completed = [e for e in events if e.span_id is None or e.span_id in ended]
+    open_spans = [e for e in events if isinstance(e, SpanStarted) and e.span_id not in ended]
+    return completed, (open_spans[-1] if open_spans else None)
+
+
+def finished_row(final: Finalized, error: str | None = None, stop_reason: str | None = None) -> NeuronRow:
+    oneshot = final.oneshot.heldout_score if final.oneshot else None
+    refined = final.refined.heldout_score if final.refined else None
+    chosen = final.refined or final.oneshot
+    return NeuronRow(
+        layer=final.layer, neuron=final.neuron, status="ok" if final.status == "ok" else "failed", stop=final.stop,
+        stop_reason=stop_reason, error=error, method=final.method, oneshot=oneshot, refined=refined,
+        gain=refined - oneshot if refined is not None and oneshot is not None else None,
+        ci=final.refined.heldout_ci if final.refined else None, explanation=chosen.explanation if chosen else None,
+        iterations=final.iterations, probes=final.probes, counterexamples=final.counterexamples, tokens=final.tokens,
+        cost_usd=final.cost_usd, seconds=final.seconds,
+    )
+
+
+def result_row(result: Mapping[str, Any]) -> NeuronRow:
+    """A row from results/L/N.json (the Finalized event plus `error` and `stop_reason`)."""
+    return finished_row(Finalized.model_validate(result), result.get("error"), result.get("stop_reason"))
+
+
+def running_row(layer: int, neuron: int, events: Sequence[TraceEvent]) -> NeuronRow:
+    """A neuron without a final result: progress so far from its completed steps, and the step it is in."""
+    completed, open_span = split_open(events)
+    started = [e for e in completed if isinstance(e, NeuronStarted)]
+    calls = [e for e in completed if isinstance(e, ModelCalled) and not e.cached]
+    decided = [e for e in completed if isinstance(e, Decided)]
+    adopted = [e for e in decided if e.decision == "adopted"]
+    best = [e.best_score for e in decided if e.best_score is not None]
+    return NeuronRow(
+        layer=layer, neuron=neuron, status="running",
+        method=started[-1].backend.get("simulator") if started else None,
+        best_selection=best[-1] if best else None, explanation=adopted[-1].explanation if adopted else None,
+        iterations=max((e.iteration for e in completed if e.iteration is not None), default=0),
+        probes=sum(e.n_texts for e in completed if isinstance(e, ProbeBatch)),
+        counterexamples=sum(len(e.items) for e in completed if isinstance(e, CounterexamplesFound)),
+        tokens=sum(e.prompt_tokens + e.completion_tokens for e in calls), cost_usd=round(sum(e.cost_usd for e in calls), 6),
+        now=f"{open_span.node}, iteration {open_span.iteration}" if open_span else None,
+    )
+
+
+def summarize_run(run: str, rows: Sequence[NeuronRow], config: dict[str, Any] | None,
+                  ledger: dict[str, Any] | None) -> RunSummary:
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.status] = counts.get(row.status, 0) + 1
+    return RunSummary(
+        run=run, neurons=sorted(rows, key=lambda r: (r.layer, r.neuron)), counts=counts,
+        tokens=sum(r.tokens for r in rows), cost_usd=round(sum(r.cost_usd for r in rows), 6),
+        backend=(config or {}).get("backend"), config=config, ledger=ledger,
+    )
+
+
+def score_rows(score: ExplanationScore) -> list[TokenRow]:
+    return [
+        TokenRow(tokens=sim.tokens, real=_real(true), simulated=_simulated(sim.expected) if sim.ok else None,
+                 score=r, error=sim.error)
+        for true, sim, r in zip(score.true_activations, score.simulations, score.per_record, strict=True)
+    ]
+
+
+def probe_row(probe: ProbeResult) -> TokenRow:
+    return TokenRow(tokens=probe.tokens, real=_real(probe.real), simulated=_simulated(probe.predicted),
+                    error=probe.simulation_error, label=probe.source)
+
+
+def counterexample_view(item: Counterexample) -> CounterexampleView:
+    return CounterexampleView(kind=item.kind, generator=item.generator, error=item.error, text=TokenRow(
+        tokens=item.tokens, real=_real(item.real), simulated=_simulated(item.predicted), offending=item.offending))
+
+
+def call_view(event: ModelCalled, node: str | None) -> Call:
+    return Call(node=node, **event.model_dump(include=set(Call.model_fields) - {"node"}))
+
+
+def neuron_story(
+    run: str, row: NeuronRow, events: Sequence[TraceEvent], final: Finalized | None,
+    scores: Mapping[str, ExplanationScore], probes: Mapping[str, Sequence[ProbeResult]],
+) -> NeuronStory:
+    """The neuron's story from its completed trace events.
+
+    `scores` and `probes` map the paths recorded in held-out `scored` and `probe_batch` events to
+    their parsed files; a path missing from them becomes a note instead of a silent gap."""
+    nodes = {e.span_id: e.node for e in events if isinstance(e, SpanStarted)}
+    steps: dict[int, Step] = {}
+    notes: list[str] = []
+    backend: dict[str, Any] = {}
+    params: dict[str, Any] = {}
+    stop = stop_reason = None
+    heldout_events: list[Scored] = []
+    final_calls: list[Call] = []
+    for event in events:
+        node = nodes.get(event.span_id)
+        if isinstance(event, NeuronStarted):
+            backend, params = event.backend, event.params
+            continue
+        if node == "finalize":
+            if isinstance(event, Scored):
+                heldout_events.append(event)
+            elif isinstance(event, ModelCalled):
+                final_calls.append(call_view(event, node))
+            continue
+        step = steps.setdefault(event.iteration or 0, Step(iteration=event.iteration or 0))
+        match event:
+            case ExplanationsProposed():
+                step.source = event.source
+            case Scored():
+                step.candidates.append(Candidate(explanation=event.explanation, score=event.score,
+                                                 score_reason=event.score_reason, n_records=event.n_records,
+                                                 n_failed=event.n_failed))
+            case Decided(decision="adopted" | "rejected"):
+                step.top, step.decision, step.reason = event.explanation, event.decision, event.reason
+                step.best_score = event.best_score
+            case Decided():
+                stop, stop_reason = event.decision, event.reason
+            case ProbeBatch():
+                if event.path in probes:
+                    texts = [probe_row(p) for p in probes[event.path] if p.generator == event.generator]
+                    step.probe_groups.append(ProbeGroup(generator=event.generator, texts=texts))
+                elif f"probe file not found: {event.path}" not in notes:
+                    notes.append(f"probe file not found: {event.path}")
+            case CounterexamplesFound():
+                step.probed = event.explanation
+                step.counterexamples.extend(counterexample_view(c) for c in event.items)
+            case ModelCalled():
+                step.calls.append(call_view(event, node))
+            case SpanEnded(status="error"):
+                step.errors.append(f"{event.node}: {event.error}")
+            case _:
+                pass
+    heldout = _heldout(final, heldout_events, scores, notes)
+    shown = [v for h in heldout for r in h.records for v in r.real]
+    shown += [v for s in steps.values() for g in s.probe_groups for t in g.texts for v in t.real]
+    shown += [v for s in steps.values() for c in s.counterexamples for v in c.text.real]
+    top = max(shown, default=0.0)
+    return NeuronStory(
+        run=run, row=row, backend=backend, params=params, steps=[steps[k] for k in sorted(steps)],
+        stop=row.stop or stop, stop_reason=row.stop_reason or stop_reason, heldout=heldout, final_calls=final_calls,
+        max_real=top if top > 0 else 1.0, notes=notes,
+    )
+
+
+def _heldout(final: Finalized | None, events: Sequence[Scored], scores: Mapping[str, ExplanationScore],
+             notes: list[str]) -> list[Heldout]:
+    if final is None:
+        return []
+    out: list[Heldout] = []
+    pairs = (("oneshot", final.oneshot), ("refined", final.refined))
+    for role, result in pairs:
+        if result is None or (role == "oneshot" and final.refined and result.explanation == final.refined.explanation):
+            continue  # the one-shot explanation won: its held-out score is the refined one
+        event = next((e for e in events if e.split == HELDOUT_SPLIT and e.explanation == result.explanation), None)
+        records: list[TokenRow] = []
+        if event is None or event.path is None:
+            notes.append(f"the trace names no file with the {role} explanation's held-out simulations")
+        elif event.path in scores:
+            records = score_rows(scores[event.path])
+        else:
+            notes.append(f"held-out simulation file not found: {event.path}")
+        out.append(Heldout(role=role, explanation=result.explanation, score=result.heldout_score,  # type: ignore[arg-type]
+                           ci=result.heldout_ci, reason=result.reason, records=records))
+    return out

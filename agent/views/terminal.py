@@ -1,0 +1,207 @@
+"""Pure: view models -> plain text for an 80-column terminal (no colour, so it pipes and diffs cleanly).
+
+Every text that came from the corpus, a probe or an LLM goes through `visible()`: line breaks and
+tabs become visible marks and other control characters become escapes, so a token holding an
+ANSI escape sequence cannot drive the terminal.
+"""
+
+from __future__ import annotations
+
+import textwrap
+import unicodedata
+from collections.abc import Sequence
+
+from agent.views.model import Call, CounterexampleView, Heldout, NeuronRow, NeuronStory, RunSummary, Step
+
+WIDTH = 80
+EXPLANATION_LINES = 6
+SNIPPET_TOKENS = 24
+
+
+def visible(text: str) -> str:
+    out = []
+    for ch in text:
+        if ch == "\n":
+            out.append("↵")
+        elif ch == "\t":
+            out.append("⇥")
+        elif unicodedata.category(ch) in ("Cc", "Cf") or ch in "\u2028\u2029":
+            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _r(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _gain(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.3f}"
+
+
+def _ci(ci: tuple[float, float] | None) -> str:
+    return "" if ci is None else f"95% CI [{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
+def _wrap(text: str, indent: int, max_lines: int | None = None) -> list[str]:
+    prefix = " " * indent
+    lines = textwrap.wrap(visible(text), WIDTH - indent, break_on_hyphens=False) or [""]
+    if max_lines is not None and len(lines) > max_lines:
+        hidden = sum(len(line) for line in lines[max_lines - 1:])
+        lines = lines[: max_lines - 1] + [f"… ({hidden} more characters; --json shows all)"]
+    return [prefix + line for line in lines]
+
+
+def _clip(text: str, width: int = WIDTH) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _spend(tokens: int, cost_usd: float) -> str:
+    return f"{tokens:,} tokens · ${cost_usd:.4f}"
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+_COLUMNS = (("neuron", 8, "<"), ("status", 11, "<"), ("one-shot", 9, ">"), ("refined", 9, ">"), ("gain", 8, ">"),
+            ("iters", 6, ">"), ("probes", 7, ">"), ("tokens", 9, ">"), ("cost", 10, ">"))
+
+
+def _table_line(cells: Sequence[str]) -> str:
+    return "".join(f"{cell:{align}{width}}" for cell, (_, width, align) in zip(cells, _COLUMNS, strict=True)).rstrip()
+
+
+def _row_cells(row: NeuronRow) -> list[str]:
+    return [f"{row.layer}/{row.neuron}", row.status, _r(row.oneshot), _r(row.refined), _gain(row.gain), str(row.iterations),
+            str(row.probes), f"{row.tokens:,}", f"${row.cost_usd:.4f}"]
+
+
+def run_text(summary: RunSummary) -> str:
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(summary.counts.items())) or "no neurons yet"
+    head = f"run {summary.run}" + (f" · backend {summary.backend}" if summary.backend else "")
+    plural = "" if len(summary.neurons) == 1 else "s"
+    head += f" · {len(summary.neurons)} neuron{plural} ({counts}) · {_spend(summary.tokens, summary.cost_usd)}"
+    lines = _wrap(head, 0) + ["", _table_line([name for name, _, _ in _COLUMNS])]
+    lines += [_table_line(_row_cells(row)) for row in summary.neurons]
+    notes = []
+    for row in summary.neurons:
+        where = f"{row.layer}/{row.neuron}"
+        if row.status == "running":
+            best = f"; best selection r {_r(row.best_selection)}" if row.best_selection is not None else ""
+            notes.append(f"{where} running" + (f": at {row.now}" if row.now else "") + best)
+        elif row.status in ("failed", "unreadable"):
+            notes.append(f"{where} {row.status}: {row.error or row.stop_reason or row.stop or 'no reason recorded'}")
+    if notes:
+        lines.append("")
+        lines += [line for note in notes for line in _wrap(note, 0)]
+    lines += ["", "one-shot, refined: held-out Pearson r. One neuron: refinery trace RUN --neuron L/N"]
+    return "\n".join(lines) + "\n"
+
+
+# --- one neuron ----------------------------------------------------------------------------------
+
+def _heldout_lines(item: Heldout, gain: float | None) -> list[str]:
+    score = f"r {_r(item.score)}" + (f" ({item.reason})" if item.reason else "")
+    extra = "  ".join(x for x in (_ci(item.ci), f"gain {_gain(gain)}" if item.role == "refined" and gain is not None else "") if x)
+    label = "one-shot" if item.role == "oneshot" else "refined"
+    return [f"  {label:<9} {score}  {extra}".rstrip()] + _wrap(item.explanation, 4, EXPLANATION_LINES)
+
+
+def _snippet(item: CounterexampleView) -> str:
+    tokens, marked = item.text.tokens, set(item.text.offending)
+    first = min(marked, default=0)
+    start = max(0, first - SNIPPET_TOKENS // 2)
+    end = min(len(tokens), start + SNIPPET_TOKENS)
+    body = "".join(f"⟦{tok}⟧" if i in marked else tok for i, tok in enumerate(tokens[start:end], start))
+    return ("…" if start > 0 else "") + body + ("…" if end < len(tokens) else "")
+
+
+def _counterexample_lines(item: CounterexampleView) -> list[str]:
+    kind = item.kind.replace("_", " ")
+    lines = [f"    {kind} · {visible(item.generator)} · error {item.error:.2f} (0-10 scale)"]
+    lines += _wrap(_snippet(item), 6, 3)
+    predicted = item.text.simulated or []
+    for i in item.text.offending[:3]:
+        sim = f"{predicted[i]:.2f}" if i < len(predicted) else "-"
+        lines.append(f"      ⟦{_clip(visible(item.text.tokens[i]), 30)}⟧ real {item.text.real[i]:.4g}, predicted {sim}/10")
+    if len(item.text.offending) > 3:
+        lines.append(f"      (+{len(item.text.offending) - 3} more offending tokens)")
+    return lines
+
+
+def _call_lines(calls: Sequence[Call], each: bool) -> list[str]:
+    if not calls:
+        return []
+    tokens = sum(c.prompt_tokens + c.completion_tokens for c in calls)
+    head = (f"  LLM calls: {len(calls)} · {_spend(tokens, sum(c.cost_usd for c in calls))} · "
+            f"{sum(c.latency_s for c in calls):.2f} s")
+    lines = [head]
+    if each:
+        for c in calls:
+            flags = " ".join(x for x in ("cached" if c.cached else "", f"retries {c.retries}" if c.retries else "",
+                                         f"error: {visible(c.error)}" if c.error else "") if x)
+            line = (f"    {visible(c.purpose):<10} {visible(c.model)}  {c.prompt_tokens}+{c.completion_tokens} tok  "
+                    f"{c.latency_s:.2f} s  ${c.cost_usd:.4f}  {flags}")
+            lines.append(_clip(line.rstrip()))
+        return lines
+    by_purpose: dict[str, list[Call]] = {}
+    for c in calls:
+        by_purpose.setdefault(c.purpose, []).append(c)
+    for purpose, group in sorted(by_purpose.items()):
+        failed = sum(1 for c in group if c.error)
+        cached = sum(1 for c in group if c.cached)
+        extra = "".join((f", {cached} cached" if cached else "", f", {failed} failed" if failed else ""))
+        lines.append(f"    {visible(purpose):<10} {len(group):>4} calls {sum(c.prompt_tokens + c.completion_tokens for c in group):>9,} "
+                     f"tokens {sum(c.latency_s for c in group):>8.2f} s{extra}")
+    lines += [line for c in calls if c.error for line in _wrap(f"failed {c.purpose} call: {c.error}", 4, 2)]
+    return lines
+
+
+def _step_lines(step: Step, each_call: bool) -> list[str]:
+    source = step.source or "?"
+    count = f"{len(step.candidates)} candidate" + ("" if len(step.candidates) == 1 else "s")
+    lines = [f"Iteration {step.iteration} · {source} · {count} scored on the selection split"]
+    for cand in step.candidates:
+        mark = ">" if cand.explanation == step.top else " "
+        score = _r(cand.score) if cand.score is not None else "n/a"
+        reason = f" [{cand.score_reason}]" if cand.score is None and cand.score_reason else ""
+        lines.append(_clip(f" {mark}{score:>6}  " + visible(cand.explanation + reason)))
+    if step.decision:
+        lines += _wrap(f"{step.decision}: {step.reason} · best selection r {_r(step.best_score)}", 2)
+    texts = sum(len(g.texts) for g in step.probe_groups)
+    if step.probe_groups:
+        groups = ", ".join(f"{visible(g.generator)} {len(g.texts)}" for g in step.probe_groups)
+        lines += _wrap(f"probes of the adopted explanation: {texts} texts ({groups})", 2)
+    if step.probed is not None:
+        lines.append(f"  counterexamples: {len(step.counterexamples)} (offending tokens in ⟦ ⟧; real = raw activation)")
+        for item in step.counterexamples:
+            lines += _counterexample_lines(item)
+    lines += _call_lines(step.calls, each_call)
+    lines += [line for error in step.errors for line in _wrap(f"error in {error}", 2, 3)]
+    return lines
+
+
+def story_text(story: NeuronStory, each_call: bool = False) -> str:
+    row = story.row
+    stop = f" · stopped: {story.stop}" + (f" ({story.stop_reason})" if story.stop_reason else "") if story.stop else ""
+    now = f" at {row.now}" if row.now else ""
+    lines = _wrap(f"neuron {row.layer}/{row.neuron} · run {story.run} · {row.status}{now}{stop}", 0)
+    facts = [f"simulator {row.method}" if row.method else "", f"{row.iterations} rounds", f"{row.probes} probes",
+             f"{row.counterexamples} counterexamples", _spend(row.tokens, row.cost_usd),
+             f"{row.seconds:.1f} s" if row.seconds is not None else ""]
+    lines += _wrap(" · ".join(f for f in facts if f), 0)
+    if row.error:
+        lines += _wrap(f"error: {row.error}", 0)
+    if story.heldout:
+        lines += ["", "Held-out score (test split: nothing in the loop saw it)"]
+        for item in story.heldout:
+            lines += _heldout_lines(item, row.gain)
+    elif row.status == "running" and row.best_selection is not None:
+        lines += ["", f"Best so far (selection split): r {_r(row.best_selection)}"] + _wrap(row.explanation or "", 4, EXPLANATION_LINES)
+    for step in story.steps:
+        lines += [""] + _step_lines(step, each_call)
+    if story.final_calls:
+        lines += ["", "Held-out scoring"] + _call_lines(story.final_calls, each_call)
+    if story.notes:
+        lines += [""] + [line for note in story.notes for line in _wrap(f"note: {note}", 0)]
+    return "\n".join(lines) + "\n"
