@@ -19,12 +19,14 @@ from agent.cli.options import (
 )
 from agent.settings import Settings
 
-HELP = "run the main job on the offline default (SmolLM2-135M, default corpus): records, explanations, scores"
+HELP = "run the main job on the offline default (SmolLM2-135M, default corpus): records, explanations, refinement"
 DESCRIPTION = """\
 Sets up the offline assets if needed, builds activation records for a handful of neurons of the
 default subject on a 3,000-excerpt sample of the default corpus, explains each neuron (best-of-n
-on the selection split) and scores the chosen explanation on the held-out split. The builtin
-backend is used unless --backend says otherwise. Everything is written under runs/demo/."""
+on the selection split) and scores the chosen explanation on the held-out split. Then it runs the
+refinement agent on the neuron whose explanation scored lowest on the selection split and prints
+its one-shot and refined held-out scores. The builtin backend is used unless --backend says
+otherwise. Everything is written under runs/demo/ (records) and runs/demo-refine/ (the agent's run)."""
 
 DEMO_LAYER = 4
 DEMO_NEURONS = "0-5"
@@ -91,9 +93,38 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             textwrap.shorten(outcome.explanation or f"failed: {outcome.error}", 72, placeholder=" ..."),
             _fmt(outcome.selection_score), _fmt(outcome.heldout_score) + ci,
         )
-    Console(width=max(120, Console().width)).print(table)
-    print(f"records: {ctx.store.root}   full explanations: refinery explain --layer {args.layer} --neuron N --records {ctx.store.root}")
-    return 0 if all(o.status == "ok" for o in outcomes) else 1
+    console = Console(width=max(120, Console().width))
+    console.print(table)
+    ok = [o for o in outcomes if o.status == "ok" and o.selection_score is not None]
+    if not ok:
+        return 1
+    hardest = min(ok, key=lambda o: o.selection_score or 0.0)
+    final = refine_demo_neuron(settings, args.layer, hardest.neuron)
+    after = Table(title=f"refinement agent on neuron {args.layer}/{hardest.neuron} (lowest selection score): "
+                        f"{final['iterations']} rounds, {final['probes']} probes, stopped: {final['stop']}")
+    for column in ("", "explanation", "held-out r [95% CI]"):
+        after.add_column(column)
+    for name in ("oneshot", "refined"):
+        result = final.get(name) or {}
+        ci = result.get("heldout_ci")
+        after.add_row(name, textwrap.shorten(result.get("explanation") or "-", 90, placeholder=" ..."),
+                      _fmt(result.get("heldout_score")) + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""))
+    console.print(after)
+    print(f"records: {ctx.store.root}   agent run: {settings.runs_dir / 'demo-refine'} "
+          f"(refinery refine --layer {args.layer} --neuron {hardest.neuron} --run demo-refine --records {ctx.store.root} "
+          f"--max-excerpts {settings.max_excerpts} to resume)")
+    return 0 if all(o.status == "ok" for o in outcomes) and final["status"] == "ok" else 1
+
+
+def refine_demo_neuron(settings: Settings, layer: int, neuron: int) -> dict:  # type: ignore[type-arg]
+    from agent.refine_job import refine_neuron
+    from agent.refine_setup import open_refine_environment
+
+    async def go() -> dict:  # type: ignore[type-arg]
+        async with open_refine_environment(settings.model_copy(update={"run": "demo-refine"}), [(layer, neuron)]) as env:
+            return await refine_neuron(env, layer, neuron)
+
+    return asyncio.run(go())
 
 
 def _fmt(value: float | None) -> str:

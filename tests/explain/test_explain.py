@@ -103,8 +103,10 @@ async def test_heldout_split_is_never_used_before_the_final_score(planted: tuple
     train = split_indices(Split.TRAIN, len(top), len(rand))
     assert [r.excerpt_index for r in explainer.shown] == [top[i].excerpt_index for i in train.top]
     valid = split_indices(Split.SELECTION, len(top), len(rand))
+    calibration = split_indices(Split.CALIBRATION, len(top), len(rand))
     test = split_indices(Split.HELDOUT, len(top), len(rand))
-    valid_tokens = {tuple(top[i].tokens) for i in valid.top} | {tuple(rand[i].tokens) for i in valid.random}
+    valid_tokens = {tuple(top[i].tokens) for i in valid.top + calibration.top} | {
+        tuple(rand[i].tokens) for i in valid.random + calibration.random}
     test_tokens = {tuple(top[i].tokens) for i in test.top} | {tuple(rand[i].tokens) for i in test.random}
     before = [tokens for opened, tokens in spy.seen if not opened]
     after = [tokens for opened, tokens in spy.seen if opened]

@@ -3,6 +3,10 @@
 Every consumer gets records through this object: the explainer only `train`, selection between
 candidates `selection`, and only `final_heldout()` opens the held-out split. `heldout_opened`
 lets tests and the agent assert that no step before finalize touched it.
+
+Selection uses OpenAI's `valid` and `calibration` splits together: correlation scores are
+unchanged by linear calibration, so the calibration split is free, and twice the records make
+choosing between close candidates less noisy (choosing by a noisy score overfits it).
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tools.formats.openai import ActivationRecord, NeuronRecord
-from tools.records.splits import Split, select_split
+from tools.records.splits import Split, select_split, split_indices
 
 
 class SealedSplitError(RuntimeError):
@@ -32,10 +36,10 @@ class NeuronData:
         return self._split(Split.TRAIN)
 
     def selection(self) -> list[ActivationRecord]:
-        return self._split(Split.SELECTION)
-
-    def calibration(self) -> list[ActivationRecord]:
-        return self._split(Split.CALIBRATION)
+        """The valid and calibration splits together, top records first."""
+        top, rand = self.record.most_positive_activation_records, self.record.random_sample
+        parts = [split_indices(s, len(top), len(rand), self.n_per_split) for s in (Split.SELECTION, Split.CALIBRATION)]
+        return [top[i] for p in parts for i in p.top] + [rand[i] for p in parts for i in p.random]
 
     def final_heldout(self) -> list[ActivationRecord]:
         self.heldout_opened = True
