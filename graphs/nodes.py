@@ -28,6 +28,7 @@ from agent.trace import (
     Scored,
 )
 from graphs.context import NeuronContext
+from graphs.policy import decide, should_stop
 from graphs.state import Candidate, RefineState, Round
 from tools.atomic import atomic_write_json, atomic_write_text
 from tools.evaluate import ExplanationScore, score_explanation
@@ -131,63 +132,27 @@ def _scored_event(result: ExplanationScore, path: str | None, ctx: NeuronContext
 async def score(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[str, Any]:
     """Adopt the best new candidate if it beats the best so far; decide whether the loop goes on."""
     ctx = runtime.context
-    params = ctx.params
     iteration = state.get("iteration", 0)
     scored = state.get("scored", [])
-    best = state.get("best")
-    stale = state.get("stale_rounds", 0)
-    update: dict[str, Any] = {"scored": []}
-    top = max(scored, key=lambda c: rank_key_of(c)) if scored else None
+    d = decide(state.get("best"), scored, iteration, state.get("stale_rounds", 0), ctx.params.epsilon)
+    best_score = d.best["score"] if d.best else None
+    ctx.trace.emit(Decided(decision=d.decision, reason=d.reason, explanation=d.top["explanation"] if d.top else None,  # type: ignore[arg-type]
+                           score=d.top["score"] if d.top else None, best_score=best_score, **ctx.trace.base()))
+    update: dict[str, Any] = {"scored": [], "best": d.best, "stale_rounds": d.stale_rounds, "rounds": [
+        *state.get("rounds", []),
+        Round(iteration=iteration, source="explainer" if iteration == 0 else "reviser", candidates=scored,
+              decision=d.decision, reason=d.reason, best_score=best_score, counterexamples=state.get("counterexamples_found", 0)),
+    ]}
     if iteration == 0:
-        if top is None or top["score"] is None:
-            reason = "no candidate has a defined selection score" if top is not None else "no candidate"
-            ctx.trace.emit(Decided(decision="failed", reason=reason, **ctx.trace.base()))
-            return update | {"stop": "failed", "stop_reason": reason, "oneshot": top, "best": top}
-        best, decision, reason = top, "adopted", "best of the one-shot candidates"
-        update |= {"oneshot": top}
-    elif top is not None and rank_key_of(top) > rank_key_of(best):
-        gain = (top["score"] or 0.0) - ((best or {}).get("score") or 0.0)  # type: ignore[union-attr]
-        stale = 0 if gain > params.epsilon else stale + 1
-        best, decision, reason = top, "adopted", f"selection score up by {gain:.4f}"
-    else:
-        stale += 1
-        decision = "rejected"
-        reason = "no revision" if top is None else f"revision scored {_fmt(top['score'])}, not above the best {_fmt(best['score'] if best else None)}"
-    ctx.trace.emit(Decided(decision=decision, reason=reason, explanation=(top or {}).get("explanation"),  # type: ignore[arg-type]
-                           score=(top or {}).get("score"), best_score=best["score"] if best else None, **ctx.trace.base()))  # type: ignore[arg-type]
-    rounds = list(state.get("rounds", [])) + [Round(
-        iteration=iteration, source="explainer" if iteration == 0 else "reviser", candidates=scored, decision=decision,
-        reason=reason, best_score=best["score"] if best else None, counterexamples=state.get("counterexamples_found", 0),
-    )]
-    update |= {"best": best, "stale_rounds": stale, "rounds": rounds}
-    stop, stop_reason = _should_stop(best, iteration, stale, ctx)
+        update["oneshot"] = d.top
+    if d.decision == "failed":
+        return update | {"stop": "failed", "stop_reason": d.reason}
+    stop, stop_reason = should_stop(d.best, iteration, d.stale_rounds, ctx.params)
     if stop is not None:
-        ctx.trace.emit(Decided(decision=stop, reason=stop_reason, explanation=best["explanation"] if best else None,  # type: ignore[arg-type]
-                               best_score=best["score"] if best else None, **ctx.trace.base()))
+        ctx.trace.emit(Decided(decision=stop, reason=stop_reason, explanation=d.best["explanation"] if d.best else None,
+                               best_score=best_score, **ctx.trace.base()))
         update |= {"stop": stop, "stop_reason": stop_reason}
     return update
-
-
-def rank_key_of(candidate: Candidate | None) -> tuple[bool, float]:
-    if candidate is None or candidate["score"] is None:
-        return (False, float("-inf"))
-    return (True, candidate["score"])
-
-
-def _fmt(value: float | None) -> str:
-    return "undefined" if value is None else f"{value:.4f}"
-
-
-def _should_stop(best: Candidate | None, iteration: int, stale: int, ctx: NeuronContext) -> tuple[str | None, str]:
-    params = ctx.params
-    score_now = best["score"] if best else None
-    if params.target is not None and score_now is not None and score_now >= params.target:
-        return "target", f"selection score {score_now:.4f} reached the target {params.target:g}"
-    if iteration >= params.max_iters:
-        return "max_iters", f"{params.max_iters} probe-and-revise rounds done"
-    if stale >= params.patience:
-        return "converged", f"no improvement above {params.epsilon:g} for {stale} rounds"
-    return None, ""
 
 
 @traced("probe")
