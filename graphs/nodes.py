@@ -11,6 +11,7 @@ import functools
 import json
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -223,16 +224,21 @@ async def _llm_probes(ctx: NeuronContext, explanation: str, train: list, k: int)
     return out
 
 
+def _read_json(path: str) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
 @traced("revise")
 async def revise(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[str, Any]:
     ctx = runtime.context
     best = state.get("best")
     assert best is not None
     selection = ctx.data.selection()
-    per_record = json.loads(open(best["path"]).read())["per_record"] if best.get("path") else [None] * len(selection)  # noqa: SIM115
+    per_record = _read_json(best["path"])["per_record"] if best.get("path") else [None] * len(selection)
+    # Worst first: undefined per-record scores, then the lowest.
     order = sorted(range(len(selection)), key=lambda i: (per_record[i] is not None, per_record[i] or 0.0))
-    counterexamples = [Counterexample.model_validate(c) for c in json.loads(open(state["counterexample_file"]).read())] \
-        if state.get("counterexample_file") else []  # noqa: SIM115
+    cx_file = state.get("counterexample_file")
+    counterexamples = [Counterexample.model_validate(c) for c in _read_json(cx_file)] if cx_file else []
     history = [(c["explanation"], c["score"]) for r in state.get("rounds", []) for c in r["candidates"]]
     context = RevisionContext(
         explanation=best["explanation"], score=best["score"], best_records=[selection[i] for i in order[::-1][:3]],
