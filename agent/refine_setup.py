@@ -48,13 +48,24 @@ async def open_refine_environment(
     """Records for `neurons` (built if missing), the run folder, checkpointer, journal and backend.
 
     `llm` replaces the configured endpoint (scripted models in tests and benchmarks; prices $0);
-    `subject` replaces the configured subject model (a planted one in benchmarks)."""
+    `subject` replaces the configured subject model (a planted one in benchmarks). The run folder
+    is locked for the whole block: a second command on the same run is refused."""
+    run = RunStore(settings.runs_dir, settings.run)
+    with run.exclusive():
+        async with _environment(settings, neurons, run, on_event, ledger, llm, subject, estimator) as env:
+            yield env
+
+
+@asynccontextmanager
+async def _environment(
+    settings: Settings, neurons: Sequence[tuple[int, int]], run: RunStore, on_event: Callable[[TraceEvent], None] | None,
+    ledger: UsageLedger | None, llm: LLM | None, subject: SubjectModel | None, estimator: Estimator | None,
+) -> AsyncIterator[RefineEnvironment]:
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
     records = open_records(settings, subject)
     for layer in sorted({layer for layer, _ in neurons}):
         ensure_records(records, layer, [n for l_, n in neurons if l_ == layer], settings)
-    run = RunStore(settings.runs_dir, settings.run)
     backend = "llm" if llm is not None else resolve_backend(settings)
     params = refine_params(settings)
     run.save_config({"settings": settings.public_dump(), "backend": backend, "params": params.model_dump(),
@@ -65,6 +76,10 @@ async def open_refine_environment(
         stack.callback(journal.close)
         stack.callback(lambda: run.write_ledger({"paid": journal.summary(), "this_process": ledger.summary()}))
         checkpointer = await stack.enter_async_context(AsyncSqliteSaver.from_conn_string(str(run.checkpoints)))
+        await checkpointer.setup()
+        # WAL (set by setup) lets sweep workers in several processes share the file; NORMAL drops
+        # the fsync per commit (every graph step), which survives a killed process, not a power loss.
+        await checkpointer.conn.execute("PRAGMA synchronous=NORMAL")
         env = RefineEnvironment(
             run=run, store=records.store, service=ActivationService(records.subject), excerpts=records.excerpts,
             vocab=vocab_for(records.subject), params=params, checkpointer=checkpointer, journal=journal,

@@ -13,15 +13,23 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from tools.atomic import atomic_write_json
-from tools.errors import BadInputError
+from tools.errors import BadInputError, RefineryError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+class RunInUseError(RefineryError):
+    """Another process is working on the same run folder."""
 
 
 class RunStore:
@@ -31,6 +39,33 @@ class RunStore:
         self.name = name
         self.root = runs_dir / name
         self.root.mkdir(parents=True, exist_ok=True)
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the run's lock for the block: a second command on the same run is refused, not interleaved.
+
+        An flock dies with its process, so a killed run never leaves a stale lock behind."""
+        path = self.root / "lock"
+        handle = path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "unknown"
+            handle.close()
+            raise RunInUseError(
+                f"run {self.name!r} ({self.root}) is in use by another refinery process (pid {owner}); "
+                "wait for it to finish, or use another --run"
+            ) from None
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
 
     @property
     def checkpoints(self) -> Path:
