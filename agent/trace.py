@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -153,7 +152,11 @@ def trace_path(run_dir: Path, layer: int, neuron: int) -> Path:
 
 
 class TraceWriter:
-    """Appends events for one neuron; each line is flushed so a crash loses at most the event being written."""
+    """Appends events for one neuron; each line is flushed so a crash loses at most the event being written.
+
+    Flushed, not fsynced: a killed process loses nothing the OS already has, and an fsync per event
+    (a few ms each, on the event loop) capped a concurrent sweep far below its LLM-bound rate. After
+    a power loss the trace may lose its tail, like the run's WAL databases (synchronous=NORMAL)."""
 
     def __init__(self, path: Path, layer: int, neuron: int, on_event: Callable[[TraceEvent], None] | None = None) -> None:
         self.path, self.layer, self.neuron = path, layer, neuron
@@ -170,8 +173,6 @@ class TraceWriter:
         line = event.model_dump_json(exclude_none=False) + "\n"
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(line)
-            handle.flush()
-            os.fsync(handle.fileno())
         if self.on_event is not None:
             self.on_event(event)  # type: ignore[arg-type]
 

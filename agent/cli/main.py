@@ -73,6 +73,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RefineryError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
+    except BrokenPipeError:
+        # The reader went away (`refinery trace RUN | head`): not an error worth a traceback. Point
+        # stdout at /dev/null so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("interrupted; work already finished is kept, rerun the same command to resume", file=sys.stderr)
         return 130

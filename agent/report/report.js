@@ -26,6 +26,7 @@
   }
 
   const h = (tag, props, ...children) => add(setProps(document.createElement(tag), props), children);
+  const fill = (node, ...children) => { node.replaceChildren(); return add(node, children); };
   const s = (tag, props, ...children) => add(setProps(document.createElementNS(SVG, tag), props), children);
 
   // --- formatting ---------------------------------------------------------------------------
@@ -157,7 +158,7 @@
     ["all", "ok", "failed", "running", "unreadable"].map((v) => h("option", { value: v }, v === "all" ? "every status" : v)));
     const head = h("tr", {}, COLUMNS.map((c) => h("th", { class: c.num ? "num" : null, "data-key": c.key },
       h("button", { type: "button", onclick: () => sortBy(c.key) }, c.label))));
-    app.replaceChildren(
+    fill(app,
       h("h1", { id: "title" }),
       h("p", { class: "meta", id: "meta" }),
       liveLine,
@@ -180,7 +181,7 @@
   function fillTable() {
     const rows = current.summary.neurons;
     const shownRows = visibleRows(rows);
-    document.getElementById("rows").replaceChildren(...shownRows.map((r) =>
+    fill(document.getElementById("rows"), shownRows.map((r) =>
       h("tr", { "data-neuron": `${r.layer}/${r.neuron}`, "data-status": r.status },
         COLUMNS.map((c) => h("td", { class: [c.num ? "num" : "", c.key === "explanation" ? "expl" : ""].join(" ").trim() || null,
           title: c.key === "explanation" ? (r.explanation || r.error) : null }, c.cell(r))))));
@@ -190,36 +191,39 @@
     document.getElementById("shown").textContent = `${shownRows.length} of ${plural(rows.length, "neuron")} shown`;
   }
 
-  function ledgerTable(title, groups) {
-    const columns = [...new Set(Object.values(groups).flatMap((v) => Object.keys(v)))];
-    return h("div", {}, h("h3", {}, title), h("table", { class: "ledger" },
+  function ledgerTable(groups, total) {
+    const rows = Object.entries(groups).concat(total ? [["total", total]] : []);
+    const columns = [...new Set(rows.flatMap(([, v]) => Object.keys(v)))];
+    const number = (c, v) => (typeof v !== "number" ? "" : c.includes("usd") ? usd(v) : count(Math.round(v * 100) / 100));
+    return h("table", { class: "ledger" },
       h("thead", {}, h("tr", {}, h("th", {}, ""), columns.map((c) => h("th", { class: "num" }, c.replace(/_/g, " "))))),
-      h("tbody", {}, Object.entries(groups).map(([name, values]) => h("tr", {}, h("td", {}, name),
-        columns.map((c) => h("td", { class: "num" }, typeof values[c] === "number" ? (c.includes("usd") ? usd(values[c]) : count(Math.round(values[c] * 100) / 100)) : "")))))));
+      h("tbody", {}, rows.map(([name, values]) => h("tr", { class: name === "total" && total ? "total" : null }, h("td", {}, name),
+        columns.map((c) => h("td", { class: "num" }, number(c, values[c])))))));
   }
 
   function ledgerView(ledger) {
     if (!ledger) return h("p", { class: "muted" }, "no ledger.json yet (it is written when a command finishes)");
-    const titles = { paid: "Paid (from the call journal; a resumed run never pays twice)", this_process: "Last process" };
+    const titles = { paid: "Paid, from the call journal (a resumed run never pays twice)", this_process: "The last command's process" };
     return Object.entries(ledger).map(([section, value]) => {
       const parts = value && typeof value === "object" ? value : {};
-      const tables = ["total", "by_purpose", "by_model"].filter((k) => parts[k] && typeof parts[k] === "object")
-        .map((k) => (k === "total" ? ledgerTable(`${titles[section] || section}: total`, { total: parts.total }) : ledgerTable(k.replace("_", " "), parts[k])));
-      return h("section", { class: "ledger-section" }, tables.length ? tables : h("pre", {}, JSON.stringify(value, null, 2)));
+      const known = ["by_purpose", "by_model"].filter((k) => parts[k] && typeof parts[k] === "object");
+      return h("section", { class: "ledger-section" }, h("h3", {}, titles[section] || section),
+        known.length ? known.map((k) => [h("h4", {}, k.replace("_", " ")), ledgerTable(parts[k], k === "by_purpose" ? parts.total : null)])
+          : h("pre", {}, JSON.stringify(value, null, 2)));
     });
   }
 
   function fillIndex() {
     const sum = current.summary;
     document.title = `run ${sum.run} · neuron-refinery`;
-    document.getElementById("title").replaceChildren(`Run ${sum.run}`);
+    fill(document.getElementById("title"), `Run ${sum.run}`);
     const counts = Object.entries(sum.counts).map(([k, v]) => `${v} ${k}`).join(", ") || "no neurons yet";
-    document.getElementById("meta").replaceChildren(
+    fill(document.getElementById("meta"),
       `${plural(sum.neurons.length, "neuron")} (${counts}) · ${count(sum.tokens)} tokens · ${usd(sum.cost_usd)}`
       + (sum.backend ? ` · backend ${sum.backend}` : ""));
     fillTable();
-    document.getElementById("ledger").replaceChildren(...[ledgerView(sum.ledger)].flat());
-    document.getElementById("config").replaceChildren(sum.config
+    fill(document.getElementById("ledger"), ledgerView(sum.ledger));
+    fill(document.getElementById("config"), sum.config
       ? h("details", {}, h("summary", {}, "config.json (settings, backend, loop parameters, records manifest; no secrets)"),
         h("pre", { id: "config-json" }, JSON.stringify(sum.config, null, 2)))
       : h("p", { class: "muted" }, "no config.json"));
@@ -250,15 +254,16 @@
     const pad = Math.max(0.05, (hi - lo) * 0.08);
     lo -= pad; hi += pad;
     const maxX = Math.max(1, ...story.steps.map((st) => st.iteration));
-    const W = 720, H = 260, L = 48, R = 140, T = 12, B = 34;
+    const W = 760, H = 260, L = 48, R = 180, T = 12, B = 34;
     const x = (v) => L + (v / maxX) * (W - L - R);
     const y = (v) => T + (1 - (v - lo) / (hi - lo)) * (H - T - B);
     const svg = s("svg", { class: "chart", id: "score-chart", viewBox: `0 0 ${W} ${H}`, role: "img",
       "aria-label": "selection score per iteration" });
-    for (let i = 0; i <= 4; i++) {
-      const v = lo + ((hi - lo) * i) / 4;
+    const raw = (hi - lo) / 4, magnitude = 10 ** Math.floor(Math.log10(raw));
+    const step = [1, 2, 5, 10].map((m) => m * magnitude).find((m) => m >= raw);
+    for (let v = Math.ceil(lo / step) * step; v <= hi + 1e-9; v += step) {
       add(svg, [s("line", { class: "grid", x1: L, x2: W - R, y1: y(v), y2: y(v) }),
-        s("text", { x: L - 6, y: y(v) + 4, "text-anchor": "end" }, v.toFixed(2))]);
+        s("text", { x: L - 6, y: y(v) + 4, "text-anchor": "end" }, (Math.abs(v) < 1e-9 ? 0 : v).toFixed(2))]);
     }
     for (let it = 0; it <= maxX; it++) add(svg, [s("text", { x: x(it), y: H - B + 16, "text-anchor": "middle" }, it)]);
     add(svg, [
@@ -341,7 +346,7 @@
     const story = current.story, row = story.row;
     document.title = `neuron ${row.layer}/${row.neuron} · run ${story.run} · neuron-refinery`;
     const stop = story.stop ? `stopped: ${story.stop}` + (story.stop_reason ? ` (${story.stop_reason})` : "") : null;
-    app.replaceChildren(
+    fill(app,
       h("nav", {}, h("a", { href: "../index.html", id: "back" }, `← run ${story.run}`)),
       h("h1", {}, `Neuron ${row.layer}/${row.neuron}`, badge(row.status, row.now)),
       h("p", { class: "meta" }, [row.now ? `at ${row.now}` : null, stop, row.method ? `simulator ${row.method}` : null].filter(Boolean).join(" · ")),

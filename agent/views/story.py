@@ -7,13 +7,14 @@ view shows can be rebuilt from fixed inputs in a test.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from agent.trace import (
     CounterexamplesFound,
     Decided,
     ExplanationsProposed,
     Finalized,
+    HeldoutResult,
     ModelCalled,
     NeuronStarted,
     ProbeBatch,
@@ -51,6 +52,16 @@ def _simulated(values: Sequence[float] | None) -> list[float] | None:
     return None if values is None else [round(v, 2) for v in values]
 
 
+def _r(value: float | None) -> float | None:
+    """Correlations to 6 decimals: far below any difference that matters, and above float noise
+    between platforms, so goldens and JSON diffs stay stable."""
+    return None if value is None else round(value, 6)
+
+
+def _ci(ci: tuple[float, float] | None) -> tuple[float, float] | None:
+    return None if ci is None else (round(ci[0], 6), round(ci[1], 6))
+
+
 def split_open(events: Sequence[TraceEvent]) -> tuple[list[TraceEvent], SpanStarted | None]:
     """Events of spans that ended (as `read_trace(completed_only=True)`), and the last span still open."""
     ended = {e.span_id for e in events if isinstance(e, SpanEnded)}
@@ -60,14 +71,14 @@ def split_open(events: Sequence[TraceEvent]) -> tuple[list[TraceEvent], SpanStar
 
 
 def finished_row(final: Finalized, error: str | None = None, stop_reason: str | None = None) -> NeuronRow:
-    oneshot = final.oneshot.heldout_score if final.oneshot else None
-    refined = final.refined.heldout_score if final.refined else None
+    oneshot = _r(final.oneshot.heldout_score) if final.oneshot else None
+    refined = _r(final.refined.heldout_score) if final.refined else None
     chosen = final.refined or final.oneshot
     return NeuronRow(
         layer=final.layer, neuron=final.neuron, status="ok" if final.status == "ok" else "failed", stop=final.stop,
         stop_reason=stop_reason, error=error, method=final.method, oneshot=oneshot, refined=refined,
-        gain=refined - oneshot if refined is not None and oneshot is not None else None,
-        ci=final.refined.heldout_ci if final.refined else None, explanation=chosen.explanation if chosen else None,
+        gain=_r(refined - oneshot) if refined is not None and oneshot is not None else None,
+        ci=_ci(final.refined.heldout_ci) if final.refined else None, explanation=chosen.explanation if chosen else None,
         iterations=final.iterations, probes=final.probes, counterexamples=final.counterexamples, tokens=final.tokens,
         cost_usd=final.cost_usd, seconds=final.seconds,
     )
@@ -89,7 +100,7 @@ def running_row(layer: int, neuron: int, events: Sequence[TraceEvent]) -> Neuron
     return NeuronRow(
         layer=layer, neuron=neuron, status="running",
         method=started[-1].backend.get("simulator") if started else None,
-        best_selection=best[-1] if best else None, explanation=adopted[-1].explanation if adopted else None,
+        best_selection=_r(best[-1]) if best else None, explanation=adopted[-1].explanation if adopted else None,
         iterations=max((e.iteration for e in completed if e.iteration is not None), default=0),
         probes=sum(e.n_texts for e in completed if isinstance(e, ProbeBatch)),
         counterexamples=sum(len(e.items) for e in completed if isinstance(e, CounterexamplesFound)),
@@ -113,7 +124,7 @@ def summarize_run(run: str, rows: Sequence[NeuronRow], config: dict[str, Any] | 
 def score_rows(score: ExplanationScore) -> list[TokenRow]:
     return [
         TokenRow(tokens=sim.tokens, real=_real(true), simulated=_simulated(sim.expected) if sim.ok else None,
-                 score=r, error=sim.error)
+                 score=_r(r), error=sim.error)
         for true, sim, r in zip(score.true_activations, score.simulations, score.per_record, strict=True)
     ]
 
@@ -158,20 +169,25 @@ def neuron_story(
                 heldout_events.append(event)
             elif isinstance(event, ModelCalled):
                 final_calls.append(call_view(event, node))
+            elif isinstance(event, SpanEnded) and event.status == "error":
+                notes.append(f"the held-out scoring failed: {event.error}")
+            continue
+        if isinstance(event, SpanStarted) or (isinstance(event, SpanEnded) and event.status == "ok"):
+            continue  # structure, not content: every step is a span
+        if isinstance(event, Decided) and event.decision in STOP_DECISIONS:
+            stop, stop_reason = event.decision, event.reason
             continue
         step = steps.setdefault(event.iteration or 0, Step(iteration=event.iteration or 0))
         match event:
             case ExplanationsProposed():
                 step.source = event.source
             case Scored():
-                step.candidates.append(Candidate(explanation=event.explanation, score=event.score,
+                step.candidates.append(Candidate(explanation=event.explanation, score=_r(event.score),
                                                  score_reason=event.score_reason, n_records=event.n_records,
                                                  n_failed=event.n_failed))
-            case Decided(decision="adopted" | "rejected"):
-                step.top, step.decision, step.reason = event.explanation, event.decision, event.reason
-                step.best_score = event.best_score
             case Decided():
-                stop, stop_reason = event.decision, event.reason
+                step.top, step.decision, step.reason = event.explanation, event.decision, event.reason
+                step.best_score = _r(event.best_score)
             case ProbeBatch():
                 if event.path in probes:
                     texts = [probe_row(p) for p in probes[event.path] if p.generator == event.generator]
@@ -204,7 +220,8 @@ def _heldout(final: Finalized | None, events: Sequence[Scored], scores: Mapping[
     if final is None:
         return []
     out: list[Heldout] = []
-    pairs = (("oneshot", final.oneshot), ("refined", final.refined))
+    pairs: tuple[tuple[Literal["oneshot", "refined"], HeldoutResult | None], ...] = (
+        ("oneshot", final.oneshot), ("refined", final.refined))
     for role, result in pairs:
         if result is None or (role == "oneshot" and final.refined and result.explanation == final.refined.explanation):
             continue  # the one-shot explanation won: its held-out score is the refined one
@@ -216,6 +233,6 @@ def _heldout(final: Finalized | None, events: Sequence[Scored], scores: Mapping[
             records = score_rows(scores[event.path])
         else:
             notes.append(f"held-out simulation file not found: {event.path}")
-        out.append(Heldout(role=role, explanation=result.explanation, score=result.heldout_score,  # type: ignore[arg-type]
-                           ci=result.heldout_ci, reason=result.reason, records=records))
+        out.append(Heldout(role=role, explanation=result.explanation, score=_r(result.heldout_score),
+                           ci=_ci(result.heldout_ci), reason=result.reason, records=records))
     return out

@@ -57,6 +57,10 @@ def _clip(text: str, width: int = WIDTH) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
+
 def _spend(tokens: int, cost_usd: float) -> str:
     return f"{tokens:,} tokens · ${cost_usd:.4f}"
 
@@ -79,8 +83,7 @@ def _row_cells(row: NeuronRow) -> list[str]:
 def run_text(summary: RunSummary) -> str:
     counts = ", ".join(f"{n} {status}" for status, n in sorted(summary.counts.items())) or "no neurons yet"
     head = f"run {summary.run}" + (f" · backend {summary.backend}" if summary.backend else "")
-    plural = "" if len(summary.neurons) == 1 else "s"
-    head += f" · {len(summary.neurons)} neuron{plural} ({counts}) · {_spend(summary.tokens, summary.cost_usd)}"
+    head += f" · {_n(len(summary.neurons), 'neuron')} ({counts}) · {_spend(summary.tokens, summary.cost_usd)}"
     lines = _wrap(head, 0) + ["", _table_line([name for name, _, _ in _COLUMNS])]
     lines += [_table_line(_row_cells(row)) for row in summary.neurons]
     notes = []
@@ -94,7 +97,7 @@ def run_text(summary: RunSummary) -> str:
     if notes:
         lines.append("")
         lines += [line for note in notes for line in _wrap(note, 0)]
-    lines += ["", "one-shot, refined: held-out Pearson r. One neuron: refinery trace RUN --neuron L/N"]
+    lines += ["", "scores: held-out Pearson r. A neuron's story: refinery trace RUN --neuron L/N"]
     return "\n".join(lines) + "\n"
 
 
@@ -159,8 +162,7 @@ def _call_lines(calls: Sequence[Call], each: bool) -> list[str]:
 
 def _step_lines(step: Step, each_call: bool) -> list[str]:
     source = step.source or "?"
-    count = f"{len(step.candidates)} candidate" + ("" if len(step.candidates) == 1 else "s")
-    lines = [f"Iteration {step.iteration} · {source} · {count} scored on the selection split"]
+    lines = [f"Iteration {step.iteration} · {source} · {_n(len(step.candidates), 'candidate')} scored on the selection split"]
     for cand in step.candidates:
         mark = ">" if cand.explanation == step.top else " "
         score = _r(cand.score) if cand.score is not None else "n/a"
@@ -186,8 +188,8 @@ def story_text(story: NeuronStory, each_call: bool = False) -> str:
     stop = f" · stopped: {story.stop}" + (f" ({story.stop_reason})" if story.stop_reason else "") if story.stop else ""
     now = f" at {row.now}" if row.now else ""
     lines = _wrap(f"neuron {row.layer}/{row.neuron} · run {story.run} · {row.status}{now}{stop}", 0)
-    facts = [f"simulator {row.method}" if row.method else "", f"{row.iterations} rounds", f"{row.probes} probes",
-             f"{row.counterexamples} counterexamples", _spend(row.tokens, row.cost_usd),
+    facts = [f"simulator {row.method}" if row.method else "", _n(row.iterations, "round"), _n(row.probes, "probe"),
+             _n(row.counterexamples, "counterexample"), _spend(row.tokens, row.cost_usd),
              f"{row.seconds:.1f} s" if row.seconds is not None else ""]
     lines += _wrap(" · ".join(f for f in facts if f), 0)
     if row.error:

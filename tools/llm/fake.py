@@ -42,6 +42,9 @@ class ScriptedLLM:
         self._cost_usd_per_call = cost_usd_per_call
         self._ledger = ledger
         self.requests: list[LLMRequest] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        """Most calls awaiting their answer at once (concurrency tests read it)."""
 
     def extend(self, items: Iterable[ScriptItem]) -> None:
         self._script.extend(items)
@@ -60,16 +63,24 @@ class ScriptedLLM:
             )
         item = self._script.popleft()
         answer = item(request) if callable(item) else item
-        if self._latency_s > 0:
-            await asyncio.sleep(self._latency_s)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self._latency_s > 0:
+                await asyncio.sleep(self._latency_s)
+        finally:
+            self.in_flight -= 1
         if isinstance(answer, BaseException):
             if self._ledger is not None and isinstance(answer, LLMError):
                 self._ledger.record_failure(request.purpose, SCRIPTED_MODEL, answer)
             raise answer
-        # A deep copy, so a response scripted twice is two calls to the ledger, not one.
-        response = answer.model_copy(deep=True) if isinstance(answer, LLMResponse) else self._response(request, answer)
-        if self._cost_usd_per_call:
-            # Every call costs the same, whoever built its answer (budget tests count on it).
+        # A copy with its own usage, so a response scripted twice is two calls to the ledger, not one.
+        # Shallow otherwise: deep-copying long logprob lists took most of a benchmark's CPU, and
+        # nothing downstream mutates a response's logprobs.
+        response = (answer.model_copy(update={"usage": answer.usage.model_copy()}) if isinstance(answer, LLMResponse)
+                    else self._response(request, answer))
+        if self._cost_usd_per_call and response.usage.cost_usd == 0:
+            # Answers that carry no cost of their own (e.g. built by a callable) cost the per-call price.
             response.usage.cost_usd = self._cost_usd_per_call
         if self._ledger is not None:
             self._ledger.record(request.purpose, response.usage)
