@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: install assets demo test lint local clean-venv
+.PHONY: install assets browser demo test lint local clean-venv
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,14 @@ assets: install
 demo: assets
 	$(BIN)/refinery demo
 
-test: assets
+# Debian's chromium for the report's browser test (Playwright drives it; its own browser download
+# does not work offline). If it cannot be installed, make goes on and that test fails, never skips.
+browser:
+	@test -x /usr/bin/chromium || (export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q chromium \
+		|| (apt-get update -q && apt-get install -y -q chromium)) \
+		|| echo "warning: could not install Debian's chromium; the browser test will fail" >&2
+
+test: assets browser
 	REFINERY_REQUIRE_ASSETS=1 $(BIN)/python -m pytest -q
 
 # Optional: llama.cpp's OpenAI-compatible server for `refinery serve-local`. It has no binary wheel,
