@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from agent.trace import ModelCalled, TraceWriter
 from tools.llm.protocol import (
@@ -14,7 +16,10 @@ from tools.llm.protocol import (
     PromptScoreRequest,
     PromptScoreResponse,
     TokenLogprob,
+    Usage,
 )
+
+T = TypeVar("T", LLMResponse, PromptScoreResponse)
 
 
 def logprob_summary(tokens: list[TokenLogprob] | None) -> dict[str, float | int] | None:
@@ -30,38 +35,31 @@ class TracedLLM:
         self.inner, self.trace = inner, trace
         self.model_for = model_for or {}
 
-    async def complete(self, request: LLMRequest) -> LLMResponse:
-        messages = [m.model_dump() for m in request.messages]
+    async def _traced(self, purpose: str, messages: list[dict[str, str]], call: Awaitable[T],
+                      text: Callable[[T], str | None], tokens: Callable[[T], list[TokenLogprob] | None]) -> T:
         try:
-            response = await self.inner.complete(request)
+            response = await call
         except LLMError as err:
-            self.trace.emit(ModelCalled(purpose=request.purpose, model=self.model_for.get(request.purpose, "?"),
-                                        messages=messages, error=str(err)[:1000], **self.trace.base()))
+            self.trace.emit(ModelCalled(purpose=purpose, model=self.model_for.get(purpose, "?"), messages=messages,
+                                        error=str(err)[:1000], **self.trace.base()))
             raise
-        usage = response.usage
+        usage: Usage = response.usage  # type: ignore[attr-defined]
         self.trace.emit(ModelCalled(
-            purpose=request.purpose, model=usage.model, messages=messages, response=response.text,
-            logprobs=logprob_summary(response.logprobs), prompt_tokens=usage.prompt_tokens,
+            purpose=purpose, model=usage.model, messages=messages, response=text(response),
+            logprobs=logprob_summary(tokens(response)), prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens, cost_usd=usage.cost_usd, latency_s=usage.latency_s,
             retries=usage.retries, cached=usage.cached, **self.trace.base(),
         ))
         return response
 
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        messages = [m.model_dump() for m in request.messages]
+        return await self._traced(request.purpose, messages, self.inner.complete(request),
+                                  lambda r: r.text, lambda r: r.logprobs)
+
     async def score_prompt(self, request: PromptScoreRequest) -> PromptScoreResponse:
         if not isinstance(self.inner, PromptScorer):
             raise TypeError(f"{type(self.inner).__name__} cannot score prompts")
         messages = [{"role": "prompt", "content": request.prompt}]
-        try:
-            response = await self.inner.score_prompt(request)
-        except LLMError as err:
-            self.trace.emit(ModelCalled(purpose=request.purpose, model=self.model_for.get(request.purpose, "?"),
-                                        messages=messages, error=str(err)[:1000], **self.trace.base()))
-            raise
-        usage = response.usage
-        self.trace.emit(ModelCalled(
-            purpose=request.purpose, model=usage.model, messages=messages, response=None,
-            logprobs=logprob_summary(response.tokens), prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens, cost_usd=usage.cost_usd, latency_s=usage.latency_s,
-            retries=usage.retries, cached=usage.cached, **self.trace.base(),
-        ))
-        return response
+        return await self._traced(request.purpose, messages, self.inner.score_prompt(request),
+                                  lambda r: None, lambda r: r.tokens)

@@ -9,14 +9,7 @@ import textwrap
 from rich.console import Console
 from rich.table import Table
 
-from agent.cli.options import (
-    backend_options,
-    corpus_options,
-    logging_options,
-    parse_index_list,
-    setting,
-    subject_options,
-)
+from agent.cli.options import explaining_options, parse_index_list
 from agent.settings import Settings
 
 HELP = "run the main job on the offline default (SmolLM2-135M, default corpus): records, explanations, refinement"
@@ -37,11 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("demo", help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--layer", type=int, default=DEMO_LAYER, help=f"layer to study (default {DEMO_LAYER})")
     parser.add_argument("--neurons", default=DEMO_NEURONS, metavar="LIST", help=f"neurons to study (default {DEMO_NEURONS})")
-    setting(parser, "--records", field="records", metavar="DIR")
-    backend_options(parser)
-    subject_options(parser)
-    corpus_options(parser)
-    logging_options(parser)
+    explaining_options(parser)
     parser.set_defaults(handler=run)
 
 

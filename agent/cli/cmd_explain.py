@@ -8,13 +8,13 @@ import json
 
 from rich.console import Console
 
-from agent.cli.options import backend_options, corpus_options, logging_options, setting, subject_options
+from agent.cli.options import explaining_options
 from agent.settings import Settings
 
 HELP = "explain one neuron (best-of-n), with its selection score and its held-out score and CI"
 DESCRIPTION = """\
 Writes n candidate explanations from the neuron's train records, scores each on the selection
-split (valid) with the simulator, keeps the best, and scores it once on the held-out split (test)
+split (valid + calibration) with the simulator, keeps the best, and scores it once on the held-out split (test)
 that nothing else looked at, with a 95% bootstrap interval over records. Records are built on the
 fly if the records directory lacks them. The simulator method is named with every score: scores
 of different methods are not comparable.
@@ -29,12 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("explain", help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--layer", type=int, required=True, help="layer index (0-based)")
     parser.add_argument("--neuron", type=int, required=True, help="neuron index within the layer")
-    setting(parser, "--records", field="records", metavar="DIR")
     parser.add_argument("--json", action="store_true", help="print one JSON object (for scripts)")
-    backend_options(parser)
-    subject_options(parser)
-    corpus_options(parser)
-    logging_options(parser)
+    explaining_options(parser)
     parser.set_defaults(handler=run)
 
 

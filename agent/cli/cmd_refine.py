@@ -10,14 +10,7 @@ from typing import Any
 
 from rich.console import Console
 
-from agent.cli.options import (
-    backend_options,
-    corpus_options,
-    logging_options,
-    refine_options,
-    setting,
-    subject_options,
-)
+from agent.cli.options import explaining_options, setting
 from agent.settings import Settings
 
 HELP = "refine one neuron's explanation: propose, simulate, score, probe for counterexamples, revise until it converges"
@@ -41,17 +34,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("refine", help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--layer", type=int, required=True, help="layer index (0-based)")
     parser.add_argument("--neuron", type=int, required=True, help="neuron index within the layer")
-    setting(parser, "--records", field="records", metavar="DIR")
     parser.add_argument("--json", action="store_true", help="print one JSON object (for scripts)")
     group = parser.add_argument_group("budget for this neuron")
     setting(group, "--budget-usd", field="per_neuron_usd", type=float, metavar="USD")
     setting(group, "--budget-tokens", field="per_neuron_tokens", type=int, metavar="N")
     setting(group, "--budget-minutes", field="per_neuron_minutes", type=float, metavar="MIN")
-    refine_options(parser)
-    backend_options(parser)
-    subject_options(parser)
-    corpus_options(parser)
-    logging_options(parser)
+    explaining_options(parser, refine=True)
     parser.set_defaults(handler=run)
 
 

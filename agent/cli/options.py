@@ -103,3 +103,14 @@ def run_argument(parser: argparse.ArgumentParser) -> None:
     info = Settings.model_fields["run"]
     parser.add_argument("run", nargs="?", default=argparse.SUPPRESS, metavar="RUN",
                         help=f"run name under --runs-dir, or a run folder's path [env REFINERY_RUN; default: {info.default}]")
+
+
+def explaining_options(parser: argparse.ArgumentParser, refine: bool = False) -> None:
+    """The options every command that explains neurons shares: records, backend, subject, corpus, logging."""
+    setting(parser, "--records", field="records", metavar="DIR")
+    if refine:
+        refine_options(parser)
+    backend_options(parser)
+    subject_options(parser)
+    corpus_options(parser)
+    logging_options(parser)

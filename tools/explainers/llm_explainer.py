@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 
 import structlog
 
 import prompts
-from tools.explainers.base import NoExplanationError, clean_explanation
+from tools.explainers.sampling import sample_explanations
 from tools.formats.openai import ActivationRecord
-from tools.llm.protocol import LLM, LLMError, LLMRequest, Message
+from tools.llm.protocol import LLM, Message
 from tools.prompting import token_value_lines
 from tools.science.normalize import nonzero_share, normalize_records
 
@@ -46,27 +45,4 @@ class LLMExplainer:
         return "llm"
 
     async def explain(self, records: Sequence[ActivationRecord], n: int) -> list[str]:
-        messages = explain_messages(records)
-        requests = [
-            LLMRequest(purpose="explainer", messages=messages, max_tokens=self.max_tokens, temperature=self.temperature, seed=i)
-            for i in range(n)
-        ]
-        results = await asyncio.gather(*(self.llm.complete(r) for r in requests), return_exceptions=True)
-        out: list[str] = []
-        problems: list[str] = []
-        for result in results:
-            if isinstance(result, LLMError):
-                problems.append(str(result))
-                continue
-            if isinstance(result, BaseException):
-                raise result
-            text = clean_explanation(result.text)
-            if text is None:
-                problems.append(f"unusable explanation ({len(result.text)} characters)")
-            elif text not in out:
-                out.append(text)
-        if problems:
-            log.warning("explanations_rejected", count=len(problems), first=problems[0][:200])
-        if not out:
-            raise NoExplanationError(f"no usable explanation from {n} samples: {problems[0] if problems else 'none returned'}")
-        return out
+        return await sample_explanations(self.llm, "explainer", explain_messages(records), n, self.temperature, self.max_tokens)

@@ -13,16 +13,15 @@ Counterexample lines are `token<TAB>real<TAB>predicted`, with `<TAB><<` after of
 
 from __future__ import annotations
 
-import asyncio
 import math
 from collections.abc import Sequence
 
 import structlog
 
 import prompts
-from tools.explainers.base import NoExplanationError, clean_explanation
+from tools.explainers.sampling import sample_explanations
 from tools.formats.openai import ActivationRecord
-from tools.llm.protocol import LLM, LLMError, LLMRequest, Message
+from tools.llm.protocol import LLM, Message
 from tools.probes.types import Counterexample
 from tools.prompt_window import peak_index, peak_window, window_note
 from tools.prompting import escape_token, token_value_lines
@@ -142,29 +141,5 @@ class LLMReviser:
 
     async def revise(self, context: RevisionContext, n: int) -> list[str]:
         """Up to `n` distinct revisions from `n` concurrent samples (distinct seeds); never the current explanation."""
-        messages = revise_messages(context)
-        requests = [
-            LLMRequest(purpose="reviser", messages=messages, max_tokens=self.max_tokens, temperature=self.temperature, seed=i)
-            for i in range(n)
-        ]
-        results = await asyncio.gather(*(self.llm.complete(r) for r in requests), return_exceptions=True)
-        out: list[str] = []
-        problems: list[str] = []
-        for result in results:
-            if isinstance(result, LLMError):
-                problems.append(str(result))
-                continue
-            if isinstance(result, BaseException):
-                raise result
-            text = clean_explanation(result.text)
-            if text is None:
-                problems.append(f"unusable explanation ({len(result.text)} characters)")
-            elif text == context.explanation:
-                problems.append("repeated the current explanation")
-            elif text not in out:
-                out.append(text)
-        if problems:
-            log.warning("revisions_rejected", count=len(problems), first=problems[0][:200])
-        if not out:
-            raise NoExplanationError(f"no usable revision from {n} samples: {problems[0] if problems else 'none returned'}")
-        return out
+        return await sample_explanations(
+            self.llm, "reviser", revise_messages(context), n, self.temperature, self.max_tokens, exclude=context.explanation)

@@ -1,0 +1,46 @@
+"""n concurrent samples of one prompt, cleaned into distinct usable explanations (explainer and reviser)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+
+from tools.explainers.base import NoExplanationError, clean_explanation
+from tools.llm.protocol import LLM, LLMError, LLMRequest, Message, Purpose
+
+log = structlog.get_logger(__name__)
+
+
+async def sample_explanations(
+    llm: LLM, purpose: Purpose, messages: list[Message], n: int, temperature: float, max_tokens: int,
+    exclude: str | None = None,
+) -> list[str]:
+    """Distinct usable explanations from `n` samples with seeds 0..n-1, in sample order.
+
+    Failed calls and unusable answers (empty, absurdly long, or equal to `exclude`) are logged and
+    dropped; raises NoExplanationError with the first reason when nothing usable is left."""
+    requests = [
+        LLMRequest(purpose=purpose, messages=messages, max_tokens=max_tokens, temperature=temperature, seed=i) for i in range(n)
+    ]
+    results = await asyncio.gather(*(llm.complete(r) for r in requests), return_exceptions=True)
+    out: list[str] = []
+    problems: list[str] = []
+    for result in results:
+        if isinstance(result, LLMError):
+            problems.append(str(result))
+            continue
+        if isinstance(result, BaseException):
+            raise result
+        text = clean_explanation(result.text)
+        if text is None:
+            problems.append(f"unusable explanation ({len(result.text)} characters)")
+        elif text == exclude:
+            problems.append("repeated the current explanation")
+        elif text not in out:
+            out.append(text)
+    if problems:
+        log.warning("samples_rejected", purpose=purpose, count=len(problems), first=problems[0][:200])
+    if not out:
+        raise NoExplanationError(f"no usable {purpose} answer from {n} samples: {problems[0] if problems else 'none returned'}")
+    return out
