@@ -106,10 +106,17 @@ class Budget:
     async def reserve(self, usd: float, tokens: int, use_final_reserve: bool = False) -> Reservation:
         self._time_left()
         self._check(usd, tokens, use_final_reserve)
-        if self.parent is not None:
-            await self.parent.reserve(usd, tokens, use_final_reserve=True)
+        # Held before awaiting the parent: a remote parent (a Ray actor) really suspends here, and
+        # concurrent calls of this neuron must not all pass the check above in the meantime.
         self.reserved_usd += usd
         self.reserved_tokens += tokens
+        if self.parent is not None:
+            try:
+                await self.parent.reserve(usd, tokens, use_final_reserve=True)
+            except BaseException:
+                self.reserved_usd -= usd
+                self.reserved_tokens -= tokens
+                raise
         return Reservation(usd, tokens)
 
     async def settle(self, reservation: Reservation, usage: Usage | None) -> None:

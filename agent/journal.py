@@ -3,7 +3,9 @@
 A node interrupted by a kill re-runs from its top on resume; its calls are then answered from
 the journal. A call is identified by its scope (neuron, node, iteration), the request itself, and
 how many identical requests the scope made before it, so concurrent calls may complete in any
-order. SQLite in WAL mode: an entry is durable once `complete()` returns.
+order. SQLite in WAL mode: an entry survives a killed process once `complete()` returns. WAL lets
+several processes of one host share the journal (Ray workers); synchronous=NORMAL skips the fsync
+per commit, which only a power loss could undo (the call would then be paid again on resume).
 """
 
 from __future__ import annotations
@@ -26,6 +28,11 @@ from tools.llm.protocol import (
 )
 
 
+def _prefix_end(prefix: str) -> str:
+    """The least string above every string that starts with `prefix` (a range an index can serve, unlike LIKE)."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1) if prefix else "\U0010ffff"
+
+
 class CallJournal:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -33,11 +40,13 @@ class CallJournal:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, scope TEXT NOT NULL, kind TEXT NOT NULL, "
             "purpose TEXT NOT NULL, response TEXT NOT NULL, created REAL DEFAULT (julianday('now')))"
         )
+        # Every neuron start sums its earlier spend: by index, not by a scan of every call of the run.
+        self._db.execute("CREATE INDEX IF NOT EXISTS calls_scope ON calls (scope)")
 
     def get(self, key: str) -> str | None:
         with self._lock:
@@ -57,8 +66,8 @@ class CallJournal:
             row = self._db.execute(
                 "SELECT COALESCE(SUM(json_extract(response, '$.usage.cost_usd')), 0), "
                 "COALESCE(SUM(json_extract(response, '$.usage.prompt_tokens') + json_extract(response, '$.usage.completion_tokens')), 0), "
-                "COUNT(*) FROM calls WHERE scope LIKE ? AND json_extract(response, '$.usage.cached') = 0",
-                (scope_prefix + "%",),
+                "COUNT(*) FROM calls WHERE scope >= ? AND scope < ? AND json_extract(response, '$.usage.cached') = 0",
+                (scope_prefix, _prefix_end(scope_prefix)),
             ).fetchone()
         return float(row[0]), int(row[1]), int(row[2])
 

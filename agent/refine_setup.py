@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, nullcontext
 
 from agent.backends import llm_config, local_config, resolve_backend, vocab_for
 from agent.budget import Budget, BudgetLimits, Estimator
+from agent.checkpoints import open_checkpointer
 from agent.journal import CallJournal
 from agent.records_job import ensure_records, open_records
 from agent.refine_job import RefineEnvironment, estimator_for
@@ -43,15 +44,16 @@ def neuron_limits(settings: Settings) -> BudgetLimits:
 async def open_refine_environment(
     settings: Settings, neurons: Sequence[tuple[int, int]], on_event: Callable[[TraceEvent], None] | None = None,
     ledger: UsageLedger | None = None, llm: LLM | None = None, subject: SubjectModel | None = None,
-    estimator: Estimator | None = None,
+    estimator: Estimator | None = None, lock: bool = True,
 ) -> AsyncIterator[RefineEnvironment]:
     """Records for `neurons` (built if missing), the run folder, checkpointer, journal and backend.
 
     `llm` replaces the configured endpoint (scripted models in tests and benchmarks; prices $0);
     `subject` replaces the configured subject model (a planted one in benchmarks). The run folder
-    is locked for the whole block: a second command on the same run is refused."""
+    is locked for the whole block: a second command on the same run is refused. `lock=False` is for
+    a sweep's Ray workers, which work on the run under their driver's lock."""
     run = RunStore(settings.runs_dir, settings.run)
-    with run.exclusive():
+    with run.exclusive() if lock else nullcontext():
         async with _environment(settings, neurons, run, on_event, ledger, llm, subject, estimator) as env:
             yield env
 
@@ -61,8 +63,6 @@ async def _environment(
     settings: Settings, neurons: Sequence[tuple[int, int]], run: RunStore, on_event: Callable[[TraceEvent], None] | None,
     ledger: UsageLedger | None, llm: LLM | None, subject: SubjectModel | None, estimator: Estimator | None,
 ) -> AsyncIterator[RefineEnvironment]:
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
     records = open_records(settings, subject)
     for layer in sorted({layer for layer, _ in neurons}):
         ensure_records(records, layer, [n for l_, n in neurons if l_ == layer], settings)
@@ -75,11 +75,7 @@ async def _environment(
         journal = CallJournal(run.journal)
         stack.callback(journal.close)
         stack.callback(lambda: run.write_ledger({"paid": journal.summary(), "this_process": ledger.summary()}))
-        checkpointer = await stack.enter_async_context(AsyncSqliteSaver.from_conn_string(str(run.checkpoints)))
-        await checkpointer.setup()
-        # WAL (set by setup) lets sweep workers in several processes share the file; NORMAL drops
-        # the fsync per commit (every graph step), which survives a killed process, not a power loss.
-        await checkpointer.conn.execute("PRAGMA synchronous=NORMAL")
+        checkpointer = stack.enter_context(open_checkpointer(run.checkpoints))
         env = RefineEnvironment(
             run=run, store=records.store, service=ActivationService(records.subject), excerpts=records.excerpts,
             vocab=vocab_for(records.subject), params=params, checkpointer=checkpointer, journal=journal,

@@ -4,11 +4,13 @@
     runs/<run>/checkpoints.sqlite     LangGraph checkpoints, one thread per neuron
     runs/<run>/journal.sqlite         every completed LLM call (a resumed run never pays twice)
     runs/<run>/traces/L/N.jsonl       typed trace events per neuron
-    runs/<run>/scores/L/N/...         full simulations behind every selection score
+    runs/<run>/scores/L/N/...         full simulations behind every selection score (iterK-i.json)
+                                      and the two held-out scores (heldout-refined/oneshot.json)
     runs/<run>/probes/L/N/...         probe batches and counterexamples
     runs/<run>/results/L/N.json       the neuron's final summary
     runs/<run>/explanations/L/N.jsonl OpenAI NeuronSimulationResults (held-out scores)
     runs/<run>/ledger.json            spend per purpose and model
+    runs/<run>/report/                `refinery report`: index.html and neurons/L-N.html
 """
 
 from __future__ import annotations

@@ -15,15 +15,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from agent.cli.options import (
-    backend_options,
-    corpus_options,
-    logging_options,
-    parse_index_list,
-    refine_options,
-    setting,
-    subject_options,
-)
+from agent.cli.options import explaining_options, parse_index_list, setting
 from agent.settings import Settings
 from tools.errors import BadInputError
 
@@ -72,13 +64,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     setting(run_group, "--concurrency", field="concurrency", type=int, metavar="N")
     setting(run_group, "--executor", field="executor", choices=["inprocess", "ray"])
     setting(run_group, "--ray-address", field="ray_address", metavar="ADDR")
-    setting(parser, "--records", field="records", metavar="DIR")
     parser.add_argument("--json", action="store_true", help="print the summary totals as one JSON object")
-    refine_options(parser)
-    backend_options(parser)
-    subject_options(parser)
-    corpus_options(parser)
-    logging_options(parser)
+    explaining_options(parser, refine=True)
     parser.set_defaults(handler=run)
 
 

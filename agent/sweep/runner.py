@@ -115,13 +115,15 @@ async def run_sweep(
             state.running -= 1
             notify(state)
 
-    if one_shot_first and todo:
+    if one_shot_first and candidates:
         async def one_shot(item: Candidate) -> None:
             values = await guarded(item, stop_before_probe=True)
             oneshot = (values or {}).get("oneshot") or {}
             item.existing_score = oneshot.get("score")
 
-        await _pool(todo, concurrency, one_shot, state)
+        # Finished neurons too (their state comes back from the checkpoint, no call is made): their
+        # one-shot score is the summary's existing_score, the same whether or not the sweep was resumed.
+        await _pool(candidates, concurrency, one_shot, state)
         if order == "lowest":
             todo.sort(key=lambda c: (c.existing_score is not None, c.existing_score or 0.0, c.layer, c.neuron))
         state.unfinished.clear()

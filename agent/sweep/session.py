@@ -6,6 +6,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from agent.budget import Estimator
 from agent.refine_job import refine_neuron
 from agent.refine_setup import open_refine_environment
 from agent.settings import Settings
@@ -18,15 +19,19 @@ from tools.llm.protocol import LLM
 async def sweep(
     settings: Settings, selection: Selection, one_shot_first: bool = False, below: float | None = None,
     order: str = "given", on_progress: Callable[[SweepState], None] | None = None, llm: LLM | None = None,
+    estimator: Estimator | None = None,
 ) -> dict[str, Any]:
-    """Run the sweep and write summary.json/.csv; returns the report printed by the CLI."""
+    """Run the sweep and write summary.json/.csv; returns the report printed by the CLI.
+
+    `llm` and `estimator` replace the configured endpoint and its cost estimate (scripted models in
+    tests and benchmarks); with the Ray executor they are shipped to every worker."""
     candidates = selection.candidates
     keys = [(c.layer, c.neuron) for c in candidates]
-    async with open_refine_environment(settings, keys, llm=llm) as env:
+    async with open_refine_environment(settings, keys, llm=llm, estimator=estimator) as env:
         if settings.executor == "ray":
             from agent.sweep.ray_executor import RayRunner
 
-            runner = RayRunner(settings, env)
+            runner = RayRunner(settings, env, llm=llm, estimator=estimator)
         else:
             runner = partial(refine_neuron, env)  # type: ignore[assignment]
         try:

@@ -104,20 +104,52 @@ def bootstrap_ci(pairs: Sequence[Pair], n_resamples: int = 1000, confidence: flo
     Resamples whose score is undefined are dropped; None when fewer than half are defined."""
     if len(pairs) < 2:
         return None
-    y_parts = [np.asarray(t, dtype=np.float64) for t, _ in pairs]
-    p_parts = [np.asarray(p, dtype=np.float64) for _, p in pairs]
     rng = np.random.default_rng(seed)
-    scores = []
-    for _ in range(n_resamples):
-        pick = rng.integers(0, len(pairs), len(pairs))
-        r = pearson(np.concatenate([y_parts[i] for i in pick]), np.concatenate([p_parts[i] for i in pick]))
-        if r.value is not None:
-            scores.append(r.value)
+    picks = rng.integers(0, len(pairs), (n_resamples, len(pairs)))
+    scores = _resampled_correlations(pairs, picks)
     if len(scores) < n_resamples / 2:
         return None
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(scores, [tail, 100 - tail])
     return float(low), float(high)
+
+
+def _resampled_correlations(pairs: Sequence[Pair], picks: np.ndarray) -> np.ndarray:
+    """The pooled Pearson r of each resample (a row of record indices), the undefined ones left out.
+
+    Vectorized through per-record sums: a resample's pooled sums are its records' sums times how
+    often each was picked. A loop of `pearson` over concatenated arrays cost ~0.1 s per interval,
+    most of a sweep's CPU per neuron. The same cases are undefined as in `pearson` (too few
+    tokens, non-finite or constant values); data are shifted by their pooled means first, so the
+    one-pass sums lose no precision that matters to a percentile."""
+    y_parts = [np.asarray(t, dtype=np.float64) for t, _ in pairs]
+    p_parts = [np.asarray(p, dtype=np.float64) for _, p in pairs]
+    for y, p in zip(y_parts, p_parts, strict=True):
+        if y.shape != p.shape:
+            raise ValueError(f"length mismatch: {y.size} true values, {p.size} simulated")
+    finite = np.array([bool(np.isfinite(y).all() and np.isfinite(p).all()) for y, p in zip(y_parts, p_parts, strict=True)])
+    y_all, p_all = np.concatenate(y_parts), np.concatenate(p_parts)
+    y_mu = float(y_all[np.isfinite(y_all)].mean()) if np.isfinite(y_all).any() else 0.0
+    p_mu = float(p_all[np.isfinite(p_all)].mean()) if np.isfinite(p_all).any() else 0.0
+    stats = np.zeros((len(pairs), 6))
+    bounds = np.full((len(pairs), 4), np.nan)  # min y, max y, min p, max p
+    for i, (y, p) in enumerate(zip(y_parts, p_parts, strict=True)):
+        if finite[i] and y.size:
+            yc, pc = y - y_mu, p - p_mu
+            stats[i] = (y.size, yc.sum(), pc.sum(), yc @ yc, pc @ pc, yc @ pc)
+            bounds[i] = (y.min(), y.max(), p.min(), p.max())
+    n_resamples, n_records = picks.shape
+    flat = (picks + np.arange(n_resamples)[:, None] * n_records).ravel()
+    counts = np.bincount(flat, minlength=n_resamples * n_records).reshape(n_resamples, n_records).astype(np.float64)
+    n, sy, sp, syy, spp, syp = (counts @ stats).T
+    present = (counts > 0) & (stats[:, 0] > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ptp_y = np.where(present, bounds[:, 1], -np.inf).max(1) - np.where(present, bounds[:, 0], np.inf).min(1)
+        ptp_p = np.where(present, bounds[:, 3], -np.inf).max(1) - np.where(present, bounds[:, 2], np.inf).min(1)
+        var_y, var_p = syy - sy * sy / n, spp - sp * sp / n
+        r = (syp - sy * sp / n) / np.sqrt(var_y * var_p)
+    defined = ((counts[:, ~finite] == 0).all(1) & (n >= 2) & (ptp_y > 0) & (ptp_p > 0) & (var_y > 0) & (var_p > 0))
+    return np.clip(r[defined], -1.0, 1.0)
 
 
 def paired_difference_ci(

@@ -1,0 +1,94 @@
+"""Kill a real `refinery sweep` process mid-sweep, rerun the same command: nothing finished is redone,
+nothing is lost, and the summary is the one an uninterrupted sweep writes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.cli.main import main
+from tests.support.brain import brain_behaviour
+from tests.support.chat_server import Behaviour, ChatServer, Respond, Slow
+from tests.sweep.conftest import EXPLANATION, LAYER, summary_rows
+
+NEURONS = "0-3"  # neuron 0 fails its one-shot scoring here: a failed neuron must survive the kill as well
+LLM_CONCURRENCY = 4
+EXIT_SOME_FAILED = 1  # neuron 0's failure; a budget stop would be 3
+
+# Wall time, so it differs between any two runs; every other field (spend included: a call answered
+# before the kill is replayed from the journal, not paid again) must be identical.
+TIMING_FIELDS = {"seconds"}
+
+
+def _args(tmp_path: Path, cache: Path, records: Path, base_url: str, run: str) -> list[str]:
+    return ["sweep", "--run", run, "--runs-dir", str(tmp_path / "runs"),
+            "--layers", str(LAYER), "--neurons", NEURONS, "--below", "0.99", "--order", "lowest",
+            "--model", "tiny-llama", "--corpus", "pydoc", "--cache-dir", str(cache), "--excerpt-tokens", "32",
+            "--max-excerpts", "200", "--top-k", "20", "--n-random", "15", "--records", str(records),
+            "--max-iters", "1", "--n-explanations", "1", "--n-revisions", "1", "--probes-per-generator", "1",
+            "--records-per-split", "2", "--concurrency", "2", "--llm-base-url", base_url,
+            "--llm-concurrency", str(LLM_CONCURRENCY), "--json"]
+
+
+def _slow_brain(body: Any) -> Behaviour:
+    # A few ms per answer, so other neurons are surely in flight when the manifest shows two finished.
+    return Slow(0.005, then=brain_behaviour(EXPLANATION)(body))
+
+
+def _finished(run_root: Path) -> dict[str, str]:
+    path = run_root / "manifest.json"
+    return json.loads(path.read_text())["neurons"] if path.is_file() else {}
+
+
+def _snapshot(run_root: Path, keys: list[str]) -> dict[str, tuple[str, str]]:
+    """(trace, result) text of each finished neuron, to check that a rerun leaves them alone."""
+    return {key: ((run_root / "traces" / f"{key}.jsonl").read_text(), (run_root / "results" / f"{key}.json").read_text())
+            for key in keys}
+
+
+def test_kill_9_mid_sweep_then_rerun(tmp_path: Path, session_cache: Path, sweep_records: Path,
+                                    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # the loopback server is the only LLM
+    with ChatServer(default=Respond(_slow_brain)) as server:
+        # The uninterrupted run and the rerun go in this process (faster); only the killed one needs its own.
+        assert main(_args(tmp_path, session_cache, sweep_records, server.base_url, "clean")) == EXIT_SOME_FAILED
+        uninterrupted_calls = len(server.requests)
+
+        killed_root = tmp_path / "runs" / "killed"
+        command = [sys.executable, "-m", "agent.cli.main", *_args(tmp_path, session_cache, sweep_records, server.base_url, "killed")]
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline and len(_finished(killed_root)) < 2:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert proc.returncode == -signal.SIGKILL, "the sweep ended before it could be killed"
+        finished = _finished(killed_root)
+        assert 2 <= len(finished) < 4, finished
+        before = _snapshot(killed_root, list(finished))
+        killed_calls = len(server.requests) - uninterrupted_calls
+
+        capsys.readouterr()
+        assert main(_args(tmp_path, session_cache, sweep_records, server.base_url, "killed")) == EXIT_SOME_FAILED
+        resumed_calls = len(server.requests) - uninterrupted_calls - killed_calls
+
+    assert json.loads(capsys.readouterr().out)["budget_stop"] is None
+    # No finished neuron redone: its trace and result are untouched, and calls answered before the kill
+    # are not made again (only those in flight at the kill can be).
+    assert _snapshot(killed_root, list(finished)) == before
+    assert killed_calls + resumed_calls <= uninterrupted_calls + LLM_CONCURRENCY
+    # None lost, and the summary is the uninterrupted one.
+    expected, got = summary_rows(tmp_path / "runs" / "clean"), summary_rows(killed_root)
+    assert set(got) == set(expected) == {(LAYER, n) for n in range(4)}
+    assert {row["status"] for row in got.values()} == {"ok", "failed"}
+    for key, row in expected.items():
+        assert {k: v for k, v in got[key].items() if k not in TIMING_FIELDS} == \
+               {k: v for k, v in row.items() if k not in TIMING_FIELDS}, key
+    assert _finished(killed_root) == _finished(tmp_path / "runs" / "clean")
