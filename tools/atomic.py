@@ -1,4 +1,9 @@
-"""Write-then-rename, so a killed process never leaves a half-written file behind."""
+"""Write-then-rename, so a killed process never leaves a half-written file behind.
+
+No fsync: a file the OS has accepted survives a killed process, which is the failure these writes
+guard against (as do the trace, the journal and the checkpoints); an fsync per file blocked the
+event loop of busy sweeps for nothing that a kill can take away. Durability against a power loss
+is left to the filesystem."""
 
 from __future__ import annotations
 
@@ -10,14 +15,12 @@ from typing import Any
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` atomically (same-directory temp file, fsync, rename)."""
+    """Write `data` to `path` atomically (same-directory temp file, then rename over the target)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
