@@ -145,11 +145,3 @@ def estimator_for(prices: Callable[[str, int, int], float], model_for: Callable[
         return prices(model_for(request.purpose), prompt, completion), prompt + completion
 
     return estimate
-
-
-async def run_with_checkpointer(path: str, fn: Callable[[BaseCheckpointSaver], Any]) -> Any:
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
-    async with AsyncSqliteSaver.from_conn_string(path) as saver:
-        return await fn(saver)
-
