@@ -4,8 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tools.builtin.evidence import TokenEvidence, dominant_class, shared_previous
-from tools.builtin.grammar import Context, Literal, StructuredExplanation, TokenClass, render
+from tools.builtin.evidence import (
+    TokenEvidence,
+    dominant_class,
+    dominant_suffix,
+    first_positions,
+    rising_position,
+    shared_previous,
+)
+from tools.builtin.grammar import (
+    Context,
+    Literal,
+    Position,
+    StructuredExplanation,
+    Suffix,
+    TokenClass,
+    render,
+)
 from tools.builtin.vocab import piece_classes
 from tools.formats.openai import ActivationRecord
 
@@ -37,6 +52,26 @@ def class_weight(evidence: TokenEvidence, name: str) -> float:
     return float(max(1, round(10 * max(0.0, sum(members) / len(members)) / top)))
 
 
+def position_candidates(evidence: TokenEvidence, size: int) -> list[StructuredExplanation]:
+    """Where-not-what explanations (the first N tokens, a rise with position), alone and with the top tokens."""
+    found = []
+    first = first_positions(evidence)
+    if first is not None:
+        found.append(Position("first", first, 10.0))
+    length = rising_position(evidence)
+    if length is not None:
+        found.append(Position("rising", length, 10.0))
+    out = []
+    for position in found:
+        out.append(StructuredExplanation(positions=[position]))
+        top = max(evidence.shrunk_means().values(), default=0.0)
+        if position.mode == "first" and top > 0:
+            # With tokens too, the position's weight is on the tokens' scale: its mean over the top token's.
+            weight = float(min(10, max(1, round(10 * evidence.position_mean(position.n) / top))))
+            out.append(StructuredExplanation(literals=graded_literals(evidence, size), positions=[Position("first", position.n, weight)]))
+    return out
+
+
 def explanations_from_evidence(evidence: TokenEvidence, n: int, sizes: Sequence[int] = LIST_SIZES) -> list[str]:
     """Up to `n` distinct candidate explanations, most plausible first; token lists of `sizes` lengths."""
     peaks = evidence.strong_peaks()
@@ -54,6 +89,10 @@ def explanations_from_evidence(evidence: TokenEvidence, n: int, sizes: Sequence[
     if klass is not None:
         weight = class_weight(evidence, klass)
         candidates.insert(1, StructuredExplanation(literals=graded_literals(evidence, 4), classes=[TokenClass(klass, weight)]))
+    suffix = dominant_suffix(peaks)
+    if suffix is not None:
+        candidates.insert(1, StructuredExplanation(suffixes=[Suffix(suffix, 10.0)]))
+    candidates[1:1] = position_candidates(evidence, sizes[0])
     texts: list[str] = []
     for candidate in candidates:
         text = render(candidate)

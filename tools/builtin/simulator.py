@@ -5,8 +5,9 @@ and matches exactly (case and leading space matter to a neuron: measured on Smol
 matching of quoted literals lowered held-out scores by 0.03). A free word of prose (LLM-written
 explanations) also matches case/space-insensitively at 0.7 of its weight, and gives other tokens
 a graded share from the cosine similarity of their input embeddings (above a threshold). Token
-classes get their weight. Context conditions then gate each token on its predecessor. Record tokens are
-looked up in that table, so screening many candidate explanations is cheap.
+classes and suffixes get their weight. Context conditions then gate each token on its predecessor, and
+position terms (the first N tokens of a text, or a rise with position) add by maximum. Record tokens
+are looked up in that table, so screening many candidate explanations is cheap.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tools.builtin.grammar import StructuredExplanation, parse
+from tools.builtin.grammar import Position, StructuredExplanation, parse
 from tools.builtin.vocab import VocabIndex
 from tools.simulators.base import RecordSimulation
 
@@ -26,11 +27,14 @@ SIMILARITY_FLOOR = 0.35
 SIMILARITY_SCALE = 0.5
 SOFT_GATE = 0.25
 
+Compiled = tuple[np.ndarray, list[tuple[np.ndarray, str]], list[Position]]
+"""(score per vocabulary id on 0-10, context gates as (allowed-previous ids mask, mode), position terms)."""
+
 
 class BuiltinSimulator:
     def __init__(self, vocab: VocabIndex, cache_size: int = 256) -> None:
         self.vocab = vocab
-        self._cache: OrderedDict[str, tuple[np.ndarray, list[tuple[np.ndarray, str]]]] = OrderedDict()
+        self._cache: OrderedDict[str, Compiled] = OrderedDict()
         self._cache_size = cache_size
 
     @property
@@ -43,8 +47,7 @@ class BuiltinSimulator:
         exact_ids = sorted({i for v in variants if (i := self.vocab.id_of(v)) is not None} if exact is None else {exact})
         return exact_ids, [i for i in self.vocab.loose_ids(text) if i not in exact_ids]
 
-    def compile(self, explanation: str) -> tuple[np.ndarray, list[tuple[np.ndarray, str]]]:
-        """(score per vocabulary id on 0-10, context gates as (allowed-previous ids mask, mode))."""
+    def compile(self, explanation: str) -> Compiled:
         hit = self._cache.get(explanation)
         if hit is not None:
             self._cache.move_to_end(explanation)
@@ -65,6 +68,9 @@ class BuiltinSimulator:
         for cls in structure.classes:
             mask = self.vocab.classes[cls.name]
             scores[mask] = np.maximum(scores[mask], cls.weight)
+        for suffix in structure.suffixes:
+            mask = self.vocab.ending_with(suffix.ending)
+            scores[mask] = np.maximum(scores[mask], suffix.weight)
         gates = []
         for ctx in structure.contexts:
             mask = np.zeros(self.vocab.size, dtype=bool)
@@ -72,14 +78,14 @@ class BuiltinSimulator:
                 exact, loose = self._literal_ids(prev)
                 mask[exact + loose] = True
             gates.append((mask, ctx.mode))
-        compiled = (scores, gates)
+        compiled = (scores, gates, structure.positions)
         self._cache[explanation] = compiled
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return compiled
 
     def predict(self, explanation: str, tokens: Sequence[str]) -> np.ndarray:
-        scores, gates = self.compile(explanation)
+        scores, gates, positions = self.compile(explanation)
         ids = self.vocab.ids_of(tokens)
         known = ids >= 0
         values = np.where(known, scores[np.where(known, ids, 0)], 0.0).astype(np.float64)
@@ -91,6 +97,10 @@ class BuiltinSimulator:
                     values = np.where(after, 0.0, values)
                 else:
                     values = np.where(after, values, values * (0.0 if mode == "only" else SOFT_GATE))
+        index = np.arange(len(ids))
+        for pos in positions:
+            term = np.where(index < pos.n, pos.weight, 0.0) if pos.mode == "first" else pos.weight * np.minimum(1.0, index / pos.n)
+            values = np.maximum(values, term)
         return values
 
     async def simulate(self, explanation: str, records: Sequence[Sequence[str]]) -> list[RecordSimulation]:

@@ -56,6 +56,7 @@ class VocabIndex:
             for j, flag in enumerate(piece_classes(piece).values()):
                 table[j, i] = flag
         self.classes = {name: table[j] for j, name in enumerate(names)}
+        self._endings: dict[str, np.ndarray] = {}
         self.embeddings: np.ndarray | None = None
         if embeddings is not None:
             e = np.asarray(embeddings[: self.size], dtype=np.float32)
@@ -74,6 +75,15 @@ class VocabIndex:
         """Ids of pieces (-1 for a piece not in the vocabulary)."""
         get = self._by_piece.get
         return np.fromiter((get(p, -1) for p in pieces), dtype=np.int64, count=len(pieces))
+
+    def ending_with(self, ending: str) -> np.ndarray:
+        """Mask of pieces made of letters only that end with `ending`, ignoring case."""
+        key = ending.strip().lower()
+        if key not in self._endings:
+            self._endings[key] = np.fromiter(
+                (bool(key) and p.strip().isalpha() and p.strip().lower().endswith(key) for p in self.pieces), dtype=bool, count=self.size
+            )
+        return self._endings[key]
 
     def loose_ids(self, text: str) -> list[int]:
         """Ids whose piece equals `text` ignoring case and surrounding space."""

@@ -1,0 +1,37 @@
+"""bench/real at tiny size on SmolLM2: two neurons, one round; the results have their structure."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.bench.conftest import RunBench
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_real_smoke(run_bench: RunBench) -> None:
+    result = run_bench("bench.real", "--models", "smollm2-135m,gpt2", "--layers", "1", "--per-layer", "2",
+                       "--max-excerpts", "48", "--max-iters", "1", "--n-explanations", "2", "--probes-per-generator", "1")
+    assert result["benchmark"] == "real" and result["layers"] == [1]
+    smollm2 = [p for p in result["passes"] if p["model"] == "smollm2-135m"]
+    assert [p["backend"] for p in smollm2] == ["builtin"]
+    rows = smollm2[0]["neurons"]
+    assert len(rows) == 2 and all(r["layer"] == 1 for r in rows)
+    assert all(r["status"] == "ok" and r["oneshot"]["score"] is not None for r in rows), rows
+    summary = smollm2[0]["summary"]
+    for key in ("mean_oneshot", "median_oneshot", "mean_refined", "median_refined", "share_refined_at_least_0.8",
+                "tokens_per_neuron", "usd_per_neuron", "seconds_per_neuron"):
+        assert key in summary
+    assert summary["refined_minus_oneshot"]["n"] == 2
+    # GPT-2 is either measured or reported as unavailable, never silently dropped.
+    measured = {p["model"] for p in result["passes"]}
+    assert "gpt2" in measured or "gpt2" in result["unavailable_models"]
+
+
+def test_the_sample_is_fixed_by_its_seed() -> None:
+    from bench.real import sample_neurons
+
+    first = sample_neurons(30, 1536, [2, 15], 3, seed=0)
+    assert first == sample_neurons(30, 1536, [2, 15], 3, seed=0)
+    assert first != sample_neurons(30, 1536, [2, 15], 3, seed=1)
+    assert [layer for layer, _ in first] == [2, 2, 2, 15, 15, 15] and len(set(first)) == 6
