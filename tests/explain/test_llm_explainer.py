@@ -16,6 +16,7 @@ RECORDS = [ActivationRecord(tokens=["a", " b"], activations=[0.0, 1.0])]
     [
         (" city names.", "city names"),
         ("the main thing this neuron does is find city names", "city names"),
+        ("The main thing this neuron does is detect city names.", "detect city names"),
         ('"city names"', "city names"),
         ('the token " object"', 'the token " object"'),
         ("first line\nsecond line", "first line"),

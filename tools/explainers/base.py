@@ -30,8 +30,12 @@ class Explainer(Protocol):
 def clean_explanation(text: str) -> str | None:
     """An explanation as stored: no prefix, one line, no trailing period; None if unusable."""
     line = text.strip().splitlines()[0].strip() if text.strip() else ""
-    if line.lower().startswith(EXPLANATION_PREFIX):
-        line = line[len(EXPLANATION_PREFIX):].strip()
+    # Models often repeat the prefix, sometimes with another verb ("... does is detect X"): keep
+    # only what follows, so the stored text never carries the prefix.
+    for prefix in (EXPLANATION_PREFIX, EXPLANATION_PREFIX.removesuffix(" find")):
+        if line.lower().startswith(prefix):
+            line = line[len(prefix):].strip()
+            break
     if len(line) > 1 and line[0] == line[-1] == '"' and '"' not in line[1:-1]:
         line = line[1:-1].strip()  # a wholly quoted answer; quotes inside name tokens and stay
     line = line[:-1] if line.endswith(".") else line
