@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 
 from tools.evaluate import ExplanationScore, score_explanation
 from tools.explainers.base import Explainer
 from tools.formats.openai import ActivationRecord
-from tools.simulators.base import Simulator
+from tools.simulators.base import Simulator, gather_all
 
 
 def rank_key(score: ExplanationScore) -> tuple[bool, float]:
@@ -23,7 +22,7 @@ def best_of(scores: Sequence[ExplanationScore]) -> ExplanationScore:
 async def score_candidates(
     texts: Sequence[str], records: Sequence[ActivationRecord], simulator: Simulator, split: str
 ) -> list[ExplanationScore]:
-    return list(await asyncio.gather(*(score_explanation(t, records, simulator, split) for t in texts)))
+    return await gather_all(score_explanation(t, records, simulator, split) for t in texts)
 
 
 async def propose(

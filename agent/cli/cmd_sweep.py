@@ -13,6 +13,7 @@ from typing import Any
 import structlog
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from agent.cli.options import explaining_options, parse_index_list, setting
@@ -147,6 +148,9 @@ def print_report(report: dict[str, Any]) -> None:
     fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     console.print(f"mean held-out r: one-shot {fmt(t['mean_oneshot'])} -> refined {fmt(t['mean_refined'])} "
                   f"(mean gain {fmt(t['mean_gain'])}); spend {t['tokens']:,} tokens, ${t['cost_usd']:.4f}")
+    for failure in report["failed"]:
+        # Reasons quote files and fields ("missing ['tokens']"): not markup.
+        console.print(f"[red]failed[/red] {failure['neuron']}: {escape(failure['reason'] or 'no reason recorded')}", highlight=False)
     if report["budget_stop"]:
         console.print(f"[yellow]stopped by the budget[/yellow]: {report['budget_stop']}; rerun to resume "
                       f"{len(report['unfinished'])} unfinished neurons")

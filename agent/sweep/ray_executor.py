@@ -13,7 +13,8 @@ their parent budget, whose methods await the actor. The actor books every reserv
 call it covers is made, so calls in flight on any worker count against the budget, and the sweep
 never overshoots it by more than one call, as in-process. A refusal crosses process boundaries
 as a `Refusal` value and is raised again on the other side as `BudgetExhausted`, so `run_sweep`
-stops launching neurons exactly as it does in-process.
+stops launching neurons exactly as it does in-process; a neuron whose input is unusable comes back
+as a `NeuronError` and is raised again as a `RefineryError`, so it fails alone, as in-process.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from agent.logs import configure_logging
 from agent.refine_job import RefineEnvironment, refine_neuron
 from agent.refine_setup import global_limits, open_refine_environment
 from agent.settings import Settings
-from tools.errors import BadInputError
+from tools.errors import BadInputError, RefineryError
 from tools.llm.protocol import LLM, Usage
 
 try:
@@ -58,6 +59,14 @@ class Refusal:
 
     def error(self) -> BudgetExhausted:
         return BudgetExhausted(self.kind, self.message, self.scope)
+
+
+@dataclass(frozen=True)
+class NeuronError:
+    """A neuron's `RefineryError` as data: Ray would wrap the exception in a `RayTaskError` whose
+    message carries the worker's traceback, and the sweep records the message as the reason."""
+
+    message: str
 
 
 class GlobalBudgetActor:
@@ -95,6 +104,8 @@ class RemoteBudget:
         outcome = await self.actor.reserve.remote(usd, tokens, use_final_reserve)
         if isinstance(outcome, Refusal):
             raise outcome.error()
+        if isinstance(outcome, NeuronError):
+            raise RefineryError(outcome.message)
         return outcome
 
     async def settle(self, reservation: Reservation, usage: Usage | None) -> None:
@@ -134,13 +145,15 @@ class NeuronWorker:
         return env
 
     async def refine(self, layer: int, neuron: int, seed_explanation: str | None, stop_before_probe: bool,
-                     skip_reason: str | None) -> dict[str, Any] | Refusal:
+                     skip_reason: str | None) -> dict[str, Any] | Refusal | NeuronError:
         env = await self._environment()
         try:
             return await refine_neuron(env, layer, neuron, seed_explanation=seed_explanation,
                                        stop_before_probe=stop_before_probe, skip_reason=skip_reason)
         except BudgetExhausted as err:
             return Refusal.of(err)
+        except RefineryError as err:
+            return NeuronError(str(err))
 
     async def close(self) -> None:
         await self._stack.aclose()
@@ -185,6 +198,8 @@ class RayRunner:
             slot.in_flight -= 1
         if isinstance(outcome, Refusal):
             raise outcome.error()
+        if isinstance(outcome, NeuronError):
+            raise RefineryError(outcome.message)
         return outcome
 
     def close(self) -> None:

@@ -3,7 +3,9 @@
 Neurons run as concurrent tasks (the in-process executor) or remote tasks (Ray); either way a
 neuron is one LangGraph thread in the run's checkpoint database, so rerunning the sweep skips
 finished neurons and resumes the others where they stopped. When the global budget refuses a
-call, no new neuron starts and the neurons in flight stop where they are, left resumable.
+call, no new neuron starts and the neurons in flight stop where they are, left resumable. A
+neuron whose own input is unusable (a `RefineryError`, e.g. a malformed records file) fails with
+its reason and the sweep goes on; it is not finished, so a rerun tries it again.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from agent.budget import BudgetExhausted
 from agent.runstore import RunStore
 from agent.sweep.select import Candidate, NeuronKey
 from tools.atomic import atomic_write_json
+from tools.errors import RefineryError
 
 log = structlog.get_logger(__name__)
 
@@ -45,6 +48,8 @@ class SweepState:
     budget_stop: str | None = None
     unfinished: list[NeuronKey] = field(default_factory=list)
     finals: dict[NeuronKey, dict[str, Any]] = field(default_factory=dict)
+    errors: dict[NeuronKey, str] = field(default_factory=dict)
+    """Neurons that could not run (their input is unusable), with the reason."""
 
     @property
     def mean_gain(self) -> float | None:
@@ -59,15 +64,31 @@ class SweepState:
 
 
 class Manifest:
-    """runs/NAME/manifest.json: the status of every neuron that finished, written atomically."""
+    """runs/NAME/manifest.json, written atomically: `neurons` holds the status of every neuron that
+    finished (a rerun skips them); `errors` the reason of every neuron whose last attempt failed,
+    whether it finished as failed or could not run at all (then it is not in `neurons`)."""
 
     def __init__(self, run: RunStore) -> None:
         self.path = run.root / "manifest.json"
-        self.entries: dict[str, str] = json.loads(self.path.read_text())["neurons"] if self.path.is_file() else {}
+        saved = json.loads(self.path.read_text()) if self.path.is_file() else {}
+        self.entries: dict[str, str] = saved.get("neurons", {})
+        self.errors: dict[str, str] = saved.get("errors", {})
 
-    def record(self, layer: int, neuron: int, status: str) -> None:
+    def record(self, layer: int, neuron: int, status: str, error: str | None = None) -> None:
         self.entries[f"{layer}/{neuron}"] = status
-        atomic_write_json(self.path, {"neurons": dict(sorted(self.entries.items()))}, indent=1)
+        self._set_error(f"{layer}/{neuron}", error)
+
+    def record_error(self, layer: int, neuron: int, error: str) -> None:
+        """A neuron that could not run: its reason, without marking it finished."""
+        self._set_error(f"{layer}/{neuron}", error)
+
+    def _set_error(self, key: str, error: str | None) -> None:
+        if error is None:
+            self.errors.pop(key, None)
+        else:
+            self.errors[key] = error
+        atomic_write_json(self.path, {"neurons": dict(sorted(self.entries.items())),
+                                      "errors": dict(sorted(self.errors.items()))}, indent=1)
 
     def finished(self, layer: int, neuron: int) -> bool:
         return f"{layer}/{neuron}" in self.entries
@@ -85,7 +106,16 @@ async def _pool(items: Sequence[Candidate], concurrency: int, work: Callable[[Ca
                 return
             await work(item)
 
-    await asyncio.gather(*(one(item) for item in queue))
+    tasks = [asyncio.ensure_future(one(item)) for item in queue]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        # A bug in one neuron ends the sweep: stop the others before the caller closes the run's
+        # databases under them (each is left at its last checkpoint, resumable).
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 async def run_sweep(
@@ -111,6 +141,13 @@ async def run_sweep(
             state.unfinished.append((item.layer, item.neuron))
             log.warning("sweep_budget_exhausted", layer=item.layer, neuron=item.neuron, reason=str(err))
             return None
+        except RefineryError as err:
+            # This neuron's own input is unusable (its records file, say): it fails, the others go on.
+            state.errors[(item.layer, item.neuron)] = str(err)
+            state.failed += 1
+            manifest.record_error(item.layer, item.neuron, str(err))
+            log.warning("sweep_neuron_failed", layer=item.layer, neuron=item.neuron, reason=str(err))
+            return None
         finally:
             state.running -= 1
             notify(state)
@@ -129,6 +166,8 @@ async def run_sweep(
         state.unfinished.clear()
 
     async def refine(item: Candidate) -> None:
+        if (item.layer, item.neuron) in state.errors:
+            return  # it already failed in the one-shot pass
         skip = None
         if one_shot_first and below is not None and item.existing_score is not None and item.existing_score >= below:
             skip = f"one-shot selection score {item.existing_score:.3f} is not below {below:g}: not refined"
@@ -136,7 +175,7 @@ async def run_sweep(
         if final is None:
             return
         state.finals[(item.layer, item.neuron)] = final
-        manifest.record(item.layer, item.neuron, final["status"])
+        manifest.record(item.layer, item.neuron, final["status"], final.get("error") if final["status"] != "ok" else None)
         if final["status"] == "ok":
             state.done += 1
             refined, oneshot = final.get("refined") or {}, final.get("oneshot") or {}

@@ -42,12 +42,17 @@ async def sweep(
         rows = []
         unfinished = set(state.unfinished)
         for c in candidates:
+            key = (c.layer, c.neuron)
+            if key in state.errors:
+                rows.append(row(None, c.layer, c.neuron, "failed", c.existing_score, error=state.errors[key]))
+                continue
             final = env.run.result(c.layer, c.neuron)
-            status = "unfinished" if final is None or (c.layer, c.neuron) in unfinished else None
+            status = "unfinished" if final is None or key in unfinished else None
             rows.append(row(final, c.layer, c.neuron, status, c.existing_score))
         report = {
             "run": settings.run, "outputs": str(env.run.root), "budget_stop": state.budget_stop,
             "unfinished": [f"{layer}/{neuron}" for layer, neuron in sorted(unfinished)],
+            "failed": [{"neuron": f"{r['layer']}/{r['neuron']}", "reason": r["error"]} for r in rows if r["status"] == "failed"],
             "skipped": [{"neuron": f"{layer}/{neuron}", "reason": reason} for (layer, neuron), reason in selection.skipped],
         }
         write_summary(env.run.root, rows, report)

@@ -10,7 +10,7 @@ from typing import Any
 from tools.atomic import atomic_write_json, atomic_write_text
 
 COLUMNS = (
-    "layer", "neuron", "status", "stop", "existing_score", "oneshot_heldout", "oneshot_ci_low", "oneshot_ci_high",
+    "layer", "neuron", "status", "stop", "error", "existing_score", "oneshot_heldout", "oneshot_ci_low", "oneshot_ci_high",
     "refined_heldout", "refined_ci_low", "refined_ci_high", "gain", "iterations", "probes", "counterexamples",
     "tokens", "cost_usd", "seconds", "method", "refined_explanation",
 )
@@ -23,15 +23,18 @@ def _score(result: dict[str, Any] | None) -> tuple[float | None, float | None, f
     return result.get("heldout_score"), ci[0], ci[1]
 
 
-def row(final: dict[str, Any] | None, layer: int, neuron: int, status: str | None = None, existing: float | None = None) -> dict[str, Any]:
-    """A summary row from a neuron's final summary (None for a neuron that has not finished)."""
+def row(final: dict[str, Any] | None, layer: int, neuron: int, status: str | None = None, existing: float | None = None,
+        error: str | None = None) -> dict[str, Any]:
+    """A summary row from a neuron's final summary (None for a neuron that has not finished, or
+    could not run: then `error` says why). A failed neuron's `error` is its reason."""
     if final is None:
         return {c: None for c in COLUMNS} | {"layer": layer, "neuron": neuron, "status": status or "unfinished",
-                                             "existing_score": existing}
+                                             "existing_score": existing, "error": error}
     o, olo, ohi = _score(final.get("oneshot"))
     r, rlo, rhi = _score(final.get("refined"))
     return {
         "layer": layer, "neuron": neuron, "status": status or final["status"], "stop": final.get("stop"),
+        "error": (final.get("error") or final.get("stop_reason")) if final["status"] == "failed" else None,
         "existing_score": existing, "oneshot_heldout": o, "oneshot_ci_low": olo, "oneshot_ci_high": ohi,
         "refined_heldout": r, "refined_ci_low": rlo, "refined_ci_high": rhi,
         "gain": (r - o) if r is not None and o is not None else None, "iterations": final.get("iterations"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import socket
 import struct
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -116,7 +117,7 @@ class ChatServer:
         self._unscripted: list[ReceivedRequest] = []
         self._in_flight = 0
         self._max_in_flight = 0
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd = _QuietServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
         # A short poll interval: shutdown() waits for the serving loop to notice, once per test.
         self._thread = threading.Thread(
@@ -189,6 +190,14 @@ class ChatServer:
     def _end(self) -> None:
         with self._lock:
             self._in_flight -= 1
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client dropping a kept-alive connection (a killed process, an attempt that timed out) is
+        # routine here, not worth a traceback on stderr.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def _handler_for(server: ChatServer) -> type[BaseHTTPRequestHandler]:

@@ -6,8 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from agent.settings import Settings
 from tests.support.brain import brain_response
 from tools.llm.fake import ScriptedLLM
@@ -22,18 +20,8 @@ TOKENS_PER_CALL = 100
 
 LAYER = 1
 NEURONS = range(0, 9)
-"""The neurons sweep tests use; their records are built once per session."""
-
-
-@pytest.fixture(scope="session")
-def sweep_records(tmp_path_factory: pytest.TempPathFactory, session_cache: Path) -> Path:
-    """One records directory for every sweep test, built in one pass over the corpus."""
-    from agent.records_job import ensure_records, open_records
-
-    records = tmp_path_factory.mktemp("sweep-records")
-    settings = sweep_settings(tmp_path_factory.mktemp("unused"), session_cache, records)
-    ensure_records(open_records(settings), LAYER, list(NEURONS), settings)
-    return records
+"""The neurons sweep tests use; their records are built once per session (`sweep_records` in
+tests/support/fixtures.py, shared with the fault suite)."""
 
 
 def sweep_settings(tmp_path: Path, cache: Path, records: Path, **overrides: Any) -> Settings:

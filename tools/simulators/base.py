@@ -9,10 +9,13 @@ scores from different methods are not comparable.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal, Protocol, runtime_checkable
+import asyncio
+from collections.abc import Awaitable, Iterable, Sequence
+from typing import Literal, Protocol, TypeVar, cast, runtime_checkable
 
 from pydantic import BaseModel, Field
+
+T = TypeVar("T")
 
 
 class RecordSimulation(BaseModel):
@@ -44,3 +47,15 @@ class Simulator(Protocol):
     async def simulate(self, explanation: str, records: Sequence[Sequence[str]]) -> list[RecordSimulation]:
         """One RecordSimulation per record (same order, same token count when ok)."""
         ...
+
+
+async def gather_all(awaitables: Iterable[Awaitable[T]]) -> list[T]:
+    """`asyncio.gather`, except that when one fails (a budget refusal), the others still run to
+    their end before its error is raised. Plain `gather` raises at the first error and leaves the
+    others running unobserved: the answers of calls already sent, paid for, would then reach no
+    journal or ledger once the caller has moved on (a stopped sweep closes its databases)."""
+    results = await asyncio.gather(*awaitables, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return cast(list[T], results)

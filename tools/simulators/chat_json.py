@@ -9,13 +9,12 @@ request.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 
 import structlog
 
 from tools.llm.protocol import LLM, LLMError, LLMRequest
-from tools.simulators.base import RecordSimulation
+from tools.simulators.base import RecordSimulation, gather_all
 from tools.simulators.rendering import (
     UnreadableAnswer,
     chat_json_messages,
@@ -50,7 +49,7 @@ class ChatJsonSimulator:
     async def simulate(self, explanation: str, records: Sequence[Sequence[str]]) -> list[RecordSimulation]:
         size = self._records_per_request
         groups = [records[start : start + size] for start in range(0, len(records), size)]
-        results = await asyncio.gather(*(self._simulate_group(explanation, group) for group in groups))
+        results = await gather_all(self._simulate_group(explanation, group) for group in groups)
         return [simulation for group in results for simulation in group]
 
     def request(self, explanation: str, records: Sequence[Sequence[str]]) -> LLMRequest:

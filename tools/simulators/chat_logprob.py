@@ -30,7 +30,6 @@ In every mode a "1" candidate at a slot where the model wrote something else can
 
 from __future__ import annotations
 
-import asyncio
 import math
 from collections.abc import Sequence
 from typing import Literal
@@ -39,7 +38,7 @@ import structlog
 
 from tools.llm.protocol import LLM, LLMError, LLMRequest, TokenLogprob
 from tools.science.expected_value import ValueDistribution, split_ten, value_distribution
-from tools.simulators.base import RecordSimulation
+from tools.simulators.base import RecordSimulation, gather_all
 from tools.simulators.rendering import (
     EmittedLine,
     UnreadableAnswer,
@@ -83,7 +82,7 @@ class ChatLogprobSimulator:
     async def simulate(self, explanation: str, records: Sequence[Sequence[str]]) -> list[RecordSimulation]:
         size = self._records_per_request
         groups = [records[start : start + size] for start in range(0, len(records), size)]
-        results = await asyncio.gather(*(self._simulate_group(explanation, group) for group in groups))
+        results = await gather_all(self._simulate_group(explanation, group) for group in groups)
         return [simulation for group in results for simulation in group]
 
     def request(self, explanation: str, records: Sequence[Sequence[str]]) -> LLMRequest:

@@ -16,14 +16,13 @@ tokenizers. Prefer a server whose tokenizer has a "10" token, or the chat-logpro
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 
 import structlog
 
 from tools.llm.protocol import LLMError, PromptScorer, PromptScoreRequest
 from tools.science.expected_value import value_distribution
-from tools.simulators.base import RecordSimulation
+from tools.simulators.base import RecordSimulation, gather_all
 from tools.simulators.rendering import UnreadableAnswer, all_at_once_prompt, slot_token_indices
 
 log = structlog.get_logger(__name__)
@@ -45,7 +44,7 @@ class PromptLogprobSimulator:
         return METHOD
 
     async def simulate(self, explanation: str, records: Sequence[Sequence[str]]) -> list[RecordSimulation]:
-        return list(await asyncio.gather(*(self._simulate_record(explanation, tokens) for tokens in records)))
+        return await gather_all(self._simulate_record(explanation, tokens) for tokens in records)
 
     async def _simulate_record(self, explanation: str, tokens: Sequence[str]) -> RecordSimulation:
         prompt = all_at_once_prompt(explanation, tokens)
