@@ -33,17 +33,20 @@ class _OpenAIObject(BaseModel):
         return _with_dataclass_names(self)
 
 
+_PLAIN = (str, int, bool, type(None))
+"""Exact types written as they are (a StrEnum is a str subclass, so `type(v) in` leaves it out)."""
+
+
 def _with_dataclass_names(obj: Any) -> Any:
     if isinstance(obj, BaseModel):
         out: dict[str, Any] = {"dataclass_name": type(obj).__name__}
         data = dict(obj)
         data.update(obj.model_extra or {})
         for key, value in data.items():
-            if key == "dataclass_name":
+            if key == "dataclass_name" or (value is None and key in _OPTIONAL_EXTRAS):
                 continue
-            if value is None and key in _OPTIONAL_EXTRAS:
-                continue
-            out[key] = _with_dataclass_names(value)
+            # The common cases inline: this runs for every field of every record of a file.
+            out[key] = value if type(value) in _PLAIN else _with_dataclass_names(value)
         return out
     if isinstance(obj, list):
         # Lists of numbers or strings are returned as they are: numbers were checked on the way in.

@@ -74,6 +74,8 @@ class LayerAccumulator:
         self.n_bins, self.per_bin = len(QUANTILES) - 1, n_per_quantile
         self.calibration = max(1, min(calibration_excerpts, n_excerpts // 2))
         self.order = np.random.default_rng(seed).permutation(n_excerpts)
+        self._arrival = np.argsort(self.order)
+        """Position of each excerpt in the pass."""
         self.processed = 0
 
         self.top_vals = np.full((self.k, self.n), -np.inf, dtype=np.float32)
@@ -118,18 +120,28 @@ class LayerAccumulator:
         self.processed += b
 
     def _update_top(self, excerpts: np.ndarray, acts: np.ndarray, maxes: np.ndarray) -> None:
-        cols = np.flatnonzero((maxes > self.top_vals[-1]).any(axis=0))
+        # Slots are unordered (summary() sorts them): a batch only writes the entries that enter, in
+        # the slots of those they push out, instead of re-sorting and copying every kept excerpt.
+        cols = np.flatnonzero((maxes > self.top_vals.min(axis=0)).any(axis=0))
         if cols.size == 0:
             return
         vals = np.concatenate([self.top_vals[:, cols], maxes[:, cols]])
-        idx = np.concatenate([self.top_idx[:, cols], np.repeat(excerpts[:, None], cols.size, axis=1)])
-        stored = np.concatenate([self.top_acts[:, cols], acts[:, :, cols].transpose(0, 2, 1)])
-        # Stable sort: on ties the excerpt seen first keeps its place, so results never depend on batching.
-        pick = np.argsort(-vals, axis=0, kind="stable")[: self.k]
-        col_ix = np.arange(cols.size)[None, :]
-        self.top_vals[:, cols] = vals[pick, col_ix]
-        self.top_idx[:, cols] = idx[pick, col_ix]
-        self.top_acts[:, cols] = stored[pick, col_ix]
+        held = self.top_idx[:, cols]
+        arrival = np.concatenate([
+            np.where(held >= 0, self._arrival[np.maximum(held, 0)], -1),
+            np.broadcast_to(self.processed + np.arange(len(excerpts))[:, None], (len(excerpts), cols.size)),
+        ])
+        # Highest maximum first; on ties the excerpt seen first stays, so batching never matters.
+        by_arrival = np.argsort(arrival, axis=0, kind="stable")
+        ranked = np.take_along_axis(by_arrival, np.argsort(-np.take_along_axis(vals, by_arrival, 0), 0, kind="stable"), 0)
+        kept = np.zeros(vals.shape, dtype=bool)
+        np.put_along_axis(kept, ranked[: self.k], True, axis=0)
+        enter_col, enter_row = np.nonzero(kept[self.k :].T)
+        leave_col, leave_slot = np.nonzero(~kept[: self.k].T)  # same count per column, both ordered by column
+        neurons = cols[enter_col]
+        self.top_vals[leave_slot, neurons] = maxes[enter_row, neurons]
+        self.top_idx[leave_slot, neurons] = excerpts[enter_row]
+        self.top_acts[leave_slot, neurons] = acts[enter_row, :, neurons]
 
     def _update_random(self, excerpts: np.ndarray, acts: np.ndarray) -> None:
         neurons, slots, starts = self._rand_lookup
@@ -169,7 +181,9 @@ class LayerAccumulator:
         """Everything gathered for the neuron at `position` (after the whole pass)."""
         if self.processed < len(self.order):
             raise ValueError(f"pass incomplete: {self.processed} of {len(self.order)} excerpts fed")
-        found = self.top_idx[:, position] >= 0
+        found = np.flatnonzero(self.top_idx[:, position] >= 0)
+        # Highest maximum first, ties in pass order (np.lexsort: last key is the primary one).
+        found = found[np.lexsort((self._arrival[self.top_idx[found, position]], -self.top_vals[found, position]))]
         moments = {k: (float(v[position]) if np.isfinite(v[position]) else None) for k, v in self.moments.result().items()}
         bins = []
         for j in range(self.n_bins):

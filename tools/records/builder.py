@@ -7,11 +7,14 @@ files are written atomically at the end, and neurons that already have a file ar
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import io
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import structlog
@@ -62,19 +65,15 @@ def _load_partial(path: Path, acc: LayerAccumulator, neurons: list[int]) -> bool
     return True
 
 
-def _records(sample: NeuronSample, excerpts: np.ndarray, pieces: Callable[[np.ndarray], list[str]]) -> list[ActivationRecord]:
+def _records(sample: NeuronSample, excerpts: np.ndarray, pieces: _PieceTable) -> list[ActivationRecord]:
     values = np.round(sample.activations.astype(np.float64), 6)
     if not np.isfinite(values).all():
         raise ValueError("the subject produced non-finite activations; the model weights are broken")
+    rows = np.asarray(excerpts[sample.excerpts])
     # Built without re-validation: shapes and finiteness are guaranteed here, and this runs per record.
     return [
-        ActivationRecord.model_construct(
-            tokens=pieces(excerpts[e]),
-            activations=values[i].tolist(),
-            token_ids=[int(t) for t in excerpts[e]],
-            excerpt_index=int(e),
-        )
-        for i, e in enumerate(sample.excerpts)
+        ActivationRecord.model_construct(tokens=tokens, activations=acts, token_ids=ids, excerpt_index=int(e))
+        for tokens, acts, ids, e in zip(pieces(rows), values.tolist(), rows.tolist(), sample.excerpts, strict=True)
     ]
 
 
@@ -126,10 +125,37 @@ def build_layer_records(
         model_id=manifest.model_id, corpus_id=corpus_id, corpus_sha256=manifest.corpus_sha256,
         excerpt_tokens=length, prepend_bos=manifest.prepend_bos, n_excerpts=n_excerpts, seed=manifest.seed,
     )
-    pieces = _piece_table(subject)
+    pieces = _PieceTable(subject)
+    with _without_cyclic_gc():
+        _write_records(store, acc, todo, layer, excerpts, pieces, provenance)
+    partial.unlink(missing_ok=True)
+    tokens = (n_excerpts - resumed_from) * length
+    log.info("records_written", layer=layer, neurons=len(todo), skipped=len(skipped), tokens=tokens, seconds=round(seconds, 1))
+    return BuildReport(layer, todo, skipped, tokens, seconds, resumed_from)
+
+
+@contextlib.contextmanager
+def _without_cyclic_gc() -> Iterator[None]:
+    """Records are freed by reference counting; the cyclic collector, triggered by their many
+    allocations, would rescan the whole heap (the model included) again and again: it doubled the
+    time spent building records."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _write_records(store: RecordStore, acc: LayerAccumulator, todo: list[int], layer: int, excerpts: np.ndarray,
+                   pieces: _PieceTable, provenance: RecordProvenance) -> None:
+    """Each neuron's NeuronRecord file, from the finished pass."""
     for position, neuron in enumerate(todo):
         summary = acc.summary(position)
-        record = NeuronRecord(
+        # Unvalidated like its records (validating would check every record again); moments are
+        # already None where undefined.
+        record = NeuronRecord.model_construct(
             neuron_id=NeuronId(layer_index=layer, neuron_index=neuron),
             random_sample=_records(summary.random, excerpts, pieces),
             random_sample_by_quantile=[_records(s, excerpts, pieces) for s in summary.by_quantile],
@@ -139,20 +165,21 @@ def build_layer_records(
             **summary.moments,
         )
         store.write(record)
-    partial.unlink(missing_ok=True)
-    tokens = (n_excerpts - resumed_from) * length
-    log.info("records_written", layer=layer, neurons=len(todo), skipped=len(skipped), tokens=tokens, seconds=round(seconds, 1))
-    return BuildReport(layer, todo, skipped, tokens, seconds, resumed_from)
 
 
-def _piece_table(subject: SubjectModel) -> Callable[[np.ndarray], list[str]]:
-    """Decoded piece per token id, decoded once per distinct id."""
-    cache: dict[int, str] = {}
+class _PieceTable:
+    """Decoded piece per token id, each distinct id decoded once, and a record's tokens one
+    fancy-indexing away (this runs for every record of every neuron)."""
 
-    def pieces(ids: np.ndarray) -> list[str]:
-        missing = [int(i) for i in ids if int(i) not in cache]
-        if missing:
-            cache.update(zip(missing, subject.token_strings(missing), strict=True))
-        return [cache[int(i)] for i in ids]
+    def __init__(self, subject: SubjectModel) -> None:
+        self._subject = subject
+        self._pieces = np.empty(subject.info.vocab_size, dtype=object)
+        self._known = np.zeros(subject.info.vocab_size, dtype=bool)
 
-    return pieces
+    def __call__(self, ids: np.ndarray) -> list[Any]:
+        """The pieces of `ids`, nested as `ids` is (a list of lists for a 2-D array)."""
+        if not self._known[ids].all():
+            missing = np.unique(ids[~self._known[ids]])
+            self._pieces[missing] = self._subject.token_strings(missing.tolist())
+            self._known[missing] = True
+        return self._pieces[ids].tolist()
