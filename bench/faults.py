@@ -347,7 +347,8 @@ def figures_text(r: dict[str, Any]) -> str:
     in_flight = [m["answers_lost_in_flight"] for m in kill["moments"]]
     alone = sum(f["neuron_1/2"] == "failed" and f["neuron_1/3"] == "ok" for f in files.values())
     lines = [
-        f"faults served ({sum(llm['faults_served'].values())} of {sum(llm['faults_planned'].values())} planned): {served}",
+        f"faults: {sum(llm['faults_planned'].values())} planned, each on its own call; {sum(llm['faults_served'].values())} faulty "
+        f"responses served (a call failing n attempts counts n): {served}",
         f"llm sweep, {r['settings']['neurons']} neurons: {llm['neurons']['ok']} ok, {len(llm['neurons']['failed'])} failed "
         f"({failed}), {len(llm['neurons']['unfinished'])} unfinished",
         f"calls that never recovered: {llm['calls_given_up']['server']}, attempts each {llm['attempts_of_calls_that_never_recovered']} "

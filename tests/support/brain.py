@@ -103,10 +103,7 @@ def brain_response(explanation: str, revised: str | None = None) -> Callable[[LL
         ans = respond([m.model_dump() for m in request.messages], explanation, revised)
         logprobs = None
         if ans.logprobs is not None:
-            # Unvalidated: the brain builds these itself, and validating ~10 alternatives per token was
-            # a third of bench/sweep's CPU, charged to the product for work a real LLM does elsewhere.
-            logprobs = [TokenLogprob.model_construct(token=t, logprob=lp, top=[TopLogprob.model_construct(token=a, logprob=b)
-                                                                                for a, b in top])
+            logprobs = [TokenLogprob(token=t, logprob=lp, top=[TopLogprob(token=a, logprob=b) for a, b in top])
                         for t, lp, top in ans.logprobs]
         return LLMResponse(text=ans.content, logprobs=logprobs, finish_reason=ans.finish_reason,
                            usage=Usage(model="brain", prompt_tokens=ans.prompt_tokens, completion_tokens=ans.completion_tokens))

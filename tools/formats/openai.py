@@ -71,6 +71,8 @@ def _undefined_to_none(value: Any) -> Any:
 
 
 def _check_finite(values: list[float], field: str) -> list[float]:
+    if all(map(math.isfinite, values)):  # the common case, without a Python-level loop
+        return values
     for i, value in enumerate(values):
         if not math.isfinite(value):
             raise ValueError(f"{field}[{i}] is {value!r}: activations must be finite numbers")
@@ -219,10 +221,11 @@ _SIGNATURES: dict[str, set[str]] = {
 
 def _strip_dataclass_names(obj: Any) -> Any:
     if isinstance(obj, dict):
-        return {k: _strip_dataclass_names(v) for k, v in obj.items() if k != "dataclass_name"}
-    if isinstance(obj, list):
+        return {k: _strip_dataclass_names(v) if isinstance(v, (dict, list)) else v
+                for k, v in obj.items() if k != "dataclass_name"}
+    if isinstance(obj, list) and obj and isinstance(obj[0], (dict, list)):
         return [_strip_dataclass_names(v) for v in obj]
-    return obj
+    return obj  # scalars, and lists of them (tokens, activations): nothing inside to strip
 
 
 def _nan_constant(name: str) -> float:
