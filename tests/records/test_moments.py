@@ -11,13 +11,17 @@ def test_streaming_moments_match_numpy(chunks: int) -> None:
     moments = StreamingMoments(5)
     for part in np.array_split(x, chunks):
         moments.update(part)
-    got = moments.result()
+    assert_moments(moments.result(), x, rtol=(1e-12, 1e-10, 1e-8, 1e-8))
+
+
+def assert_moments(got: dict[str, np.ndarray], x: np.ndarray, rtol: tuple[float, float, float, float]) -> None:
+    """`got` against numpy's mean, variance, skewness and excess kurtosis of x (float64), per column."""
+    x = x.astype(np.float64)
     centred = x - x.mean(axis=0)
     var = (centred**2).mean(axis=0)
-    np.testing.assert_allclose(got["mean"], x.mean(axis=0), rtol=1e-12)
-    np.testing.assert_allclose(got["variance"], var, rtol=1e-10)
-    np.testing.assert_allclose(got["skewness"], (centred**3).mean(axis=0) / var**1.5, rtol=1e-8)
-    np.testing.assert_allclose(got["kurtosis"], (centred**4).mean(axis=0) / var**2 - 3.0, rtol=1e-8)
+    expected = (x.mean(axis=0), var, (centred**3).mean(axis=0) / var**1.5, (centred**4).mean(axis=0) / var**2 - 3.0)
+    for name, want, tolerance in zip(("mean", "variance", "skewness", "kurtosis"), expected, rtol, strict=True):
+        np.testing.assert_allclose(got[name], want, rtol=tolerance, err_msg=name)
 
 
 def test_constant_neuron_has_undefined_shape_moments() -> None:
@@ -36,11 +40,4 @@ def test_float32_input_keeps_float64_accuracy_of_its_values() -> None:
     moments = StreamingMoments(4)
     for part in np.array_split(x, 7):
         moments.update(part)
-    got = moments.result()
-    exact = x.astype(np.float64)
-    centred = exact - exact.mean(axis=0)
-    var = (centred**2).mean(axis=0)
-    np.testing.assert_allclose(got["mean"], exact.mean(axis=0), rtol=1e-9)
-    np.testing.assert_allclose(got["variance"], var, rtol=1e-5)
-    np.testing.assert_allclose(got["skewness"], (centred**3).mean(axis=0) / var**1.5, rtol=1e-4)
-    np.testing.assert_allclose(got["kurtosis"], (centred**4).mean(axis=0) / var**2 - 3.0, rtol=1e-4)
+    assert_moments(moments.result(), x, rtol=(1e-9, 1e-5, 1e-4, 1e-4))
