@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import os
 import random
 import shlex
@@ -48,7 +47,6 @@ from pathlib import Path
 from typing import Any, get_args
 
 from agent.cli.main import main
-from agent.journal import CallJournal
 from agent.settings import default_cache_dir
 from agent.trace import ModelCalled, read_trace
 from bench.common import write_result
@@ -65,6 +63,9 @@ from tests.support.faults import (
     FaultPlan,
     KillAt,
     final_outputs,
+    finished_neurons,
+    finished_outputs,
+    journaled_calls,
     read_run,
     start_sweep,
     sweep_args,
@@ -192,32 +193,12 @@ def phase_budget(c: Campaign, neurons: str, faults: list[Fault], clean_tokens: i
     return figures
 
 
-def _journaled(run_root: Path) -> int:
-    if not (run_root / "journal.sqlite").is_file():
-        return 0
-    journal = CallJournal(run_root / "journal.sqlite")
-    try:
-        return int(journal.summary()["total"]["calls"])
-    finally:
-        journal.close()
-
-
-def _finished(run_root: Path) -> dict[str, str]:
-    path = run_root / "manifest.json"
-    return json.loads(path.read_text())["neurons"] if path.is_file() else {}
-
-
-def _snapshot(run_root: Path, keys: list[str]) -> dict[str, str]:
-    return {key: (run_root / "traces" / f"{key}.jsonl").read_text() + (run_root / "results" / f"{key}.json").read_text()
-            for key in keys}
-
-
 def phase_kill(c: Campaign, kills: int, seed: int) -> dict[str, Any]:
     plan = FaultPlan(EXPLANATION, echo=PLANTED)
     with ChatServer(default=Respond(plan)) as server:
         reference_code = c.cli(c.args(server.base_url, "kill-reference", KILL_NEURONS, concurrency=2))
     reference = final_outputs(c.work / "runs" / "kill-reference")
-    reference_finished = _finished(c.work / "runs" / "kill-reference")
+    reference_finished = finished_neurons(c.work / "runs" / "kill-reference")
     rng = random.Random(seed)
     moments = []
     for number in range(kills):
@@ -229,16 +210,16 @@ def phase_kill(c: Campaign, kills: int, seed: int) -> dict[str, Any]:
             args = c.args(server.base_url, run, KILL_NEURONS, concurrency=2)
             process = killer.process = start_sweep(args, env=dict(os.environ), stderr=log)
             died = process.wait(timeout=WAIT_S)
-            finished = _finished(run_root)
-            before = _snapshot(run_root, list(finished))
-            journaled = _journaled(run_root)
+            finished = finished_neurons(run_root)
+            before = finished_outputs(run_root, list(finished))
+            journaled = journaled_calls(run_root)
             server.default = Respond(rerun)
             code = c.cli(args)
         outputs = final_outputs(run_root)
-        after = _finished(run_root)
+        after = finished_neurons(run_root)
         lost = sorted(k for k in reference_finished if k not in after
                       or outputs.get(f"results/{k}.json") != reference.get(f"results/{k}.json"))
-        duplicated = sorted(k for k, text in _snapshot(run_root, list(finished)).items() if text != before[k])
+        duplicated = sorted(k for k, text in finished_outputs(run_root, list(finished)).items() if text != before[k])
         moment = {
             "kill_at_request": killer.at, "of_requests": plan.requests, "killed": died == -signal.SIGKILL,
             "finished_before_kill": len(finished), "rerun_exit_code": code, "lost": lost, "duplicate_finished": duplicated,
@@ -316,6 +297,7 @@ def main_bench(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", type=Path, default=None, help="keep the campaign's run folders here (default: a temporary folder)")
     parser.add_argument("--cache-dir", type=Path, default=None, help="token caches (default: the product's cache)")
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="results go to RUNS_DIR/bench/ (default: runs)")
     args = parser.parse_args(argv)
     os.environ["OPENAI_API_KEY"] = PLANTED  # every request carries it; nothing may write it down
     neurons = f"1-{args.neurons}"
@@ -332,7 +314,7 @@ def main_bench(argv: list[str] | None = None) -> int:
         }
         result["secrets"] = phase_secrets(c)
         result["invariants_broken"] = c.broken
-    path = write_result("faults", result)
+    path = write_result("faults", result, args.runs_dir)
     print(figures_text(result))
     print(f"all figures: {path}")
     return 1 if result["invariants_broken"] else 0

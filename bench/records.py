@@ -102,6 +102,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--rss-sizes", default="500,2000", help="corpus sizes (excerpts) for the peak-RSS children")
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="results go to RUNS_DIR/bench/ (default: runs)")
     parser.add_argument("--child-rss", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_rss:
@@ -133,7 +134,7 @@ def main() -> None:
         "pass_tok_s": [round(x) for x in passes], "pass_ratio": round(float(np.median(passes) / np.median(bare)), 3),
         "peak_rss": rss,
     }
-    path = write_result("records", result)
+    path = write_result("records", result, args.runs_dir)
     print(f"model {args.model}, layer {args.layer}, all {subject.info.d_mlp} neurons, {excerpts.size:,} tokens, batch {args.batch_size}")
     print(f"  bare forward (HF, one hook, early exit): {np.median(bare):8.0f} tok/s  {bare}")
     print(f"  record builder (whole layer):            {np.median(built):8.0f} tok/s  {built}")

@@ -160,6 +160,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2, help="seconds per scripted LLM call")
     parser.add_argument("--cache-dir", type=Path, default=default_cache_dir())
     parser.add_argument("--workdir", type=Path, default=None, help="records and runs (default: a temporary directory)")
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="results go to RUNS_DIR/bench/ (default: runs)")
     args = parser.parse_args()
     configure_logging("error")
     command = shlex.join([".venv/bin/python", "-m", "bench.sweep", *sys.argv[1:]])
@@ -173,7 +174,7 @@ def main() -> None:
           f"spent ${budget['paid_usd']:.3f} in {budget['paid_calls']} calls, overshoot {budget['overshoot_calls']:+.2f} calls "
           f"(must be <= 1); {budget['ok']} done, {budget['unfinished']} unfinished")
     print(f"  peak RSS: {budget['peak_rss_mib']:.0f} MiB")
-    path = write_result("sweep", {"command": command, "neurons": args.neurons, "latency_s": args.latency, **result})
+    path = write_result("sweep", {"command": command, "neurons": args.neurons, "latency_s": args.latency, **result}, args.runs_dir)
     print(f"written {path}")
 
 

@@ -8,7 +8,6 @@ flight, so the moment is exact and repeatable, not a matter of timing.
 
 from __future__ import annotations
 
-import json
 import random
 import signal
 import threading
@@ -19,9 +18,18 @@ from typing import Any
 import pytest
 
 from agent.cli.main import main
-from agent.journal import CallJournal
 from tests.support.chat_server import ChatServer, Respond
-from tests.support.faults import MAX_ATTEMPTS, FaultPlan, KillAt, final_outputs, start_sweep, sweep_args
+from tests.support.faults import (
+    MAX_ATTEMPTS,
+    FaultPlan,
+    KillAt,
+    final_outputs,
+    finished_neurons,
+    finished_outputs,
+    journaled_calls,
+    start_sweep,
+    sweep_args,
+)
 from tests.sweep.conftest import EXPLANATION
 
 NEURONS = "0-4"  # neuron 0 fails its one-shot scoring: a failed neuron must survive a kill as well
@@ -56,28 +64,6 @@ def reference(tmp_path_factory: pytest.TempPathFactory, session_cache: Path, swe
     return Reference(plan.requests, plan.account(MAX_ATTEMPTS).paid, code, outputs)
 
 
-def _manifest(run_root: Path) -> dict[str, str]:
-    path = run_root / "manifest.json"
-    return json.loads(path.read_text())["neurons"] if path.is_file() else {}
-
-
-def _snapshot(run_root: Path, keys: list[str]) -> dict[str, tuple[str, str]]:
-    """(trace, result) of each finished neuron: a rerun must leave both alone."""
-    return {key: ((run_root / "traces" / f"{key}.jsonl").read_text(), (run_root / "results" / f"{key}.json").read_text())
-            for key in keys}
-
-
-def _journaled(run_root: Path) -> int:
-    """Paid calls the run's journal holds."""
-    if not (run_root / "journal.sqlite").is_file():
-        return 0  # killed before its environment was open
-    journal = CallJournal(run_root / "journal.sqlite")
-    try:
-        return int(journal.summary()["total"]["calls"])
-    finally:
-        journal.close()
-
-
 @pytest.mark.parametrize("seed", [*SEEDS, *(pytest.param(s, marks=pytest.mark.faults_slow) for s in SLOW_SEEDS)])
 def test_kill_9_at_a_seeded_moment_then_rerun(seed: int, reference: Reference, tmp_path: Path, session_cache: Path,
                                               sweep_records: Path) -> None:
@@ -88,15 +74,15 @@ def test_kill_9_at_a_seeded_moment_then_rerun(seed: int, reference: Reference, t
         args = sweep_args(tmp_path / "runs", session_cache, sweep_records, server.base_url, neurons=NEURONS, concurrency=CONCURRENCY)
         process = killer.process = start_sweep(args)
         assert process.wait(timeout=WAIT_S) == -signal.SIGKILL, "the sweep ended before its kill moment"
-        finished = _manifest(run_root)
-        before = _snapshot(run_root, list(finished))
-        journaled = _journaled(run_root)
+        finished = finished_neurons(run_root)
+        before = finished_outputs(run_root, list(finished))
+        journaled = journaled_calls(run_root)
         server.default = Respond(rerun)
         assert main(args) == reference.exit_code
 
     # Every neuron finished before the kill was kept as it was, not run again; none was lost, and the
     # outputs (results, exports, scores, probes, summary, manifest, paid calls) are the uninterrupted ones.
-    assert _snapshot(run_root, list(finished)) == before
+    assert finished_outputs(run_root, list(finished)) == before
     assert final_outputs(run_root) == reference.outputs
     # Resumed, not restarted: the rerun asked only for the calls its journal did not hold ...
     assert rerun.account(MAX_ATTEMPTS).paid == reference.paid - journaled

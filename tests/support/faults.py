@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from agent.journal import CallJournal
 from agent.trace import ModelCalled, read_trace
 from tests.support.brain import brain_behaviour
 from tests.support.chat_server import Answer, Behaviour, Malformed, Reset, Slow, Status, Truncated
@@ -274,6 +275,30 @@ def final_outputs(run_root: Path) -> dict[str, Any]:
 
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+
+def finished_neurons(run_root: Path) -> dict[str, str]:
+    """The run's manifest: status of every finished neuron ("L/N" -> status); empty before any."""
+    path = run_root / "manifest.json"
+    return json.loads(path.read_text())["neurons"] if path.is_file() else {}
+
+
+def finished_outputs(run_root: Path, keys: list[str]) -> dict[str, tuple[str, str]]:
+    """(trace, result) text of each finished neuron, to check that a rerun leaves them alone."""
+    return {key: ((run_root / "traces" / f"{key}.jsonl").read_text(), (run_root / "results" / f"{key}.json").read_text())
+            for key in keys}
+
+
+def journaled_calls(run_root: Path) -> int:
+    """Paid calls the run's journal holds (0 for a run killed before its environment was open)."""
+    if not (run_root / "journal.sqlite").is_file():
+        return 0
+    journal = CallJournal(run_root / "journal.sqlite")
+    try:
+        return int(journal.summary()["total"]["calls"])
+    finally:
+        journal.close()
 
 
 def sweep_args(runs_dir: Path, cache: Path, records: Path, base_url: str, *, run: str = "s", layer: int = 1,

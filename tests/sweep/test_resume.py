@@ -16,6 +16,7 @@ import pytest
 from agent.cli.main import main
 from tests.support.brain import brain_behaviour
 from tests.support.chat_server import Behaviour, ChatServer, Respond, Slow
+from tests.support.faults import finished_neurons, finished_outputs
 from tests.sweep.conftest import EXPLANATION, LAYER, summary_rows
 
 NEURONS = "0-3"  # neuron 0 fails its one-shot scoring here: a failed neuron must survive the kill as well
@@ -42,17 +43,6 @@ def _slow_brain(body: Any) -> Behaviour:
     return Slow(0.005, then=brain_behaviour(EXPLANATION)(body))
 
 
-def _finished(run_root: Path) -> dict[str, str]:
-    path = run_root / "manifest.json"
-    return json.loads(path.read_text())["neurons"] if path.is_file() else {}
-
-
-def _snapshot(run_root: Path, keys: list[str]) -> dict[str, tuple[str, str]]:
-    """(trace, result) text of each finished neuron, to check that a rerun leaves them alone."""
-    return {key: ((run_root / "traces" / f"{key}.jsonl").read_text(), (run_root / "results" / f"{key}.json").read_text())
-            for key in keys}
-
-
 def test_kill_9_mid_sweep_then_rerun(tmp_path: Path, session_cache: Path, sweep_records: Path,
                                     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # the loopback server is the only LLM
@@ -65,14 +55,14 @@ def test_kill_9_mid_sweep_then_rerun(tmp_path: Path, session_cache: Path, sweep_
         command = [sys.executable, "-m", "agent.cli.main", *_args(tmp_path, session_cache, sweep_records, server.base_url, "killed")]
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 120
-        while proc.poll() is None and time.monotonic() < deadline and len(_finished(killed_root)) < 2:
+        while proc.poll() is None and time.monotonic() < deadline and len(finished_neurons(killed_root)) < 2:
             time.sleep(0.01)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         assert proc.returncode == -signal.SIGKILL, "the sweep ended before it could be killed"
-        finished = _finished(killed_root)
+        finished = finished_neurons(killed_root)
         assert 2 <= len(finished) < 4, finished
-        before = _snapshot(killed_root, list(finished))
+        before = finished_outputs(killed_root, list(finished))
         killed_calls = len(server.requests) - uninterrupted_calls
 
         capsys.readouterr()
@@ -82,7 +72,7 @@ def test_kill_9_mid_sweep_then_rerun(tmp_path: Path, session_cache: Path, sweep_
     assert json.loads(capsys.readouterr().out)["budget_stop"] is None
     # No finished neuron redone: its trace and result are untouched, and calls answered before the kill
     # are not made again (only those in flight at the kill can be).
-    assert _snapshot(killed_root, list(finished)) == before
+    assert finished_outputs(killed_root, list(finished)) == before
     assert killed_calls + resumed_calls <= uninterrupted_calls + LLM_CONCURRENCY
     # None lost, and the summary is the uninterrupted one.
     expected, got = summary_rows(tmp_path / "runs" / "clean"), summary_rows(killed_root)
@@ -91,4 +81,4 @@ def test_kill_9_mid_sweep_then_rerun(tmp_path: Path, session_cache: Path, sweep_
     for key, row in expected.items():
         assert {k: v for k, v in got[key].items() if k not in TIMING_FIELDS} == \
                {k: v for k, v in row.items() if k not in TIMING_FIELDS}, key
-    assert _finished(killed_root) == _finished(tmp_path / "runs" / "clean")
+    assert finished_neurons(killed_root) == finished_neurons(tmp_path / "runs" / "clean")

@@ -1,0 +1,22 @@
+"""bench/sweep at tiny size: every level measured against its ideal, and the budget phase stops."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.bench.conftest import RunBench
+
+pytestmark = pytest.mark.slow
+
+
+def test_sweep_smoke(run_bench: RunBench) -> None:
+    result = run_bench("bench.sweep", "--neurons", "6", "--concurrency", "1,3", "--latency", "0.01")
+    assert result["benchmark"] == "sweep" and result["neurons"] == 6
+    levels = {level["concurrency"]: level for level in result["levels"]}
+    assert set(levels) == {1, 3}
+    for c, level in levels.items():
+        assert level["ok"] + level["failed"] == 6 and level["unattributed_calls"] == 0
+        assert level["ideal_neurons_per_s"] == pytest.approx(c / (level["cp_mean"] * 0.01))
+        assert level["ratio"] == pytest.approx(level["neurons_per_s"] / level["ideal_neurons_per_s"])
+    budget = result["budget"]
+    assert budget["overshoot_calls"] <= 1 and budget["budget_stop"] is not None
