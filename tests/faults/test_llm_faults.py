@@ -135,9 +135,8 @@ async def test_useless_answers_are_paid_once_and_fail_only_what_they_touch(
     assert_outcomes(report, run, {"1/1": "unusable explanation (0 characters)", "1/2": "unusable explanation (199992 characters)"})
     # The records of one simulation are asked for at once, so which one arrived first varies.
     simulations = _simulations(tmp_path / "runs" / "s", 3)
-    failed = [s for s in simulations if s["status"] == "failed"]
-    assert len(failed) == 1 and "no logprobs" in failed[0]["error"]
-    zeroed = [s for s in simulations if any("no value candidate" in note for note in s["notes"])]
-    assert len(zeroed) == 1 and zeroed[0]["expected"] == [0.0] * len(zeroed[0]["tokens"])
+    # Neither is scored as zeros: both records fail, each with its reason.
+    failed = sorted(s["error"] for s in simulations if s["status"] == "failed")
+    assert len(failed) == 2 and "no logprobs" in failed[1] and failed[0].startswith("no value candidate"), failed
     account = assert_accounted(run, plan)
     assert account.faults == Counter(f.kind for f in faults) and account.recovered == account.gave_up == 0

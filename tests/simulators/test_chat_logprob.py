@@ -238,3 +238,15 @@ async def test_an_llm_error_fails_the_records_of_its_request_and_does_not_raise(
         assert (simulation.error or "").startswith("LLM request failed:") and "500" in (
             simulation.error or ""
         )
+
+
+def test_a_record_without_any_value_candidate_fails_rather_than_scoring_zeros() -> None:
+    from tools.science.expected_value import value_distribution
+    from tools.simulators.base import RecordSimulation
+
+    empty, seven = value_distribution([(" lots", -0.1)]), value_distribution([("7", 0.0)])
+    nothing = RecordSimulation.from_slots("chat-logprob", ["a", "b"], [empty, empty])
+    assert not nothing.ok and nothing.error == "no value candidate among the top logprobs at any of 2 slots"
+    partial = RecordSimulation.from_slots("chat-logprob", ["a", "b"], [empty, seven])
+    assert partial.ok and partial.expected == [0.0, 7.0]
+    assert partial.notes == ["1 of 2 slots had no value candidate (EV 0)"]

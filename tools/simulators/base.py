@@ -15,6 +15,8 @@ from typing import Literal, Protocol, TypeVar, cast, runtime_checkable
 
 from pydantic import BaseModel, Field
 
+from tools.science.expected_value import ValueDistribution
+
 T = TypeVar("T")
 
 
@@ -33,6 +35,26 @@ class RecordSimulation(BaseModel):
     @classmethod
     def failed(cls, method: str, tokens: Sequence[str], error: str) -> RecordSimulation:
         return cls(method=method, tokens=list(tokens), status="failed", error=error)
+
+    @classmethod
+    def from_slots(cls, method: str, tokens: Sequence[str], slots: Sequence[ValueDistribution],
+                   notes: Sequence[str] = ()) -> RecordSimulation:
+        """A record's simulation from the value distribution at each of its token slots.
+
+        A slot without any value candidate counts as EV 0, the reference rule (science.md §4), and is
+        noted; a record with no value candidate at any slot fails instead: that answer had no usable
+        logprobs, and zeros would be a made-up prediction."""
+        empty = sum(slot.kept_candidates == 0 for slot in slots)
+        if slots and empty == len(slots):
+            return cls.failed(method, tokens, f"no value candidate among the top logprobs at any of {len(slots)} slots")
+        return cls(
+            method=method,
+            tokens=list(tokens),
+            expected=[slot.expected_value for slot in slots],
+            distribution_values=[[float(v) for v in slot.values] for slot in slots],
+            distribution_probabilities=[list(slot.probabilities) for slot in slots],
+            notes=[*notes, *([f"{empty} of {len(slots)} slots had no value candidate (EV 0)"] if empty else [])],
+        )
 
     @property
     def ok(self) -> bool:

@@ -133,7 +133,7 @@ class ChatLogprobSimulator:
                 notes.append(
                     f"{whitespace_only} of {len(tokens)} tokens re-emitted with different surrounding whitespace"
                 )
-            simulations.append(_simulation(tokens, slots, notes))
+            simulations.append(RecordSimulation.from_slots(METHOD, tokens, slots, notes))
         return simulations
 
 
@@ -187,19 +187,3 @@ def _zero_probability(token: TokenLogprob) -> float:
         logprob = next((alt.logprob for alt in token.top if alt.token == "0"), -math.inf)
     # Servers round: a logprob of +1e-7 must not make split_ten take the log of a negative mass.
     return min(1.0, math.exp(logprob))
-
-
-def _simulation(
-    tokens: Sequence[str], slots: Sequence[ValueDistribution], notes: list[str]
-) -> RecordSimulation:
-    empty = sum(slot.kept_candidates == 0 for slot in slots)
-    if empty:
-        notes.append(f"{empty} of {len(slots)} slots had no value candidate (EV 0)")
-    return RecordSimulation(
-        method=METHOD,
-        tokens=list(tokens),
-        expected=[slot.expected_value for slot in slots],
-        distribution_values=[[float(v) for v in slot.values] for slot in slots],
-        distribution_probabilities=[list(slot.probabilities) for slot in slots],
-        notes=notes,
-    )

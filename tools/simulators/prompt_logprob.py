@@ -68,12 +68,4 @@ class PromptLogprobSimulator:
         distributions = [
             value_distribution((alt.token, alt.logprob) for alt in response.tokens[at].top) for at in indices
         ]
-        empty = sum(d.kept_candidates == 0 for d in distributions)
-        return RecordSimulation(
-            method=METHOD,
-            tokens=list(tokens),
-            expected=[d.expected_value for d in distributions],
-            distribution_values=[[float(v) for v in d.values] for d in distributions],
-            distribution_probabilities=[list(d.probabilities) for d in distributions],
-            notes=[f"{empty} of {len(distributions)} slots had no value candidate (EV 0)"] if empty else [],
-        )
+        return RecordSimulation.from_slots(METHOD, tokens, distributions)
