@@ -19,7 +19,7 @@ from bench.planted.rules import RULES, Fire, Rule, TokenTable, jitter
 from tools.errors import AssetMissingError
 from tools.subject import smollm2
 from tools.subject.base import SubjectInfo, TokenizedText, check_layer, check_neurons
-from tools.subject.bridge import tokenizer_fingerprint
+from tools.subject.bridge import tokenize_texts, tokenizer_fingerprint
 
 MODEL_ID = "planted-smollm2"
 
@@ -42,8 +42,7 @@ class PlantedSubject:
         return self._info
 
     def tokenize(self, texts: Sequence[str]) -> list[TokenizedText]:
-        encoded = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
-        return [TokenizedText(text=t, ids=list(ids), tokens=self.token_strings(ids)) for t, ids in zip(texts, encoded, strict=True)]
+        return tokenize_texts(self.tokenizer, texts, self.token_strings)
 
     def token_strings(self, ids: Sequence[int]) -> list[str]:
         return [self._pieces[int(i)] for i in ids]

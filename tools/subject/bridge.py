@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,12 @@ def tokenizer_fingerprint(tokenizer: Any) -> str:
     backend = getattr(tokenizer, "backend_tokenizer", None)
     blob = backend.to_str() if backend is not None else repr(sorted(tokenizer.get_vocab().items()))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def tokenize_texts(tokenizer: Any, texts: Sequence[str], token_strings: Callable[[Sequence[int]], list[str]]) -> list[TokenizedText]:
+    """Texts through a Hugging Face tokenizer without special tokens, with each id's piece."""
+    encoded = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    return [TokenizedText(text=t, ids=list(ids), tokens=token_strings(ids)) for t, ids in zip(texts, encoded, strict=True)]
 
 
 class BridgeSubject:
@@ -56,8 +62,7 @@ class BridgeSubject:
         return self._info
 
     def tokenize(self, texts: Sequence[str]) -> list[TokenizedText]:
-        encoded = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
-        return [TokenizedText(text=t, ids=list(ids), tokens=self.token_strings(ids)) for t, ids in zip(texts, encoded, strict=True)]
+        return tokenize_texts(self.tokenizer, texts, self.token_strings)
 
     def token_strings(self, ids: Sequence[int]) -> list[str]:
         return [self.tokenizer.decode([int(i)]) for i in ids]
