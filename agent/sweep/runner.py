@@ -96,7 +96,6 @@ class Manifest:
 
 async def _pool(items: Sequence[Candidate], concurrency: int, work: Callable[[Candidate], Awaitable[None]], state: SweepState) -> None:
     """Run `work` on every item with at most `concurrency` in flight; stop launching once the budget is out."""
-    queue = list(items)
     semaphore = asyncio.Semaphore(concurrency)
 
     async def one(item: Candidate) -> None:
@@ -106,7 +105,7 @@ async def _pool(items: Sequence[Candidate], concurrency: int, work: Callable[[Ca
                 return
             await work(item)
 
-    tasks = [asyncio.ensure_future(one(item)) for item in queue]
+    tasks = [asyncio.ensure_future(one(item)) for item in items]
     try:
         await asyncio.gather(*tasks)
     except BaseException:
@@ -175,7 +174,7 @@ async def run_sweep(
         if final is None:
             return
         state.finals[(item.layer, item.neuron)] = final
-        manifest.record(item.layer, item.neuron, final["status"], final.get("error") if final["status"] != "ok" else None)
+        manifest.record(item.layer, item.neuron, final["status"], final.get("error"))
         if final["status"] == "ok":
             state.done += 1
             refined, oneshot = final.get("refined") or {}, final.get("oneshot") or {}

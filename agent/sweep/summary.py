@@ -34,7 +34,7 @@ def row(final: dict[str, Any] | None, layer: int, neuron: int, status: str | Non
     r, rlo, rhi = _score(final.get("refined"))
     return {
         "layer": layer, "neuron": neuron, "status": status or final["status"], "stop": final.get("stop"),
-        "error": (final.get("error") or final.get("stop_reason")) if final["status"] == "failed" else None,
+        "error": final.get("error"),
         "existing_score": existing, "oneshot_heldout": o, "oneshot_ci_low": olo, "oneshot_ci_high": ohi,
         "refined_heldout": r, "refined_ci_low": rlo, "refined_ci_high": rhi,
         "gain": (r - o) if r is not None and o is not None else None, "iterations": final.get("iterations"),
