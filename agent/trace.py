@@ -9,7 +9,6 @@ rebuilt after a resume tells each step once. Logs are separate (structlog); the 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -222,7 +221,3 @@ def read_trace(path: Path, completed_only: bool = True) -> list[TraceEvent]:
         return events
     ended = {e.span_id for e in events if isinstance(e, SpanEnded)}
     return [e for e in events if e.span_id is None or e.span_id in ended]
-
-
-def events_as_json(events: list[TraceEvent]) -> list[dict[str, Any]]:
-    return [json.loads(e.model_dump_json()) for e in events]

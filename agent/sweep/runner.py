@@ -47,7 +47,6 @@ class SweepState:
     started: float = field(default_factory=time.monotonic)
     budget_stop: str | None = None
     unfinished: list[NeuronKey] = field(default_factory=list)
-    finals: dict[NeuronKey, dict[str, Any]] = field(default_factory=dict)
     errors: dict[NeuronKey, str] = field(default_factory=dict)
     """Neurons that could not run (their input is unusable), with the reason."""
 
@@ -173,7 +172,6 @@ async def run_sweep(
         final = await guarded(item, skip_reason=skip)
         if final is None:
             return
-        state.finals[(item.layer, item.neuron)] = final
         manifest.record(item.layer, item.neuron, final["status"], final.get("error"))
         if final["status"] == "ok":
             state.done += 1
