@@ -1,6 +1,6 @@
 """Score an explanation on a set of records: simulate, then correlate with the real activations.
 
-The score is the pooled Pearson r (science.md §5) between raw true activations and simulated
+The score is the pooled Pearson r (docs/science.md#pooled-correlation) between raw true activations and simulated
 0-10 values, over the records whose simulation succeeded; failed records are counted and
 excluded, never scored as zeros.
 """

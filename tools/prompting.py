@@ -24,6 +24,6 @@ def unescape_token(text: str) -> str:
 
 
 def token_value_lines(tokens: Sequence[str], values: Sequence[int], omit_zeros: bool = False) -> str:
-    """`token<TAB>value` lines between `<start>` and `<end>` (science.md §6)."""
+    """`token<TAB>value` lines between `<start>` and `<end>` (docs/science.md#explanations)."""
     lines = [f"{escape_token(t)}\t{v}" for t, v in zip(tokens, values, strict=True) if not (omit_zeros and v == 0)]
     return "\n".join(["<start>", *lines, "<end>"])

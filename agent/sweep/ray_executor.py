@@ -5,7 +5,7 @@ Each neuron is an actor task on a `NeuronWorker`, one worker per CPU slot of the
 keeps it: subject model, records, checkpointer and journal connections, LLM client. Its neurons
 share that subject, so their probe forwards are micro-batched as in-process. Workers write to the
 run folder directly: the checkpoint and journal databases are SQLite in WAL mode, safe for several
-processes of one host (over a network filesystem they are not; see docs/sweep.md), and the trace,
+processes of one host (over a network filesystem they are not; see docs/sweeps.md#one-host), and the trace,
 score and result files of a neuron are written by the one worker running it.
 
 The global budget lives in one `GlobalBudgetActor`; each worker's neurons have a `RemoteBudget` as

@@ -1,7 +1,10 @@
+"""OpenAI's interleaved splits (docs/science.md#splits)."""
+
 from tools.records.splits import Split, select_split, split_indices
 
 
 def test_golden_indices_with_five_per_split() -> None:
+    """The golden indices of docs/science.md#splits."""
     assert split_indices(Split.TRAIN, 20, 15, 5).top == (0, 4, 8, 12, 16)
     assert split_indices(Split.TRAIN, 20, 15, 5).random == ()
     valid = split_indices(Split.SELECTION, 20, 15, 5)

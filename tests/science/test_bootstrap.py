@@ -1,4 +1,5 @@
-"""The vectorized bootstrap equals its definition: pooled Pearson r of each resample of whole records."""
+"""The vectorized bootstrap equals its definition: pooled Pearson r of each resample of whole records
+(docs/science.md#bootstrap)."""
 
 from __future__ import annotations
 

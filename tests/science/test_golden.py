@@ -1,4 +1,4 @@
-"""Every golden value of science.md is a test."""
+"""Every golden value of docs/science.md is a test; each test names its section there."""
 
 from __future__ import annotations
 
@@ -21,18 +21,21 @@ from tools.science.scoring import (
 
 
 def test_normalization_golden_floors_not_rounds() -> None:
+    """docs/science.md#normalization"""
     a = [-0.3, 0, 0.049, 0.05, 0.5, 0.99, 1.0, 1.2]
     assert normalize_records([a]) == [[0, 0, 0, 0, 4, 8, 8, 10]]
     assert normalize_records([a]) != [[0, 0, 1, 1, 5, 9, 9, 10]]  # Delphi's rounding up is not ours
 
 
 def test_normalization_uses_the_common_max_and_handles_no_positive_value() -> None:
+    """docs/science.md#normalization"""
     assert normalize_records([[1.0, 0.5], [2.0]]) == [[5, 2], [10]]
     assert normalize_record([-1.0, 0.0], 0.0) == [0, 0]
     assert nonzero_share([[0, 0, 3, 0], [0]]) == pytest.approx(0.2)
 
 
 def test_expected_value_golden() -> None:
+    """docs/science.md#expected-value"""
     top = [("0", math.log(0.5)), ("5", math.log(0.2)), ("10", math.log(0.1)), ("the", math.log(0.15)), (" 3", math.log(0.05))]
     dist = value_distribution(top)
     assert dist.expected_value == pytest.approx(2.5)
@@ -40,11 +43,13 @@ def test_expected_value_golden() -> None:
 
 
 def test_expected_value_without_any_value_candidate_is_zero_and_flagged() -> None:
+    """docs/science.md#expected-value"""
     dist = value_distribution([("the", -0.1), (" 3", -2.0)])
     assert dist.expected_value == 0.0 and dist.kept_candidates == 0
 
 
 def test_ten_written_as_two_tokens() -> None:
+    """docs/science.md#expected-value"""
     # P("1") = 0.6 at the slot, and after the model wrote "1" the next token was "0" with p 0.75:
     # 10 has mass 0.45, 1 has 0.15, "0" keeps 0.4.
     first = [("1", math.log(0.6)), ("0", math.log(0.4))]
@@ -60,6 +65,7 @@ PAIRS = list(zip(Y, YHAT, strict=True))
 
 
 def test_scoring_golden() -> None:
+    """docs/science.md#pooled-correlation and docs/science.md#auxiliary-scores"""
     assert aggregate_correlation(PAIRS).value == pytest.approx(0.9456, abs=5e-5)
     assert pearson(Y[0], YHAT[0]).value == pytest.approx(0.9685, abs=5e-5)
     second = pearson(Y[1], YHAT[1])
@@ -69,12 +75,14 @@ def test_scoring_golden() -> None:
 
 
 def test_aggregate_is_not_the_mean_of_record_correlations() -> None:
+    """docs/science.md#pooled-correlation"""
     pairs = [([0, 1, 2], [0, 1, 2]), ([10, 11, 12], [0, 1, 2])]
     assert aggregate_correlation(pairs).value != pytest.approx(1.0)
     assert pearson([0, 1, 2], [0, 1, 2]).value == pytest.approx(1.0)
 
 
 def test_correlation_is_invariant_to_linear_calibration() -> None:
+    """docs/science.md#calibration"""
     shifted = [(y, [2 * v + 3 for v in p]) for y, p in PAIRS]
     assert aggregate_correlation(shifted).value == pytest.approx(0.9456, abs=5e-5)
     cal = fit_calibration(PAIRS)
@@ -87,6 +95,7 @@ def test_correlation_is_invariant_to_linear_calibration() -> None:
 
 
 def test_undefined_scores_carry_a_reason_never_nan() -> None:
+    """docs/science.md#pooled-correlation"""
     assert aggregate_correlation([]).reason == "no records"
     flat = aggregate_correlation([([0, 1, 2], [3, 3, 3])])
     assert flat.value is None and flat.reason == "simulated values are constant"
@@ -95,6 +104,7 @@ def test_undefined_scores_carry_a_reason_never_nan() -> None:
 
 
 def test_bootstrap_resamples_records() -> None:
+    """docs/science.md#bootstrap"""
     rng = np.random.default_rng(1)
     pairs = []
     for _ in range(30):

@@ -11,7 +11,7 @@ from tools.simulators.base import Simulator
 from tools.simulators.chat_logprob import ChatLogprobSimulator, TenMode
 
 TOKENS = ["The", " cat", " sat"]
-# science.md §4 golden: {"0": .5, "5": .2, "10": .1, "the": .15, " 3": .05} -> EV 2.5
+# Golden value of docs/science.md#expected-value: {"0": .5, "5": .2, "10": .1, "the": .15, " 3": .05} -> EV 2.5
 GOLDEN_TOP = {"0": 0.5, "5": 0.2, "10": 0.1, "the": 0.15, " 3": 0.05}
 
 

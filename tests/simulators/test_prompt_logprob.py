@@ -14,6 +14,7 @@ from tools.simulators.prompt_logprob import PromptLogprobSimulator
 from tools.simulators.rendering import PLACEHOLDER, all_at_once_prompt
 
 TOKENS = ["The", " cat", "\n"]
+# Golden value of docs/science.md#expected-value: these candidates give EV 2.5.
 GOLDEN_TOP = {"0": 0.5, "5": 0.2, "10": 0.1, "the": 0.15, " 3": 0.05}
 
 

@@ -1,4 +1,4 @@
-"""The reference explainer (science.md §6) over the LLM seam: n samples at temperature 1."""
+"""The reference explainer (docs/science.md#explanations) over the LLM seam: n samples at temperature 1."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The LLM prober (generator (a), science.md §8): texts an explanation says should fire, should not, and near misses.
+"""The LLM prober (generator (a), docs/science.md#probes): texts an explanation says should fire, should not, and near misses.
 
 Prompt (`prompts/probe.txt`): the explanation, at most `MAX_EXAMPLES` of the request's examples as
 `token<TAB>value` blocks (each cut to a window around its peak by `peak_window`), and how many texts

@@ -1,4 +1,4 @@
-"""OpenAI's interleaved splits (science.md §2), as pure functions over record indices.
+"""OpenAI's interleaved splits (docs/science.md#splits), as pure functions over record indices.
 
 Top records go to `train, calibration, valid, test` (index i to split i mod 4); random records go
 to `calibration, valid, test` (index i to split i mod 3). Each split is then cut to its first

@@ -1,8 +1,8 @@
 """The LLM reviser: a better explanation from the current one, its score, records and counterexamples.
 
 Prompt (`prompts/revise.txt`) and its size bounds, so a long run cannot grow the context:
-- every value shown is 0-10 normalized by the neuron's `max_activation` (science.md §3 with one common
-  M for the whole prompt), so a 7 in a counterexample means what a 7 in a top record means;
+- every value shown is 0-10 normalized by the neuron's `max_activation` (docs/science.md#normalization,
+  with one common M for the whole prompt), so a 7 in a counterexample means what a 7 in a top record means;
 - at most `MAX_RECORDS` best and `MAX_RECORDS` worst records, in the order the context gives them;
 - at most `MAX_COUNTEREXAMPLES` counterexamples, picked by `select_counterexamples`;
 - at most `MAX_HISTORY` earlier explanations (the most recent ones);

@@ -1,1 +1,1 @@
-"""The science, as pure functions: normalization, expected values, scoring, calibration, intervals."""
+"""The science, as pure functions: normalization, expected values, scoring, calibration, intervals (docs/science.md)."""

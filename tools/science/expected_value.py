@@ -1,4 +1,4 @@
-"""Expected activation from a simulator's top logprobs at one value slot (science.md §4)."""
+"""Expected activation from a simulator's top logprobs at one value slot (docs/science.md#expected-value)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Normalization of raw activations to the integers 0-10 shown in prompts (science.md §3).
+"""Normalization of raw activations to the integers 0-10 shown in prompts (docs/science.md#normalization).
 
 Only prompts see normalized values; scores always use raw activations.
 """

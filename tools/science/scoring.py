@@ -1,4 +1,4 @@
-"""Scoring an explanation by how well its simulation correlates with real activations (science.md §5).
+"""Scoring an explanation by how well its simulation correlates with real activations (docs/science.md#pooled-correlation).
 
 Undefined values are `None` with a reason, never NaN and never a silent 0. The aggregate score
 pools the tokens of all records before one Pearson correlation; it is not a mean of per-record r.
@@ -79,7 +79,8 @@ def absolute_dev_explained(pairs: Sequence[Pair]) -> Undefinable:
 
 @dataclass(frozen=True)
 class Calibration:
-    """y ≈ slope * ŷ + intercept, fit by least squares on a calibration split (raw activation units)."""
+    """y ≈ slope * ŷ + intercept, fit by least squares on a calibration split (raw activation units;
+    docs/science.md#calibration)."""
 
     slope: float
     intercept: float
@@ -99,7 +100,7 @@ def fit_calibration(pairs: Sequence[Pair]) -> Calibration:
 
 
 def bootstrap_ci(pairs: Sequence[Pair], n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0) -> tuple[float, float] | None:
-    """Percentile interval of the aggregate score, resampling whole records (not tokens).
+    """Percentile interval of the aggregate score, resampling whole records, not tokens (docs/science.md#bootstrap).
 
     Resamples whose score is undefined are dropped; None when fewer than half are defined."""
     if len(pairs) < 2:

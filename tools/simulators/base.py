@@ -41,7 +41,7 @@ class RecordSimulation(BaseModel):
                    notes: Sequence[str] = ()) -> RecordSimulation:
         """A record's simulation from the value distribution at each of its token slots.
 
-        A slot without any value candidate counts as EV 0, the reference rule (science.md §4), and is
+        A slot without any value candidate counts as EV 0, the reference rule (docs/science.md#expected-value), and is
         noted; a record with no value candidate at any slot fails instead: that answer had no usable
         logprobs, and zeros would be a made-up prediction."""
         empty = sum(slot.kept_candidates == 0 for slot in slots)
