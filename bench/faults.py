@@ -24,7 +24,7 @@ request carries it, the server quotes it back in its error bodies, and debug log
 6. secrets: `refinery report` on every run, then the planted key searched for in every file the
    campaign wrote (run folders, reports, databases, logs).
 
-Prints the figures and writes runs/bench/faults.json. No timing thresholds; the exit code is 1 if
+Prints the figures and writes bench/results/faults.json (see bench/common.py). No timing thresholds; the exit code is 1 if
 an invariant is broken (a neuron lost or finished twice, paid calls off from the answers sent, a
 budget overshot by more than one call, a key leaked), so a regression cannot hide in a table.
 """
@@ -50,6 +50,7 @@ from agent.cli.main import main
 from agent.settings import default_cache_dir
 from agent.trace import ModelCalled, read_trace
 from bench.common import write_result
+from bench.report.renderers.faults import figures
 from tests.support.chat_server import ChatServer, Respond
 from tests.support.faults import (
     CONTENT_FAULTS,
@@ -297,7 +298,7 @@ def main_bench(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", type=Path, default=None, help="keep the campaign's run folders here (default: a temporary folder)")
     parser.add_argument("--cache-dir", type=Path, default=None, help="token caches (default: the product's cache)")
-    parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="results go to RUNS_DIR/bench/ (default: runs)")
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="default runs: results go to bench/results/ (committed); any other DIR: to DIR/bench/")
     args = parser.parse_args(argv)
     os.environ["OPENAI_API_KEY"] = PLANTED  # every request carries it; nothing may write it down
     neurons = f"1-{args.neurons}"
@@ -315,43 +316,9 @@ def main_bench(argv: list[str] | None = None) -> int:
         result["secrets"] = phase_secrets(c)
         result["invariants_broken"] = c.broken
     path = write_result("faults", result, args.runs_dir)
-    print(figures_text(result))
+    print("\n".join(f"{what}: {figure}" for what, figure in figures(result)))
     print(f"all figures: {path}")
     return 1 if result["invariants_broken"] else 0
-
-
-def figures_text(r: dict[str, Any]) -> str:
-    """The headline figures, as the README quotes them."""
-    llm, budget, kill, files, secrets = r["llm"], r["budget"], r["kill"], r["files"], r["secrets"]
-    served = ", ".join(f"{kind} {n}" for kind, n in llm["faults_served"].items())
-    failed = "; ".join(f"{key}: {reason[:90]}" for key, reason in llm["neurons"]["failed"].items()) or "none"
-    moments = ", ".join(str(m["kill_at_request"]) for m in kill["moments"])
-    in_flight = [m["answers_lost_in_flight"] for m in kill["moments"]]
-    alone = sum(f["neuron_1/2"] == "failed" and f["neuron_1/3"] == "ok" for f in files.values())
-    lines = [
-        f"faults: {sum(llm['faults_planned'].values())} planned, each on its own call; {sum(llm['faults_served'].values())} faulty "
-        f"responses served (a call failing n attempts counts n): {served}",
-        f"llm sweep, {r['settings']['neurons']} neurons: {llm['neurons']['ok']} ok, {len(llm['neurons']['failed'])} failed "
-        f"({failed}), {len(llm['neurons']['unfinished'])} unfinished",
-        f"calls that never recovered: {llm['calls_given_up']['server']}, attempts each {llm['attempts_of_calls_that_never_recovered']} "
-        f"(limit {llm['attempt_limit']}); failed attempts recovered by a retry: server {llm['retries_recovered']['server']}, "
-        f"client {llm['retries_recovered']['client']}, traced {llm['retries_recovered']['traced']}",
-        f"paid calls: answered by the server {llm['paid_calls']['answered_by_server']}, ledger {llm['paid_calls']['ledger_paid']}, "
-        f"client {llm['paid_calls']['client']}",
-        f"budget: {budget['budget_tokens']:,} tokens, spent {budget['spent_tokens']:,} before the stop, overshoot "
-        f"{budget['overshoot_calls']:.2f} calls (largest call {budget['largest_call_tokens']:,} tokens); after the rerun: "
-        f"answered {budget['paid_calls']['answered_by_server']}, ledger {budget['paid_calls']['ledger_paid']}",
-        f"kill -9 at requests {moments} (of {kill['reference_requests']}): lost {kill['lost']}, duplicate finished "
-        f"{kill['duplicate_finished']}, outputs identical {sum(m['outputs_identical'] for m in kill['moments'])}/{len(kill['moments'])}, "
-        f"answers in flight at the kill (paid twice) {min(in_flight, default=0)}-{max(in_flight, default=0)}",
-        f"lock: second sweep exit {r['lock']['second_exit_code']}, first sweep unharmed: "
-        f"{r['lock']['first_outputs_identical_to_uninterrupted']}",
-        f"bad records files: {alone}/{len(files)} kinds failed their neuron alone, with the file named",
-        f"secrets: {secrets['files_scanned']} files ({secrets['bytes_scanned'] / 2**20:.1f} MiB) scanned, "
-        f"key in {len(secrets['files_with_key'])}; {secrets['redactions_found']} redactions",
-        f"invariants broken: {', '.join(r['invariants_broken']) or 'none'}",
-    ]
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

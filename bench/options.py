@@ -25,7 +25,7 @@ LOCAL_CONTEXT_TOKENS = 8192
 
 def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", type=Path, default=default_cache_dir(), help="models, corpus and token caches")
-    parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="results go to RUNS_DIR/bench/")
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="work folders go to RUNS_DIR/bench/; results to bench/results/ with the default runs, else to RUNS_DIR/bench/")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     sizes = parser.add_argument_group("builtin backend sizes (the product defaults)")

@@ -8,7 +8,7 @@ is measured on the same neurons and the same records. Records are built once int
 runs/bench/real-records/ and reused by later runs (the records manifest refuses a mismatch); the
 refinement runs start fresh every time. GPT-2 is measured too when its weights are on this machine
 (`--models smollm2-135m,gpt2`); when they are not, the results say so.
-Prints a table per model and backend and writes runs/bench/real.json (or --name).
+Prints a table per model and backend and writes bench/results/real.json (or --name).
 """
 
 from __future__ import annotations
@@ -148,7 +148,7 @@ def main() -> None:
     parser.add_argument("--per-layer", type=int, default=3, help="neurons sampled per layer")
     parser.add_argument("--max-excerpts", type=int, default=400, help="corpus excerpts the records are built from")
     parser.add_argument("--neurons", help="explicit LAYER/NEURON,... instead of the sample (e.g. a subset for a slow endpoint)")
-    parser.add_argument("--name", default="real", help="results file runs/bench/NAME.json")
+    parser.add_argument("--name", default="real", help="results file NAME.json")
     add_options(parser)
     args = parser.parse_args()
     args.layer_list = [int(x) for x in args.layers.split(",")]
@@ -161,7 +161,7 @@ def main() -> None:
               "neurons": args.neurons,
               "max_excerpts": args.max_excerpts, "unavailable_models": unavailable, "passes": passes,
               "wall_seconds": round(time.monotonic() - started, 1), "load_average_at_end": os.getloadavg()}
-    print(f"\nwritten {write_result(args.name, result, args.runs_dir)}")
+    print(f"\nwritten {write_result(args.name, result, args.runs_dir, benchmark='real')}")
 
 
 if __name__ == "__main__":

@@ -102,7 +102,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--rss-sizes", default="500,2000", help="corpus sizes (excerpts) for the peak-RSS children")
-    parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="results go to RUNS_DIR/bench/ (default: runs)")
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="default runs: results go to bench/results/ (committed); any other DIR: to DIR/bench/")
     parser.add_argument("--child-rss", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_rss:

@@ -22,7 +22,7 @@ brain), one probe-and-revise round per neuron, in-process executor.
 - Peak RSS of this process after each phase (it only grows).
 
 The machine's load average is recorded with each phase: on a shared machine, others' work lowers
-the achieved rate. No thresholds: the numbers are written to runs/bench/sweep.json.
+the achieved rate. No thresholds: the numbers are written to bench/results/sweep.json.
 """
 
 from __future__ import annotations
@@ -160,7 +160,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2, help="seconds per scripted LLM call")
     parser.add_argument("--cache-dir", type=Path, default=default_cache_dir())
     parser.add_argument("--workdir", type=Path, default=None, help="records and runs (default: a temporary directory)")
-    parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="results go to RUNS_DIR/bench/ (default: runs)")
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="default runs: results go to bench/results/ (committed); any other DIR: to DIR/bench/")
     args = parser.parse_args()
     configure_logging("error")
     command = shlex.join([".venv/bin/python", "-m", "bench.sweep", *sys.argv[1:]])

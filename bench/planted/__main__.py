@@ -6,7 +6,7 @@ A synthetic subject (SmolLM2's tokenizer, the default corpus) whose neurons foll
 (`bench/planted/rules.py`). For each backend (builtin always; the LLM when an endpoint is given)
 every neuron is refined by the real agent, and its one-shot and refined explanations and the
 ground-truth oracle are scored by the same simulator on the same held-out records. Prints a table
-per backend and writes runs/bench/planted.json (or --name).
+per backend and writes bench/results/planted.json (or --name).
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ async def run(args: argparse.Namespace, rules: list[Rule]) -> list[dict[str, Any
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.planted", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rules", help="comma-separated rule names (default: all)")
-    parser.add_argument("--name", default="planted", help="results file runs/bench/NAME.json")
+    parser.add_argument("--name", default="planted", help="results file NAME.json")
     add_options(parser)
     args = parser.parse_args()
     configure_logging(args.log_level)
@@ -87,7 +87,7 @@ def main() -> None:
                   for r in rules],
         "passes": passes,
     }
-    print(f"\nwritten {write_result(args.name, result, args.runs_dir)}")
+    print(f"\nwritten {write_result(args.name, result, args.runs_dir, benchmark='planted')}")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ RunBench = Callable[..., dict[str, Any]]
 
 @pytest.fixture
 def run_bench(tmp_path: Path) -> RunBench:
-    """Run `python -m bench.NAME ARGS --runs-dir TMP`; returns its results JSON (runs/bench/NAME.json)."""
+    """Run `python -m bench.NAME ARGS --runs-dir TMP`; returns its results JSON (TMP/bench/NAME.json)."""
     if not smollm2.is_converted(smollm2.model_dir(default_cache_dir())):
         message = "the benchmarks need SmolLM2-135M and the default corpus; run `make assets`"
         if os.environ.get("REFINERY_REQUIRE_ASSETS") == "1":
