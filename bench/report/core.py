@@ -190,7 +190,7 @@ def readme_table(results: list[Result], renderers: Mapping[str, Renderer], page:
         headline = rendered.headline + (" (generic view)" if rendered.note else "")
         when = (result.data.get("machine") or {}).get("date", "")
         rows.append([f"[{result.name}]({page}#{result.anchor})", headline, cell(when)])
-    return table(["results", "headline", "date"], rows)
+    return table(["benchmark", "headline", "date"], rows)
 
 
 def benchmark_blocks(results: list[Result], renderers: Mapping[str, Renderer], blocks: set[str]) -> dict[str, str]:
@@ -219,7 +219,8 @@ def replace_block(text: str, key: str, content: str, where: Path) -> str:
 
 def regenerate(root: Path, renderers: Mapping[str, Renderer]) -> dict[Path, str]:
     """The new text of README.md and docs/benchmarks.md under `root`, from root/bench/results/."""
-    results = load_results(root / RESULTS)
+    rank = {kind: i for i, kind in enumerate(renderers)}  # the registry's order, then unknown kinds
+    results = sorted(load_results(root / RESULTS), key=lambda r: (rank.get(r.benchmark, len(rank)), r.name))
     readme = (root / README).read_text()
     readme = replace_block(readme, README_BLOCK, readme_table(results, renderers), README)
     page = (root / BENCHMARKS).read_text()

@@ -6,9 +6,10 @@ from bench.report.core import Renderer
 from bench.report.renderers import faults, planted, real, records, sweep
 
 RENDERERS: dict[str, Renderer] = {
-    "faults": faults.RENDERER,
-    "planted": planted.RENDERER,
-    "real": real.RENDERER,
     "records": records.RENDERER,
     "sweep": sweep.RENDERER,
+    "planted": planted.RENDERER,
+    "real": real.RENDERER,
+    "faults": faults.RENDERER,
 }
+"""In the order the README's table lists them; results of unknown kinds come last."""
