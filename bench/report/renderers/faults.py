@@ -45,7 +45,8 @@ def figures(r: dict[str, Any]) -> list[tuple[str, str]]:
 
 def headline(r: dict[str, Any]) -> str:
     kill, secrets = r["kill"], r["secrets"]
-    return (f"**{kill['lost']}** neurons lost over {len(kill['moments'])} `kill -9` moments, budget overshoot "
+    moments = len(kill["moments"])
+    return (f"**{kill['lost']}** neurons lost over {moments} `kill -9` moment{'s' if moments != 1 else ''}, budget overshoot "
             f"{num(r['budget']['overshoot_calls'])} calls, planted key in {len(secrets['files_with_key'])} of "
             f"{secrets['files_scanned']:,} files; invariants broken: {', '.join(r['invariants_broken']) or 'none'}")
 

@@ -11,7 +11,7 @@ def headline(d: dict[str, Any]) -> str:
     levels = ", ".join(f"{level['concurrency']} → **{num(level['ratio'])}**" for level in d["levels"])
     budget = d["budget"]
     return (f"achieved ÷ ideal neurons/s by concurrency at {d['latency_s']:g} s per call: {levels}; "
-            f"budget overshoot {num(budget['overshoot_calls'], sign=True)} calls ({d['neurons']} neurons)")
+            f"spend at the budget stop {num(budget['overshoot_calls'], sign=True)} calls past the limit ({d['neurons']} neurons)")
 
 
 def details(d: dict[str, Any]) -> str:
