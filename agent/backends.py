@@ -106,7 +106,9 @@ async def open_backend(settings: Settings, subject: SubjectModel, ledger: UsageL
             description |= {"endpoint": config.endpoint, "explainer_model": config.explainer_model,
                             "simulator_model": config.simulator_model}
         simulator, vocab = _simulator(settings, llm, subject)
-        explainer: Explainer = LLMExplainer(llm) if llm is not None else BuiltinExplainer()
+        words = settings.max_explanation_words
+        explainer: Explainer = (LLMExplainer(llm, max_words=words) if llm is not None
+                                else BuiltinExplainer(vocab or vocab_for(subject), max_words=words))
         description["simulator"] = simulator.method
         yield Backend(name, explainer, simulator, ledger, llm, vocab, description)
 

@@ -24,6 +24,7 @@ from tools.builtin.vocab import VocabIndex
 from tools.explainers.llm_explainer import LLMExplainer
 from tools.llm.protocol import LLM, LLMRequest, PromptScoreRequest
 from tools.probes.llm_prober import LLMProber
+from tools.probes.pool import CorpusPool
 from tools.records.neuron_data import NeuronData
 from tools.records.store import RecordStore
 from tools.revisers.llm_reviser import LLMReviser
@@ -56,6 +57,7 @@ class RefineEnvironment:
     neuron_limits: BudgetLimits | None = None
     global_budget: ParentBudget | None = None
     on_event: Callable[[TraceEvent], None] | None = None
+    pool: CorpusPool | None = None
     graphs: dict[bool, Any] = field(default_factory=dict)
     """Compiled graphs by `stop_before_probe`: compiling inspects every node's source (~50 ms), once per run is enough."""
 
@@ -107,7 +109,8 @@ async def refine_neuron(
         budgeted = BudgetedLLM(env.llm, budget, env.estimator or (lambda r: (0.0, 0)))
         journal = JournaledLLM(budgeted, env.journal, f"{layer}/{neuron}")
         chain: LLM = TracedLLM(journal, trace)
-        explainer, reviser, prober = LLMExplainer(chain), LLMReviser(chain), LLMProber(chain)
+        words = env.params.max_explanation_words
+        explainer, reviser, prober = LLMExplainer(chain, max_words=words), LLMReviser(chain, max_words=words), LLMProber(chain)
         if env.simulator_method == "builtin":
             assert env.vocab is not None
             simulator: Simulator = BuiltinSimulator(env.vocab)
@@ -115,7 +118,8 @@ async def refine_neuron(
             simulator = choose_llm_simulator(chain, env.simulator_method, prompt_logprobs_supported=env.prompt_logprobs)  # type: ignore[arg-type]
     else:
         assert env.vocab is not None
-        explainer, reviser, prober = BuiltinExplainer(), BuiltinReviser(), None
+        words = env.params.max_explanation_words
+        explainer, reviser, prober = BuiltinExplainer(env.vocab, words), BuiltinReviser(env.vocab, words), None
         simulator = BuiltinSimulator(env.vocab)
     record = data.record
     record_excerpts = {r.excerpt_index for r in record.most_positive_activation_records + record.random_sample
@@ -123,7 +127,7 @@ async def refine_neuron(
     ctx = NeuronContext(
         data=data, explainer=explainer, simulator=simulator, reviser=reviser, prober=prober, service=env.service,
         excerpts=env.excerpts, vocab=env.vocab, trace=trace, run_dir=env.run.root, params=env.params, budget=budget,
-        journal=journal, budgeted=budgeted, record_excerpts=record_excerpts,
+        journal=journal, budgeted=budgeted, record_excerpts=record_excerpts, pool=env.pool,
     )
     trace.emit(NeuronStarted(run=env.run.name, backend=env.backend_description | {"simulator": simulator.method},
                              params=env.params.model_dump(), resumed=resumed, **trace.base()))

@@ -18,6 +18,7 @@ from graphs.context import RefineParams
 from tools.llm.ledger import UsageLedger
 from tools.llm.pricing import cost_usd, find_price
 from tools.llm.protocol import LLM
+from tools.probes.pool import CorpusPool
 from tools.subject.base import SubjectModel
 from tools.subject.service import ActivationService
 
@@ -27,6 +28,7 @@ def refine_params(settings: Settings) -> RefineParams:
         max_iters=settings.max_iters, epsilon=settings.epsilon, patience=settings.patience, target=settings.target,
         n_explanations=settings.n_explanations, n_revisions=settings.n_revisions,
         probes_per_generator=settings.probes_per_generator, seed=settings.seed,
+        max_explanation_words=settings.max_explanation_words, adopt_confidence=settings.adopt_confidence,
     )
 
 
@@ -83,6 +85,7 @@ async def _environment(
             records_per_split=settings.records_per_split, neuron_limits=neuron_limits(settings),
             global_budget=Budget(global_limits(settings), scope="global"), on_event=on_event, prompt_logprobs=settings.llm_prompt_logprobs,
         )
+        env.pool = CorpusPool.for_neurons(run.root / "pool", env.service, records.excerpts, params.pool_size, settings.seed, neurons)
         if llm is not None:
             env.llm = llm
             env.estimator = estimator

@@ -102,6 +102,14 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field("warning", description="Log level for stderr.")
     log_json: bool = Field(False, description="Logs as JSON lines (for machines) instead of console text.")
 
+    # Explanation quality
+    max_explanation_words: int = Field(
+        30, ge=3, le=200, description="Longest explanation, in words, that any explainer or reviser may write "
+                                      "(LLM answers over it are cut at a clause boundary).")
+    adopt_confidence: float = Field(
+        0.95, ge=0.5, lt=1.0, description="A revision is adopted only when a paired bootstrap over the selection records "
+                                          "gives it at least this probability of beating the current explanation.")
+
     @field_validator("cache_dir", "model_path", "records", "runs_dir", mode="after")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:

@@ -75,6 +75,9 @@ class ExplanationsProposed(_Event):
     type: Literal["explanations_proposed"] = "explanations_proposed"
     source: Literal["explainer", "reviser"]
     explanations: list[str]
+    words: list[int] = Field(default_factory=list, description="Word count of each explanation.")
+    answers: list[list[str]] = Field(default_factory=list, description="Per revision, the counterexamples it answers.")
+    notes: list[str | None] = Field(default_factory=list, description="Per revision, how it was made.")
 
 
 class Scored(_Event):
@@ -89,6 +92,21 @@ class Scored(_Event):
     n_failed: int
     per_record: list[float | None] = Field(default_factory=list)
     path: str | None = Field(None, description="File with the full simulations (tokens, real and simulated values).")
+
+
+class CandidateJudged(_Event):
+    """Why a candidate was or was not adopted: its like-with-like score, and the paired test against the incumbent."""
+
+    type: Literal["candidate_judged"] = "candidate_judged"
+    explanation: str
+    words: int
+    score: float | None = Field(description="Pooled r on the records every candidate of the round was simulated on.")
+    adopted: bool
+    reason: str
+    delta: float | None = Field(None, description="Score minus the incumbent's, on the same records.")
+    p_better: float | None = Field(None, description="Share of paired bootstrap resamples in which it beat the incumbent.")
+    failed_records: int = 0
+    answers: list[str] = Field(default_factory=list)
 
 
 class ProbeBatch(_Event):
@@ -139,7 +157,7 @@ class Finalized(_Event):
 
 
 TraceEvent = Annotated[
-    NeuronStarted | SpanStarted | SpanEnded | ModelCalled | ExplanationsProposed | Scored | ProbeBatch
+    NeuronStarted | SpanStarted | SpanEnded | ModelCalled | ExplanationsProposed | Scored | CandidateJudged | ProbeBatch
     | CounterexamplesFound | Decided | Finalized,
     Field(discriminator="type"),
 ]

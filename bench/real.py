@@ -1,13 +1,20 @@
-"""bench/real: one-shot vs refined held-out scores on a fixed, seeded sample of real neurons.
+"""bench/real: does refinement earn its keep on real neurons? One-shot vs refined held-out scores, next to
+token-lookup baselines measured in the same run on the same held-out records.
 
-    .venv/bin/python -m bench.real [--layers 2,15,29] [--per-layer 3] [--max-excerpts 400]
+    .venv/bin/python -m bench.real [--layers 0,4,8,12,16,20,24,29] [--per-layer 8] [--max-excerpts 3000]
         [--llm-base-url URL | --local-gguf FILE] [--label NAME]
 
-The sample is drawn once per (model, layers, per-layer, seed), so every backend and every endpoint
-is measured on the same neurons and the same records. Records are built once into
-runs/bench/real-records/ and reused by later runs (the records manifest refuses a mismatch); the
-refinement runs start fresh every time. GPT-2 is measured too when its weights are on this machine
-(`--models smollm2-135m,gpt2`); when they are not, the results say so.
+The sample is drawn once per (model, layers, per-layer, seed), so every backend and endpoint is
+measured on the same neurons and the same records. One forward per layer over the corpus sample
+gives every sampled neuron's activations on every excerpt (runs/bench/real-corpus/): the records,
+the agent's corpus pool and the baselines are all read from it. Per neuron the results hold:
+- the one-shot and the refined explanation's held-out r (top-and-random, and the random records
+  alone, an unbiased sample), the gain, and the refined explanation's word count;
+- the baselines of `bench.baselines`: the train records' 8-token lookup, the best 8 and 25 tokens
+  of the corpus, and the token-identity ceiling (every token's corpus mean).
+The headline: mean gain with a paired bootstrap interval over neurons, the share of neurons the
+loop made worse by more than 0.02, mean refined vs the 25-token corpus lookup, and refined ÷ the
+ceiling. GPT-2 is measured too when its weights are on this machine (`--models smollm2-135m,gpt2`).
 Prints a table per model and backend and writes bench/results/real.json (or --name).
 """
 
@@ -15,22 +22,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
+import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from agent.logs import configure_logging
+from agent.records_job import ensure_records, open_records
 from agent.refine_job import refine_neuron
 from agent.refine_setup import open_refine_environment
+from bench.baselines import lookup_baselines
 from bench.common import write_result
+from bench.corpus_pass import CachedSubject, layer_activations
 from bench.options import (
     Backend,
     add_options,
     backends,
-    command_line,
     fresh_dir,
     label,
     llm_endpoint,
@@ -38,12 +48,18 @@ from bench.options import (
     sizes_of,
     work_name,
 )
-from bench.stats import fmt, fmt_ci, mean_of, median_of, paired_gain, share
+from bench.stats import fmt, fmt_ci, mean_ci, mean_of, median_of, paired_gain, share
 from tools.errors import AssetMissingError
-from tools.subject.base import SubjectModel
+from tools.evaluate import ExplanationScore
+from tools.explainers.base import word_count
+from tools.records.neuron_data import NeuronData
+from tools.records.splits import Split, split_indices
+from tools.science.scoring import aggregate_correlation
 from tools.subject.registry import load_subject
 
-GOOD = 0.8
+LAYERS = "0,4,8,12,16,20,24,29"
+WORSE = 0.02
+"""A neuron counts as made worse when its refined held-out r is below its one-shot r by more than this."""
 
 
 def sample_neurons(n_layers: int, d_mlp: int, layers: list[int], per_layer: int, seed: int) -> list[tuple[int, int]]:
@@ -57,69 +73,125 @@ def sample_neurons(n_layers: int, d_mlp: int, layers: list[int], per_layer: int,
     return out
 
 
-def neuron_row(layer: int, neuron: int, final: dict[str, Any], seconds: float) -> dict[str, Any]:
+def random_only(path: Path, n_top: int) -> float | None:
+    """Pooled r of a held-out simulation file on its random records alone (they follow the top ones)."""
+    if not path.is_file():
+        return None
+    score = ExplanationScore.model_validate_json(path.read_text(encoding="utf-8"))
+    pairs = [(t, s.expected) for i, (t, s) in enumerate(zip(score.true_activations, score.simulations, strict=True))
+             if i >= n_top and s.ok and s.expected is not None]
+    return aggregate_correlation(pairs).value
+
+
+def neuron_row(layer: int, neuron: int, final: dict[str, Any], seconds: float, baselines: dict[str, float | None],
+               run_dir: Path, n_top: int) -> dict[str, Any]:
     def held(key: str) -> dict[str, Any]:
         part = final.get(key) or {}
-        return {"explanation": part.get("explanation"), "score": part.get("heldout_score"), "ci": part.get("heldout_ci")}
+        text = part.get("explanation")
+        scores = run_dir / "scores" / str(layer) / str(neuron) / f"heldout-{key}.json"
+        if key == "oneshot" and not scores.is_file():
+            scores = run_dir / "scores" / str(layer) / str(neuron) / "heldout-refined.json"  # the same explanation
+        return {"explanation": text, "words": word_count(text) if text else None, "score": part.get("heldout_score"),
+                "ci": part.get("heldout_ci"), "random_only": random_only(scores, n_top)}
 
+    oneshot, refined = held("oneshot"), held("refined")
+    gain = refined["score"] - oneshot["score"] if refined["score"] is not None and oneshot["score"] is not None else None
     return {
         "layer": layer, "neuron": neuron, "status": final["status"], "stop": final["stop"], "error": final.get("error"),
-        "oneshot": held("oneshot"), "refined": held("refined"), "iterations": final["iterations"],
-        "probes": final["probes"], "tokens": final["tokens"], "cost_usd": final["cost_usd"], "seconds": round(seconds, 2),
+        "oneshot": oneshot, "refined": refined, "gain": None if gain is None else round(gain, 4), "baselines": baselines,
+        "iterations": final["iterations"], "probes": final["probes"], "tokens": final["tokens"],
+        "cost_usd": final["cost_usd"], "seconds": round(seconds, 2),
     }
+
+
+def _ratio_of_means(a: list[float | None], b: list[float | None]) -> float | None:
+    pairs = [(x, y) for x, y in zip(a, b, strict=True) if x is not None and y is not None]
+    if not pairs or sum(y for _, y in pairs) <= 0:
+        return None
+    return round(sum(x for x, _ in pairs) / sum(y for _, y in pairs), 4)
 
 
 def summary(rows: list[dict[str, Any]], seed: int) -> dict[str, Any]:
     oneshot = [r["oneshot"]["score"] for r in rows]
     refined = [r["refined"]["score"] for r in rows]
+    gains = [r["gain"] for r in rows if r["gain"] is not None]
+    base = {name: [r["baselines"][name] for r in rows] for name in ("train_8", "corpus_8", "corpus_25", "ceiling")}
     layers = sorted({r["layer"] for r in rows})
+    worse = [f"{r['layer']}/{r['neuron']}" for r in rows if r["gain"] is not None and r["gain"] < -WORSE]
     return {
         "neurons": len(rows),
         "mean_oneshot": mean_of(oneshot), "median_oneshot": median_of(oneshot),
         "mean_refined": mean_of(refined), "median_refined": median_of(refined),
         "refined_minus_oneshot": paired_gain(oneshot, refined, seed),
-        "share_oneshot_at_least_0.8": share(oneshot, GOOD), "share_refined_at_least_0.8": share(refined, GOOD),
+        "share_worse_by_more_than_0.02": round(len(worse) / len(gains), 4) if gains else None,
+        "worse": worse,
+        "mean_oneshot_random_only": mean_of([r["oneshot"]["random_only"] for r in rows]),
+        "mean_refined_random_only": mean_of([r["refined"]["random_only"] for r in rows]),
+        **{f"mean_{name}": mean_of(values) for name, values in base.items()},
+        "refined_minus_corpus_25": paired_gain(base["corpus_25"], refined, seed),
+        "refined_over_ceiling": _ratio_of_means(refined, base["ceiling"]),
+        "mean_refined_words": mean_of([r["refined"]["words"] for r in rows]),
+        "max_refined_words": max((r["refined"]["words"] or 0 for r in rows), default=None),
+        "share_oneshot_at_least_0.8": share(oneshot, 0.8), "share_refined_at_least_0.8": share(refined, 0.8),
         "tokens_per_neuron": mean_of([r["tokens"] for r in rows]),
         "usd_per_neuron": mean_of([r["cost_usd"] for r in rows]),
         "seconds_per_neuron": mean_of([r["seconds"] for r in rows]),
-        "by_layer": {str(layer): {"mean_oneshot": mean_of([r["oneshot"]["score"] for r in rows if r["layer"] == layer]),
-                                  "mean_refined": mean_of([r["refined"]["score"] for r in rows if r["layer"] == layer])}
+        "by_layer": {str(layer): {key: mean_of([v for r in rows if r["layer"] == layer for v in [pick(r)]])
+                                  for key, pick in (("mean_oneshot", lambda r: r["oneshot"]["score"]),
+                                                    ("mean_refined", lambda r: r["refined"]["score"]),
+                                                    ("mean_corpus_25", lambda r: r["baselines"]["corpus_25"]),
+                                                    ("mean_ceiling", lambda r: r["baselines"]["ceiling"]))}
                      for layer in layers},
+        "gain_ci_method": "paired bootstrap over neurons (2000 resamples, 95% percentile interval)",
         "failed": [f"{r['layer']}/{r['neuron']}" for r in rows if r["status"] != "ok"],
+        "gain_per_neuron_interval": mean_ci(gains, seed=seed),
     }
 
 
-async def run_pass(args: argparse.Namespace, subject: SubjectModel, neurons: list[tuple[int, int]], backend: Backend) -> dict[str, Any]:
+async def run_pass(args: argparse.Namespace, subject: CachedSubject, neurons: list[tuple[int, int]], backend: Backend,
+                   records_dir: Path, corpus: dict[int, np.ndarray], excerpts: np.ndarray) -> dict[str, Any]:
     model = subject.info.model_id
     name = label(args, backend)
     work = fresh_dir(args.runs_dir / "bench" / "work" / args.name / f"{model}-{work_name(args, backend)}")
-    records = args.runs_dir / "bench" / "real-records" / f"{model}-{args.max_excerpts}"
-    settings = settings_for(args, backend, work, records, model=model, max_excerpts=args.max_excerpts)
+    settings = settings_for(args, backend, work, records_dir, model=model, max_excerpts=args.max_excerpts)
     rows = []
-    async with open_refine_environment(settings, neurons, subject=subject) as env:
+    async with open_refine_environment(settings, neurons, subject=subject) as env:  # type: ignore[arg-type]
         for layer, neuron in neurons:
             started = time.monotonic()
             final = await refine_neuron(env, layer, neuron)
-            rows.append(neuron_row(layer, neuron, final, time.monotonic() - started))
+            data = NeuronData(layer, neuron, env.store.read(layer, neuron), env.records_per_split)
+            heldout = data.final_heldout()
+            n_top = len(split_indices(Split.HELDOUT, len(data.record.most_positive_activation_records),
+                                      len(data.record.random_sample), env.records_per_split).top)
+            column = sorted(n for l_, n in neurons if l_ == layer).index(neuron)
+            baselines = lookup_baselines(heldout, data.train(), excerpts, corpus[layer][:, :, column], subject.info.vocab_size)
+            rows.append(neuron_row(layer, neuron, final, time.monotonic() - started, baselines, env.run.root, n_top))
+            print_row(rows[-1])
     return {"model": model, "backend": backend, "label": name, "settings": sizes_of(settings),
             "neurons": rows, "summary": summary(rows, args.seed)}
 
 
+def print_row(r: dict[str, Any]) -> None:
+    b = r["baselines"]
+    print(f"{r['layer']:>3}/{r['neuron']:<5}{fmt(r['oneshot']['score']):>7}{fmt(r['refined']['score']):>8}{fmt(r['gain']):>7}"
+          f"{fmt(b['corpus_25']):>7}{fmt(b['ceiling']):>7}{r['refined']['words'] or 0:>6}{r['iterations']:>6}{r['seconds']:>7.0f}  "
+          f"{(r['refined']['explanation'] or r['error'] or '')[:60]}", flush=True)
+
+
 def print_pass(result: dict[str, Any]) -> None:
-    rows, s = result["neurons"], result["summary"]
-    print(f"\n== {result['model']} / {result['label']} ==")
-    print(f"{'neuron':<9}{'1-shot':>7}{'refined':>8}{'gain':>7}{'iters':>6}{'tokens':>8}{'sec':>7}  refined explanation")
-    for r in rows:
-        one, ref = r["oneshot"]["score"], r["refined"]["score"]
-        gain = ref - one if one is not None and ref is not None else None
-        print(f"{r['layer']:>3}/{r['neuron']:<5}{fmt(one):>7}{fmt(ref):>8}{fmt(gain):>7}{r['iterations']:>6}{r['tokens']:>8}"
-              f"{r['seconds']:>7.0f}  {(r['refined']['explanation'] or r['error'] or '')[:70]}")
+    s = result["summary"]
     gain = s["refined_minus_oneshot"]
-    print(f"one-shot mean {fmt(s['mean_oneshot'], 3)} (median {fmt(s['median_oneshot'], 3)}); refined mean "
-          f"{fmt(s['mean_refined'], 3)} (median {fmt(s['median_refined'], 3)}); gain {fmt(gain['mean'], 3)} "
+    print(f"\n== {result['model']} / {result['label']}: {s['neurons']} neurons ==")
+    print(f"held-out r: one-shot {fmt(s['mean_oneshot'], 3)} -> refined {fmt(s['mean_refined'], 3)}; gain {fmt(gain['mean'], 3)} "
           f"{fmt_ci(gain['ci'])} (paired bootstrap over {gain['n']} neurons)")
-    print(f">= 0.8: one-shot {fmt(s['share_oneshot_at_least_0.8'])}, refined {fmt(s['share_refined_at_least_0.8'])}; per neuron "
-          f"{fmt(s['tokens_per_neuron'], 0)} tokens, ${fmt(s['usd_per_neuron'], 4)}, {fmt(s['seconds_per_neuron'], 1)} s wall")
+    print(f"worse by more than {WORSE}: {fmt(s['share_worse_by_more_than_0.02'], 3)} ({', '.join(s['worse']) or 'none'})")
+    print(f"baselines (same held-out records): train-8 {fmt(s['mean_train_8'], 3)}, corpus-8 {fmt(s['mean_corpus_8'], 3)}, "
+          f"corpus-25 {fmt(s['mean_corpus_25'], 3)}, ceiling {fmt(s['mean_ceiling'], 3)}; refined / ceiling "
+          f"{fmt(s['refined_over_ceiling'], 3)}; refined - corpus-25 {fmt(s['refined_minus_corpus_25']['mean'], 3)} "
+          f"{fmt_ci(s['refined_minus_corpus_25']['ci'])}")
+    print(f"random records only: one-shot {fmt(s['mean_oneshot_random_only'], 3)}, refined {fmt(s['mean_refined_random_only'], 3)}; "
+          f"refined words: mean {fmt(s['mean_refined_words'], 1)}, max {s['max_refined_words']}")
+    print(f"per neuron {fmt(s['tokens_per_neuron'], 0)} LLM tokens, ${fmt(s['usd_per_neuron'], 4)}, {fmt(s['seconds_per_neuron'], 1)} s wall")
     if s["failed"]:
         print(f"failed: {', '.join(s['failed'])}")
 
@@ -128,25 +200,39 @@ async def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str,
     passes, unavailable = [], {}
     for model in args.models.split(","):
         try:
-            subject = load_subject(model, cache_dir=args.cache_dir)
+            base = load_subject(model, cache_dir=args.cache_dir)
         except AssetMissingError as err:
             unavailable[model] = str(err)
             print(f"\n{model}: not measured, not available on this machine ({str(err).split('.')[0]})")
             continue
-        neurons = args.neuron_list or sample_neurons(subject.info.n_layers, subject.info.d_mlp, args.layer_list, args.per_layer, args.seed)
+        neurons = args.neuron_list or sample_neurons(base.info.n_layers, base.info.d_mlp, args.layer_list, args.per_layer, args.seed)
+        records_dir = args.runs_dir / "bench" / "real-records" / f"{model}-{args.max_excerpts}"
+        settings = settings_for(args, "builtin", args.runs_dir, records_dir, model=model, max_excerpts=args.max_excerpts)
+        records = open_records(settings, base)
+        excerpts = np.asarray(records.excerpts)
+        subject = CachedSubject(base, excerpts)
+        records.subject = subject  # type: ignore[assignment]
+        corpus = {}
+        for layer in sorted({layer for layer, _ in neurons}):
+            wanted = sorted(n for l_, n in neurons if l_ == layer)
+            path = args.runs_dir / "bench" / "real-corpus" / f"{model}-{args.max_excerpts}" / f"{layer}.npz"
+            corpus[layer] = layer_activations(base, excerpts, layer, wanted, path)
+            subject.add_layer(layer, wanted, corpus[layer])
+            ensure_records(records, layer, wanted, settings)
         for backend in backends(args):
-            result = await run_pass(args, subject, neurons, backend)
+            result = await run_pass(args, subject, neurons, backend, records_dir, corpus, excerpts)
             print_pass(result)
             passes.append(result)
+        print(f"subject forwards: {subject.forwarded:,} texts run, {subject.served:,} corpus excerpts served from the pass")
     return passes, unavailable
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="smollm2-135m,gpt2", help="subject models; those not on this machine are reported as such")
-    parser.add_argument("--layers", default="2,15,29", help="layers to sample from (GPT-2 small: pass layers < 12)")
-    parser.add_argument("--per-layer", type=int, default=3, help="neurons sampled per layer")
-    parser.add_argument("--max-excerpts", type=int, default=400, help="corpus excerpts the records are built from")
+    parser.add_argument("--layers", default=LAYERS, help="layers to sample from (GPT-2 small: pass layers < 12)")
+    parser.add_argument("--per-layer", type=int, default=8, help="neurons sampled per layer")
+    parser.add_argument("--max-excerpts", type=int, default=3000, help="corpus excerpts the records are built from")
     parser.add_argument("--neurons", help="explicit LAYER/NEURON,... instead of the sample (e.g. a subset for a slow endpoint)")
     parser.add_argument("--name", default="real", help="results file NAME.json")
     add_options(parser)
@@ -155,13 +241,12 @@ def main() -> None:
     args.neuron_list = [tuple(int(v) for v in item.split("/")) for item in args.neurons.split(",")] if args.neurons else None
     configure_logging(args.log_level)
     started = time.monotonic()
+    print(f"{'neuron':<9}{'1-shot':>7}{'refined':>8}{'gain':>7}{'c-25':>7}{'ceil':>7}{'words':>6}{'iters':>6}{'sec':>7}  refined explanation")
     with llm_endpoint(args):
         passes, unavailable = asyncio.run(run(args))
-    result = {"command": command_line("bench.real", sys.argv[1:]), "layers": args.layer_list, "per_layer": args.per_layer,
-              "neurons": args.neurons,
-              "max_excerpts": args.max_excerpts, "unavailable_models": unavailable, "passes": passes,
-              "wall_seconds": round(time.monotonic() - started, 1), "load_average_at_end": os.getloadavg()}
-    print(f"\nwritten {write_result(args.name, result, args.runs_dir, benchmark='real')}")
+    result = {"layers": args.layer_list, "per_layer": args.per_layer, "neurons": args.neurons, "max_excerpts": args.max_excerpts,
+              "unavailable_models": unavailable, "passes": passes, "wall_seconds": round(time.monotonic() - started, 1)}
+    print(f"\nwritten {write_result(args.name, json.loads(json.dumps(result)), args.runs_dir, benchmark='real')}")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -11,8 +12,10 @@ from pydantic import BaseModel, Field
 from agent.budget import Budget, BudgetedLLM
 from agent.journal import JournaledLLM
 from agent.trace import TraceWriter
+from tools.builtin.simulator import METHOD as BUILTIN_METHOD
 from tools.builtin.vocab import VocabIndex
 from tools.explainers.base import Explainer
+from tools.probes.pool import CorpusPool
 from tools.probes.types import Prober
 from tools.records.neuron_data import NeuronData
 from tools.revisers.base import Reviser
@@ -31,13 +34,25 @@ class RefineParams(BaseModel):
     counterexamples: int = Field(8, ge=1, description="Counterexamples shown to the reviser.")
     fresh_per_round: int | None = Field(
         None, ge=0, description="Fresh corpus excerpts probed per round; default 2 per probe slot, 32 with the free builtin simulator.")
+    max_explanation_words: int = Field(30, ge=3, le=200, description="Longest explanation, in words, any explainer or reviser may write.")
+    adopt_confidence: float = Field(
+        0.95, ge=0.5, lt=1.0, description="A revision replaces the incumbent only when a paired bootstrap over the selection "
+                                          "records gives it at least this probability of scoring higher.")
+    pool_size: int = Field(512, ge=0, description="Fresh corpus excerpts read per layer, shared by every neuron of the command.")
+    selection_pool: int = Field(
+        160, ge=0, description="Pool excerpts added to the selection set when the simulator is the free builtin one "
+                               "(random excerpts, weighted so the set keeps its top-vs-random mixture).")
     seed: int = 0
 
     def fresh_excerpts(self, k: int, simulator_method: str) -> int:
-        """Fresh excerpts cost a subject forward and a simulation each: plenty when simulating is free."""
+        """Fresh excerpts cost a simulation each: plenty when simulating is free."""
         if self.fresh_per_round is not None:
             return self.fresh_per_round
-        return 32 * k if simulator_method == "builtin-lexical" else 2 * k
+        return 32 * k if simulator_method == BUILTIN_METHOD else 2 * k
+
+    def enlarged_selection(self, simulator_method: str) -> bool:
+        """Only a free simulator can afford to score every candidate on hundreds of extra excerpts."""
+        return simulator_method == BUILTIN_METHOD and self.selection_pool > 0
 
 
 @dataclass
@@ -58,6 +73,9 @@ class NeuronContext:
     budgeted: BudgetedLLM | None = None
     record_excerpts: set[int] = field(default_factory=set)
     """Excerpts of the neuron's records (never probed again: probes must be new text)."""
+    pool: CorpusPool | None = None
+    cache: dict[str, Any] = field(default_factory=dict)
+    """What a node computed once for this neuron and later nodes reuse (the pool, the enlarged selection set)."""
 
     def neuron_dir(self, kind: str) -> Path:
         path = self.run_dir / kind / str(self.data.layer) / str(self.data.neuron)

@@ -20,6 +20,7 @@ from langgraph.runtime import Runtime
 
 from agent.budget import BudgetExhausted
 from agent.trace import (
+    CandidateJudged,
     CounterexamplesFound,
     Decided,
     ExplanationsProposed,
@@ -32,13 +33,17 @@ from graphs.context import NeuronContext
 from graphs.policy import decide, should_stop
 from graphs.state import Candidate, RefineState, Round
 from tools.atomic import atomic_write_json, atomic_write_text
+from tools.builtin.evidence import Evidence
+from tools.builtin.gates import hypotheses_for
+from tools.builtin.reviser import evidence_texts
 from tools.evaluate import ExplanationScore, score_explanation
-from tools.explainers.base import NoExplanationError
+from tools.explainers.base import NoExplanationError, word_count
 from tools.formats.openai import NeuronId, NeuronSimulationResults, write_simulation_results
 from tools.llm.protocol import LLMError
 from tools.probes import generators
 from tools.probes.counterexamples import top_counterexamples
-from tools.probes.runner import read_probe_batches, run_probes, write_probe_batch
+from tools.probes.pool import NeuronPool, SelectionSet, enlarged_selection, pool_records
+from tools.probes.runner import read_probe_batches, run_probes, simulate_known, write_probe_batch
 from tools.probes.types import Counterexample, ProbeRequest, ProbeText
 from tools.revisers.base import RevisionContext
 from tools.science.normalize import normalize_records
@@ -91,25 +96,31 @@ async def propose(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[s
     except (NoExplanationError, LLMError) as err:
         ctx.trace.emit(Decided(decision="failed", reason=f"no explanation: {err}", **ctx.trace.base()))
         return {"stop": "failed", "stop_reason": f"no explanation: {err}"}
-    ctx.trace.emit(ExplanationsProposed(source="explainer", explanations=texts, **ctx.trace.base()))
+    ctx.trace.emit(ExplanationsProposed(source="explainer", explanations=texts, words=[word_count(t) for t in texts],
+                                        **ctx.trace.base()))
     return {"iteration": 0, "pending": texts, "scored": []}
 
 
 @traced("simulate")
 async def simulate(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[str, Any]:
+    """Score the pending candidates on the selection records; after the one-shot round, with a free simulator,
+    on the selection split enlarged with fresh pool excerpts (the incumbent is rescored there once)."""
     ctx = runtime.context
     iteration = state.get("iteration", 0)
+    selection = await _selection_set(ctx, enlarged=iteration > 0)
     scored: list[Candidate] = []
-    selection = ctx.data.selection()
     pending = state.get("pending", [])
+    answers = state.get("pending_answers") or [[] for _ in pending]
     spent_before = (ctx.budget.spent_usd, ctx.budget.spent_tokens) if ctx.budget else (0.0, 0)
     for number, text in enumerate(pending):
-        result = await score_explanation(text, selection, ctx.simulator, "valid")
-        path = ctx.neuron_dir("scores") / f"iter{iteration}-{number}.json"
-        atomic_write_text(path, result.model_dump_json())
-        ctx.trace.emit(_scored_event(result, str(path), ctx))
-        scored.append(Candidate(explanation=text, score=result.score, iteration=iteration, path=str(path)))
-    update: dict[str, Any] = {"pending": [], "scored": scored}
+        result, path = await _score_selection(ctx, text, selection, f"iter{iteration}-{number}")
+        scored.append(Candidate(explanation=text, score=result.score, iteration=iteration, path=path, words=word_count(text),
+                                records=selection.key, answers=answers[number]))
+    update: dict[str, Any] = {"pending": [], "pending_answers": [], "scored": scored}
+    best = state.get("best")
+    if best is not None and best.get("records", "selection") != selection.key:
+        result, path = await _score_selection(ctx, best["explanation"], selection, f"iter{iteration}-incumbent")
+        update["best"] = best | {"score": result.score, "path": path, "records": selection.key}
     if iteration == 0 and ctx.budget is not None and pending and "final_reserve" not in state:
         # Keep back what scoring two explanations on the held-out split will cost (it is about the
         # size of the selection split), with a margin, so finalize can always run.
@@ -119,6 +130,37 @@ async def simulate(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[
         ctx.budget.final_reserve.usd, ctx.budget.final_reserve.tokens = reserve
         update["final_reserve"] = reserve
     return update
+
+
+async def _neuron_pool(ctx: NeuronContext) -> NeuronPool | None:
+    if ctx.pool is None:
+        return None
+    if "pool" not in ctx.cache:
+        excluded = ctx.record_excerpts | ctx.data.heldout_excerpts()
+        ctx.cache["pool"] = await ctx.pool.neuron(ctx.data.layer, ctx.data.neuron, excluded, ctx.params.selection_pool)
+    pool: NeuronPool = ctx.cache["pool"]
+    return pool
+
+
+async def _selection_set(ctx: NeuronContext, enlarged: bool) -> SelectionSet:
+    top, rand = ctx.data.selection_parts()
+    if not enlarged or not ctx.params.enlarged_selection(ctx.simulator.method):
+        return SelectionSet(top + rand, None, [0] * len(top) + [1] * len(rand), "selection")
+    if "selection+pool" not in ctx.cache:
+        pool = await _neuron_pool(ctx)
+        extra = pool_records(pool, pool.selection, ctx.service.subject.token_strings) if pool is not None else []
+        ctx.cache["selection+pool"] = enlarged_selection(top, rand, extra)
+    chosen: SelectionSet = ctx.cache["selection+pool"]
+    return chosen
+
+
+async def _score_selection(ctx: NeuronContext, text: str, selection: SelectionSet, name: str) -> tuple[ExplanationScore, str]:
+    result = await score_explanation(text, selection.records, ctx.simulator, "valid", weights=selection.weights,
+                                     strata=selection.strata)
+    path = ctx.neuron_dir("scores") / f"{name}.json"
+    atomic_write_text(path, result.model_dump_json())
+    ctx.trace.emit(_scored_event(result, str(path), ctx))
+    return result, str(path)
 
 
 def _scored_event(result: ExplanationScore, path: str | None, ctx: NeuronContext) -> Scored:
@@ -131,11 +173,20 @@ def _scored_event(result: ExplanationScore, path: str | None, ctx: NeuronContext
 
 @traced("score")
 async def score(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[str, Any]:
-    """Adopt the best new candidate if it beats the best so far; decide whether the loop goes on."""
+    """Adopt the round's best candidate if it beats the incumbent beyond noise; decide whether the loop goes on."""
     ctx = runtime.context
     iteration = state.get("iteration", 0)
     scored = state.get("scored", [])
-    d = decide(state.get("best"), scored, iteration, state.get("stale_rounds", 0), ctx.params.epsilon)
+    best = state.get("best")
+    results = [_read_score(c["path"]) for c in scored]
+    best_result = _read_score(best["path"]) if iteration > 0 and best is not None and best.get("path") else None
+    d = decide(best, best_result, scored, results, iteration, state.get("stale_rounds", 0), ctx.params)
+    answers = {c["explanation"]: c.get("answers", []) for c in scored}
+    for v in d.verdicts:
+        ctx.trace.emit(CandidateJudged(explanation=v.explanation, words=word_count(v.explanation), score=v.score,
+                                       adopted=v.adopted, reason=v.reason, delta=v.delta, p_better=v.p_better,
+                                       failed_records=v.failed_records, answers=answers.get(v.explanation, []),
+                                       **ctx.trace.base()))
     best_score = d.best["score"] if d.best else None
     ctx.trace.emit(Decided(decision=d.decision, reason=d.reason, explanation=d.top["explanation"] if d.top else None,  # type: ignore[arg-type]
                            score=d.top["score"] if d.top else None, best_score=best_score, **ctx.trace.base()))
@@ -154,6 +205,12 @@ async def score(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[str
                                best_score=best_score, **ctx.trace.base()))
         update |= {"stop": stop, "stop_reason": stop_reason}
     return update
+
+
+def _read_score(path: str | None) -> ExplanationScore:
+    if path is None:
+        raise ValueError("a scored candidate has no simulation file")
+    return ExplanationScore.model_validate_json(Path(path).read_text(encoding="utf-8"))
 
 
 @traced("probe")
@@ -176,13 +233,30 @@ async def probe(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[str
         texts += await _llm_probes(ctx, explanation, train, k)
     texts += generators.builtin_targeted(explanation, src, k)
     texts += generators.record_edits(train, src, k, offset=(iteration - 1) * k)
-    texts += generators.fresh_corpus(explanation, src, ctx.params.fresh_excerpts(k, ctx.simulator.method))
+    fresh = ctx.params.fresh_excerpts(k, ctx.simulator.method)
+    pool = await _neuron_pool(ctx)
+    if pool is None:
+        texts += generators.fresh_corpus(explanation, src, fresh)
     # Sampling is the slowest probe (a full forward per new token): half as many.
     for prefix, seed, source in generators.continuation_prompts(train, src, (k + 1) // 2, offset=(iteration - 1) * k):
         more = await ctx.service.generate(prefix, CONTINUATION_TOKENS, temperature=1.0, seed=seed)
         if more is not None:
             texts.append(src.probe("subject-continuation", prefix + more, source))
     results = await run_probes(texts, ctx.service, data.layer, data.neuron, ctx.simulator, explanation)
+    if pool is not None:
+        # Fresh text the pool already read through the subject: this round's share of it.
+        revealed = pool.evidence[(iteration - 1) * fresh : iteration * fresh]
+        results += await simulate_known(pool_records(pool, revealed, ctx.service.subject.token_strings), "corpus-fresh",
+                                        ctx.simulator, explanation)
+    found = top_counterexamples(results, data.max_activation, ctx.params.counterexamples)
+    if ctx.vocab is not None and k > 0:
+        # Gates the counterexamples suggest are tested on new text before any revision may adopt one.
+        earlier = read_probe_batches(state.get("probe_files", []))
+        evidence = Evidence.from_texts(evidence_texts([(r.tokens, r.activations) for r in train], [*earlier, *results],
+                                                      _mixture(ctx)), ctx.vocab)
+        gate_texts = [t for g in hypotheses_for(found, evidence, ctx.vocab)
+                      for t in generators.gate_probes(g.value, g.condition, src, k)]
+        results += await run_probes(gate_texts, ctx.service, data.layer, data.neuron, ctx.simulator, explanation)
     batch_path = ctx.neuron_dir("probes") / f"iter{iteration}.jsonl"
     write_probe_batch(batch_path, results)
     for generator in sorted({r.generator for r in results}):
@@ -192,7 +266,6 @@ async def probe(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[str
             max_real=max((max(r.real, default=0.0) for r in group), default=0.0),
             max_predicted=max((max(r.predicted or [0.0], default=0.0) for r in group), default=0.0), **ctx.trace.base(),
         ))
-    found = top_counterexamples(results, data.max_activation, ctx.params.counterexamples)
     cx_path = ctx.neuron_dir("probes") / f"iter{iteration}-counterexamples.json"
     atomic_write_json(cx_path, [c.model_dump() for c in found])
     ctx.trace.emit(CounterexamplesFound(explanation=explanation, items=found, **ctx.trace.base()))
@@ -244,14 +317,24 @@ async def revise(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[st
         explanation=best["explanation"], score=best["score"], best_records=[selection[i] for i in order[::-1][:3]],
         worst_records=[selection[i] for i in order[:3]], counterexamples=counterexamples, train=ctx.data.train(),
         probes=read_probe_batches(state.get("probe_files", [])), max_activation=ctx.data.max_activation, history=history,
+        mixture=_mixture(ctx),
     )
     try:
-        texts = await ctx.reviser.revise(context, ctx.params.n_revisions)
+        revisions = await ctx.reviser.revise(context, ctx.params.n_revisions)
     except (NoExplanationError, LLMError) as err:
         log.warning("revision_failed", layer=ctx.data.layer, neuron=ctx.data.neuron, error=str(err)[:200])
-        texts = []
-    ctx.trace.emit(ExplanationsProposed(source="reviser", explanations=texts, **ctx.trace.base()))
-    return {"pending": texts, "scored": []}
+        revisions = []
+    texts = [r.text for r in revisions]
+    ctx.trace.emit(ExplanationsProposed(source="reviser", explanations=texts, words=[word_count(t) for t in texts],
+                                        answers=[r.answers for r in revisions], notes=[r.note for r in revisions],
+                                        **ctx.trace.base()))
+    return {"pending": texts, "pending_answers": [r.answers for r in revisions], "scored": []}
+
+
+def _mixture(ctx: NeuronContext) -> dict[str, float]:
+    """How many top and random records the explanation is judged on (the selection split's counts)."""
+    top, rand = ctx.data.selection_parts()
+    return {"top": float(len(top)), "random": float(len(rand))}
 
 
 @traced("finalize")

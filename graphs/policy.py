@@ -1,23 +1,34 @@
-"""The loop's decisions as pure functions: adopt or reject a round's best candidate, stop or go on."""
+"""The loop's decisions as pure functions: adopt or reject a round's best candidate, stop or go on.
+
+Candidates are compared like with like (`tools.compare`): on the records all of them were
+simulated on, a failed record counting against the candidate that failed it. After the one-shot
+round, a revision replaces the incumbent only when a paired bootstrap on the selection records
+says it is better with `adopt_confidence`; a noise-level win is recorded and refused.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from graphs.context import RefineParams
 from graphs.state import Candidate, Stop
+from tools.compare import judge, like_with_like, rank
+from tools.evaluate import ExplanationScore
 
 
-def rank_key(candidate: Candidate | None) -> tuple[bool, float]:
-    """Defined scores above undefined ones, then higher above lower."""
-    if candidate is None or candidate["score"] is None:
-        return (False, float("-inf"))
-    return (True, candidate["score"])
+@dataclass(frozen=True)
+class Verdict:
+    """Why one candidate was or was not adopted."""
 
-
-def _fmt(value: float | None) -> str:
-    return "undefined" if value is None else f"{value:.4f}"
+    explanation: str
+    score: float | None
+    """Like-with-like score on the round's common records."""
+    adopted: bool
+    reason: str
+    delta: float | None = None
+    p_better: float | None = None
+    failed_records: int = 0
 
 
 @dataclass(frozen=True)
@@ -28,23 +39,43 @@ class Decision:
     decision: str
     reason: str
     stale_rounds: int
+    verdicts: list[Verdict] = field(default_factory=list)
 
 
-def decide(best: Candidate | None, scored: Sequence[Candidate], iteration: int, stale: int, epsilon: float) -> Decision:
-    """Iteration 0 adopts the best one-shot candidate; later rounds adopt a candidate only if it
-    beats the best so far, and count a round as stale unless the gain exceeds `epsilon`."""
-    top = max(scored, key=rank_key) if scored else None
-    if iteration == 0:
-        if top is None or top["score"] is None:
-            reason = "no candidate has a defined selection score" if top is not None else "no candidate"
-            return Decision(top, top, "failed", reason, stale)
-        return Decision(top, top, "adopted", "best of the one-shot candidates", 0)
-    if top is not None and rank_key(top) > rank_key(best):
-        gain = (top["score"] or 0.0) - ((best or {}).get("score") or 0.0)
-        return Decision(top, top, "adopted", f"selection score up by {gain:.4f}", 0 if gain > epsilon else stale + 1)
-    reason = "no revision" if top is None else (
-        f"revision scored {_fmt(top['score'])}, not above the best {_fmt(best['score'] if best else None)}")
-    return Decision(best, top, "rejected", reason, stale + 1)
+def decide(
+    best: Candidate | None, best_result: ExplanationScore | None, scored: Sequence[Candidate],
+    results: Sequence[ExplanationScore], iteration: int, stale: int, params: RefineParams,
+) -> Decision:
+    """Iteration 0 adopts the best one-shot candidate; later rounds adopt the round's best only if it beats
+    the incumbent beyond noise, and count a round as stale unless the gain exceeds `epsilon`."""
+    if not scored:
+        return Decision(best, None, "failed" if iteration == 0 else "rejected", "no candidate" if iteration == 0 else "no revision",
+                        stale if iteration == 0 else stale + 1)
+    if iteration == 0 or best is None or best_result is None:
+        order = rank(results)
+        values = like_with_like(results)
+        top_index = order[0]
+        top = scored[top_index] | {"score": values[top_index]}
+        verdicts = [Verdict(scored[i]["explanation"], values[i], i == top_index,
+                            "best of the one-shot candidates" if i == top_index else f"ranked {rank_no + 1} of {len(order)}",
+                            failed_records=results[i].n_failed) for rank_no, i in enumerate(order)]
+        if values[top_index] is None:
+            return Decision(top, top, "failed", "no candidate has a defined selection score", stale, verdicts)
+        return Decision(top, top, "adopted", "best of the one-shot candidates", 0, verdicts)
+    order = rank(results)
+    values = like_with_like(results)
+    top_index = order[0]
+    verdict = judge(best_result, results[top_index], params.adopt_confidence, seed=params.seed + iteration)
+    top = scored[top_index] | {"score": verdict.challenger_score}
+    verdicts = [Verdict(scored[top_index]["explanation"], values[top_index], verdict.adopt, verdict.reason, verdict.delta,
+                        verdict.p_better, results[top_index].n_failed)]
+    verdicts += [Verdict(scored[i]["explanation"], values[i], False, f"ranked {n + 2} of {len(order)} this round",
+                         failed_records=results[i].n_failed) for n, i in enumerate(order[1:])]
+    if verdict.adopt:
+        gain = verdict.delta or 0.0
+        return Decision(top, top, "adopted", verdict.reason, 0 if gain > params.epsilon else stale + 1, verdicts)
+    incumbent = best | {"score": verdict.incumbent_score}
+    return Decision(incumbent, top, "rejected", verdict.reason, stale + 1, verdicts)
 
 
 def should_stop(best: Candidate | None, iteration: int, stale: int, params: RefineParams) -> tuple[Stop | None, str]:

@@ -10,10 +10,15 @@ Stop = Literal["converged", "target", "budget", "max_iters", "failed"]
 class Candidate(TypedDict):
     explanation: str
     score: float | None
-    """Pooled r on the selection split."""
+    """Pooled r on the selection records (weighted when the set holds pool excerpts)."""
     iteration: int
     path: str | None
-    """File with the full selection-split simulation (per-record r, tokens, values)."""
+    """File with the full selection simulation (per-record r, tokens, values)."""
+    words: NotRequired[int]
+    records: NotRequired[str]
+    """Which selection records `path` holds: `selection`, or `selection+pool` (enlarged with fresh excerpts)."""
+    answers: NotRequired[list[str]]
+    """The counterexamples a revision was written to answer."""
 
 
 class Round(TypedDict):
@@ -41,6 +46,8 @@ class RefineState(TypedDict, total=False):
     """0 for the one-shot proposal, then one per probe-and-revise round."""
     pending: list[str]
     """Explanations written but not yet scored on the selection split."""
+    pending_answers: list[list[str]]
+    """Per pending explanation, the counterexamples it answers (revisions)."""
     scored: list[Candidate]
     """The pending explanations after simulation, waiting for the decision."""
     best: Candidate | None

@@ -19,6 +19,7 @@ from tools.formats.openai import (
     ScoredSimulation,
     SequenceSimulation,
 )
+from tools.science.paired import weighted_pooled_r
 from tools.science.scoring import aggregate_correlation, bootstrap_ci, pearson
 from tools.simulators.base import RecordSimulation, Simulator
 
@@ -37,6 +38,10 @@ class ExplanationScore(BaseModel):
     per_record: list[float | None]
     true_activations: list[list[float]] = Field(description="Raw neuron values per record.")
     simulations: list[RecordSimulation]
+    weights: list[float] | None = Field(
+        None, description="Per record, how much its tokens count (a selection set enlarged with many random excerpts); "
+                          "None = every token counts once, as in the published score.")
+    strata: list[int] | None = Field(None, description="Per record, its kind for resampling: 0 top records, 1 random excerpts.")
 
     def pairs(self) -> list[tuple[list[float], list[float]]]:
         return [(t, s.expected) for t, s in zip(self.true_activations, self.simulations, strict=True) if s.ok and s.expected is not None]
@@ -64,35 +69,42 @@ class ExplanationScore(BaseModel):
 
 def score_simulations(
     explanation: str, records: Sequence[ActivationRecord], simulations: Sequence[RecordSimulation], split: str,
-    method: str, with_ci: bool = False, seed: int = 0,
+    method: str, with_ci: bool = False, seed: int = 0, weights: Sequence[float] | None = None,
+    strata: Sequence[int] | None = None,
 ) -> ExplanationScore:
-    """Pure: correlate given simulations with the records' activations."""
+    """Pure: correlate given simulations with the records' activations (weighted when `weights` are given)."""
     true = [list(r.activations) for r in records]
     per_record: list[float | None] = []
     pairs = []
-    for t, sim in zip(true, simulations, strict=True):
+    kept_weights = []
+    for i, (t, sim) in enumerate(zip(true, simulations, strict=True)):
         if sim.ok and sim.expected is not None:
             if len(sim.expected) != len(t):
                 raise ValueError(f"simulator {method} returned {len(sim.expected)} values for {len(t)} tokens")
             per_record.append(pearson(t, sim.expected).value)
             pairs.append((t, sim.expected))
+            kept_weights.append(weights[i] if weights is not None else 1.0)
         else:
             per_record.append(None)
     n_failed = len(records) - len(pairs)
     agg = aggregate_correlation(pairs)
-    reason = agg.reason
+    value, reason = agg.value, agg.reason
+    if weights is not None and pairs:
+        value = weighted_pooled_r([t for t, _ in pairs], [p for _, p in pairs], kept_weights)
+        reason = None if value is not None else (reason or "undefined weighted correlation")
     if not pairs and records:
         reason = f"all {len(records)} record simulations failed"
     return ExplanationScore(
-        explanation=explanation, method=method, split=split, score=agg.value, score_reason=reason,
+        explanation=explanation, method=method, split=split, score=value, score_reason=reason,
         ci=bootstrap_ci(pairs, seed=seed) if with_ci else None, n_records=len(records), n_failed=n_failed,
         per_record=per_record, true_activations=true, simulations=list(simulations),
+        weights=list(weights) if weights is not None else None, strata=list(strata) if strata is not None else None,
     )
 
 
 async def score_explanation(
     explanation: str, records: Sequence[ActivationRecord], simulator: Simulator, split: str,
-    with_ci: bool = False, seed: int = 0,
+    with_ci: bool = False, seed: int = 0, weights: Sequence[float] | None = None, strata: Sequence[int] | None = None,
 ) -> ExplanationScore:
     simulations = await simulator.simulate(explanation, [r.tokens for r in records])
-    return score_simulations(explanation, records, simulations, split, simulator.method, with_ci, seed)
+    return score_simulations(explanation, records, simulations, split, simulator.method, with_ci, seed, weights, strata)

@@ -1,16 +1,29 @@
-"""The explanation grammar shared by the builtin explainer (which writes it) and simulator (which reads it).
+"""The explanation language the builtin backend writes and its simulator reads.
 
-Written form, e.g.:
-    the tokens " Paris" (10), " London" (6); numbers (3); mostly after " in"
-- a quoted string is a literal token (JSON string escapes), optionally followed by a weight (1-10);
-- a token-class keyword (numbers, capitalized words, punctuation, ...) optionally with a weight;
-- `after "X"` gates predictions on the previous token being X (`only after`: hard gate,
-  `mostly after`/`after`: soft), `unless after "X"` suppresses them after X;
-- `words ending in "X"` (a suffix), optionally with a weight;
-- position in the text: `the first N tokens of the text` (every token before position N), and
-  `rising with position, full at token N` (weight grows linearly from the first token to token N);
-- any other content word of free text is a weaker literal (LLM-written explanations).
-Parsing never fails: text it does not understand simply contributes nothing.
+An explanation is a few clauses separated by semicolons, each with an optional strength (0-10,
+default 10) in parentheses at its end, e.g.
+
+    "than" after "more" or "less" (10); forms of "direct" (6); the piece "op" in words like "opera" (4); numbers (2)
+
+What a clause can name:
+- words in quotes: `"Paris", "London"`. A quoted word means the word as a person writes it: the
+  token with a leading space and the one without, in that case. A quoted text that itself begins
+  with a space (`" Paris"`, the older written form) means exactly that token;
+- `forms of "direct"`: every word or word piece containing the stem (for stems under 4 letters,
+  starting with it), in any case;
+- `the piece "op" in words like "opera", "opinion"`: the sub-word piece in any case, at the start
+  of a word or inside it; the example words are for the reader and are not matched themselves;
+- `words like "red", "blue", "green"`: the examples and words similar to them (the subject's own
+  token embeddings decide how similar);
+- token classes (`numbers`, `capitalized words`, `punctuation`, `prepositions`, ...), word
+  endings (`words ending in "ing"`), `any token`;
+- a condition on the context: `after "more" or "less"` (only there), `unless after "not"`,
+  `mostly after "in"` (weaker elsewhere), `after punctuation` (or another class), `at the start of
+  a line`, `at the start of a sentence`, `inside parentheses`, `inside quotes`;
+- position in the text: `the first 4 tokens of the text`, `rising with position, full at token 64`.
+A clause that is only a condition applies to every other clause. Words of free text (an LLM's
+explanation) are read as weaker, looser literals. Parsing never fails: text it does not
+understand contributes nothing.
 """
 
 from __future__ import annotations
@@ -18,172 +31,293 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from typing import Literal
 
-DEFAULT_LITERAL_WEIGHT = 10.0
+
+DEFAULT_WEIGHT = 10.0
 FREE_WORD_WEIGHT = 6.0
 
-# keyword regex -> class name; order matters (first match wins for overlapping phrases).
+ItemKind = Literal["word", "piece", "family", "like", "class", "suffix", "free"]
+ConditionKind = Literal["after", "unless_after", "mostly_after", "after_class", "line_start", "sentence_start",
+                        "inside_parens", "inside_quotes"]
+
+CLASS_LABELS: dict[str, str] = {
+    "number": "numbers", "capitalized": "capitalized words", "close_bracket": "closing brackets",
+    "open_bracket": "opening brackets", "punctuation": "punctuation", "newline": "line breaks", "quote": "quotes",
+    "word_piece": "the middle of words", "article": "articles", "preposition": "prepositions",
+    "pronoun": "pronouns", "conjunction": "conjunctions", "auxiliary": "auxiliary verbs", "negation": "negations",
+    "any": "any token",
+}
+# keyword regex -> class name; first match wins where phrases overlap.
 CLASS_KEYWORDS: tuple[tuple[str, str], ...] = (
     (r"\b(numbers?|digits?|numerals?)\b", "number"),
     (r"\bcapitali[sz]ed( words?)?\b|\bproper nouns?\b|\buppercase\b", "capitalized"),
     (r"\bclosing (brackets?|parenthes[ie]s)\b", "close_bracket"),
     (r"\bopening (brackets?|parenthes[ie]s)\b", "open_bracket"),
-    (r"\bpunctuation\b", "punctuation"),
+    (r"\bpunctuation( marks?)?\b", "punctuation"),
     (r"\b(line starts?|new ?lines?|line breaks?)\b", "newline"),
     (r"\bquot(es?|ation marks?)\b", "quote"),
-    (r"\b(word pieces|subwords?|suffix(es)?|word endings?)\b", "word_piece"),
-    (r"\b(any|every) tokens?\b", "any"),
+    (r"\b(the )?middles? of words\b|\b(word pieces|subwords?|suffix(es)?|word endings?)\b", "word_piece"),
+    (r"\barticles?\b|\bdeterminers?\b", "article"),
+    (r"\bprepositions?\b", "preposition"),
+    (r"\bpronouns?\b", "pronoun"),
+    (r"\bconjunctions?\b", "conjunction"),
+    (r"\bauxiliar(y|ies)( verbs?)?\b|\bmodal verbs?\b", "auxiliary"),
+    (r"\bnegations?\b|\bnegative words?\b", "negation"),
+    (r"\b(any|every) tokens?\b|\banything\b", "any"),
 )
-CLASS_LABELS = {
-    "number": "numbers", "capitalized": "capitalized words", "close_bracket": "closing brackets",
-    "open_bracket": "opening brackets", "punctuation": "punctuation", "newline": "line breaks", "quote": "quotes",
-    "word_piece": "word pieces", "any": "any token",
-}
-_QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"|“([^”]*)”|\'([^\'\n]{1,40})\'')
-_WEIGHT = re.compile(r"\s*\((\d+(?:\.\d+)?)\)")
-_CONTEXT = re.compile(r"\b(unless|except|not|only|mostly|usually)?\s*(?:after|following|preceded by)\s+", re.IGNORECASE)
-_SUFFIX = re.compile(r'\b(?:words? |tokens? )?ending in "((?:[^"\\]|\\.)+)"(\s*\((\d+(?:\.\d+)?)\))?', re.IGNORECASE)
-_FIRST = re.compile(r"\b(?:the )?first (\d+) tokens?(?: of (?:the|each|every) (?:text|excerpt))?", re.IGNORECASE)
-_RISING = re.compile(r"\brising with position,? full at token (\d+)", re.IGNORECASE)
+_CONDITION_CLASS_WORDS: tuple[tuple[str, str], ...] = tuple((p, n) for p, n in CLASS_KEYWORDS if n != "any")
+
+_QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"|“([^”]*)”')
+_WEIGHT_END = re.compile(r"\(\s*(\d+(?:\.\d+)?)\s*\)\s*$")
+_WEIGHT_AT = re.compile(r"\s*\(\s*(\d+(?:\.\d+)?)\s*\)")
+_QUOTES_LIST = r'(?:"(?:[^"\\]|\\.)*"|“[^”]*”)(?:\s*(?:,|\bor\b|\band\b|/)\s*(?:"(?:[^"\\]|\\.)*"|“[^”]*”))*'
+_AFTER = re.compile(r"\b(only |mostly |usually |unless |except |not )?(?:right )?(?:after|following|preceded by)\s+(?:the (?:words?|tokens?) )?(" + _QUOTES_LIST + ")", re.I)
+_AFTER_CLASS = re.compile(r"\b(only |unless |except )?(?:right )?(?:after|following|preceded by)\s+(?:an? |the )?(\w[\w ]{2,30})", re.I)
+_LINE_START = re.compile(r"\b(?:at|on) the (?:start|beginning) of (?:a |the )?(?:new )?lines?\b", re.I)
+_SENTENCE_START = re.compile(r"\b(?:at|on) the (?:start|beginning) of (?:a |the )?sentences?\b", re.I)
+_INSIDE_PARENS = re.compile(r"\b(?:inside|within|in|between) (?:round )?(?:parenthes[ie]s|brackets)\b", re.I)
+_INSIDE_QUOTES = re.compile(r"\b(?:inside|within|in|between) (?:quotes|quotation marks)\b", re.I)
+_FAMILY = re.compile(r"\b(?:forms|variants|inflections) of\s+(" + _QUOTES_LIST + ")", re.I)
+_PIECE = re.compile(r"\b(?:the )?(?:word )?pieces?\s+(" + _QUOTES_LIST + r")(?:\s+(?:at the start of or )?(?:in|inside) (?:words|tokens)(?: like\s+(?:" + _QUOTES_LIST + r"|[\w ,]+))?)?", re.I)
+_LIKE = re.compile(r"\b(?:words|tokens|things|names) (?:like|such as)\s+(" + _QUOTES_LIST + ")", re.I)
+_SUFFIX = re.compile(r'\b(?:words? |tokens? )?ending in\s+(' + _QUOTES_LIST + ")", re.I)
+_FIRST = re.compile(r"\b(?:in )?(?:the )?first (\d+) tokens?(?: of (?:the|each|every|a) (?:text|excerpt))?", re.I)
+_RISING = re.compile(r"\brising with position,? full at token (\d+)", re.I)
 _STOPWORDS = frozenset(
     """a an and are as at be by for from has have in into is it its of on or that the their this to was were
     which with word words token tokens text texts neuron neurons main thing does find finds finding fires fire
     activates activate mostly mainly especially often usually also other such like related various
     certain specific particular context contexts mention mentions mentioning about when where before after
-    following preceded appear appears appearing used use uses sentence sentences phrase phrases""".split()
+    following preceded appear appears appearing used use uses sentence sentences phrase phrases
+    weak weaker weakly strong stronger strongly most more less forms form piece pieces only unless except""".split()
 )
 
 
 @dataclass(frozen=True)
-class Literal:
-    text: str
-    weight: float
-    quoted: bool = True
+class Item:
+    """What a clause fires on. `values` are quoted texts, stems, class names or free words."""
+
+    kind: ItemKind
+    values: tuple[str, ...]
+    weights: tuple[float | None, ...] = ()
+    """Per-value strengths written right after a value (`"a" (10), "b" (6)`); None = the clause's."""
+    examples: tuple[str, ...] = ()
+    """Words shown to the reader (`the piece "op" in words like "opera"`); never matched themselves."""
 
 
 @dataclass(frozen=True)
-class TokenClass:
-    name: str
-    weight: float
+class Condition:
+    """Where in the text a clause applies: previous token, structure around the token."""
 
-
-@dataclass(frozen=True)
-class Context:
-    """A condition on the previous token: `mode` is 'only', 'mostly' or 'unless'."""
-
-    previous: tuple[str, ...]
-    mode: str
-
-
-@dataclass(frozen=True)
-class Suffix:
-    """Whole words and word pieces (letters only) ending in `ending`, any case."""
-
-    ending: str
-    weight: float
+    kind: ConditionKind
+    values: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Position:
     """Where a token sits in its text: `first` = positions below `n`; `rising` = weight * min(1, position / n)."""
 
-    mode: str
+    mode: Literal["first", "rising"]
     n: int
     weight: float
 
 
 @dataclass
-class StructuredExplanation:
-    literals: list[Literal] = field(default_factory=list)
-    classes: list[TokenClass] = field(default_factory=list)
-    contexts: list[Context] = field(default_factory=list)
-    suffixes: list[Suffix] = field(default_factory=list)
+class Clause:
+    items: list[Item] = field(default_factory=list)
+    conditions: list[Condition] = field(default_factory=list)
+    weight: float = DEFAULT_WEIGHT
+
+
+@dataclass
+class Explanation:
+    clauses: list[Clause] = field(default_factory=list)
     positions: list[Position] = field(default_factory=list)
+    conditions: list[Condition] = field(default_factory=list)
+    """Conditions that stand alone in their clause: they apply to every clause."""
+
+    def items(self) -> list[Item]:
+        return [item for clause in self.clauses for item in clause.items]
 
 
-def _unquote(match: re.Match[str]) -> str:
-    if match.group(1) is not None:
-        try:
-            return str(json.loads(f'"{match.group(1)}"'))
-        except json.JSONDecodeError:
-            return match.group(1)
-    return match.group(2) if match.group(2) is not None else match.group(3)
+def _unquote(raw: str) -> str:
+    if raw.startswith("“"):
+        return raw[1:-1]
+    try:
+        return str(json.loads(raw))
+    except json.JSONDecodeError:
+        return raw[1:-1]
 
 
-def _weight_of(match: re.Match[str] | None) -> float:
-    return max(0.0, min(10.0, float(match.group(1)))) if match else DEFAULT_LITERAL_WEIGHT
+def _quoted(text: str) -> list[str]:
+    return [_unquote(m.group(0)) for m in _QUOTED.finditer(text) if len(m.group(0)) > 2]
 
 
-def parse(text: str) -> StructuredExplanation:
-    """Read any explanation text into the structure the builtin simulator predicts from."""
-    out = StructuredExplanation()
-    # Suffixes quote their ending: take them out before quoted strings are read as literal tokens.
-    for match in _SUFFIX.finditer(text):
-        weight = float(match.group(3)) if match.group(3) else DEFAULT_LITERAL_WEIGHT
-        out.suffixes.append(Suffix(_unquote(match), max(0.0, min(10.0, weight))))
-    text = _blank(text, [m.span() for m in _SUFFIX.finditer(text)])
-    consumed: list[tuple[int, int]] = []
-    context_spans = [(m.start(), m.end(), (m.group(1) or "").lower()) for m in _CONTEXT.finditer(text)]
-    for match in _QUOTED.finditer(text):
-        literal = _unquote(match)
-        if not literal:
-            continue
-        start, end = match.span()
-        governing = next((c for c in context_spans if c[1] == start or text[c[1]:start].strip(" ,") == ""), None)
-        if governing is not None and governing[1] <= start:
-            mode = {"unless": "unless", "except": "unless", "not": "unless", "only": "only"}.get(governing[2], "mostly")
-            out.contexts.append(Context((literal,), mode))
-            consumed.append((governing[0], end))
-            continue
-        weight = DEFAULT_LITERAL_WEIGHT
-        tail = _WEIGHT.match(text, end)
-        if tail:
-            weight = max(0.0, min(10.0, float(tail.group(1))))
-            end = tail.end()
-        out.literals.append(Literal(literal, weight))
-        consumed.append((start, end))
-    rest = _blank(text, consumed)
+def _split_clauses(text: str) -> list[str]:
+    """Split at semicolons outside quotes."""
+    parts, current, quoted = [], [], False
+    for ch in text:
+        if ch == '"':
+            quoted = not quoted
+        if ch == ";" and not quoted:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    parts.append("".join(current))
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _blank(text: str, span: tuple[int, int]) -> str:
+    start, end = span
+    return text[:start] + " " * (end - start) + text[end:]
+
+
+def _clamp(value: str) -> float:
+    return max(0.0, min(10.0, float(value)))
+
+
+def _condition_class(words: str) -> str | None:
+    for pattern, name in _CONDITION_CLASS_WORDS:
+        if re.match(r"\s*" + pattern, words, flags=re.I):
+            return name
+    return None
+
+
+def _read_conditions(text: str) -> tuple[list[Condition], str]:
+    found: list[Condition] = []
+    for match in list(_AFTER.finditer(text)):
+        mode = (match.group(1) or "").strip().lower()
+        kind: ConditionKind = {"unless": "unless_after", "except": "unless_after", "not": "unless_after",
+                               "mostly": "mostly_after", "usually": "mostly_after"}.get(mode, "after")  # type: ignore[assignment]
+        found.append(Condition(kind, tuple(_quoted(match.group(2)))))
+        text = _blank(text, match.span())
+    for regex, kind in ((_LINE_START, "line_start"), (_SENTENCE_START, "sentence_start"),
+                        (_INSIDE_PARENS, "inside_parens"), (_INSIDE_QUOTES, "inside_quotes")):
+        for match in list(regex.finditer(text)):
+            found.append(Condition(kind))  # type: ignore[arg-type]
+            text = _blank(text, match.span())
+    for match in list(_AFTER_CLASS.finditer(text)):
+        name = _condition_class(match.group(2))
+        if name is not None:
+            negated = (match.group(1) or "").strip().lower() in ("unless", "except")
+            found.append(Condition("unless_after" if negated else "after_class", (name,)) if not negated
+                         else Condition("unless_after", (f"class:{name}",)))
+            text = _blank(text, match.span())
+    return found, text
+
+
+def _read_items(text: str) -> tuple[list[Item], list[Position], str]:
+    items: list[Item] = []
+    positions: list[Position] = []
+    for regex, kind in ((_FAMILY, "family"), (_PIECE, "piece"), (_LIKE, "like"), (_SUFFIX, "suffix")):
+        for match in list(regex.finditer(text)):
+            items.append(Item(kind, tuple(_quoted(match.group(1)))))  # type: ignore[arg-type]
+            text = _blank(text, match.span())
     for regex, mode in ((_FIRST, "first"), (_RISING, "rising")):
-        for match in list(regex.finditer(rest)):
-            tail = _WEIGHT.match(rest, match.end())
+        for match in list(regex.finditer(text)):
+            tail = _WEIGHT_AT.match(text, match.end())
             if int(match.group(1)) > 0:
-                out.positions.append(Position(mode, int(match.group(1)), _weight_of(tail)))
-            rest = _blank(rest, [(match.start(), tail.end() if tail else match.end())])
+                positions.append(Position(mode, int(match.group(1)), _clamp(tail.group(1)) if tail else DEFAULT_WEIGHT))  # type: ignore[arg-type]
+            text = _blank(text, (match.start(), tail.end() if tail else match.end()))
+    quoted = list(_QUOTED.finditer(text))
+    if quoted:
+        values, weights = [], []
+        for match in quoted:
+            value = _unquote(match.group(0))
+            tail = _WEIGHT_AT.match(text, match.end())
+            if value:
+                values.append(value)
+                weights.append(_clamp(tail.group(1)) if tail else None)
+        for match in reversed(quoted):
+            tail = _WEIGHT_AT.match(text, match.end())
+            text = _blank(text, (match.start(), tail.end() if tail else match.end()))
+        if values:
+            items.append(Item("word", tuple(values), tuple(weights)))
     for pattern, name in CLASS_KEYWORDS:
-        match = re.search(pattern, rest, flags=re.IGNORECASE)
-        if match is None:
-            continue
-        tail = _WEIGHT.match(rest, match.end())
-        weight = max(0.0, min(10.0, float(tail.group(1)))) if tail else DEFAULT_LITERAL_WEIGHT * 0.6
-        out.classes.append(TokenClass(name, weight))
-        rest = _blank(rest, [(match.start(), tail.end() if tail else match.end())])
-    if not out.literals:
-        for word in re.findall(r"[A-Za-z][A-Za-z'-]{2,}", rest):
-            if word.lower() not in _STOPWORDS:
-                out.literals.append(Literal(word, FREE_WORD_WEIGHT, quoted=False))
+        match = re.search(pattern, text, flags=re.I)
+        if match is not None:
+            items.append(Item("class", (name,)))
+            text = _blank(text, match.span())
+    return items, positions, text
+
+
+def parse(text: str) -> Explanation:
+    """Read any explanation text into the structure the builtin simulator predicts from."""
+    out = Explanation()
+    free: list[str] = []
+    for raw in _split_clauses(text):
+        weight = DEFAULT_WEIGHT
+        tail = _WEIGHT_END.search(raw)
+        if tail is not None:
+            weight = _clamp(tail.group(1))
+            raw = raw[: tail.start()]
+        conditions, rest = _read_conditions(raw)
+        items, positions, rest = _read_items(rest)
+        for position in positions:
+            # A lone position clause carries its strength at the clause's end.
+            out.positions.append(Position(position.mode, position.n, weight) if not items and tail is not None else position)
+        if items:
+            out.clauses.append(Clause(items, conditions, weight))
+        elif conditions:
+            out.conditions.extend(conditions)
+        free += [w for w in re.findall(r"[A-Za-z][A-Za-z'-]{2,}", rest) if w.lower() not in _STOPWORDS]
+    if free and not out.clauses:
+        out.clauses.append(Clause([Item("free", tuple(dict.fromkeys(free)))], [], FREE_WORD_WEIGHT))
     return out
 
 
-def _blank(text: str, spans: list[tuple[int, int]]) -> str:
-    chars = list(text)
-    for start, end in spans:
-        for i in range(start, min(end, len(chars))):
-            chars[i] = " "
-    return "".join(chars)
+def _quote(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
-def render(explanation: StructuredExplanation) -> str:
-    """The readable form, e.g. `the tokens " Paris" (10), " London" (6); numbers (3); mostly after " in"`."""
-    parts: list[str] = []
-    if explanation.literals:
-        items = ", ".join(f"{json.dumps(lit.text, ensure_ascii=False)} ({lit.weight:g})" for lit in explanation.literals)
-        parts.append(f"the token{'s' if len(explanation.literals) > 1 else ''} {items}")
-    parts.extend(f"{CLASS_LABELS[c.name]} ({c.weight:g})" for c in explanation.classes)
-    parts.extend(f"words ending in {json.dumps(s.ending, ensure_ascii=False)} ({s.weight:g})" for s in explanation.suffixes)
+def _quotes(values: tuple[str, ...], joiner: str = ", ") -> str:
+    return joiner.join(_quote(v) for v in values)
+
+
+def render_item(item: Item) -> str:
+    if item.kind == "word":
+        parts = [_quote(v) + (f" ({w:g})" if w is not None else "") for v, w in zip(item.values, item.weights or (None,) * len(item.values), strict=True)]
+        return ", ".join(parts)
+    if item.kind == "family":
+        return f"forms of {_quotes(item.values, ' or ')}"
+    if item.kind == "piece":
+        where = f"in words like {_quotes(item.examples)}" if item.examples else "inside words"
+        return f"the piece{'s' if len(item.values) > 1 else ''} {_quotes(item.values, ' or ')} {where}"
+    if item.kind == "like":
+        return f"words like {_quotes(item.values)}"
+    if item.kind == "suffix":
+        return f"words ending in {_quotes(item.values, ' or ')}"
+    if item.kind == "class":
+        return " or ".join(CLASS_LABELS[v] for v in item.values)
+    return " ".join(item.values)
+
+
+def render_condition(condition: Condition) -> str:
+    kind = condition.kind
+    if kind in ("after", "unless_after", "mostly_after"):
+        prefix = {"after": "after", "unless_after": "unless after", "mostly_after": "mostly after"}[kind]
+        named = [CLASS_LABELS[v.removeprefix("class:")] if v.startswith("class:") else _quote(v) for v in condition.values]
+        return f"{prefix} {' or '.join(named)}"
+    if kind == "after_class":
+        return f"after {' or '.join(CLASS_LABELS[v] for v in condition.values)}"
+    return {"line_start": "at the start of a line", "sentence_start": "at the start of a sentence",
+            "inside_parens": "inside parentheses", "inside_quotes": "inside quotes"}[kind]
+
+
+def render_clause(clause: Clause) -> str:
+    text = ", ".join(render_item(i) for i in clause.items)
+    if clause.conditions:
+        text += " " + " ".join(render_condition(c) for c in clause.conditions)
+    return f"{text} ({clause.weight:g})"
+
+
+def render(explanation: Explanation) -> str:
+    """The written form, clauses in the order given."""
+    parts = [render_clause(c) for c in explanation.clauses]
     for pos in explanation.positions:
         where = f"the first {pos.n} tokens of the text" if pos.mode == "first" else f"rising with position, full at token {pos.n}"
         parts.append(f"{where} ({pos.weight:g})")
-    for ctx in explanation.contexts:
-        quoted = " or ".join(json.dumps(p, ensure_ascii=False) for p in ctx.previous)
-        parts.append(f"{'unless' if ctx.mode == 'unless' else ctx.mode} after {quoted}")
+    parts.extend(render_condition(c) for c in explanation.conditions)
     return "; ".join(parts) if parts else "nothing recognizable"

@@ -1,28 +1,201 @@
-"""The builtin reviser: re-reads the token evidence of train records plus every probe run so far.
+"""The builtin reviser: explanations refitted on everything probed so far, and edits that answer counterexamples.
 
-It needs no LLM: probes measure tokens in fresh contexts (inserted, removed, swapped, new corpus
-excerpts, the subject's own continuations), so each round the token table behind the explanation
-rests on more evidence than the few train records the one-shot explanation saw.
+Two kinds of candidates, all within the word cap:
+- refitted: the explainer's fitting (`compose`) on train records plus every probe, weighted so the
+  evidence keeps the top-vs-random mixture of the records the explanation will be judged on;
+- edits of the current explanation, each answering named counterexamples:
+  a false positive on a word leads to a context gate (when the gate's own probes confirm it) or to
+  removing the word; a false negative leads to adding the word, its forms, or the word in its
+  context.
 """
 
 from __future__ import annotations
 
-from tools.builtin.evidence import TokenEvidence
-from tools.builtin.explainer import explanations_from_evidence
-from tools.revisers.base import RevisionContext
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import replace
 
-REVISION_SIZES = (8, 16, 32, 64, 128, 4)
+import numpy as np
+
+from tools.builtin.compose import candidate_explanations, word_value
+from tools.builtin.evidence import Evidence, EvidenceText, mixture_weights
+from tools.builtin.gates import best_gate, confirmed, word_mask
+from tools.builtin.grammar import Clause, Explanation, Item, parse, render
+from tools.builtin.vocab import VocabIndex
+from tools.explainers.base import DEFAULT_MAX_WORDS, word_count
+from tools.probes.types import Counterexample, ProbeResult
+from tools.revisers.base import Revision, RevisionContext
+
+GATE_GENERATORS = ("gate-with", "gate-without")
+RANDOM_GENERATORS = ("corpus-fresh",)
+PROBE_SHARE = 2.0
+"""Weight of all designed probes together (insertions, edits, continuations) next to the records' mixture."""
+EDITED_WORDS = 3
+"""Words per counterexample kind that get an edit."""
+
+
+def evidence_texts(train: Sequence[tuple[Sequence[str], Sequence[float]]], probes: Sequence[ProbeResult],
+                   mixture: dict[str, float]) -> list[EvidenceText]:
+    """Train records as top records, fresh excerpts as random ones, designed probes with a small share."""
+    kinds = ["top"] * len(train) + [
+        "random" if p.generator in RANDOM_GENERATORS else "probe" for p in probes if p.generator not in GATE_GENERATORS]
+    weights = mixture_weights(kinds, mixture | {"probe": PROBE_SHARE})
+    texts = [EvidenceText(t, a, w, "top") for (t, a), w in zip(train, weights, strict=False)]
+    rest = [p for p in probes if p.generator not in GATE_GENERATORS]
+    texts += [EvidenceText(p.tokens, p.real, w, k) for p, w, k in zip(rest, weights[len(train):], kinds[len(train):], strict=True)]
+    return texts
+
+
+def _offending_words(counterexamples: Sequence[Counterexample], kind: str) -> list[tuple[str, list[str]]]:
+    """Words at the offending tokens of one kind, most total error first, with the labels of their counterexamples."""
+    error: dict[str, float] = defaultdict(float)
+    labels: dict[str, list[str]] = defaultdict(list)
+    for c in counterexamples:
+        if c.kind != kind:
+            continue
+        for i in c.offending:
+            value = word_value(c.tokens[i])
+            if not value.strip():
+                continue
+            error[value] += c.error
+            if c.label not in labels[value]:
+                labels[value].append(c.label)
+    ranked = sorted(error, key=lambda v: -error[v])
+    return [(v, labels[v]) for v in ranked[:EDITED_WORDS]]
+
+
+def _without(explanation: Explanation, value: str) -> tuple[Explanation, float | None]:
+    """The explanation with `value` taken out of every word list, and the strength it had."""
+    clauses = []
+    strength = None
+    for clause in explanation.clauses:
+        items = []
+        for item in clause.items:
+            if item.kind == "word" and value in item.values:
+                keep = [(v, w) for v, w in zip(item.values, item.weights or (None,) * len(item.values), strict=True) if v != value]
+                own = dict(zip(item.values, item.weights or (None,) * len(item.values), strict=True))[value]
+                strength = own if own is not None else clause.weight
+                if keep:
+                    items.append(Item("word", tuple(v for v, _ in keep), tuple(w for _, w in keep)))
+            else:
+                items.append(item)
+        if items:
+            clauses.append(Clause(items, list(clause.conditions), clause.weight))
+    return replace(explanation, clauses=clauses), strength
+
+
+def _with_clause(explanation: Explanation, clause: Clause) -> Explanation:
+    clauses = sorted([*explanation.clauses, clause], key=lambda c: -c.weight)
+    return replace(explanation, clauses=clauses)
+
+
+def _with_word(explanation: Explanation, value: str, level: float) -> Explanation:
+    """`value` joined to the plain word list of its strength, or in a clause of its own."""
+    clauses = [Clause(list(c.items), list(c.conditions), c.weight) for c in explanation.clauses]
+    for clause in clauses:
+        if clause.weight == level and not clause.conditions:
+            for n, item in enumerate(clause.items):
+                if item.kind == "word":
+                    clause.items[n] = Item("word", (*item.values, value), (*(item.weights or (None,) * len(item.values)), None))
+                    return replace(explanation, clauses=clauses)
+    return _with_clause(explanation, Clause([Item("word", (value,))], [], level))
+
+
+def _within(explanation: Explanation, max_words: int, protect: str) -> str | None:
+    """The rendered explanation, shortened from its weakest end to `max_words` (never dropping `protect`)."""
+    clauses = [Clause(list(c.items), list(c.conditions), c.weight) for c in explanation.clauses]
+    current = replace(explanation, clauses=clauses)
+    text = render(current)
+    while word_count(text) > max_words:
+        for clause in sorted(current.clauses, key=lambda c: c.weight):
+            if protect in render(Explanation(clauses=[clause])):
+                continue
+            item = clause.items[-1]
+            if item.kind == "word" and len(item.values) > 1:
+                clause.items[-1] = Item("word", item.values[:-1], (item.weights or (None,) * len(item.values))[:-1])
+            else:
+                clause.items.pop()
+            if not clause.items:
+                current.clauses.remove(clause)
+            break
+        else:
+            return None
+        text = render(current)
+    return text
 
 
 class BuiltinReviser:
     name = "builtin"
 
-    async def revise(self, context: RevisionContext, n: int) -> list[str]:
-        evidence = TokenEvidence()
-        evidence.add_all((r.tokens, r.activations) for r in context.train)
-        evidence.add_all((p.tokens, p.real) for p in context.probes)
+    def __init__(self, vocab: VocabIndex, max_words: int = DEFAULT_MAX_WORDS) -> None:
+        self.vocab = vocab
+        self.max_words = max_words
+
+    def _level(self, evidence: Evidence, value: str, top: float) -> float:
+        """The 0-10 strength a word's mean response earns next to the explanation's strongest."""
+        fires = word_mask(evidence, self.vocab, value)
+        if not fires.any() or top <= evidence.base:
+            return 0.0
+        mean = float(np.average(evidence.act[fires], weights=evidence.weight[fires]))
+        return float(np.clip(round(10 * (mean - evidence.base) / (top - evidence.base)), 0, 10))
+
+    def _top_mean(self, evidence: Evidence, explanation: Explanation) -> float:
+        means = []
+        for clause in explanation.clauses:
+            if clause.weight >= 10:
+                for item in clause.items:
+                    for value in item.values if item.kind == "word" else ():
+                        fires = word_mask(evidence, self.vocab, value)
+                        if fires.any():
+                            means.append(float(np.average(evidence.act[fires], weights=evidence.weight[fires])))
+        return max(means) if means else float(np.max(evidence.act, initial=0.0))
+
+    def edits(self, context: RevisionContext, evidence: Evidence, gate_evidence: Evidence | None) -> list[Revision]:
+        current = parse(context.explanation)
+        top = self._top_mean(evidence, current)
+        out: list[Revision] = []
+        for value, labels in _offending_words(context.counterexamples, "false_positive"):
+            without, strength = _without(current, value)
+            if strength is None:
+                continue
+            gate = best_gate(evidence, self.vocab, value)
+            if gate is not None and gate_evidence is not None and confirmed(gate_evidence, self.vocab, gate):
+                gated = _with_clause(without, Clause([Item("word", (value,))], [gate.condition], strength))
+                text = _within(gated, self.max_words, gate.label)
+                if text:
+                    out.append(Revision(text=text, answers=labels, note=f"gate: {gate.label}, confirmed by its probes"))
+            text = _within(without, self.max_words, "")
+            if text and parse(text).clauses:
+                out.append(Revision(text=text, answers=labels, note=f"removed {value!r}"))
+        for value, labels in _offending_words(context.counterexamples, "false_negative"):
+            level = self._level(evidence, value, top)
+            if level >= 1:
+                text = _within(_with_word(current, value, level), self.max_words, f'"{value}"')
+                if text:
+                    out.append(Revision(text=text, answers=labels, note=f"added {value!r} ({level:g})"))
+            gate = best_gate(evidence, self.vocab, value)
+            if gate is not None and gate_evidence is not None and confirmed(gate_evidence, self.vocab, gate):
+                level = float(np.clip(round(10 * (gate.mean_in - evidence.base) / max(top - evidence.base, 1e-9)), 1, 10))
+                text = _within(_with_clause(current, Clause([Item("word", (value,))], [gate.condition], level)),
+                               self.max_words, gate.label)
+                if text:
+                    out.append(Revision(text=text, answers=labels, note=f"added in context: {gate.label}, confirmed by its probes"))
+        return out
+
+    async def revise(self, context: RevisionContext, n: int) -> list[Revision]:
+        train = [(r.tokens, r.activations) for r in context.train]
+        evidence = Evidence.from_texts(evidence_texts(train, context.probes, context.mixture), self.vocab)
+        gates = [p for p in context.probes if p.generator in GATE_GENERATORS]
+        gate_evidence = Evidence.from_texts((EvidenceText(p.tokens, p.real) for p in gates), self.vocab) if gates else None
+        fresh = sum(p.generator in RANDOM_GENERATORS for p in context.probes)
+        refits = [Revision(text=f.text, note=f"refitted on {len(train)} records and {len(context.probes)} probes "
+                                                f"({fresh} fresh excerpts)")
+                  for f in candidate_explanations(evidence, self.vocab, max(n, 4), self.max_words)]
         seen = {context.explanation, *(text for text, _ in context.history)}
-        # Scoring a builtin candidate costs nothing, so every list size is worth a try.
-        wanted = max(n, len(REVISION_SIZES))
-        fresh = [text for text in explanations_from_evidence(evidence, wanted + len(seen), REVISION_SIZES) if text not in seen]
-        return fresh[:wanted]
+        out: list[Revision] = []
+        for revision in [*self.edits(context, evidence, gate_evidence), *refits]:
+            if revision.text not in seen:
+                seen.add(revision.text)
+                out.append(revision)
+        # Scoring a builtin candidate costs nothing, so every edit and refit is worth a try, not only `n`.
+        return out

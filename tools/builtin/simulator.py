@@ -1,23 +1,26 @@
 """The builtin simulator: per-token predictions (0-10) from any explanation text, in microseconds.
 
-For an explanation it builds one score per vocabulary entry (cached). A quoted literal is a token
-and matches exactly (case and leading space matter to a neuron: measured on SmolLM2 layer 2, loose
-matching of quoted literals lowered held-out scores by 0.03). A free word of prose (LLM-written
-explanations) also matches case/space-insensitively at 0.7 of its weight, and gives other tokens
-a graded share from the cosine similarity of their input embeddings (above a threshold). Token
-classes and suffixes get their weight. Context conditions then gate each token on its predecessor, and
-position terms (the first N tokens of a text, or a rise with position) add by maximum. Record tokens
-are looked up in that table, so screening many candidate explanations is cheap.
+An explanation compiles (cached) into one strength per vocabulary entry for each clause, plus the
+clause's context conditions. A quoted word matches its tokens exactly (case and leading space
+matter to a neuron: measured on SmolLM2 layer 2, loose matching of quoted words lowered held-out
+scores by 0.03); a word that is no single token matches where its pieces occur in sequence.
+Families, pieces, classes and suffixes match their vocabulary masks; `words like` examples also
+lend a graded share to tokens whose input embeddings are close to an example. A free word of prose
+(LLM-written explanations) matches case/space-insensitively at 0.7 of its weight and through
+embedding similarity. A token's prediction is the strongest clause that applies to it where it
+stands; position terms add by maximum.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from tools.builtin.grammar import Position, StructuredExplanation, parse
+from tools.builtin.context import TextStructure, text_structure
+from tools.builtin.grammar import Clause, Condition, Explanation, Item, Position, parse
 from tools.builtin.vocab import VocabIndex
 from tools.simulators.base import RecordSimulation
 
@@ -25,14 +28,36 @@ METHOD = "builtin-lexical"
 LOOSE_MATCH = 0.7
 SIMILARITY_FLOOR = 0.35
 SIMILARITY_SCALE = 0.5
+LIKE_FLOOR = 0.3
+"""Cosine similarity to an example below which a `words like` neighbour gets nothing."""
 SOFT_GATE = 0.25
 
-Compiled = tuple[np.ndarray, list[tuple[np.ndarray, str]], list[Position]]
-"""(score per vocabulary id on 0-10, context gates as (allowed-previous ids mask, mode), position terms)."""
+
+@dataclass(frozen=True)
+class CompiledCondition:
+    kind: str
+    previous: np.ndarray | None
+    """Mask over vocabulary ids of the previous token, for `after`-style conditions."""
+
+
+@dataclass(frozen=True)
+class CompiledClause:
+    strengths: np.ndarray
+    """0-10 per vocabulary id."""
+    sequences: tuple[tuple[tuple[int, ...], float], ...]
+    """Words that are no single token: their pieces in order, and the strength."""
+    conditions: tuple[CompiledCondition, ...]
+
+
+@dataclass(frozen=True)
+class Compiled:
+    clauses: tuple[CompiledClause, ...]
+    conditions: tuple[CompiledCondition, ...]
+    positions: tuple[Position, ...]
 
 
 class BuiltinSimulator:
-    def __init__(self, vocab: VocabIndex, cache_size: int = 256) -> None:
+    def __init__(self, vocab: VocabIndex, cache_size: int = 512) -> None:
         self.vocab = vocab
         self._cache: OrderedDict[str, Compiled] = OrderedDict()
         self._cache_size = cache_size
@@ -41,64 +66,107 @@ class BuiltinSimulator:
     def method(self) -> str:
         return METHOD
 
-    def _literal_ids(self, text: str) -> tuple[list[int], list[int]]:
-        exact = self.vocab.id_of(text)
-        variants = [text, f" {text.strip()}", text.strip()]
-        exact_ids = sorted({i for v in variants if (i := self.vocab.id_of(v)) is not None} if exact is None else {exact})
-        return exact_ids, [i for i in self.vocab.loose_ids(text) if i not in exact_ids]
+    def _similar(self, ids: Sequence[int], floor: float) -> np.ndarray | None:
+        """Per vocabulary id, how close its embedding is to the nearest of `ids`, scaled to 0-1 above `floor`."""
+        if self.vocab.embeddings is None or not ids:
+            return None
+        sims = (self.vocab.embeddings @ self.vocab.embeddings[list(ids)].T).max(axis=1)
+        return np.clip((sims - floor) / (1 - floor), 0, 1).astype(np.float32)
+
+    def _item(self, item: Item, weight: float, scores: np.ndarray, sequences: list[tuple[tuple[int, ...], float]]) -> None:
+        vocab = self.vocab
+        if item.kind == "word":
+            for value, own in zip(item.values, item.weights or (None,) * len(item.values), strict=True):
+                w = weight if own is None else own
+                ids = vocab.word_ids(value)
+                if ids:
+                    scores[ids] = np.maximum(scores[ids], w)
+                elif len(split := vocab.split_word(value)) > 1:
+                    sequences.append((tuple(split), w))
+                else:
+                    loose = vocab.loose_ids(value)
+                    scores[loose] = np.maximum(scores[loose], LOOSE_MATCH * w)
+        elif item.kind == "like":
+            examples = [i for v in item.values for i in vocab.word_ids(v) or vocab.loose_ids(v)]
+            similar = self._similar(examples, LIKE_FLOOR)
+            if similar is not None:
+                np.maximum(scores, weight * similar, out=scores)
+            scores[examples] = np.maximum(scores[examples], weight)
+        elif item.kind == "free":
+            for value in item.values:
+                exact, loose = vocab.word_ids(value), [i for i in vocab.loose_ids(value) if i not in vocab.word_ids(value)]
+                similar = self._similar(exact or loose, SIMILARITY_FLOOR)
+                if similar is not None:
+                    np.maximum(scores, SIMILARITY_SCALE * weight * similar, out=scores)
+                scores[loose] = np.maximum(scores[loose], LOOSE_MATCH * weight)
+                scores[exact] = np.maximum(scores[exact], weight)
+        else:
+            for value in item.values:
+                if item.kind == "family":
+                    mask = vocab.containing(value)
+                elif item.kind == "piece":
+                    mask = np.zeros(vocab.size, dtype=bool)
+                    mask[vocab.loose_ids(value)] = True
+                elif item.kind == "suffix":
+                    mask = vocab.ending_with(value)
+                else:
+                    mask = vocab.classes.get(value, np.zeros(vocab.size, dtype=bool))
+                scores[mask] = np.maximum(scores[mask], weight)
+
+    def _condition(self, condition: Condition) -> CompiledCondition:
+        if condition.kind in ("after", "unless_after", "mostly_after", "after_class"):
+            mask = np.zeros(self.vocab.size, dtype=bool)
+            for value in condition.values:
+                if condition.kind == "after_class" or value.startswith("class:"):
+                    mask |= self.vocab.classes.get(value.removeprefix("class:"), np.zeros(self.vocab.size, dtype=bool))
+                else:
+                    # A context word is meant as a person means it: any case, with or without its space.
+                    mask[self.vocab.word_ids(value) + self.vocab.loose_ids(value)] = True
+            return CompiledCondition("after" if condition.kind == "after_class" else condition.kind, mask)
+        return CompiledCondition(condition.kind, None)
+
+    def _clause(self, clause: Clause) -> CompiledClause:
+        scores = np.zeros(self.vocab.size, dtype=np.float32)
+        sequences: list[tuple[tuple[int, ...], float]] = []
+        for item in clause.items:
+            self._item(item, clause.weight, scores, sequences)
+        return CompiledClause(scores, tuple(sequences), tuple(self._condition(c) for c in clause.conditions))
 
     def compile(self, explanation: str) -> Compiled:
         hit = self._cache.get(explanation)
         if hit is not None:
             self._cache.move_to_end(explanation)
             return hit
-        structure: StructuredExplanation = parse(explanation)
-        scores = np.zeros(self.vocab.size, dtype=np.float32)
-        for lit in structure.literals:
-            exact, loose = self._literal_ids(lit.text)
-            if not lit.quoted:
-                if self.vocab.embeddings is not None and (exact or loose):
-                    sims = self.vocab.embeddings @ self.vocab.embeddings[exact or loose].mean(axis=0)
-                    graded = np.clip((sims - SIMILARITY_FLOOR) / (1 - SIMILARITY_FLOOR), 0, 1) * SIMILARITY_SCALE * lit.weight
-                    np.maximum(scores, graded.astype(np.float32), out=scores)
-                if loose:
-                    scores[loose] = np.maximum(scores[loose], LOOSE_MATCH * lit.weight)
-            if exact:
-                scores[exact] = np.maximum(scores[exact], lit.weight)
-        for cls in structure.classes:
-            mask = self.vocab.classes[cls.name]
-            scores[mask] = np.maximum(scores[mask], cls.weight)
-        for suffix in structure.suffixes:
-            mask = self.vocab.ending_with(suffix.ending)
-            scores[mask] = np.maximum(scores[mask], suffix.weight)
-        gates = []
-        for ctx in structure.contexts:
-            mask = np.zeros(self.vocab.size, dtype=bool)
-            for prev in ctx.previous:
-                exact, loose = self._literal_ids(prev)
-                mask[exact + loose] = True
-            gates.append((mask, ctx.mode))
-        compiled = (scores, gates, structure.positions)
+        structure: Explanation = parse(explanation)
+        compiled = Compiled(
+            tuple(self._clause(c) for c in structure.clauses),
+            tuple(self._condition(c) for c in structure.conditions),
+            tuple(structure.positions),
+        )
         self._cache[explanation] = compiled
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return compiled
 
     def predict(self, explanation: str, tokens: Sequence[str]) -> np.ndarray:
-        scores, gates, positions = self.compile(explanation)
+        compiled = self.compile(explanation)
         ids = self.vocab.ids_of(tokens)
         known = ids >= 0
-        values = np.where(known, scores[np.where(known, ids, 0)], 0.0).astype(np.float64)
-        if gates and len(ids):
-            prev = np.concatenate([[-1], ids[:-1]])
-            for mask, mode in gates:
-                after = np.where(prev >= 0, mask[np.where(prev >= 0, prev, 0)], False)
-                if mode == "unless":
-                    values = np.where(after, 0.0, values)
-                else:
-                    values = np.where(after, values, values * (0.0 if mode == "only" else SOFT_GATE))
+        safe = np.where(known, ids, 0)
+        prev = np.concatenate([[-1], ids[:-1]]) if len(ids) else ids
+        structure: TextStructure | None = None
+        if any(c.previous is None for clause in compiled.clauses for c in clause.conditions) or any(
+                c.previous is None for c in compiled.conditions):
+            structure = text_structure(tokens)
+        values = np.zeros(len(ids), dtype=np.float64)
+        for clause in compiled.clauses:
+            clause_values = np.where(known, clause.strengths[safe], 0.0).astype(np.float64)
+            for pieces, strength in clause.sequences:
+                clause_values = np.maximum(clause_values, _sequence_hits(ids, pieces) * strength)
+            values = np.maximum(values, clause_values * _gate(clause.conditions, prev, structure, len(ids)))
+        values = values * _gate(compiled.conditions, prev, structure, len(ids))
         index = np.arange(len(ids))
-        for pos in positions:
+        for pos in compiled.positions:
             term = np.where(index < pos.n, pos.weight, 0.0) if pos.mode == "first" else pos.weight * np.minimum(1.0, index / pos.n)
             values = np.maximum(values, term)
         return values
@@ -109,3 +177,36 @@ class BuiltinSimulator:
     def simulate_one(self, explanation: str, tokens: Sequence[str]) -> RecordSimulation:
         values = self.predict(explanation, tokens)
         return RecordSimulation(method=METHOD, tokens=list(tokens), expected=values.tolist())
+
+
+def _sequence_hits(ids: np.ndarray, pieces: tuple[int, ...]) -> np.ndarray:
+    """1 at every position covered by an occurrence of `pieces` in order."""
+    hits = np.zeros(len(ids))
+    k = len(pieces)
+    if k == 0 or len(ids) < k:
+        return hits
+    starts = np.ones(len(ids) - k + 1, dtype=bool)
+    for offset, piece in enumerate(pieces):
+        starts &= ids[offset : len(ids) - k + 1 + offset] == piece
+    for start in np.flatnonzero(starts):
+        hits[start : start + k] = 1.0
+    return hits
+
+
+def _gate(conditions: Sequence[CompiledCondition], prev: np.ndarray, structure: TextStructure | None, n: int) -> np.ndarray:
+    """Per position, how much of a clause applies (1, 0, or SOFT_GATE for a `mostly` condition not met)."""
+    gate = np.ones(n)
+    for condition in conditions:
+        if condition.previous is not None:
+            met = np.where(prev >= 0, condition.previous[np.where(prev >= 0, prev, 0)], False)
+        else:
+            assert structure is not None
+            met = {"line_start": structure.line_start, "sentence_start": structure.sentence_start,
+                   "inside_parens": structure.inside_parens, "inside_quotes": structure.inside_quotes}[condition.kind]
+        if condition.kind == "unless_after":
+            gate = np.where(met, 0.0, gate)
+        elif condition.kind == "mostly_after":
+            gate = np.where(met, gate, gate * SOFT_GATE)
+        else:
+            gate = np.where(met, gate, 0.0)
+    return gate

@@ -10,6 +10,21 @@ import numpy as np
 
 from tools.subject.base import SubjectModel
 
+# Closed classes of English words, as a reader means them (lowercase, without surrounding space).
+WORD_CLASSES: dict[str, frozenset[str]] = {
+    "article": frozenset("a an the this that these those some any each every no another".split()),
+    "preposition": frozenset(
+        """of in to for with on at from by about as into like through after over between out against during without
+        before under around among up down off above below near across behind beyond upon within toward towards
+        along since until via onto""".split()),
+    "pronoun": frozenset(
+        """i me my mine you your yours he him his she her hers it its we us our ours they them their theirs myself
+        yourself himself herself itself ourselves themselves who whom whose""".split()),
+    "conjunction": frozenset("and or but nor yet so because although though while if unless whereas whether than".split()),
+    "auxiliary": frozenset(
+        "be am is are was were been being have has had having do does did will would shall should can could may might must".split()),
+    "negation": frozenset("not no never none nothing nobody neither nor n't 't".split()),
+}
 _CLOSE = set(")]}>")
 _OPEN = set("([{<")
 _QUOTES = set("\"'`“”‘’")
@@ -35,6 +50,7 @@ def piece_classes(piece: str) -> dict[str, bool]:
         "newline": "\n" in piece,
         "quote": bool(s) and set(s) <= _QUOTES,
         "word_piece": bool(s) and s.isalpha() and not piece[:1].isspace() and s[0].islower(),
+        **{name: s.lower() in words for name, words in WORD_CLASSES.items()},
         "any": True,
     }
 
@@ -57,6 +73,8 @@ class VocabIndex:
                 table[j, i] = flag
         self.classes = {name: table[j] for j, name in enumerate(names)}
         self._endings: dict[str, np.ndarray] = {}
+        self._stems: dict[str, np.ndarray] = {}
+        self._letters = [normalize_piece(p) if normalize_piece(p).isalpha() else "" for p in self.pieces]
         self.embeddings: np.ndarray | None = None
         if embeddings is not None:
             e = np.asarray(embeddings[: self.size], dtype=np.float32)
@@ -84,6 +102,42 @@ class VocabIndex:
                 (bool(key) and p.strip().isalpha() and p.strip().lower().endswith(key) for p in self.pieces), dtype=bool, count=self.size
             )
         return self._endings[key]
+
+    def containing(self, stem: str) -> np.ndarray:
+        """Mask of word pieces (letters only, any case) that are forms of `stem`: containing it, or for
+        stems under 4 letters starting with it (a short stem inside a word is usually another word)."""
+        key = stem.strip().lower()
+        if key not in self._stems:
+            if len(key) >= 4:
+                hit = (bool(key) and key in w for w in self._letters)
+            else:
+                hit = (bool(key) and w.startswith(key) for w in self._letters)
+            self._stems[key] = np.fromiter(hit, dtype=bool, count=self.size)
+        return self._stems[key]
+
+    def word_ids(self, text: str) -> list[int]:
+        """Ids a quoted word means: exactly `text` when it begins with a space, else the piece with and without
+        a leading space, in its case."""
+        if text[:1].isspace():
+            found = self.id_of(text)
+            return [found] if found is not None else []
+        return [i for v in (text, " " + text) if (i := self.id_of(v)) is not None]
+
+    def split_word(self, text: str) -> list[int]:
+        """Greedy longest-piece split of a word that is no single token (" Einstein" -> " Ein", "stein"); [] if impossible."""
+        target = text if text[:1].isspace() else " " + text
+        out: list[int] = []
+        at = 0
+        while at < len(target):
+            for end in range(len(target), at, -1):
+                found = self.id_of(target[at:end])
+                if found is not None:
+                    out.append(found)
+                    at = end
+                    break
+            else:
+                return []
+        return out
 
     def loose_ids(self, text: str) -> list[int]:
         """Ids whose piece equals `text` ignoring case and surrounding space."""

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import structlog
 
 import prompts
+from tools.explainers.base import DEFAULT_MAX_WORDS
 from tools.explainers.sampling import sample_explanations
 from tools.formats.openai import ActivationRecord
 from tools.llm.protocol import LLM, Message
@@ -30,19 +31,26 @@ def explain_prompt_values(records: Sequence[ActivationRecord]) -> dict[str, str]
     return {"records": text}
 
 
-def explain_messages(records: Sequence[ActivationRecord]) -> list[Message]:
-    return prompts.load("explain").render(**explain_prompt_values(records))
+def explain_messages(records: Sequence[ActivationRecord], max_words: int = DEFAULT_MAX_WORDS) -> list[Message]:
+    return prompts.load("explain").render(**explain_prompt_values(records), max_words=str(max_words))
+
+
+def output_cap(max_words: int) -> int:
+    """Tokens to allow for an answer of `max_words` words: about two tokens a word, and room for a preamble."""
+    return 2 * max_words + 40
 
 
 class LLMExplainer:
-    def __init__(self, llm: LLM, temperature: float = 1.0, max_tokens: int = 80) -> None:
+    def __init__(self, llm: LLM, temperature: float = 1.0, max_words: int = DEFAULT_MAX_WORDS) -> None:
         self.llm = llm
         self.temperature = temperature
-        self.max_tokens = max_tokens
+        self.max_words = max_words
+        self.max_tokens = output_cap(max_words)
 
     @property
     def name(self) -> str:
         return "llm"
 
     async def explain(self, records: Sequence[ActivationRecord], n: int) -> list[str]:
-        return await sample_explanations(self.llm, "explainer", explain_messages(records), n, self.temperature, self.max_tokens)
+        return await sample_explanations(self.llm, "explainer", explain_messages(records, self.max_words), n, self.temperature,
+                                         self.max_tokens, self.max_words)

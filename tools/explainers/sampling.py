@@ -14,12 +14,13 @@ log = structlog.get_logger(__name__)
 
 async def sample_explanations(
     llm: LLM, purpose: Purpose, messages: list[Message], n: int, temperature: float, max_tokens: int,
-    exclude: str | None = None,
+    max_words: int, exclude: str | None = None,
 ) -> list[str]:
     """Distinct usable explanations from `n` samples with seeds 0..n-1, in sample order.
 
-    Failed calls and unusable answers (empty, absurdly long, or equal to `exclude`) are logged and
-    dropped; raises NoExplanationError with the first reason when nothing usable is left."""
+    Answers over `max_words` are cut to it (`cap_words`, as for every explainer). Failed calls and
+    unusable answers (empty, absurdly long, or equal to `exclude`) are logged and dropped; raises
+    NoExplanationError with the first reason when nothing usable is left."""
     requests = [
         LLMRequest(purpose=purpose, messages=messages, max_tokens=max_tokens, temperature=temperature, seed=i) for i in range(n)
     ]
@@ -32,7 +33,7 @@ async def sample_explanations(
             continue
         if isinstance(result, BaseException):
             raise result
-        text = clean_explanation(result.text)
+        text = clean_explanation(result.text, max_words)
         if text is None:
             problems.append(f"unusable explanation ({len(result.text)} characters)")
         elif text == exclude:

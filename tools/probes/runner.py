@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from tools.atomic import atomic_write_text
-from tools.probes.types import ProbeResult, ProbeText
+from tools.formats.openai import ActivationRecord
+from tools.probes.types import Generator, ProbeResult, ProbeText
 from tools.simulators.base import Simulator
 from tools.subject.service import ActivationService
 
@@ -29,6 +30,18 @@ async def run_probes(
             predicted=sim.expected if sim.ok else None, simulation_error=None if sim.ok else sim.error,
         ))
     return results
+
+
+async def simulate_known(records: Sequence[ActivationRecord], generator: Generator, simulator: Simulator,
+                         explanation: str) -> list[ProbeResult]:
+    """Probe results for texts whose real activations are already known (the corpus pool): only simulated here."""
+    simulations = await simulator.simulate(explanation, [r.tokens for r in records])
+    return [
+        ProbeResult(generator=generator, text="".join(r.tokens), token_ids=list(r.token_ids or []), tokens=list(r.tokens),
+                    source=f"excerpt {r.excerpt_index}", real=np.round(np.asarray(r.activations), 6).tolist(),
+                    predicted=sim.expected if sim.ok else None, simulation_error=None if sim.ok else sim.error)
+        for r, sim in zip(records, simulations, strict=True)
+    ]
 
 
 def write_probe_batch(path: Path, results: Sequence[ProbeResult]) -> None:

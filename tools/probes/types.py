@@ -12,6 +12,7 @@ Generator = Literal[
     "builtin-insert", "builtin-near-miss", "builtin-remove",
     "edit-remove", "edit-swap",
     "corpus-fresh", "subject-continuation",
+    "gate-with", "gate-without",
 ]
 
 
@@ -40,6 +41,12 @@ class Counterexample(BaseModel):
     predicted: list[float] = Field(description="Simulated values, 0-10 scale.")
     offending: list[int] = Field(description="Token positions where prediction and reality disagree most.")
     error: float = Field(description="Largest |predicted - real normalized to 0-10| over the tokens.")
+
+    @property
+    def label(self) -> str:
+        """A short name a person can match to the trace: kind, the offending tokens, the probe that found it."""
+        shown = ", ".join(repr(self.tokens[i]) for i in self.offending[:3]) + (" ..." if len(self.offending) > 3 else "")
+        return f"{self.kind.replace('_', ' ')} on {shown} ({self.generator})"
 
 
 class ProbeRequest(BaseModel):

@@ -35,11 +35,16 @@ class NeuronData:
     def train(self) -> list[ActivationRecord]:
         return self._split(Split.TRAIN)
 
-    def selection(self) -> list[ActivationRecord]:
-        """The valid and calibration splits together, top records first."""
+    def selection_parts(self) -> tuple[list[ActivationRecord], list[ActivationRecord]]:
+        """(top records, random records) of the valid and calibration splits together."""
         top, rand = self.record.most_positive_activation_records, self.record.random_sample
         parts = [split_indices(s, len(top), len(rand), self.n_per_split) for s in (Split.SELECTION, Split.CALIBRATION)]
-        return [top[i] for p in parts for i in p.top] + [rand[i] for p in parts for i in p.random]
+        return [top[i] for p in parts for i in p.top], [rand[i] for p in parts for i in p.random]
+
+    def selection(self) -> list[ActivationRecord]:
+        """The valid and calibration splits together, top records first."""
+        top, rand = self.selection_parts()
+        return top + rand
 
     def final_heldout(self) -> list[ActivationRecord]:
         self.heldout_opened = True

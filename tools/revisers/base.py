@@ -22,6 +22,18 @@ class RevisionContext(BaseModel):
     probes: list[ProbeResult] = Field(default_factory=list, description="Every probe run so far, with real activations.")
     max_activation: float = Field(description="The neuron's largest activation in its top records (raw units).")
     history: list[tuple[str, float | None]] = Field(default_factory=list, description="Earlier explanations and their scores.")
+    mixture: dict[str, float] = Field(
+        default_factory=lambda: {"top": 1.0, "random": 1.0},
+        description="How many top and random records the explanation is judged on (the selection split's counts): "
+                    "evidence is weighted to the same mixture.")
+
+
+class Revision(BaseModel):
+    """A revised explanation and what it was written to fix."""
+
+    text: str
+    answers: list[str] = Field(default_factory=list, description="Labels of the counterexamples it answers.")
+    note: str | None = Field(None, description="How it was made, e.g. 'gate \"than\" after \"more\"'.")
 
 
 @runtime_checkable
@@ -29,6 +41,6 @@ class Reviser(Protocol):
     @property
     def name(self) -> str: ...
 
-    async def revise(self, context: RevisionContext, n: int) -> list[str]:
+    async def revise(self, context: RevisionContext, n: int) -> list[Revision]:
         """Up to `n` distinct revised explanations (without the fixed prefix); may raise NoExplanationError."""
         ...

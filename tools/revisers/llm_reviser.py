@@ -25,7 +25,9 @@ from tools.llm.protocol import LLM, Message
 from tools.probes.types import Counterexample
 from tools.prompt_window import peak_index, peak_window, window_note
 from tools.prompting import escape_token, token_value_lines
-from tools.revisers.base import RevisionContext
+from tools.explainers.base import DEFAULT_MAX_WORDS
+from tools.explainers.llm_explainer import output_cap
+from tools.revisers.base import Revision, RevisionContext
 from tools.science.normalize import normalize_record
 
 log = structlog.get_logger(__name__)
@@ -113,9 +115,10 @@ def history_text(history: Sequence[tuple[str, float | None]], current: str, limi
     return "\n".join(f"- score {format_score(score)}: {explanation}" for explanation, score in kept) or NONE_SHOWN
 
 
-def revise_prompt_values(context: RevisionContext) -> dict[str, str]:
+def revise_prompt_values(context: RevisionContext, max_words: int = DEFAULT_MAX_WORDS) -> dict[str, str]:
     m = context.max_activation
     return {
+        "max_words": str(max_words),
         "explanation": context.explanation,
         "score": format_score(context.score),
         "best_records": records_text(context.best_records, m),
@@ -125,21 +128,25 @@ def revise_prompt_values(context: RevisionContext) -> dict[str, str]:
     }
 
 
-def revise_messages(context: RevisionContext) -> list[Message]:
-    return prompts.load("revise").render(**revise_prompt_values(context))
+def revise_messages(context: RevisionContext, max_words: int = DEFAULT_MAX_WORDS) -> list[Message]:
+    return prompts.load("revise").render(**revise_prompt_values(context, max_words))
 
 
 class LLMReviser:
-    def __init__(self, llm: LLM, temperature: float = 0.7, max_tokens: int = 120) -> None:
+    def __init__(self, llm: LLM, temperature: float = 0.7, max_words: int = DEFAULT_MAX_WORDS) -> None:
         self.llm = llm
         self.temperature = temperature
-        self.max_tokens = max_tokens
+        self.max_words = max_words
+        self.max_tokens = output_cap(max_words)
 
     @property
     def name(self) -> str:
         return "llm"
 
-    async def revise(self, context: RevisionContext, n: int) -> list[str]:
-        """Up to `n` distinct revisions from `n` concurrent samples (distinct seeds); never the current explanation."""
-        return await sample_explanations(
-            self.llm, "reviser", revise_messages(context), n, self.temperature, self.max_tokens, exclude=context.explanation)
+    async def revise(self, context: RevisionContext, n: int) -> list[Revision]:
+        """Up to `n` distinct revisions from `n` concurrent samples (distinct seeds); never the current explanation.
+        Each answers the counterexamples the prompt showed."""
+        texts = await sample_explanations(self.llm, "reviser", revise_messages(context, self.max_words), n, self.temperature,
+                                          self.max_tokens, self.max_words, exclude=context.explanation)
+        shown = [c.label for c in select_counterexamples(context.counterexamples)]
+        return [Revision(text=t, answers=shown) for t in texts]

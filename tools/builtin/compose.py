@@ -1,0 +1,375 @@
+"""Write the explanation that best fits the evidence in a few words.
+
+Candidate clauses come from the evidence the way a person would group it: words, forms of a word,
+token classes, word endings, a word in a context, any token in a context, position in the text.
+Clauses are added greedily, each time the one (and the strength) that raises the weighted
+correlation between the explanation's simulation and the real activations the most per word it
+costs, until the word budget is spent or no clause helps. The masks used here mean exactly what
+the builtin simulator reads from the written text, so the fitted score is the simulated score.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tools.builtin.evidence import Evidence, weighted_pearson
+from tools.builtin.grammar import (
+    Clause,
+    Condition,
+    Explanation,
+    Item,
+    Position,
+    render,
+    render_condition,
+    render_item,
+)
+from tools.builtin.vocab import VocabIndex
+from tools.explainers.base import word_count
+
+LEVELS = (10.0, 8.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0)
+TOKEN_CANDIDATES = 80
+CONTEXT_TOKENS = 12
+MIN_GAIN = 0.002
+"""A clause must raise the fitted correlation by more than this to be worth its words."""
+MIN_SUPPORT = 2.0
+"""Weighted occurrences a clause needs in the evidence before it can be chosen."""
+STEM_ENDINGS = ("ations", "ation", "ings", "ing", "ness", "ment", "ions", "ion", "ies", "ers", "ly", "ed", "er", "es", "s", "al", "ive")
+CONDITION_CLASSES = ("punctuation", "number", "capitalized", "article", "preposition", "pronoun", "conjunction",
+                     "auxiliary", "negation")
+STRUCTURES = ("line_start", "sentence_start", "inside_parens", "inside_quotes")
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One clause without its strength, and where it fires in the evidence."""
+
+    item: Item | None
+    condition: Condition | None
+    position: tuple[str, int] | None
+    support: np.ndarray
+    """Occurrence indices where it fires."""
+    grade: np.ndarray
+    """How strongly it fires there, 0-1 (1 but for `rising`)."""
+    words: int
+    """Words it costs standing in a clause of its own, strength excluded."""
+
+    @property
+    def groupable(self) -> bool:
+        return self.item is not None and self.condition is None and self.item.kind in ("word", "family", "class", "suffix")
+
+
+def word_value(piece: str) -> str:
+    """How a token is quoted for a reader: " Paris" is the word "Paris"; pieces stay as they are."""
+    return piece[1:] if piece.startswith(" ") and len(piece) > 1 and not piece[1].isspace() else piece
+
+
+def _stems(word: str) -> list[str]:
+    lower = word.strip().lower()
+    out = []
+    for ending in STEM_ENDINGS:
+        if lower.endswith(ending) and len(lower) - len(ending) >= 4:
+            out.append(lower[: -len(ending)])
+    if len(lower) >= 5:
+        out.append(lower)
+    return list(dict.fromkeys(out))
+
+
+@dataclass
+class CandidatePool:
+    evidence: Evidence
+    vocab: VocabIndex
+    features: list[Feature] = field(default_factory=list)
+
+    def add(self, item: Item | None, condition: Condition | None, fires: np.ndarray, grade: np.ndarray | None = None,
+            position: tuple[str, int] | None = None, words: int | None = None) -> None:
+        support = np.flatnonzero(fires)
+        if self.evidence.weight[support].sum() < MIN_SUPPORT:
+            return
+        if words is None:
+            words = (word_count(render_item(item)) if item is not None else 0) + (
+                word_count(render_condition(condition)) if condition is not None else 0)
+        self.features.append(Feature(item, condition, position, support,
+                                     grade[support] if grade is not None else np.ones(len(support)), words))
+
+
+def mask_of(vocab_mask: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    return np.where(ids >= 0, vocab_mask[np.where(ids >= 0, ids, 0)], False)
+
+
+def candidate_features(evidence: Evidence, vocab: VocabIndex) -> list[Feature]:
+    pool = CandidatePool(evidence, vocab)
+    ev = evidence
+    if len(ev) == 0:
+        return []
+    base = ev.base
+    ids, counts, means = ev.token_stats()
+    # Words, ranked by how much of the activation's variance they could carry.
+    by_value: dict[str, list[int]] = defaultdict(list)
+    for i in ids:
+        by_value[word_value(vocab.pieces[i])].append(int(i))
+    weight_of = dict(zip(ids.tolist(), counts.tolist(), strict=True))
+    mean_of = dict(zip(ids.tolist(), means.tolist(), strict=True))
+    scored = []
+    for value, members in by_value.items():
+        count = sum(weight_of[i] for i in members)
+        mean = sum(weight_of[i] * mean_of[i] for i in members) / count
+        if mean > base:
+            scored.append((count * (mean - base) ** 2, value))
+    scored.sort(reverse=True)
+    top_words = [v for _, v in scored[:TOKEN_CANDIDATES]]
+    for value in top_words:
+        vocab_mask = np.zeros(vocab.size, dtype=bool)
+        vocab_mask[vocab.word_ids(value)] = True
+        pool.add(Item("word", (value,)), None, mask_of(vocab_mask, ev.ids))
+    # Forms of a word: several distinct tokens sharing a stem.
+    seen_stems: set[str] = set()
+    for value in top_words[:30]:
+        if not value.strip().isalpha():
+            continue
+        for stem in _stems(value):
+            if stem in seen_stems:
+                continue
+            seen_stems.add(stem)
+            fires = mask_of(vocab.containing(stem), ev.ids)
+            if len(np.unique(ev.ids[fires])) >= 2:
+                pool.add(Item("family", (stem,)), None, fires)
+    # Classes and word endings.
+    for name, vocab_mask in vocab.classes.items():
+        if name != "any":
+            pool.add(Item("class", (name,)), None, mask_of(vocab_mask, ev.ids))
+    endings: dict[str, int] = defaultdict(int)
+    for value in top_words[:40]:
+        word = value.strip().lower()
+        if word.isalpha():
+            for size in (2, 3, 4):
+                if len(word) > size + 1:
+                    endings[word[-size:]] += 1
+    for ending, hits in endings.items():
+        if hits >= 3:
+            pool.add(Item("suffix", (ending,)), None, mask_of(vocab.ending_with(ending), ev.ids))
+    _context_features(pool, top_words[:CONTEXT_TOKENS], base)
+    _position_features(pool)
+    return pool.features
+
+
+def condition_masks(evidence: Evidence, vocab: VocabIndex, prev_values: Sequence[str]) -> list[tuple[Condition, np.ndarray]]:
+    ev = evidence
+    out: list[tuple[Condition, np.ndarray]] = []
+    for value in prev_values:
+        prev_mask = np.zeros(vocab.size, dtype=bool)
+        prev_mask[vocab.word_ids(value) + vocab.loose_ids(value)] = True
+        met = mask_of(prev_mask, ev.prev)
+        out.append((Condition("after", (value,)), met))
+        out.append((Condition("unless_after", (value,)), ~met))
+    for name in CONDITION_CLASSES:
+        met = mask_of(vocab.classes[name], ev.prev)
+        out.append((Condition("after_class", (name,)), met))
+        out.append((Condition("unless_after", (f"class:{name}",)), ~met))
+    for kind in STRUCTURES:
+        out.append((Condition(kind), getattr(ev, kind)))  # type: ignore[arg-type]
+    return out
+
+
+def top_previous(evidence: Evidence, vocab: VocabIndex, where: np.ndarray, limit: int = 4) -> list[str]:
+    """Previous words after which the neuron responds most, among occurrences `where` (seen twice at least)."""
+    ev = evidence
+    prev = ev.prev[where]
+    act = ev.act[where]
+    w = ev.weight[where]
+    totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+    for p, a, weight in zip(prev.tolist(), act.tolist(), w.tolist(), strict=True):
+        if p < 0:
+            continue
+        slot = totals[word_value(vocab.pieces[p]).strip().lower() or vocab.pieces[p]]
+        slot[0] += weight * a
+        slot[1] += weight
+        slot[2] += 1
+    ranked = sorted(((s[0] / s[1], v) for v, s in totals.items() if s[2] >= 2 and s[1] > 0), reverse=True)
+    low = sorted(((s[0] / s[1], v) for v, s in totals.items() if s[2] >= 2 and s[1] > 0))
+    return list(dict.fromkeys([v for _, v in ranked[:limit]] + [v for _, v in low[:2]]))
+
+
+def _context_features(pool: CandidatePool, words: Sequence[str], base: float) -> None:
+    ev, vocab = pool.evidence, pool.vocab
+    subjects: list[tuple[Item | None, np.ndarray]] = [(None, np.ones(len(ev), dtype=bool))]
+    for value in words:
+        vocab_mask = np.zeros(vocab.size, dtype=bool)
+        vocab_mask[vocab.word_ids(value)] = True
+        subjects.append((Item("word", (value,)), mask_of(vocab_mask, ev.ids)))
+    for item, fires in subjects:
+        if not fires.any():
+            continue
+        prev_values = top_previous(ev, vocab, fires)
+        for condition, met in condition_masks(ev, vocab, prev_values):
+            both = fires & met
+            if not both.any() or both.sum() == fires.sum():
+                continue
+            mean_in = float(np.average(ev.act[both], weights=ev.weight[both])) if ev.weight[both].sum() > 0 else base
+            if mean_in <= base:
+                continue
+            shown = item or Item("class", ("any",))
+            pool.add(shown, condition, both)
+
+
+def _position_features(pool: CandidatePool) -> None:
+    ev = pool.evidence
+    length = int(ev.position.max()) + 1 if len(ev) else 0
+    for n in (1, 2, 3, 4, 6, 8, 12, 16):
+        if n < length:
+            words = word_count(f"the first {n} tokens of the text")
+            pool.add(None, None, ev.position < n, position=("first", n), words=words)
+    if length >= 4:
+        grade = np.minimum(1.0, ev.position / max(1, length - 1))
+        pool.add(None, None, np.ones(len(ev), dtype=bool), grade=grade, position=("rising", length - 1),
+                 words=word_count(f"rising with position, full at token {length - 1}"))
+
+
+@dataclass
+class Chosen:
+    feature: Feature
+    level: float
+
+
+def explanation_of(chosen: Sequence[Chosen]) -> Explanation:
+    """The written structure: plain clauses of one strength share a clause, strongest first."""
+    groups: dict[float, list[Item]] = defaultdict(list)
+    clauses: list[Clause] = []
+    positions: list[Position] = []
+    for c in chosen:
+        f = c.feature
+        if f.position is not None:
+            positions.append(Position(f.position[0], f.position[1], c.level))  # type: ignore[arg-type]
+        elif f.groupable:
+            assert f.item is not None
+            groups[c.level].append(f.item)
+        else:
+            assert f.item is not None
+            clauses.append(Clause([f.item], [f.condition] if f.condition else [], c.level))
+    for level, items in groups.items():
+        words = tuple(v for i in items if i.kind == "word" for v in i.values)
+        merged = ([Item("word", words, (None,) * len(words))] if words else []) + [i for i in items if i.kind != "word"]
+        clauses.append(Clause(merged, [], level))
+    clauses.sort(key=lambda c: -c.weight)
+    positions.sort(key=lambda p: -p.weight)
+    return Explanation(clauses=clauses, positions=positions)
+
+
+def _cost(feature: Feature, level: float, chosen: Sequence[Chosen]) -> int:
+    if feature.groupable and any(c.feature.groupable and c.level == level for c in chosen):
+        return feature.words
+    return feature.words + 1
+
+
+@dataclass
+class Fit:
+    text: str
+    words: int
+    fitted_r: float | None
+    """Weighted correlation on the evidence it was fitted to (optimistic)."""
+
+
+class Composer:
+    """Greedy explanation fitting on one body of evidence; several word budgets share the candidate pool."""
+
+    def __init__(self, evidence: Evidence, vocab: VocabIndex) -> None:
+        self.evidence = evidence
+        self.vocab = vocab
+        self.features = candidate_features(evidence, vocab)
+
+    def fit(self, max_words: int, allow: Sequence[str] | None = None) -> Fit | None:
+        ev = self.evidence
+        if not self.features or len(ev) < 2:
+            return None
+        features = [f for f in self.features if allow is None or _kind(f) in allow]
+        w, a = ev.weight, ev.act
+        total = w.sum()
+        ma = (w * a).sum() / total
+        va = (w * (a - ma) ** 2).sum()
+        if va <= 0:
+            return None
+        pred = np.zeros(len(ev))
+        sp = spp = spa = 0.0
+        chosen: list[Chosen] = []
+        words = 0
+        current = 0.0
+        levels = np.asarray(LEVELS)[:, None]
+        while True:
+            best: tuple[float, Feature, float, int] | None = None
+            for f in features:
+                if any(c.feature is f for c in chosen):
+                    continue
+                s = f.support
+                old = pred[s]
+                new = np.maximum(old, levels * f.grade)  # (levels, support)
+                ws, as_ = w[s], a[s]
+                d_sp = (ws * (new - old)).sum(axis=1)
+                d_spp = (ws * (new**2 - old**2)).sum(axis=1)
+                d_spa = (ws * as_ * (new - old)).sum(axis=1)
+                nsp, nspp, nspa = sp + d_sp, spp + d_spp, spa + d_spa
+                var_p = nspp - nsp**2 / total
+                cov = nspa - nsp * ma
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    r = np.where(var_p > 1e-12, cov / np.sqrt(np.maximum(var_p, 1e-300) * va), 0.0)
+                for k in np.argsort(-r)[:3]:
+                    level = float(LEVELS[k])
+                    cost = _cost(f, level, chosen)
+                    if words + cost > max_words:
+                        continue
+                    gain = float(r[k]) - current
+                    if gain <= MIN_GAIN:
+                        continue
+                    if best is None or gain / cost > best[0] / best[3]:
+                        best = (gain, f, level, cost)
+            if best is None:
+                break
+            gain, f, level, cost = best
+            s = f.support
+            old = pred[s]
+            new = np.maximum(old, level * f.grade)
+            sp += float((w[s] * (new - old)).sum())
+            spp += float((w[s] * (new**2 - old**2)).sum())
+            spa += float((w[s] * a[s] * (new - old)).sum())
+            pred[s] = new
+            current += gain
+            words += cost
+            chosen.append(Chosen(f, level))
+        if not chosen:
+            return None
+        explanation = explanation_of(chosen)
+        text = render(explanation)
+        while word_count(text) > max_words and chosen:
+            chosen.pop()
+            text = render(explanation_of(chosen))
+        return Fit(text, word_count(text), weighted_pearson(pred, a, w)) if chosen else None
+
+
+def _kind(feature: Feature) -> str:
+    if feature.position is not None:
+        return "position"
+    if feature.condition is not None:
+        return "context"
+    assert feature.item is not None
+    return feature.item.kind
+
+
+def candidate_explanations(evidence: Evidence, vocab: VocabIndex, n: int, max_words: int) -> list[Fit]:
+    """Up to `n` distinct fitted explanations within `max_words`, the fullest first, then shorter and simpler ones."""
+    composer = Composer(evidence, vocab)
+    plans: list[tuple[int, Sequence[str] | None]] = [
+        (max_words, None), (max(4, (2 * max_words) // 3), None), (max_words, ("word",)),
+        (max(3, max_words // 3), None), (max_words, ("word", "family", "class", "suffix")),
+        (max(4, max_words // 2), ("word",)),
+    ]
+    out: list[Fit] = []
+    for budget, allow in plans:
+        if len(out) >= n:
+            break
+        fit = composer.fit(budget, allow)
+        if fit is not None and all(fit.text != f.text for f in out):
+            out.append(fit)
+    return out
+
