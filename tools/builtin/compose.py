@@ -27,7 +27,7 @@ from tools.builtin.grammar import (
     render_condition,
     render_item,
 )
-from tools.builtin.vocab import VocabIndex
+from tools.builtin.vocab import LIKE_FLOOR, LIKE_FULL, VocabIndex
 from tools.explainers.base import word_count
 
 LEVELS = (10.0, 8.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0)
@@ -41,6 +41,9 @@ STEM_ENDINGS = ("ations", "ation", "ings", "ing", "ness", "ment", "ions", "ion",
 CONDITION_CLASSES = ("punctuation", "number", "capitalized", "article", "preposition", "pronoun", "conjunction",
                      "auxiliary", "negation")
 STRUCTURES = ("line_start", "sentence_start", "inside_parens", "inside_quotes")
+LIKE_SEEDS = 20
+COMPANION_CLOSENESS = 0.5
+"""A strong word joins a `words like` group when its closeness to the group's seed is at least this (0-1 scale)."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,7 @@ class Feature:
 
     @property
     def groupable(self) -> bool:
-        return self.item is not None and self.condition is None and self.item.kind in ("word", "family", "class", "suffix")
+        return self.item is not None and self.condition is None and self.item.kind in ("word", "family", "class", "suffix", "like")
 
 
 def word_value(piece: str) -> str:
@@ -125,6 +128,7 @@ def candidate_features(evidence: Evidence, vocab: VocabIndex) -> list[Feature]:
         vocab_mask = np.zeros(vocab.size, dtype=bool)
         vocab_mask[vocab.word_ids(value)] = True
         pool.add(Item("word", (value,)), None, mask_of(vocab_mask, ev.ids))
+    _like_features(pool, top_words[:LIKE_SEEDS])
     # Forms of a word: several distinct tokens sharing a stem.
     seen_stems: set[str] = set()
     for value in top_words[:30]:
@@ -154,6 +158,31 @@ def candidate_features(evidence: Evidence, vocab: VocabIndex) -> list[Feature]:
     _context_features(pool, top_words[:CONTEXT_TOKENS], base)
     _position_features(pool)
     return pool.features
+
+
+def _like_features(pool: CandidatePool, seeds: Sequence[str]) -> None:
+    """`words like "poison", "murder"`: a word and its closest strong companions, generalized through the
+    subject's embeddings exactly as the simulator will read them."""
+    ev, vocab = pool.evidence, pool.vocab
+    if vocab.embeddings is None:
+        return
+    known = ev.ids >= 0
+    safe = np.where(known, ev.ids, 0)
+    for value in seeds:
+        seed_ids = vocab.word_ids(value)
+        if not seed_ids or not value.strip().isalpha():
+            continue
+        close = vocab.closeness(seed_ids, LIKE_FLOOR, LIKE_FULL)
+        assert close is not None
+        companions = [w for w in seeds if w != value and w.strip().isalpha() and vocab.word_ids(w)
+                      and float(close[vocab.word_ids(w)].max()) >= COMPANION_CLOSENESS][:2]
+        for examples in dict.fromkeys([(value,), (value, *companions)]):
+            ids = [i for w in examples for i in vocab.word_ids(w)]
+            grade_vocab = vocab.closeness(ids, LIKE_FLOOR, LIKE_FULL)
+            assert grade_vocab is not None
+            grade_vocab[ids] = 1.0
+            grade = np.where(known, grade_vocab[safe], 0.0)
+            pool.add(Item("like", examples), None, grade > 0, grade=grade)
 
 
 def condition_masks(evidence: Evidence, vocab: VocabIndex, prev_values: Sequence[str]) -> list[tuple[Condition, np.ndarray]]:

@@ -21,15 +21,13 @@ import numpy as np
 
 from tools.builtin.context import TextStructure, text_structure
 from tools.builtin.grammar import Clause, Condition, Explanation, Item, Position, parse
-from tools.builtin.vocab import VocabIndex
+from tools.builtin.vocab import LIKE_FLOOR, LIKE_FULL, VocabIndex
 from tools.simulators.base import RecordSimulation
 
 METHOD = "builtin-lexical"
 LOOSE_MATCH = 0.7
 SIMILARITY_FLOOR = 0.35
 SIMILARITY_SCALE = 0.5
-LIKE_FLOOR = 0.3
-"""Cosine similarity to an example below which a `words like` neighbour gets nothing."""
 SOFT_GATE = 0.25
 
 
@@ -66,13 +64,6 @@ class BuiltinSimulator:
     def method(self) -> str:
         return METHOD
 
-    def _similar(self, ids: Sequence[int], floor: float) -> np.ndarray | None:
-        """Per vocabulary id, how close its embedding is to the nearest of `ids`, scaled to 0-1 above `floor`."""
-        if self.vocab.embeddings is None or not ids:
-            return None
-        sims = (self.vocab.embeddings @ self.vocab.embeddings[list(ids)].T).max(axis=1)
-        return np.clip((sims - floor) / (1 - floor), 0, 1).astype(np.float32)
-
     def _item(self, item: Item, weight: float, scores: np.ndarray, sequences: list[tuple[tuple[int, ...], float]]) -> None:
         vocab = self.vocab
         if item.kind == "word":
@@ -88,14 +79,14 @@ class BuiltinSimulator:
                     scores[loose] = np.maximum(scores[loose], LOOSE_MATCH * w)
         elif item.kind == "like":
             examples = [i for v in item.values for i in vocab.word_ids(v) or vocab.loose_ids(v)]
-            similar = self._similar(examples, LIKE_FLOOR)
+            similar = vocab.closeness(examples, LIKE_FLOOR, LIKE_FULL)
             if similar is not None:
                 np.maximum(scores, weight * similar, out=scores)
             scores[examples] = np.maximum(scores[examples], weight)
         elif item.kind == "free":
             for value in item.values:
                 exact, loose = vocab.word_ids(value), [i for i in vocab.loose_ids(value) if i not in vocab.word_ids(value)]
-                similar = self._similar(exact or loose, SIMILARITY_FLOOR)
+                similar = vocab.closeness(exact or loose, SIMILARITY_FLOOR)
                 if similar is not None:
                     np.maximum(scores, SIMILARITY_SCALE * weight * similar, out=scores)
                 scores[loose] = np.maximum(scores[loose], LOOSE_MATCH * weight)
