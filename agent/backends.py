@@ -89,9 +89,16 @@ def _simulator(settings: Settings, llm: LLM | None, subject: SubjectModel) -> tu
 
 
 @asynccontextmanager
-async def open_backend(settings: Settings, subject: SubjectModel, ledger: UsageLedger | None = None) -> AsyncIterator[Backend]:
-    """The backend for `settings`; closes its client (and stops a local server) on exit."""
+async def open_backend(settings: Settings, subject: SubjectModel, ledger: UsageLedger | None = None,
+                       neurons: int = 1) -> AsyncIterator[Backend]:
+    """The backend for `settings` to explain `neurons` neurons; closes its client (and stops a local
+    server) on exit. Refuses to start when `--backend auto` would spend money (agent/spending.py)."""
+    from agent.refine_setup import refine_params
+    from agent.spending import guard_spending
+
     name = resolve_backend(settings)
+    config = llm_config(settings) if name == "llm" else None
+    guard_spending(settings, name, config, refine_params(settings), neurons, refine=False, budgeted=False)
     ledger = ledger or UsageLedger()
     async with AsyncExitStack() as stack:
         llm: LLM | None = None
@@ -99,7 +106,7 @@ async def open_backend(settings: Settings, subject: SubjectModel, ledger: UsageL
         if name in ("llm", "local"):
             from tools.llm.openai_client import OpenAIChatLLM
 
-            config = local_config(settings, stack) if name == "local" else llm_config(settings)
+            config = local_config(settings, stack) if name == "local" else config or llm_config(settings)
             client = OpenAIChatLLM(config, ledger=ledger)
             stack.push_async_callback(client.aclose)
             llm = client

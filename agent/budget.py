@@ -45,6 +45,21 @@ class BudgetLimits(BaseModel):
     tokens: int | None = Field(None, ge=0, description="Prompt + completion tokens.")
     seconds: float | None = Field(None, gt=0, description="Wall time.")
 
+    def after(self, usd: float, tokens: int, seconds: float) -> BudgetLimits:
+        """These limits counted from a point where `usd`, `tokens` and `seconds` were already spent."""
+        return BudgetLimits(usd=None if self.usd is None else self.usd + usd,
+                            tokens=None if self.tokens is None else self.tokens + tokens,
+                            seconds=None if self.seconds is None else self.seconds + seconds)
+
+    def tightest(self, other: BudgetLimits) -> BudgetLimits:
+        """Each limit the lower of the two (unset = unlimited)."""
+        def low(a: float | None, b: float | None) -> float | None:
+            return b if a is None else a if b is None else min(a, b)
+
+        tokens = low(self.tokens, other.tokens)
+        return BudgetLimits(usd=low(self.usd, other.usd), tokens=None if tokens is None else int(tokens),
+                            seconds=low(self.seconds, other.seconds))
+
 
 @dataclass
 class Reservation:

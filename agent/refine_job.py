@@ -55,6 +55,9 @@ class RefineEnvironment:
     records_per_split: int | None = None
     neuron_limits: BudgetLimits | None = None
     global_budget: ParentBudget | None = None
+    command_limits: BudgetLimits | None = None
+    """A one-neuron command's own budget (`refine`): folded into the neuron's limits instead of a
+    parent, so it stops the loop and leaves room for the held-out score like a per-neuron budget."""
     on_event: Callable[[TraceEvent], None] | None = None
     graphs: dict[bool, Any] = field(default_factory=dict)
     """Compiled graphs by `stop_before_probe`: compiling inspects every node's source (~50 ms), once per run is enough."""
@@ -65,8 +68,12 @@ def thread_config(layer: int, neuron: int, params: RefineParams) -> dict[str, An
 
 
 def _neuron_budget(env: RefineEnvironment, layer: int, neuron: int, seconds_done: float) -> Budget:
-    budget = Budget(env.neuron_limits or BudgetLimits(), parent=env.global_budget)
     usd, tokens, calls = env.journal.spent(f"{layer}/{neuron}/")
+    limits = env.neuron_limits or BudgetLimits()
+    if env.command_limits is not None:
+        # The command's budget counts what this command spends: on a resumed neuron, from here on.
+        limits = limits.tightest(env.command_limits.after(usd, tokens, seconds_done))
+    budget = Budget(limits, parent=env.global_budget)
     budget.spent_usd, budget.spent_tokens, budget.calls = usd, tokens, calls
     budget.started -= seconds_done
     return budget
@@ -74,13 +81,15 @@ def _neuron_budget(env: RefineEnvironment, layer: int, neuron: int, seconds_done
 
 async def refine_neuron(
     env: RefineEnvironment, layer: int, neuron: int, seed_explanation: str | None = None,
-    stop_before_probe: bool = False, skip_reason: str | None = None,
+    stop_before_probe: bool = False, skip_reason: str | None = None, baseline: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The neuron's final summary: from the checkpoint if it already finished, else by (re)running the graph.
 
     `stop_before_probe` runs only the one-shot part, if it has not run yet, and returns the graph's
     state (it holds `oneshot`); `skip_reason` ends a neuron paused there without refining it (it is
-    finalized as it stands)."""
+    finalized as it stands, `skipped`), or a neuron not started yet without any LLM call (a triage
+    found it explained for free). `baseline` (a `BaselineResult` as a dict) is that free explanation's
+    scores, reported in the result next to the LLM's."""
     graph = env.graphs.get(stop_before_probe)
     if graph is None:
         graph = env.graphs[stop_before_probe] = build_graph().compile(
@@ -95,7 +104,7 @@ async def refine_neuron(
     if values.get("final") is not None and not snapshot.next:
         return values["final"]
     if skip_reason is not None and snapshot.next == ("probe",):
-        await graph.aupdate_state(config, {"stop": "target", "stop_reason": skip_reason}, as_node="score")
+        await graph.aupdate_state(config, {"stop": "skipped", "stop_reason": skip_reason}, as_node="score")
         snapshot = await graph.aget_state(config)
     resumed = bool(values)
     data = NeuronData(layer, neuron, env.store.read(layer, neuron), env.records_per_split)
@@ -128,7 +137,10 @@ async def refine_neuron(
     trace.emit(NeuronStarted(run=env.run.name, backend=env.backend_description | {"simulator": simulator.method},
                              params=env.params.model_dump(), resumed=resumed, **trace.base()))
     log.info("refine_neuron", layer=layer, neuron=neuron, resumed=resumed)
-    start: dict[str, Any] = {"layer": layer, "neuron": neuron} | ({"seed_explanation": seed_explanation} if seed_explanation else {})
+    start: dict[str, Any] = {"layer": layer, "neuron": neuron}
+    for key, value in (("seed_explanation", seed_explanation), ("skip_reason", skip_reason), ("baseline", baseline)):
+        if value:
+            start[key] = value
     out = await graph.ainvoke(None if snapshot.next else start, config, context=ctx, durability="sync")
     return out if stop_before_probe else out["final"]
 

@@ -16,7 +16,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from agent.cli.options import explaining_options, parse_index_list, setting
+from agent.cli.options import budget_options, explaining_options, parse_index_list, setting
 from agent.settings import Settings
 from tools.errors import BadInputError
 
@@ -54,13 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="OpenAI-format explanations dir or a previous run: existing scores and explanations")
     choose.add_argument("--below", type=float, default=None, metavar="T", help="refine only neurons whose existing score is under T")
     choose.add_argument("--order", choices=["given", "lowest", "random"], default="given", help="refinement order (default: given)")
-    budgets = parser.add_argument_group("budgets (global and per neuron)")
-    setting(budgets, "--budget-usd", field="budget_usd", type=float, metavar="USD")
-    setting(budgets, "--budget-tokens", field="budget_tokens", type=int, metavar="N")
-    setting(budgets, "--budget-hours", field="budget_hours", type=float, metavar="H")
-    setting(budgets, "--per-neuron-usd", field="per_neuron_usd", type=float, metavar="USD")
-    setting(budgets, "--per-neuron-tokens", field="per_neuron_tokens", type=int, metavar="N")
-    setting(budgets, "--per-neuron-minutes", field="per_neuron_minutes", type=float, metavar="MIN")
+    budget_options(parser)
     run_group = parser.add_argument_group("execution")
     setting(run_group, "--concurrency", field="concurrency", type=int, metavar="N")
     setting(run_group, "--executor", field="executor", choices=["inprocess", "ray"])
