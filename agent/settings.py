@@ -102,6 +102,12 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field("warning", description="Log level for stderr.")
     log_json: bool = Field(False, description="Logs as JSON lines (for machines) instead of console text.")
 
+    # Sweep triage: the free builtin explanation first, paid work only where it falls short
+    triage: Literal["auto", "builtin", "none"] = Field(
+        "auto", description="Before paying an LLM, score every neuron's free builtin explanation (selection split): those at "
+        "or above --target are finished without an LLM, the rest refined worst first; auto = builtin with an LLM backend "
+        "and no --from, else none.")
+
     @field_validator("cache_dir", "model_path", "records", "runs_dir", mode="after")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
