@@ -1,9 +1,9 @@
 """Budgets: dollars, tokens and wall time, checked before every LLM call.
 
-Before a call, its cost is estimated from above (prompt characters / 3 + the output cap, at the
-model's price) and reserved; the call is refused if the reservation would cross a limit, so
-concurrent calls cannot jointly overshoot and the overshoot is bounded by one call's estimation
-error. A per-neuron budget can have a parent (the sweep's global budget, possibly in another
+Before a call, its cost is bounded from above (the prompt's UTF-8 bytes plus a per-message
+overhead, and the output cap, at the model's price: `agent.refine_job.estimator_for`) and
+reserved; the call is refused if the reservation would cross a limit, so concurrent calls cannot
+jointly overshoot, and a spend never passes a limit. A per-neuron budget can have a parent (the sweep's global budget, possibly in another
 process): a call must fit both. `final_reserve` keeps part of a neuron's budget back for its
 held-out scoring.
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,15 +145,33 @@ async def refine_neuron(
     return out if stop_before_probe else out["final"]
 
 
+MESSAGE_OVERHEAD_TOKENS = 8
+"""Tokens a chat format adds per message and to prime the reply (OpenAI counts 3 each; ChatML-style
+templates about 5): 8 is above all of them."""
+
+
+def prompt_tokens_bound(texts: Iterable[str]) -> int:
+    """An upper bound of the tokens of `texts` as one prompt: their UTF-8 bytes, plus the chat format's
+    overhead. Every byte-level BPE tokenizer (GPT-2, OpenAI's cl100k/o200k, Llama 3, Qwen, SmolLM2) and
+    every SentencePiece one with byte fallback spends at least one byte per token, so no tokenizer of
+    these families counts more. Characters / 3 is not a bound: the `token<TAB>value` lines of our
+    prompts run at about 2 characters per token (tests/agent/test_estimate.py measures it)."""
+    pieces = list(texts)
+    return sum(len(text.encode("utf-8")) for text in pieces) + MESSAGE_OVERHEAD_TOKENS * (len(pieces) + 1)
+
+
 def estimator_for(prices: Callable[[str, int, int], float], model_for: Callable[[str], str]) -> Estimator:
-    """Upper estimate of a call: prompt characters / 3 tokens in, the output cap out."""
+    """Upper bound of a call's (usd, tokens): `prompt_tokens_bound` in, the output cap out.
+
+    Loose for prose (about 4 bytes a token), and that costs only headroom: a reservation is released
+    when its call settles at the real usage, so only a budget's last few calls are refused early."""
 
     def estimate(request: LLMRequest | PromptScoreRequest) -> tuple[float, int]:
         if isinstance(request, LLMRequest):
-            prompt = sum(len(m.content) for m in request.messages) // 3 + 8
+            prompt = prompt_tokens_bound(m.content for m in request.messages)
             completion = request.max_tokens
         else:
-            prompt, completion = len(request.prompt) // 3 + 8, 1
+            prompt, completion = prompt_tokens_bound([request.prompt]), 1
         return prices(model_for(request.purpose), prompt, completion), prompt + completion
 
     return estimate
