@@ -75,7 +75,8 @@ class SweepState:
 class Manifest:
     """runs/NAME/manifest.json, written atomically: `neurons` holds the status of every neuron that
     finished (a rerun skips them); `errors` the reason of every neuron whose last attempt failed,
-    whether it finished as failed or could not run at all (then it is not in `neurons`)."""
+    whether it finished as failed or could not run at all (then it is not in `neurons`), and the
+    reasons of every neuron that finished degraded."""
 
     def __init__(self, run: RunStore) -> None:
         self.path = run.root / "manifest.json"

@@ -305,12 +305,14 @@ def sweep_args(runs_dir: Path, cache: Path, records: Path, base_url: str, *, run
                neurons: str = "1-3", concurrency: int = 1) -> list[str]:
     """`refinery sweep` on the tiny model with small refinement settings (those of tests/sweep's
     `sweep_settings`: one probe-and-revise round, one explanation and one revision, two records per
-    split), through the real client with `MAX_RETRIES` and `TIMEOUT_S`."""
+    split), through the real client with `MAX_RETRIES` and `TIMEOUT_S`. `--backend llm` explicitly: with
+    OPENAI_API_KEY set and no dollar budget, `auto` would refuse to start. `--triage none`: faults
+    target calls by their order of arrival, so neurons are refined in the given order."""
     return ["sweep", "--run", run, "--runs-dir", str(runs_dir), "--layers", str(layer), "--neurons", neurons,
             "--model", "tiny-llama", "--corpus", "pydoc", "--cache-dir", str(cache), "--excerpt-tokens", "32",
             "--max-excerpts", "200", "--top-k", "20", "--n-random", "15", "--records", str(records),
             "--max-iters", "1", "--n-explanations", "1", "--n-revisions", "1", "--probes-per-generator", "1",
-            "--records-per-split", "2", "--llm-base-url", base_url, "--llm-max-retries", str(MAX_RETRIES),
+            "--records-per-split", "2", "--backend", "llm", "--triage", "none", "--llm-base-url", base_url, "--llm-max-retries", str(MAX_RETRIES),
             "--llm-timeout-s", str(TIMEOUT_S), "--concurrency", str(concurrency)]
 
 
