@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, TypeAdapter
 
 from tools.errors import RecordFileError
+from tools.evaluate import ExplanationScore, failed_records, score_on
 from tools.probes.types import Counterexample
 
 
@@ -132,6 +133,11 @@ class HeldoutResult(BaseModel):
     n_records: int | None = Field(None, description="Held-out records simulated (None in results written before it was kept).")
     failed_records: list[int] = Field(default_factory=list, description="Indices of the held-out records whose simulation failed.")
 
+    @classmethod
+    def of(cls, score: ExplanationScore) -> HeldoutResult:
+        return cls(explanation=score.explanation, heldout_score=score.score, heldout_ci=score.ci, reason=score.score_reason,
+                   n_records=score.n_records, failed_records=failed_records(score))
+
 
 class PairedGain(BaseModel):
     """The one-shot and the refined explanation compared on the same held-out records: those both
@@ -144,6 +150,17 @@ class PairedGain(BaseModel):
     oneshot_score: float | None
     refined_score: float | None
     gain: float | None = Field(description="refined_score - oneshot_score, when both are defined.")
+
+    @classmethod
+    def of(cls, oneshot: ExplanationScore, refined: ExplanationScore) -> PairedGain:
+        """The two held-out scores (of the same records, in the same order) restricted to the records both read."""
+        if oneshot.true_activations != refined.true_activations:
+            raise ValueError("a paired gain needs both explanations scored on the same records")
+        failed_o, failed_r = failed_records(oneshot), failed_records(refined)
+        both = [i for i in range(refined.n_records) if i not in {*failed_o, *failed_r}]
+        o, r = (score_on(oneshot, both), score_on(refined, both)) if both else (None, None)
+        return cls(n_records=refined.n_records, n_paired=len(both), failed_oneshot=failed_o, failed_refined=failed_r,
+                   oneshot_score=o, refined_score=r, gain=r - o if o is not None and r is not None else None)
 
 
 class BaselineResult(BaseModel):

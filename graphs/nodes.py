@@ -35,7 +35,7 @@ from graphs.context import NeuronContext
 from graphs.policy import decide, should_stop
 from graphs.state import Candidate, RefineState, Round
 from tools.atomic import atomic_write_json, atomic_write_text
-from tools.evaluate import ExplanationScore, failed_records, score_explanation, score_on
+from tools.evaluate import ExplanationScore, score_explanation
 from tools.explainers.base import NoExplanationError
 from tools.formats.openai import NeuronId, NeuronSimulationResults, write_simulation_results
 from tools.llm.protocol import LLMError
@@ -301,10 +301,8 @@ async def finalize(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[
                 path = ctx.neuron_dir("scores") / f"heldout-{name}.json"
                 atomic_write_text(path, result.model_dump_json())
                 ctx.trace.emit(_scored_event(result, str(path), ctx))
-                results[name] = HeldoutResult(explanation=result.explanation, heldout_score=result.score,
-                                              heldout_ci=result.ci, reason=result.score_reason, n_records=result.n_records,
-                                              failed_records=failed_records(result))
-            paired = _paired(first, refined)
+                results[name] = HeldoutResult.of(result)
+            paired = PairedGain.of(first, refined)
             exported = [refined] + ([first] if first is not refined else [])
             if refined.n_records and refined.n_failed == refined.n_records:
                 error = f"no held-out score: {refined.score_reason}"
@@ -339,11 +337,3 @@ def _status(stop: str, error: str | None, problems: list[str]) -> NeuronStatus:
         return "skipped"
     return "degraded" if problems else "ok"
 
-
-def _paired(oneshot: ExplanationScore, refined: ExplanationScore) -> PairedGain:
-    """The gain over the held-out records both simulations read: a record either failed counts for neither."""
-    failed_o, failed_r = failed_records(oneshot), failed_records(refined)
-    both = [i for i in range(refined.n_records) if i not in {*failed_o, *failed_r}]
-    o, r = (score_on(oneshot, both), score_on(refined, both)) if both else (None, None)
-    return PairedGain(n_records=refined.n_records, n_paired=len(both), failed_oneshot=failed_o, failed_refined=failed_r,
-                      oneshot_score=o, refined_score=r, gain=r - o if o is not None and r is not None else None)

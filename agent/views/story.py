@@ -215,6 +215,8 @@ def neuron_story(
                 step.errors.append(f"{event.node}: {event.error}")
             case StepFailed():
                 step.errors.append(f"{event.step}: {event.reason}")
+                if event.step != "probe":
+                    step.source = step.source or ("explainer" if event.step == "explain" else "reviser")
             case _:
                 pass
     heldout = _heldout(final, heldout_events, scores, notes)

@@ -84,8 +84,8 @@ def failed_records_note(row: NeuronRow) -> str | None:
     """Held-out records a simulation failed, and how many the paired gain is over; None when none failed."""
     if not row.oneshot_failed and not row.refined_failed:
         return None
-    parts = [f"{n} for the {name}" for name, n in (("one-shot", row.oneshot_failed), ("refined", row.refined_failed)) if n]
-    return (f"held-out simulations failed on {' and '.join(parts)} of {row.heldout_records} records; "
+    parts = [f"{name} {n}" for name, n in (("one-shot", row.oneshot_failed), ("refined", row.refined_failed)) if n]
+    return (f"held-out records whose simulation failed: {', '.join(parts)} of {row.heldout_records}; "
             f"the gain is over the {row.paired_records} both read")
 
 
@@ -112,8 +112,9 @@ def run_text(summary: RunSummary) -> str:
     if notes:
         lines.append("")
         lines += [line for note in notes for line in _wrap(note, 0)]
-    lines += ["", "scores: held-out Pearson r; builtin: the free builtin explanation's; gain: refined - one-shot on",
-              "the records both simulations read. A neuron's story: refinery trace RUN --neuron L/N"]
+    lines += ["", "scores: held-out Pearson r; builtin: the free explanation of a sweep's triage;",
+              "gain: refined - one-shot, on the held-out records both simulations read.",
+              "A neuron's story: refinery trace RUN --neuron L/N"]
     return "\n".join(lines) + "\n"
 
 
