@@ -53,6 +53,18 @@ def _prices(settings: Settings) -> dict[str, ModelPrice] | None:
         raise RecordFileError(settings.llm_prices, f"not a price table {{model: [usd_per_1M_prompt, usd_per_1M_completion]}}: {err}") from None
 
 
+def check_spending(settings: Settings, neurons: int) -> LLMConfig | None:
+    """Refuse (BadInputError) when explaining `neurons` neurons could spend money unasked
+    (agent/spending.py); the endpoint's config for the llm backend. Commands call it before any work."""
+    from agent.refine_setup import refine_params
+    from agent.spending import guard_spending
+
+    name = resolve_backend(settings)
+    config = llm_config(settings) if name == "llm" else None
+    guard_spending(settings, name, config, refine_params(settings), neurons, refine=False, budgeted=False)
+    return config
+
+
 def llm_config(settings: Settings) -> LLMConfig:
     if settings.llm_base_url is None and settings.llm_api_key is None:
         raise BadInputError(
@@ -93,12 +105,8 @@ async def open_backend(settings: Settings, subject: SubjectModel, ledger: UsageL
                        neurons: int = 1) -> AsyncIterator[Backend]:
     """The backend for `settings` to explain `neurons` neurons; closes its client (and stops a local
     server) on exit. Refuses to start when `--backend auto` would spend money (agent/spending.py)."""
-    from agent.refine_setup import refine_params
-    from agent.spending import guard_spending
-
     name = resolve_backend(settings)
-    config = llm_config(settings) if name == "llm" else None
-    guard_spending(settings, name, config, refine_params(settings), neurons, refine=False, budgeted=False)
+    config = check_spending(settings, neurons)
     ledger = ledger or UsageLedger()
     async with AsyncExitStack() as stack:
         llm: LLM | None = None

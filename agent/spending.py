@@ -173,7 +173,7 @@ def estimate_cost(settings: Settings, params: RefineParams, estimate: Estimator,
                         usd_per_neuron=sum(u for u, _ in costs))
 
 
-def _money(usd: float) -> str:
+def dollars(usd: float) -> str:
     return f"${usd:,.2f}" if usd >= 0.01 else f"${usd:.4f}"
 
 
@@ -194,8 +194,8 @@ def guard_spending(settings: Settings, backend: str, config: LLMConfig | None, p
     missing = unpriced_models(config)
     priced = (f"at the prices of {', '.join(sorted({config.model_for('explainer'), config.model_for('simulator')}))}"
               + (f"; no price for {', '.join(missing)}, counted as $0 (give --llm-prices)" if missing else ""))
-    what = (f"up to ~{_money(cost.usd)} ({cost.neurons} neuron{'s' if cost.neurons != 1 else ''} x at most "
-            f"{cost.calls_per_neuron:,} calls and {cost.tokens_per_neuron:,} tokens, {_money(cost.usd_per_neuron)} each, {priced})")
+    what = (f"up to ~{dollars(cost.usd)} ({cost.neurons} neuron{'s' if cost.neurons != 1 else ''} x at most "
+            f"{cost.calls_per_neuron:,} calls and {cost.tokens_per_neuron:,} tokens, {dollars(cost.usd_per_neuron)} each, {priced})")
     if budgeted:
         how = (f"Set a dollar budget, e.g. --budget-usd {max(cost.usd, 0.01):.2f} for the whole command or --per-neuron-usd "
                f"{max(cost.usd_per_neuron, 0.01):.2f} per neuron (REFINERY_BUDGET_USD, REFINERY_PER_NEURON_USD); or pass "
