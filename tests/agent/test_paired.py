@@ -24,8 +24,8 @@ def _score(values: list[list[float] | None]) -> ExplanationScore:
 
 
 def test_each_score_leaves_out_the_records_either_simulation_failed() -> None:
-    # The refined simulation fails the record the one-shot one predicts worst: unpaired, the refined
-    # explanation would gain from its own failure.
+    # The refined simulation fails the last record, on which the one-shot one is wrong: unpaired, the
+    # refined explanation would gain from its own failure.
     oneshot = _score([[0, 9, 0], [0, 8], [0, 0, 9], [9, 0]])
     refined = _score([[0, 9, 1], [9, 0], [0, 0, 9], None])
     paired = PairedGain.of(oneshot, refined)
