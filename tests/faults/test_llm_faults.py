@@ -29,6 +29,7 @@ from tests.support.faults import (
     TransportFault,
     read_run,
 )
+from tests.sweep.conftest import EXPLANATION
 
 # How the reason of a call that never succeeded names each fault.
 SIGNATURES: dict[TransportFault, str] = {
@@ -146,3 +147,18 @@ async def test_useless_answers_are_paid_once_and_fail_only_what_they_touch(
     assert len(failed) == 2 and "no logprobs" in failed[1] and failed[0].startswith("no value candidate"), failed
     account = assert_accounted(run, plan)
     assert account.faults == Counter(f.kind for f in faults) and account.recovered == account.gave_up == 0
+
+
+def test_a_replayed_plan_serves_each_fault_to_the_same_call_in_any_order() -> None:
+    """bench/faults' budget phase: faults follow their calls (request bodies), not the order of arrival."""
+    def explain(text: str) -> dict:
+        return {"messages": [{"role": "system", "content": "We are studying neurons"}, {"role": "user", "content": text}],
+                "max_tokens": 80}
+
+    first, second = explain("records of neuron 1"), explain("records of neuron 2")
+    plan = FaultPlan(EXPLANATION, [Fault("500", "explain", nth=1, times=1)])
+    plan(first), plan(second)
+    replay = FaultPlan.replaying(plan, EXPLANATION)
+    replay(second), replay(first)  # the other order: as two neurons in flight may send them
+    assert {log.key: log.outcomes for log in replay.calls} == {log.key: log.outcomes for log in plan.calls}
+    assert [log.outcomes for log in replay.targeted()] == [["500"]]
