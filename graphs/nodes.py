@@ -36,7 +36,7 @@ from graphs.policy import decide, should_stop
 from graphs.state import Candidate, RefineState, Round
 from tools.atomic import atomic_write_json, atomic_write_text
 from tools.evaluate import ExplanationScore, score_explanation
-from tools.explainers.base import NoExplanationError
+from tools.explainers.base import NoExplanationError, UnchangedExplanation
 from tools.formats.openai import NeuronId, NeuronSimulationResults, write_simulation_results
 from tools.llm.protocol import LLMError
 from tools.probes import generators
@@ -257,6 +257,8 @@ async def revise(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[st
     )
     try:
         texts = await ctx.reviser.revise(context, ctx.params.n_revisions)
+    except UnchangedExplanation:
+        texts = []  # the reviser answered and keeps the explanation as it is: a round with nothing new
     except (NoExplanationError, LLMError) as err:
         # Not an empty round: that would count as "no improvement" and end as converged. The loop
         # stops here (another round would pay for probes no revision can use) and ends degraded.
