@@ -14,12 +14,14 @@ import pytest
 from agent.cli.main import main
 from agent.journal import CallJournal
 from agent.refine_setup import open_refine_environment
+from agent.sweep.select import select
+from agent.sweep.session import sweep
 from agent.sweep.triage import baseline, skip_reason
 from agent.trace import BaselineResult, ModelCalled, NeuronStarted, read_trace, trace_path
 from tests.support.brain import brain_behaviour
 from tests.support.chat_server import ChatServer, Respond
 from tests.support.faults import sweep_args
-from tests.sweep.conftest import EXPLANATION, LAYER, summary_rows, sweep_settings
+from tests.sweep.conftest import EXPLANATION, LAYER, brain_llm, summary_rows, sweep_settings
 
 NEURONS = [(LAYER, n) for n in range(1, 7)]
 
@@ -98,3 +100,19 @@ def test_the_triage_decides_on_the_selection_split_only() -> None:
     assert skip_reason(result(0.6, 0.1), target=0.5) is not None
     assert skip_reason(result(None, 0.9), target=0.5) is None
     assert skip_reason(result(0.9, 0.9), target=None) is None  # no target: nothing is finished for free
+
+
+async def test_neurons_left_unrefined_by_below_are_skipped_and_out_of_the_mean_gain(
+    tmp_path: Path, session_cache: Path, sweep_records: Path,
+) -> None:
+    settings = sweep_settings(tmp_path, session_cache, sweep_records, triage="none")
+    neurons = [(LAYER, n) for n in (1, 2, 3)]
+    # Every defined one-shot score is at or above -1: no neuron is refined.
+    report = await sweep(settings, select(neurons), one_shot_first=True, below=-1.0, order="lowest", llm=brain_llm())
+    rows = summary_rows(tmp_path / "runs" / "s")
+    skipped = [key for key in neurons if rows[key]["status"] == "skipped"]
+    assert skipped and all(rows[key]["stop"] == "skipped" and rows[key]["iterations"] == 0 for key in skipped)
+    assert all("is not below -1" in json.loads((tmp_path / "runs" / "s" / "results" / str(LAYER) / f"{n}.json").read_text())
+               ["stop_reason"] for _, n in skipped)
+    assert report["totals"]["ok"] == 0 and report["totals"]["skipped"] == len(skipped)
+    assert report["totals"]["refined"] == 0 and report["totals"]["mean_gain"] is None  # not a mean of zeros
