@@ -53,6 +53,18 @@ def _prices(settings: Settings) -> dict[str, ModelPrice] | None:
         raise RecordFileError(settings.llm_prices, f"not a price table {{model: [usd_per_1M_prompt, usd_per_1M_completion]}}: {err}") from None
 
 
+def check_spending(settings: Settings, neurons: int) -> LLMConfig | None:
+    """Refuse (BadInputError) when explaining `neurons` neurons could spend money unasked
+    (agent/spending.py); the endpoint's config for the llm backend. Commands call it before any work."""
+    from agent.refine_setup import refine_params
+    from agent.spending import guard_spending
+
+    name = resolve_backend(settings)
+    config = llm_config(settings) if name == "llm" else None
+    guard_spending(settings, name, config, refine_params(settings), neurons, refine=False, budgeted=False)
+    return config
+
+
 def llm_config(settings: Settings) -> LLMConfig:
     if settings.llm_base_url is None and settings.llm_api_key is None:
         raise BadInputError(
@@ -89,9 +101,12 @@ def _simulator(settings: Settings, llm: LLM | None, subject: SubjectModel) -> tu
 
 
 @asynccontextmanager
-async def open_backend(settings: Settings, subject: SubjectModel, ledger: UsageLedger | None = None) -> AsyncIterator[Backend]:
-    """The backend for `settings`; closes its client (and stops a local server) on exit."""
+async def open_backend(settings: Settings, subject: SubjectModel, ledger: UsageLedger | None = None,
+                       neurons: int = 1) -> AsyncIterator[Backend]:
+    """The backend for `settings` to explain `neurons` neurons; closes its client (and stops a local
+    server) on exit. Refuses to start when `--backend auto` would spend money (agent/spending.py)."""
     name = resolve_backend(settings)
+    config = check_spending(settings, neurons)
     ledger = ledger or UsageLedger()
     async with AsyncExitStack() as stack:
         llm: LLM | None = None
@@ -99,7 +114,7 @@ async def open_backend(settings: Settings, subject: SubjectModel, ledger: UsageL
         if name in ("llm", "local"):
             from tools.llm.openai_client import OpenAIChatLLM
 
-            config = local_config(settings, stack) if name == "local" else llm_config(settings)
+            config = local_config(settings, stack) if name == "local" else config or llm_config(settings)
             client = OpenAIChatLLM(config, ledger=ledger)
             stack.push_async_callback(client.aclose)
             llm = client

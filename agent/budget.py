@@ -1,9 +1,9 @@
 """Budgets: dollars, tokens and wall time, checked before every LLM call.
 
-Before a call, its cost is estimated from above (prompt characters / 3 + the output cap, at the
-model's price) and reserved; the call is refused if the reservation would cross a limit, so
-concurrent calls cannot jointly overshoot and the overshoot is bounded by one call's estimation
-error. A per-neuron budget can have a parent (the sweep's global budget, possibly in another
+Before a call, its cost is bounded from above (the prompt's UTF-8 bytes plus a per-message
+overhead, and the output cap, at the model's price: `agent.refine_job.estimator_for`) and
+reserved; the call is refused if the reservation would cross a limit, so concurrent calls cannot
+jointly overshoot, and a spend never passes a limit. A per-neuron budget can have a parent (the sweep's global budget, possibly in another
 process): a call must fit both. `final_reserve` keeps part of a neuron's budget back for its
 held-out scoring.
 
@@ -44,6 +44,21 @@ class BudgetLimits(BaseModel):
     usd: float | None = Field(None, ge=0, description="Dollars.")
     tokens: int | None = Field(None, ge=0, description="Prompt + completion tokens.")
     seconds: float | None = Field(None, gt=0, description="Wall time.")
+
+    def after(self, usd: float, tokens: int, seconds: float) -> BudgetLimits:
+        """These limits counted from a point where `usd`, `tokens` and `seconds` were already spent."""
+        return BudgetLimits(usd=None if self.usd is None else self.usd + usd,
+                            tokens=None if self.tokens is None else self.tokens + tokens,
+                            seconds=None if self.seconds is None else self.seconds + seconds)
+
+    def tightest(self, other: BudgetLimits) -> BudgetLimits:
+        """Each limit the lower of the two (unset = unlimited)."""
+        def low(a: float | None, b: float | None) -> float | None:
+            return b if a is None else a if b is None else min(a, b)
+
+        tokens = low(self.tokens, other.tokens)
+        return BudgetLimits(usd=low(self.usd, other.usd), tokens=None if tokens is None else int(tokens),
+                            seconds=low(self.seconds, other.seconds))
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +56,9 @@ class RefineEnvironment:
     records_per_split: int | None = None
     neuron_limits: BudgetLimits | None = None
     global_budget: ParentBudget | None = None
+    command_limits: BudgetLimits | None = None
+    """A one-neuron command's own budget (`refine`): folded into the neuron's limits instead of a
+    parent, so it stops the loop and leaves room for the held-out score like a per-neuron budget."""
     on_event: Callable[[TraceEvent], None] | None = None
     pool: CorpusPool | None = None
     graphs: dict[bool, Any] = field(default_factory=dict)
@@ -67,8 +70,12 @@ def thread_config(layer: int, neuron: int, params: RefineParams) -> dict[str, An
 
 
 def _neuron_budget(env: RefineEnvironment, layer: int, neuron: int, seconds_done: float) -> Budget:
-    budget = Budget(env.neuron_limits or BudgetLimits(), parent=env.global_budget)
     usd, tokens, calls = env.journal.spent(f"{layer}/{neuron}/")
+    limits = env.neuron_limits or BudgetLimits()
+    if env.command_limits is not None:
+        # The command's budget counts what this command spends: on a resumed neuron, from here on.
+        limits = limits.tightest(env.command_limits.after(usd, tokens, seconds_done))
+    budget = Budget(limits, parent=env.global_budget)
     budget.spent_usd, budget.spent_tokens, budget.calls = usd, tokens, calls
     budget.started -= seconds_done
     return budget
@@ -76,13 +83,15 @@ def _neuron_budget(env: RefineEnvironment, layer: int, neuron: int, seconds_done
 
 async def refine_neuron(
     env: RefineEnvironment, layer: int, neuron: int, seed_explanation: str | None = None,
-    stop_before_probe: bool = False, skip_reason: str | None = None,
+    stop_before_probe: bool = False, skip_reason: str | None = None, baseline: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The neuron's final summary: from the checkpoint if it already finished, else by (re)running the graph.
 
     `stop_before_probe` runs only the one-shot part, if it has not run yet, and returns the graph's
     state (it holds `oneshot`); `skip_reason` ends a neuron paused there without refining it (it is
-    finalized as it stands)."""
+    finalized as it stands, `skipped`), or a neuron not started yet without any LLM call (a triage
+    found it explained for free). `baseline` (a `BaselineResult` as a dict) is that free explanation's
+    scores, reported in the result next to the LLM's."""
     graph = env.graphs.get(stop_before_probe)
     if graph is None:
         graph = env.graphs[stop_before_probe] = build_graph().compile(
@@ -97,7 +106,7 @@ async def refine_neuron(
     if values.get("final") is not None and not snapshot.next:
         return values["final"]
     if skip_reason is not None and snapshot.next == ("probe",):
-        await graph.aupdate_state(config, {"stop": "target", "stop_reason": skip_reason}, as_node="score")
+        await graph.aupdate_state(config, {"stop": "skipped", "stop_reason": skip_reason}, as_node="score")
         snapshot = await graph.aget_state(config)
     resumed = bool(values)
     data = NeuronData(layer, neuron, env.store.read(layer, neuron), env.records_per_split)
@@ -132,20 +141,41 @@ async def refine_neuron(
     trace.emit(NeuronStarted(run=env.run.name, backend=env.backend_description | {"simulator": simulator.method},
                              params=env.params.model_dump(), resumed=resumed, **trace.base()))
     log.info("refine_neuron", layer=layer, neuron=neuron, resumed=resumed)
-    start: dict[str, Any] = {"layer": layer, "neuron": neuron} | ({"seed_explanation": seed_explanation} if seed_explanation else {})
+    start: dict[str, Any] = {"layer": layer, "neuron": neuron}
+    for key, value in (("seed_explanation", seed_explanation), ("skip_reason", skip_reason), ("baseline", baseline)):
+        if value:
+            start[key] = value
     out = await graph.ainvoke(None if snapshot.next else start, config, context=ctx, durability="sync")
     return out if stop_before_probe else out["final"]
 
 
+MESSAGE_OVERHEAD_TOKENS = 8
+"""Tokens a chat format adds per message and to prime the reply (OpenAI counts 3 each; ChatML-style
+templates about 5): 8 is above all of them."""
+
+
+def prompt_tokens_bound(texts: Iterable[str]) -> int:
+    """An upper bound of the tokens of `texts` as one prompt: their UTF-8 bytes, plus the chat format's
+    overhead. Every byte-level BPE tokenizer (GPT-2, OpenAI's cl100k/o200k, Llama 3, Qwen, SmolLM2) and
+    every SentencePiece one with byte fallback spends at least one byte per token, so no tokenizer of
+    these families counts more. Characters / 3 is not a bound: the `token<TAB>value` lines of our
+    prompts run at about 2 characters per token (tests/agent/test_estimate.py measures it)."""
+    pieces = list(texts)
+    return sum(len(text.encode("utf-8")) for text in pieces) + MESSAGE_OVERHEAD_TOKENS * (len(pieces) + 1)
+
+
 def estimator_for(prices: Callable[[str, int, int], float], model_for: Callable[[str], str]) -> Estimator:
-    """Upper estimate of a call: prompt characters / 3 tokens in, the output cap out."""
+    """Upper bound of a call's (usd, tokens): `prompt_tokens_bound` in, the output cap out.
+
+    Loose for prose (about 4 bytes a token), and that costs only headroom: a reservation is released
+    when its call settles at the real usage, so only a budget's last few calls are refused early."""
 
     def estimate(request: LLMRequest | PromptScoreRequest) -> tuple[float, int]:
         if isinstance(request, LLMRequest):
-            prompt = sum(len(m.content) for m in request.messages) // 3 + 8
+            prompt = prompt_tokens_bound(m.content for m in request.messages)
             completion = request.max_tokens
         else:
-            prompt, completion = len(request.prompt) // 3 + 8, 1
+            prompt, completion = prompt_tokens_bound([request.prompt]), 1
         return prices(model_for(request.purpose), prompt, completion), prompt + completion
 
     return estimate

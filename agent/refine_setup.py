@@ -13,10 +13,10 @@ from agent.records_job import ensure_records, open_records
 from agent.refine_job import RefineEnvironment, estimator_for
 from agent.runstore import RunStore
 from agent.settings import Settings
+from agent.spending import guard_spending, price_of
 from agent.trace import TraceEvent
 from graphs.context import RefineParams
 from tools.llm.ledger import UsageLedger
-from tools.llm.pricing import cost_usd, find_price
 from tools.llm.protocol import LLM
 from tools.probes.pool import CorpusPool
 from tools.subject.base import SubjectModel
@@ -46,17 +46,21 @@ def neuron_limits(settings: Settings) -> BudgetLimits:
 async def open_refine_environment(
     settings: Settings, neurons: Sequence[tuple[int, int]], on_event: Callable[[TraceEvent], None] | None = None,
     ledger: UsageLedger | None = None, llm: LLM | None = None, subject: SubjectModel | None = None,
-    estimator: Estimator | None = None, lock: bool = True,
+    estimator: Estimator | None = None, lock: bool = True, one_neuron: bool = False,
 ) -> AsyncIterator[RefineEnvironment]:
     """Records for `neurons` (built if missing), the run folder, checkpointer, journal and backend.
 
     `llm` replaces the configured endpoint (scripted models in tests and benchmarks; prices $0);
     `subject` replaces the configured subject model (a planted one in benchmarks). The run folder
     is locked for the whole block: a second command on the same run is refused. `lock=False` is for
-    a sweep's Ray workers, which work on the run under their driver's lock."""
+    a sweep's Ray workers, which work on the run under their driver's lock. `one_neuron` (`refine`):
+    the command's budget is the neuron's, so it ends the loop with a held-out score like a per-neuron
+    budget instead of leaving the neuron unfinished."""
     run = RunStore(settings.runs_dir, settings.run)
     with run.exclusive() if lock else nullcontext():
         async with _environment(settings, neurons, run, on_event, ledger, llm, subject, estimator) as env:
+            if one_neuron:
+                env.command_limits, env.global_budget = global_limits(settings), None
             yield env
 
 
@@ -65,11 +69,14 @@ async def _environment(
     settings: Settings, neurons: Sequence[tuple[int, int]], run: RunStore, on_event: Callable[[TraceEvent], None] | None,
     ledger: UsageLedger | None, llm: LLM | None, subject: SubjectModel | None, estimator: Estimator | None,
 ) -> AsyncIterator[RefineEnvironment]:
+    backend = "llm" if llm is not None else resolve_backend(settings)
+    params = refine_params(settings)
+    config = llm_config(settings) if llm is None and backend == "llm" else None
+    # Before any work: a command that may not spend money refuses at once, not after building records.
+    guard_spending(settings, backend, config, params, len(neurons), refine=True, budgeted=True)
     records = open_records(settings, subject)
     for layer in sorted({layer for layer, _ in neurons}):
         ensure_records(records, layer, [n for l_, n in neurons if l_ == layer], settings)
-    backend = "llm" if llm is not None else resolve_backend(settings)
-    params = refine_params(settings)
     run.save_config({"settings": settings.public_dump(), "backend": backend, "params": params.model_dump(),
                      "records": records.manifest.model_dump()})
     ledger = ledger or UsageLedger()
@@ -93,17 +100,11 @@ async def _environment(
         elif backend in ("llm", "local"):
             from tools.llm.openai_client import OpenAIChatLLM
 
-            config = local_config(settings, stack) if backend == "local" else llm_config(settings)
+            config = local_config(settings, stack) if backend == "local" else config or llm_config(settings)
             client = OpenAIChatLLM(config, ledger=ledger)
             stack.push_async_callback(client.aclose)
-            table = config.price_table
-
-            def price(model: str, prompt: int, completion: int) -> float:
-                found = find_price(table, model)
-                return cost_usd(found, prompt, completion) if found else 0.0
-
             env.llm = client
-            env.estimator = estimator_for(price, config.model_for)  # type: ignore[arg-type]
+            env.estimator = estimator_for(price_of(config), config.model_for)  # type: ignore[arg-type]
             env.backend_description |= {"endpoint": config.endpoint, "explainer_model": config.explainer_model,
                                         "simulator_model": config.simulator_model}
         yield env

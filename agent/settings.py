@@ -110,6 +110,12 @@ class Settings(BaseSettings):
         0.95, ge=0.5, lt=1.0, description="A revision is adopted only when a paired bootstrap over the selection records "
                                           "gives it at least this probability of beating the current explanation.")
 
+    # Sweep triage: the free builtin explanation first, paid work only where it falls short
+    triage: Literal["auto", "builtin", "none"] = Field(
+        "auto", description="Before paying an LLM, score every neuron's free builtin explanation (selection split): those at "
+        "or above --target are finished without an LLM, the rest refined worst first; auto = builtin with an LLM backend "
+        "and no --from, else none.")
+
     @field_validator("cache_dir", "model_path", "records", "runs_dir", mode="after")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, TypeAdapter
 
 from tools.errors import RecordFileError
+from tools.evaluate import ExplanationScore, failed_records, score_on
 from tools.probes.types import Counterexample
 
 
@@ -125,9 +126,17 @@ class CounterexamplesFound(_Event):
     items: list[Counterexample]
 
 
+class StepFailed(_Event):
+    """An LLM step that produced nothing usable (every call failed or every answer was unusable)."""
+
+    type: Literal["step_failed"] = "step_failed"
+    step: Literal["explain", "revise", "probe"]
+    reason: str
+
+
 class Decided(_Event):
     type: Literal["decided"] = "decided"
-    decision: Literal["adopted", "rejected", "converged", "target", "budget", "max_iters", "failed"]
+    decision: Literal["adopted", "rejected", "converged", "target", "budget", "max_iters", "failed", "error", "skipped"]
     reason: str
     explanation: str | None = None
     score: float | None = None
@@ -139,11 +148,58 @@ class HeldoutResult(BaseModel):
     heldout_score: float | None
     heldout_ci: tuple[float, float] | None
     reason: str | None = None
+    n_records: int | None = Field(None, description="Held-out records simulated (None in results written before it was kept).")
+    failed_records: list[int] = Field(default_factory=list, description="Indices of the held-out records whose simulation failed.")
+
+    @classmethod
+    def of(cls, score: ExplanationScore) -> HeldoutResult:
+        return cls(explanation=score.explanation, heldout_score=score.score, heldout_ci=score.ci, reason=score.score_reason,
+                   n_records=score.n_records, failed_records=failed_records(score))
+
+
+class PairedGain(BaseModel):
+    """The one-shot and the refined explanation compared on the same held-out records: those both
+    simulations read. A record that failed for either is left out of both scores."""
+
+    n_records: int = Field(description="Held-out records.")
+    n_paired: int = Field(description="Records both simulations read: the two scores and the gain are over these.")
+    failed_oneshot: list[int] = Field(default_factory=list, description="Record indices the one-shot simulation failed.")
+    failed_refined: list[int] = Field(default_factory=list, description="Record indices the refined simulation failed.")
+    oneshot_score: float | None
+    refined_score: float | None
+    gain: float | None = Field(description="refined_score - oneshot_score, when both are defined.")
+
+    @classmethod
+    def of(cls, oneshot: ExplanationScore, refined: ExplanationScore) -> PairedGain:
+        """The two held-out scores (of the same records, in the same order) restricted to the records both read."""
+        if oneshot.true_activations != refined.true_activations:
+            raise ValueError("a paired gain needs both explanations scored on the same records")
+        failed_o, failed_r = failed_records(oneshot), failed_records(refined)
+        both = [i for i in range(refined.n_records) if i not in {*failed_o, *failed_r}]
+        o, r = (score_on(oneshot, both), score_on(refined, both)) if both else (None, None)
+        return cls(n_records=refined.n_records, n_paired=len(both), failed_oneshot=failed_o, failed_refined=failed_r,
+                   oneshot_score=o, refined_score=r, gain=r - o if o is not None and r is not None else None)
+
+
+class BaselineResult(BaseModel):
+    """The free builtin explanation (builtin explainer and simulator) of a sweep's triage."""
+
+    explanation: str
+    method: str
+    selection_score: float | None = Field(description="Pooled r on the selection split: what the triage decided on.")
+    heldout_score: float | None = Field(description="Pooled r on the held-out split: reported only, never decided on.")
+    heldout_ci: tuple[float, float] | None = None
+    path: str | None = Field(None, description="File with the held-out simulations (an ExplanationScore).")
+
+
+NeuronStatus = Literal["ok", "degraded", "failed", "skipped"]
+"""ok: refined and scored; degraded: scored, but an LLM step failed on the way (`problems` says which);
+failed: nothing usable (no explanation, or no held-out score); skipped: finished without refinement."""
 
 
 class Finalized(_Event):
     type: Literal["finalized"] = "finalized"
-    status: str
+    status: NeuronStatus
     stop: str
     method: str
     oneshot: HeldoutResult | None
@@ -154,11 +210,14 @@ class Finalized(_Event):
     tokens: int
     cost_usd: float
     seconds: float
+    problems: list[str] = Field(default_factory=list, description="Why a degraded neuron is degraded, one reason per failed step.")
+    paired: PairedGain | None = None
+    baseline: BaselineResult | None = None
 
 
 TraceEvent = Annotated[
     NeuronStarted | SpanStarted | SpanEnded | ModelCalled | ExplanationsProposed | Scored | CandidateJudged | ProbeBatch
-    | CounterexamplesFound | Decided | Finalized,
+    | CounterexamplesFound | StepFailed | Decided | Finalized,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[TraceEvent] = TypeAdapter(TraceEvent)

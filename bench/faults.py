@@ -14,8 +14,12 @@ request carries it, the server quotes it back in its error bodies, and debug log
    timeout, truncated and non-JSON bodies) fail 1..MAX_RETRIES attempts of their call, and one more
    of each kind fails every attempt; content faults (no logprobs, no digit candidates, empty and
    absurdly long explanations) answer the calls they concern once.
-2. budget: the same faults, two neurons at a time, under a global token budget of half what the
-   clean run spent; then the same command without the budget, which finishes the rest.
+2. budget: the same faults on the same calls, two neurons at a time, under a global token budget of
+   half what the faulted sweep of phase 1 spent; then the same command without the budget, which
+   finishes the rest. Faults follow their calls by request body (`FaultPlan.replaying`): with two
+   neurons in flight, calls arrive in a varying order, and faults planned by order of arrival would
+   hit other neurons (a fault that fails a neuron's explanation may fail either), so the sweep's
+   spend, and whether it reached the budget, would vary from run to run.
 3. kill: `--kills` moments, each the n-th request of an uninterrupted sweep (n seeded): the server
    SIGKILLs the sweep process as that request arrives; the same command then runs to the end and is
    compared with the uninterrupted sweep.
@@ -129,15 +133,16 @@ def draw_faults(clean: FaultPlan, per_kind: int, rng: random.Random) -> list[Fau
 def neuron_outcomes(run_root: Path) -> dict[str, Any]:
     rows = read_run(run_root).rows
     return {"ok": sum(r["status"] == "ok" for r in rows.values()),
+            "degraded": {key: r["problems"] for key, r in rows.items() if r["status"] == "degraded"},
             "failed": {key: r["error"] for key, r in rows.items() if r["status"] == "failed"},
             "unfinished": sorted(key for key, r in rows.items() if r["status"] == "unfinished")}
 
 
-def phase_llm(c: Campaign, neurons: str, per_kind: int, seed: int) -> tuple[dict[str, Any], list[Fault], int]:
+def phase_llm(c: Campaign, neurons: str, per_kind: int, seed: int) -> tuple[dict[str, Any], FaultPlan, int]:
+    """The faulted sweep's figures, its fault plan as served, and the tokens it paid for."""
     clean = FaultPlan(EXPLANATION, echo=PLANTED)
     with ChatServer(default=Respond(clean)) as server:
         c.cli(c.args(server.base_url, "clean", neurons))
-    clean_tokens = read_run(c.work / "runs" / "clean").paid
     faults = draw_faults(clean, per_kind, random.Random(seed))
     plan = FaultPlan(EXPLANATION, faults, echo=PLANTED)
     with ChatServer(default=Respond(plan)) as server:
@@ -159,7 +164,7 @@ def phase_llm(c: Campaign, neurons: str, per_kind: int, seed: int) -> tuple[dict
     c.check(account.paid == run.paid["calls"] == run.this_process["calls"], "llm: paid calls differ from the answers sent")
     c.check(account.recovered == run.this_process["retries"] == run.traced_retries, "llm: retries differ between server and client")
     c.check(not figures["neurons"]["unfinished"], "llm: a neuron was left unfinished")
-    return figures, faults, clean_tokens["prompt_tokens"] + clean_tokens["completion_tokens"]
+    return figures, plan, run.paid["prompt_tokens"] + run.paid["completion_tokens"]
 
 
 def _largest_call_tokens(run_root: Path) -> int:
@@ -167,9 +172,11 @@ def _largest_call_tokens(run_root: Path) -> int:
                for e in read_trace(path, completed_only=False) if isinstance(e, ModelCalled) and e.error is None and not e.cached)
 
 
-def phase_budget(c: Campaign, neurons: str, faults: list[Fault], clean_tokens: int) -> dict[str, Any]:
-    budget = clean_tokens // 2
-    plan = FaultPlan(EXPLANATION, faults, echo=PLANTED)
+def phase_budget(c: Campaign, neurons: str, llm_plan: FaultPlan, llm_tokens: int) -> dict[str, Any]:
+    # The same calls meet the same faults, so unbudgeted this sweep would pay what phase 1 paid:
+    # half of it is crossed whichever neuron fails first.
+    budget = llm_tokens // 2
+    plan = FaultPlan.replaying(llm_plan, EXPLANATION, echo=PLANTED)
     run_root = c.work / "runs" / "budget"
     with ChatServer(default=Respond(plan)) as server:
         args = c.args(server.base_url, "budget", neurons, concurrency=2)
@@ -305,12 +312,12 @@ def main_bench(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         work = args.work or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-faults-")))
         c = Campaign(work, args.cache_dir or default_cache_dir())
-        llm, faults, clean_tokens = phase_llm(c, neurons, args.faults_per_kind, args.seed)
+        llm, llm_plan, llm_tokens = phase_llm(c, neurons, args.faults_per_kind, args.seed)
         result = {
             "command": "python -m bench.faults " + shlex.join(argv if argv is not None else sys.argv[1:]),
             "settings": {"neurons": args.neurons, "faults_per_kind": args.faults_per_kind, "kills": args.kills, "seed": args.seed,
                          "max_retries": MAX_RETRIES},
-            "llm": llm, "budget": phase_budget(c, neurons, faults, clean_tokens), "kill": phase_kill(c, args.kills, args.seed),
+            "llm": llm, "budget": phase_budget(c, neurons, llm_plan, llm_tokens), "kill": phase_kill(c, args.kills, args.seed),
             "lock": phase_lock(c), "files": phase_files(c),
         }
         result["secrets"] = phase_secrets(c)

@@ -15,19 +15,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import structlog
 from langgraph.runtime import Runtime
 
 from agent.budget import BudgetExhausted
 from agent.trace import (
+    BaselineResult,
     CandidateJudged,
     CounterexamplesFound,
     Decided,
     ExplanationsProposed,
     Finalized,
     HeldoutResult,
+    NeuronStatus,
+    PairedGain,
     ProbeBatch,
     Scored,
+    StepFailed,
 )
 from graphs.context import NeuronContext
 from graphs.policy import decide, should_stop
@@ -37,18 +40,17 @@ from tools.builtin.evidence import Evidence
 from tools.builtin.gates import hypotheses_for
 from tools.builtin.reviser import evidence_texts
 from tools.evaluate import ExplanationScore, score_explanation
-from tools.explainers.base import NoExplanationError, word_count
+from tools.explainers.base import NoExplanationError, UnchangedExplanation, word_count
 from tools.formats.openai import NeuronId, NeuronSimulationResults, write_simulation_results
 from tools.llm.protocol import LLMError
 from tools.probes import generators
 from tools.probes.counterexamples import top_counterexamples
+from tools.probes.llm_prober import UnreadableProbeAnswer
 from tools.probes.pool import NeuronPool, SelectionSet, enlarged_selection, pool_records
 from tools.probes.runner import read_probe_batches, run_probes, simulate_known, write_probe_batch
 from tools.probes.types import Counterexample, ProbeRequest, ProbeText
 from tools.revisers.base import RevisionContext
 from tools.science.normalize import normalize_records
-
-log = structlog.get_logger(__name__)
 
 CONTINUATION_TOKENS = 16
 
@@ -87,6 +89,10 @@ def traced(name: str) -> Callable[[Node], Node]:
 @traced("propose")
 async def propose(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[str, Any]:
     ctx = runtime.context
+    if state.get("skip_reason"):
+        reason = state["skip_reason"]
+        ctx.trace.emit(Decided(decision="skipped", reason=reason, **ctx.trace.base()))
+        return {"iteration": 0, "stop": "skipped", "stop_reason": reason}
     if state.get("seed_explanation"):
         texts = [state["seed_explanation"]]
         ctx.trace.emit(ExplanationsProposed(source="explainer", explanations=texts, **ctx.trace.base()))
@@ -94,6 +100,7 @@ async def propose(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[s
     try:
         texts = await ctx.explainer.explain(ctx.data.train(), ctx.params.n_explanations)
     except (NoExplanationError, LLMError) as err:
+        ctx.trace.emit(StepFailed(step="explain", reason=str(err), **ctx.trace.base()))
         ctx.trace.emit(Decided(decision="failed", reason=f"no explanation: {err}", **ctx.trace.base()))
         return {"stop": "failed", "stop_reason": f"no explanation: {err}"}
     ctx.trace.emit(ExplanationsProposed(source="explainer", explanations=texts, words=[word_count(t) for t in texts],
@@ -229,8 +236,14 @@ async def probe(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[str
     )
     train = sorted(data.train(), key=lambda r: -max(r.activations))
     texts: list[ProbeText] = []
+    problems: list[str] = []
     if ctx.prober is not None:
-        texts += await _llm_probes(ctx, explanation, train, k)
+        try:
+            texts += await _llm_probes(ctx, explanation, train, k)
+        except (LLMError, UnreadableProbeAnswer) as err:
+            # The other generators still probe; the neuron ends degraded, with this reason.
+            ctx.trace.emit(StepFailed(step="probe", reason=str(err), **ctx.trace.base()))
+            problems.append(f"probe writing failed in round {iteration}: {err}")
     texts += generators.builtin_targeted(explanation, src, k)
     texts += generators.record_edits(train, src, k, offset=(iteration - 1) * k)
     fresh = ctx.params.fresh_excerpts(k, ctx.simulator.method)
@@ -276,17 +289,14 @@ async def probe(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[str
         "probe_files": list(state.get("probe_files", [])) + [str(batch_path)],
         "counterexample_file": str(cx_path),
         "used_excerpts": sorted(set(state.get("used_excerpts", [])) | src.used),
+        "problems": [*state.get("problems", []), *problems],
     }
 
 
 async def _llm_probes(ctx: NeuronContext, explanation: str, train: list, k: int) -> list[ProbeText]:  # type: ignore[type-arg]
     assert ctx.prober is not None
     examples = [(r.tokens, q) for r, q in zip(train[:2], normalize_records([r.activations for r in train[:2]]), strict=True)]
-    try:
-        written = await ctx.prober.write(ProbeRequest(explanation=explanation, examples=examples, per_kind=k))
-    except LLMError as err:
-        log.warning("prober_failed", layer=ctx.data.layer, neuron=ctx.data.neuron, error=str(err)[:200])
-        return []
+    written = await ctx.prober.write(ProbeRequest(explanation=explanation, examples=examples, per_kind=k))
     kinds = {"should_fire": "llm-should-fire", "should_not_fire": "llm-should-not-fire", "near_miss": "llm-near-miss"}
     out = []
     for key, generator in kinds.items():
@@ -321,9 +331,17 @@ async def revise(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[st
     )
     try:
         revisions = await ctx.reviser.revise(context, ctx.params.n_revisions)
+    except UnchangedExplanation:
+        revisions = []  # the reviser answered and keeps the explanation as it is: a round with nothing new
     except (NoExplanationError, LLMError) as err:
-        log.warning("revision_failed", layer=ctx.data.layer, neuron=ctx.data.neuron, error=str(err)[:200])
-        revisions = []
+        # Not an empty round: that would count as "no improvement" and end as converged. The loop
+        # stops here (another round would pay for probes no revision can use) and ends degraded.
+        reason = f"revision failed in round {state.get('iteration', 0)}: {err}"
+        ctx.trace.emit(StepFailed(step="revise", reason=str(err), **ctx.trace.base()))
+        ctx.trace.emit(Decided(decision="error", reason=reason, explanation=best["explanation"], best_score=best["score"],
+                               **ctx.trace.base()))
+        return {"pending": [], "scored": [], "stop": "error", "stop_reason": reason,
+                "problems": [*state.get("problems", []), reason]}
     texts = [r.text for r in revisions]
     ctx.trace.emit(ExplanationsProposed(source="reviser", explanations=texts, words=[word_count(t) for t in texts],
                                         answers=[r.answers for r in revisions], notes=[r.note for r in revisions],
@@ -339,17 +357,19 @@ def _mixture(ctx: NeuronContext) -> dict[str, float]:
 
 @traced("finalize")
 async def finalize(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[str, Any]:
-    """Score the best and the one-shot explanation on the held-out split, which nothing before touched."""
+    """Score the best and the one-shot explanation on the held-out split, which nothing before touched,
+    and compare them on the records both simulations read."""
     ctx = runtime.context
     data = ctx.data
     if ctx.budgeted is not None:
         ctx.budgeted.final_phase = True
     best, oneshot = state.get("best"), state.get("oneshot")
     stop = state.get("stop") or "converged"
+    baseline = BaselineResult.model_validate(state["baseline"]) if state.get("baseline") else None
     results: dict[str, HeldoutResult | None] = {"oneshot": None, "refined": None}
-    scored_explanations = []
-    status = "failed" if stop == "failed" or best is None else "ok"
-    error = state.get("stop_reason") if status == "failed" else None
+    paired: PairedGain | None = None
+    exported: list[ExplanationScore] = []
+    error = state.get("stop_reason") if stop == "failed" or (best is None and stop != "skipped") else None
     if best is not None and oneshot is not None and stop != "failed":
         heldout = data.final_heldout()
         try:
@@ -359,31 +379,46 @@ async def finalize(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[
         except BudgetExhausted as err:
             if err.scope == "global":
                 raise
-            status, error = "failed", f"budget exhausted during held-out scoring: {err}"
+            error = f"budget exhausted during held-out scoring: {err}"
         else:
             for name, result in (("refined", refined), ("oneshot", first)):
                 # The full held-out simulations, so reports can show real vs simulated per token.
                 path = ctx.neuron_dir("scores") / f"heldout-{name}.json"
                 atomic_write_text(path, result.model_dump_json())
                 ctx.trace.emit(_scored_event(result, str(path), ctx))
-                results[name] = HeldoutResult(explanation=result.explanation, heldout_score=result.score,
-                                              heldout_ci=result.ci, reason=result.score_reason)
-            scored_explanations = [refined.to_openai()] + ([first.to_openai()] if first is not refined else [])
+                results[name] = HeldoutResult.of(result)
+            paired = PairedGain.of(first, refined)
+            exported = [refined] + ([first] if first is not refined else [])
+            if refined.n_records and refined.n_failed == refined.n_records:
+                error = f"no held-out score: {refined.score_reason}"
+    elif stop == "skipped" and baseline is not None and baseline.path:
+        # Finished by the free triage: its explanation is the neuron's, exported like any other.
+        exported = [ExplanationScore.model_validate_json(Path(baseline.path).read_text(encoding="utf-8"))]
+    problems = list(state.get("problems", []))
     spend = ctx.budget
     final = Finalized(
-        status=status, stop=stop, method=ctx.simulator.method, oneshot=results["oneshot"], refined=results["refined"],
-        iterations=state.get("iteration", 0), probes=state.get("probes_run", 0),
+        status=_status(stop, error, problems), stop=stop, method=ctx.simulator.method, oneshot=results["oneshot"],
+        refined=results["refined"], iterations=state.get("iteration", 0), probes=state.get("probes_run", 0),
         counterexamples=state.get("counterexamples_found", 0), tokens=spend.spent_tokens if spend else 0,
         cost_usd=round(spend.spent_usd, 6) if spend else 0.0, seconds=round(spend.elapsed, 2) if spend else 0.0,
-        **ctx.trace.base(),
+        problems=problems, paired=paired, baseline=baseline, **ctx.trace.base(),
     )
     ctx.trace.emit(final)
     summary = json.loads(final.model_dump_json()) | {"error": error, "stop_reason": state.get("stop_reason")}
     atomic_write_json(ctx.run_dir / "results" / str(data.layer) / f"{data.neuron}.json", summary, indent=2)
-    if scored_explanations:
+    if exported:
         write_simulation_results(
             ctx.run_dir / "explanations" / str(data.layer) / f"{data.neuron}.jsonl",
             NeuronSimulationResults(neuron_id=NeuronId(layer_index=data.layer, neuron_index=data.neuron),
-                                    scored_explanations=scored_explanations),
+                                    scored_explanations=[e.to_openai() for e in exported]),
         )
     return {"final": summary}
+
+
+def _status(stop: str, error: str | None, problems: list[str]) -> NeuronStatus:
+    if error is not None:
+        return "failed"
+    if stop == "skipped":
+        return "skipped"
+    return "degraded" if problems else "ok"
+

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Literal, NotRequired, TypedDict
 
-Stop = Literal["converged", "target", "budget", "max_iters", "failed"]
+Stop = Literal["converged", "target", "budget", "max_iters", "failed", "error", "skipped"]
+"""Why the loop ended. `error`: an LLM step failed (the neuron ends degraded); `skipped`: finished
+without refinement (a sweep's triage or --below decided so)."""
 
 
 class Candidate(TypedDict):
@@ -36,12 +38,18 @@ class RefineInput(TypedDict):
     neuron: int
     seed_explanation: NotRequired[str]
     """An existing explanation (e.g. from OpenAI's files) to start from instead of proposing anew."""
+    skip_reason: NotRequired[str]
+    """Finish the neuron at once, without an LLM call (a sweep's triage found it explained for free)."""
+    baseline: NotRequired[dict[str, object]]
+    """The free builtin explanation's scores (a `BaselineResult`), reported next to the LLM's."""
 
 
 class RefineState(TypedDict, total=False):
     layer: int
     neuron: int
     seed_explanation: str
+    skip_reason: str
+    baseline: dict[str, object]
     iteration: int
     """0 for the one-shot proposal, then one per probe-and-revise round."""
     pending: list[str]
@@ -66,3 +74,5 @@ class RefineState(TypedDict, total=False):
     """Active seconds spent on this neuron, across resumes (for the wall-time budget)."""
     final_reserve: tuple[float, int]
     """(usd, tokens) kept back from the loop for the held-out scoring."""
+    problems: list[str]
+    """Reasons of LLM steps that failed (revise, probe): the neuron ends degraded."""

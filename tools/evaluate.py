@@ -108,3 +108,14 @@ async def score_explanation(
 ) -> ExplanationScore:
     simulations = await simulator.simulate(explanation, [r.tokens for r in records])
     return score_simulations(explanation, records, simulations, split, simulator.method, with_ci, seed, weights, strata)
+
+
+def failed_records(score: ExplanationScore) -> list[int]:
+    return [i for i, sim in enumerate(score.simulations) if not sim.ok or sim.expected is None]
+
+
+def score_on(score: ExplanationScore, records: Sequence[int]) -> float | None:
+    """The pooled r of `score`'s simulations on the given records only (each must have been read)."""
+    pairs = [(score.true_activations[i], score.simulations[i].expected or []) for i in records]
+    return aggregate_correlation(pairs).value
+

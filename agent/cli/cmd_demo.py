@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from agent.backends import open_backend
+    from agent.backends import check_spending, open_backend
     from agent.cli.cmd_records import neuron_rows
     from agent.explain_job import ExplainOutcome, explain_neuron
     from agent.records_job import ensure_records, open_records
@@ -51,17 +51,18 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if "backend" not in settings.model_fields_set:
         overrides["backend"] = "builtin"  # the demo never spends money unless asked
     settings = settings.model_copy(update=overrides)
+    neurons = parse_index_list(args.neurons)
+    check_spending(settings, len(neurons))  # before any setup: a refusal costs nothing
     if settings.corpus == "default":
         prepare_default_corpus(settings.cache_dir)
     if settings.model == "smollm2-135m" and settings.model_path is None:
         smollm2.convert(settings.cache_dir)
     ctx = open_records(settings)
-    neurons = parse_index_list(args.neurons)
     ensure_records(ctx, args.layer, neurons, settings)
     rows = {row["neuron"]: row for row in neuron_rows(ctx.store, args.layer, neurons, n_tokens=3)}
 
     async def explain_all() -> list[ExplainOutcome]:
-        async with open_backend(settings, ctx.subject) as backend:
+        async with open_backend(settings, ctx.subject, neurons=len(neurons)) as backend:
             out = []
             for neuron in neurons:
                 data = NeuronData(args.layer, neuron, ctx.store.read(args.layer, neuron), settings.records_per_split)

@@ -35,11 +35,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from agent.backends import open_backend
+    from agent.backends import check_spending, open_backend
     from agent.explain_job import explain_neuron
     from agent.records_job import ensure_records, open_records
     from tools.records.neuron_data import NeuronData
 
+    check_spending(settings, neurons=1)  # before building records: a refusal costs nothing
     ctx = open_records(settings)
     ensure_records(ctx, args.layer, [args.neuron], settings)
     data = NeuronData(args.layer, args.neuron, ctx.store.read(args.layer, args.neuron), settings.records_per_split)

@@ -9,8 +9,9 @@ import json
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
-from agent.cli.options import explaining_options, setting
+from agent.cli.options import budget_options, explaining_options
 from agent.settings import Settings
 
 HELP = "refine one neuron's explanation: propose, simulate, score, probe for counterexamples, revise until it converges"
@@ -25,6 +26,15 @@ held-out split that no step of the loop touched.
 Everything goes to RUNS_DIR/RUN/ (checkpoints, call journal, trace, probes, results); rerunning the
 same command after a crash resumes where it stopped and never pays twice for a finished LLM call.
 
+Budgets: --budget-usd/--budget-tokens/--budget-hours are for this command (on a resumed neuron,
+counted from the resume); --per-neuron-usd/--per-neuron-tokens/--per-neuron-minutes cap the neuron
+across all runs. Either stops the loop early enough to leave room for the held-out score.
+
+Status: ok; degraded (an LLM step failed on the way: the reasons are listed, the scores are real);
+failed (nothing usable: no explanation, or no held-out score). Exit codes: 0 ok, 1 degraded or
+failed, 2 bad input (e.g. a dollar budget for a model without a price, or --backend auto with
+OPENAI_API_KEY set and no dollar budget).
+
 examples:
   refinery refine --layer 4 --neuron 3
   refinery refine --layer 4 --neuron 3 --backend llm --budget-usd 0.5 --max-iters 4 --json"""
@@ -35,10 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--layer", type=int, required=True, help="layer index (0-based)")
     parser.add_argument("--neuron", type=int, required=True, help="neuron index within the layer")
     parser.add_argument("--json", action="store_true", help="print one JSON object (for scripts)")
-    group = parser.add_argument_group("budget for this neuron")
-    setting(group, "--budget-usd", field="per_neuron_usd", type=float, metavar="USD")
-    setting(group, "--budget-tokens", field="per_neuron_tokens", type=int, metavar="N")
-    setting(group, "--budget-minutes", field="per_neuron_minutes", type=float, metavar="MIN")
+    budget_options(parser)
     explaining_options(parser, refine=True)
     parser.set_defaults(handler=run)
 
@@ -53,7 +60,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     progress, live = live_progress(console) if not args.json else (None, None)
 
     async def go() -> dict[str, Any]:
-        async with open_refine_environment(settings, [(args.layer, args.neuron)], on_event=progress) as env:
+        async with open_refine_environment(settings, [(args.layer, args.neuron)], on_event=progress, one_neuron=True) as env:
             with live or contextlib.nullcontext():
                 final = await refine_neuron(env, args.layer, args.neuron)
             return final | {"trace": str(trace_path(env.run.root, args.layer, args.neuron))}
@@ -67,6 +74,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if out["status"] == "ok" else 1
 
 
+def paired_text(paired: dict[str, Any] | None) -> str | None:
+    """One line on the one-shot vs refined comparison: over which held-out records, which failed."""
+    if not paired:
+        return None
+    gain = "undefined" if paired["gain"] is None else f"{paired['gain']:+.3f}"
+    failed = "; ".join(f"{name} failed record{'s' if len(items) > 1 else ''} {', '.join(str(i + 1) for i in items)}"
+                       for name, items in (("one-shot", paired["failed_oneshot"]), ("refined", paired["failed_refined"])) if items)
+    return (f"gain {gain} on the {paired['n_paired']} of {paired['n_records']} held-out records both simulations read"
+            + (f" ({failed})" if failed else ""))
+
+
 def summary(final: dict[str, Any]) -> dict[str, Any]:
     return {
         "layer": final["layer"], "neuron": final["neuron"], "status": final["status"], "stop": final["stop"],
@@ -74,6 +92,7 @@ def summary(final: dict[str, Any]) -> dict[str, Any]:
         "oneshot": final["oneshot"], "refined": final["refined"], "iterations": final["iterations"],
         "probes": final["probes"], "counterexamples": final["counterexamples"], "tokens": final["tokens"],
         "cost_usd": final["cost_usd"], "seconds": final["seconds"], "trace": final.get("trace"),
+        "problems": final.get("problems", []), "paired": final.get("paired"),
     }
 
 
@@ -88,12 +107,17 @@ def print_summary(out: dict[str, Any]) -> None:
     console = Console(soft_wrap=True)
     console.print(f"[bold]neuron {out['layer']}/{out['neuron']}[/bold]: {out['status']}, stopped: {out['stop']} "
                   f"({out.get('stop_reason') or ''}); simulator {out['method']}")
-    if out["status"] != "ok":
-        console.print(f"[red]{out.get('error')}[/red]")
+    # Reasons quote LLM answers and files: never markup.
+    if out["status"] == "failed":
+        console.print(f"[red]failed[/red]: {escape(out.get('error') or 'no reason recorded')}", highlight=False)
+    for problem in out["problems"]:
+        console.print(f"[yellow]degraded[/yellow]: {escape(problem)}", highlight=False)
     for name in ("oneshot", "refined"):
         result = out[name]
         if result:
             console.print(f"{name:>8}: held-out r {_fmt(result)}  ", markup=False, end="")
             console.print(f"the main thing this neuron does is find {result['explanation']}", markup=False)
+    if (line := paired_text(out["paired"])) is not None:
+        console.print(f"    gain: {line}", markup=False)
     console.print(f"{out['iterations']} rounds, {out['probes']} probes, {out['counterexamples']} counterexamples, "
                   f"{out['tokens']:,} tokens, ${out['cost_usd']:.4f}, {out['seconds']:.1f} s; trace: {out['trace']}")

@@ -16,7 +16,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from agent.cli.options import explaining_options, parse_index_list, setting
+from agent.cli.options import budget_options, explaining_options, parse_index_list, setting
 from agent.settings import Settings
 from tools.errors import BadInputError
 
@@ -24,20 +24,34 @@ log = structlog.get_logger(__name__)
 
 HELP = "refine many neurons under a budget: hard-neuron selection, concurrency, resume, OpenAI-format export"
 DESCRIPTION = """\
-Refines every selected neuron with the refinement agent, N at a time, under global and per-neuron
-budgets (dollars, tokens, wall time; checked before every LLM call, never overshot by more than one
-call). Rerunning the same command skips finished neurons and resumes the others from their
-checkpoints. Outputs in RUNS_DIR/RUN/: explanations/L/N.jsonl (OpenAI NeuronSimulationResults),
-summary.json and summary.csv (one-shot vs refined held-out score with CI, iterations, spend, status),
-manifest.json (finished neurons), ledger.json (spend), traces/.
+Refines every selected neuron with the refinement agent, N at a time, under a budget for the whole
+command (--budget-*) and per neuron (--per-neuron-*): dollars, tokens, wall time, checked before
+every LLM call, never overshot by more than one call. Rerunning the same command skips finished
+neurons and resumes the others from their checkpoints. Outputs in RUNS_DIR/RUN/:
+explanations/L/N.jsonl (OpenAI NeuronSimulationResults), summary.json and summary.csv (free
+baseline, one-shot and refined held-out r with CI, the gain paired on the records both
+simulations read, failed-record counts, iterations, spend, status), manifest.json (finished
+neurons), ledger.json (spend), traces/.
+
+Free triage (--triage builtin, the default with an LLM backend and no --from): before any paid
+call, every neuron's builtin explanation is scored by the builtin simulator on the selection
+split. Neurons it explains at or above --target are finished without an LLM (status skipped);
+the budget goes to the others, worst first. The free explanation's held-out r is reported next to
+the LLM's, never used to decide. --triage none turns it off.
 
 Hard neurons: --from a directory of OpenAI-format explanation files ({layer}/{neuron}.jsonl, the
 released GPT-2 layout) or a previous run folder gives each neuron's existing score; --below T keeps
 those under T; --order lowest refines the worst first. Without --from, --below/--order lowest first
 run a one-shot pass over all selected neurons, then refine only those under T.
 
-Exit codes: 0 all done, 1 some neurons failed, 3 stopped by the global budget (unfinished neurons are
-listed and resume on rerun), 130 interrupted.
+Status of a neuron: ok; degraded (an LLM step failed on the way: reasons listed, scores real);
+failed (nothing usable); skipped (finished without refinement: triage or --below); unfinished.
+The mean gain is over refined neurons (ok and degraded) only.
+
+Exit codes: 0 all done (ok or skipped), 1 some neurons failed or ended degraded, 2 bad input (e.g. a
+dollar budget for a model without a price, or --backend auto with OPENAI_API_KEY and no dollar
+budget), 3 stopped by the global budget (unfinished neurons are listed and resume on rerun),
+130 interrupted.
 
 examples:
   refinery sweep --run s1 --layers 0-5 --neurons 0-99 --below 0.35 --order lowest --budget-usd 20
@@ -54,13 +68,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="OpenAI-format explanations dir or a previous run: existing scores and explanations")
     choose.add_argument("--below", type=float, default=None, metavar="T", help="refine only neurons whose existing score is under T")
     choose.add_argument("--order", choices=["given", "lowest", "random"], default="given", help="refinement order (default: given)")
-    budgets = parser.add_argument_group("budgets (global and per neuron)")
-    setting(budgets, "--budget-usd", field="budget_usd", type=float, metavar="USD")
-    setting(budgets, "--budget-tokens", field="budget_tokens", type=int, metavar="N")
-    setting(budgets, "--budget-hours", field="budget_hours", type=float, metavar="H")
-    setting(budgets, "--per-neuron-usd", field="per_neuron_usd", type=float, metavar="USD")
-    setting(budgets, "--per-neuron-tokens", field="per_neuron_tokens", type=int, metavar="N")
-    setting(budgets, "--per-neuron-minutes", field="per_neuron_minutes", type=float, metavar="MIN")
+    budget_options(parser)
+    setting(choose, "--triage", field="triage", choices=["auto", "builtin", "none"])
     run_group = parser.add_argument_group("execution")
     setting(run_group, "--concurrency", field="concurrency", type=int, metavar="N")
     setting(run_group, "--executor", field="executor", choices=["inprocess", "ray"])
@@ -107,9 +116,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(report))
     else:
         print_report(report)
+    return exit_code(report)
+
+
+def exit_code(report: dict[str, Any]) -> int:
+    """3 when the budget stopped the sweep, 1 when a neuron failed or ended degraded, else 0."""
     if report["budget_stop"]:
         return 3
-    return 1 if report["totals"]["failed"] else 0
+    return 1 if report["totals"]["failed"] or report["totals"]["degraded"] else 0
 
 
 class SweepDisplay:
@@ -121,7 +135,8 @@ class SweepDisplay:
     def update(self, state: Any) -> None:
         eta = state.eta_s()
         gain = state.mean_gain
-        line = {"done": state.done, "failed": state.failed, "running": state.running, "total": state.total,
+        line = {"done": state.done, "degraded": state.degraded, "skipped": state.skipped, "failed": state.failed,
+                "running": state.running, "total": state.total,
                 "mean_gain": None if gain is None else round(gain, 4), "eta_s": None if eta is None else round(eta)}
         if self.live is not None:
             table = Table(show_header=False, title="sweep")
@@ -143,14 +158,19 @@ class SweepDisplay:
 def print_report(report: dict[str, Any]) -> None:
     console = Console(soft_wrap=True)
     t = report["totals"]
-    console.print(f"[bold]sweep {report['run']}[/bold]: {t['ok']} done, {t['failed']} failed, {t['unfinished']} unfinished "
-                  f"of {t['neurons']}; skipped {len(report['skipped'])}")
+    console.print(f"[bold]sweep {report['run']}[/bold] of {t['neurons']} neurons: {t['ok']} ok, {t['degraded']} degraded, "
+                  f"{t['failed']} failed, {t['skipped']} skipped (not refined), {t['unfinished']} unfinished; "
+                  f"{len(report['skipped'])} left out by the selection; triage {report['triage']}")
     fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
-    console.print(f"mean held-out r: one-shot {fmt(t['mean_oneshot'])} -> refined {fmt(t['mean_refined'])} "
-                  f"(mean gain {fmt(t['mean_gain'])}); spend {t['tokens']:,} tokens, ${t['cost_usd']:.4f}")
+    console.print(f"mean held-out r over {t['refined']} refined: one-shot {fmt(t['mean_oneshot'])} -> refined "
+                  f"{fmt(t['mean_refined'])} (mean paired gain {fmt(t['mean_gain'])}); free baseline {fmt(t['mean_baseline'])} "
+                  f"over all; {t['failed_records']} held-out record simulations failed; spend {t['tokens']:,} tokens, "
+                  f"${t['cost_usd']:.4f}")
+    # Reasons quote files, fields ("missing ['tokens']") and LLM answers: not markup.
     for failure in report["failed"]:
-        # Reasons quote files and fields ("missing ['tokens']"): not markup.
         console.print(f"[red]failed[/red] {failure['neuron']}: {escape(failure['reason'] or 'no reason recorded')}", highlight=False)
+    for item in report["degraded"]:
+        console.print(f"[yellow]degraded[/yellow] {item['neuron']}: {escape(item['reason'] or 'no reason recorded')}", highlight=False)
     if report["budget_stop"]:
         console.print(f"[yellow]stopped by the budget[/yellow]: {report['budget_stop']}; rerun to resume "
                       f"{len(report['unfinished'])} unfinished neurons")

@@ -12,8 +12,10 @@ from tools.errors import BadInputError
 HELP = "show what a run did: neurons, status, scores, spend; or one neuron's story (--neuron L/N)"
 DESCRIPTION = """\
 Reads RUNS_DIR/RUN (its traces/ and results/) and prints the run summary: every neuron, its status
-(ok, failed, or running while a refine or sweep is still working on it), the one-shot and refined
-held-out scores and the spend. With --neuron L/N it prints that neuron's story instead: each
+(ok; degraded: an LLM step failed on the way, reasons listed; failed; skipped: finished without
+refinement; or running while a refine or sweep is still working on it), the free builtin, one-shot
+and refined held-out scores (the gain paired on the records both simulations read, failed records
+counted) and the spend. With --neuron L/N it prints that neuron's story instead: each
 iteration's candidates and selection scores, the decision and why, the counterexamples the probes
 found (offending tokens marked, real vs predicted), and the LLM calls with tokens and latency.
 

@@ -28,7 +28,9 @@ COMMANDS = (cmd_setup, cmd_demo, cmd_records, cmd_explain, cmd_refine, cmd_sweep
 EPILOG = """\
 Every option is also settable in the environment as REFINERY_<OPTION> (e.g. REFINERY_MODEL=gpt2),
 in a .env file, or in refinery.toml; command-line flags win over all of them.
-Exit codes: 0 done, 1 some work failed (see output), 2 bad input or missing asset, 130 interrupted."""
+Exit codes: 0 done, 1 some work failed or ended degraded (see output), 2 bad input, a missing asset, or a
+command refusing to spend money it was not allowed to (see the message), 3 stopped by a sweep's budget,
+130 interrupted."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -98,6 +98,18 @@ def refine_options(parser: argparse.ArgumentParser) -> None:
     setting(group, "--probes-per-generator", field="probes_per_generator", type=int, metavar="N")
 
 
+def budget_options(parser: argparse.ArgumentParser) -> None:
+    """The same names in every command: --budget-* for the whole command, --per-neuron-* for each neuron."""
+    group = parser.add_argument_group(
+        "budgets (--budget-*: the whole command, all neurons; --per-neuron-*: each neuron; unset = unlimited)")
+    setting(group, "--budget-usd", field="budget_usd", type=float, metavar="USD")
+    setting(group, "--budget-tokens", field="budget_tokens", type=int, metavar="N")
+    setting(group, "--budget-hours", field="budget_hours", type=float, metavar="H")
+    setting(group, "--per-neuron-usd", field="per_neuron_usd", type=float, metavar="USD")
+    setting(group, "--per-neuron-tokens", field="per_neuron_tokens", type=int, metavar="N")
+    setting(group, "--per-neuron-minutes", field="per_neuron_minutes", type=float, metavar="MIN")
+
+
 def run_argument(parser: argparse.ArgumentParser) -> None:
     """The RUN positional of the commands that read a run folder; bound to the `run` setting."""
     info = Settings.model_fields["run"]

@@ -117,18 +117,27 @@
     { key: "neuron", label: "neuron", num: true, value: (r) => r.neuron,
       cell: (r) => (r.status === "unreadable" ? `${r.layer}/${r.neuron}` : h("a", { href: neuronHref(r), class: "neuron-link" }, `${r.layer}/${r.neuron}`)) },
     { key: "status", label: "status", value: (r) => r.status, cell: (r) => [badge(r.status, r.now), r.now ? h("div", { class: "muted" }, r.now) : null] },
+    { key: "baseline", label: "builtin r", num: true, value: (r) => r.baseline, cell: (r) => r3(r.baseline) },
     { key: "oneshot", label: "one-shot r", num: true, value: (r) => r.oneshot, cell: (r) => r3(r.oneshot) },
     { key: "refined", label: "refined r", num: true, value: (r) => r.refined,
       cell: (r) => (r.refined === null && r.best_selection !== null ? h("span", { title: "best selection r so far" }, `(${r3(r.best_selection)})`) : r3(r.refined)) },
-    { key: "gain", label: "gain", num: true, value: (r) => r.gain, cell: (r) => signed(r.gain) },
+    { key: "gain", label: "gain", num: true, value: (r) => r.gain,
+      cell: (r) => [signed(r.gain), failedNote(r) ? h("div", { class: "muted" }, failedNote(r)) : null] },
     { key: "ci", label: "95% CI", num: true, value: (r) => (r.ci ? r.ci[0] : null), cell: (r) => ci(r.ci) },
     { key: "iterations", label: "iterations", num: true, value: (r) => r.iterations, cell: (r) => r.iterations },
     { key: "probes", label: "probes", num: true, value: (r) => r.probes, cell: (r) => count(r.probes) },
     { key: "spend", label: "spend", num: true, value: (r) => r.cost_usd * 1e9 + r.tokens,
       cell: (r) => [usd(r.cost_usd), h("div", { class: "muted" }, `${count(r.tokens)} tokens`)] },
-    { key: "explanation", label: "explanation", value: (r) => r.explanation, cell: (r) => r.explanation || r.error || "" },
+    { key: "explanation", label: "explanation", value: (r) => r.explanation,
+      cell: (r) => [r.explanation || r.error || "", r.problems.length ? h("div", { class: "error" }, r.problems.join("; ")) : null] },
   ];
   const table = { key: "neuron", dir: 1, text: "", status: "all" };
+
+  // Held-out records a simulation failed: the gain is over the records both simulations read.
+  function failedNote(r) {
+    if (!r.oneshot_failed && !r.refined_failed) return null;
+    return `on ${r.paired_records} of ${r.heldout_records} records (failed: one-shot ${r.oneshot_failed || 0}, refined ${r.refined_failed || 0})`;
+  }
 
   function compare(column) {
     return (a, b) => {
@@ -145,7 +154,7 @@
     const column = COLUMNS.find((c) => c.key === table.key);
     return rows
       .filter((r) => table.status === "all" || r.status === table.status)
-      .filter((r) => !needle || [`${r.layer}/${r.neuron}`, r.status, r.explanation, r.error, r.stop, r.now]
+      .filter((r) => !needle || [`${r.layer}/${r.neuron}`, r.status, r.explanation, r.error, r.stop, r.now, ...r.problems]
         .some((v) => v && String(v).toLowerCase().includes(needle)))
       .sort(compare(column));
   }
@@ -155,7 +164,7 @@
       "aria-label": "filter neurons", oninput: (e) => { table.text = e.target.value; fillTable(); } });
     const status = h("select", { id: "status-filter", "aria-label": "status",
       onchange: (e) => { table.status = e.target.value; fillTable(); } },
-    ["all", "ok", "failed", "running", "unreadable"].map((v) => h("option", { value: v }, v === "all" ? "every status" : v)));
+    ["all", "ok", "degraded", "failed", "skipped", "running", "unreadable"].map((v) => h("option", { value: v }, v === "all" ? "every status" : v)));
     const head = h("tr", {}, COLUMNS.map((c) => h("th", { class: c.num ? "num" : null, "data-key": c.key },
       h("button", { type: "button", onclick: () => sortBy(c.key) }, c.label))));
     fill(app,
@@ -165,8 +174,9 @@
       h("h2", {}, "Neurons"),
       h("div", { class: "controls" }, filter, status, h("span", { class: "muted", id: "shown" })),
       h("table", { id: "neurons" }, h("thead", {}, head), h("tbody", { id: "rows" })),
-      h("p", { class: "muted" }, "one-shot and refined: Pearson r on the held-out split, which no step of the loop saw; ",
-        "a running neuron shows its best selection r so far in brackets."),
+      h("p", { class: "muted" }, "builtin, one-shot and refined: Pearson r on the held-out split, which no step of the loop saw ",
+        "(builtin: the free builtin explanation of the sweep's triage); gain: refined minus one-shot on the held-out records ",
+        "both simulations read; a running neuron shows its best selection r so far in brackets."),
       h("h2", {}, "Ledger"), h("div", { id: "ledger" }),
       h("h2", {}, "Resolved config"), h("div", { id: "config" }),
     );
@@ -232,7 +242,8 @@
   // --- the neuron page --------------------------------------------------------------------------
   function cards(row) {
     const items = [
-      ["one-shot r (held-out)", r3(row.oneshot)], ["refined r (held-out)", r3(row.refined)], ["gain", signed(row.gain)],
+      ["builtin r (held-out)", r3(row.baseline)], ["one-shot r (held-out)", r3(row.oneshot)], ["refined r (held-out)", r3(row.refined)],
+      ["gain", signed(row.gain) + (failedNote(row) ? ` ${failedNote(row)}` : "")],
       ["refined 95% CI", ci(row.ci)], ["iterations", row.iterations], ["probes", count(row.probes)],
       ["counterexamples", count(row.counterexamples)], ["tokens", count(row.tokens)], ["cost", usd(row.cost_usd)],
       ["seconds", fixed(row.seconds, 1)],
@@ -331,8 +342,10 @@
     if (!story.heldout.length) return h("p", { class: "muted" }, story.row.status === "running" ? "the held-out split is scored when the loop ends" : "no held-out score");
     const refinedFirst = [...story.heldout].sort((a, b) => (a.role === "refined" ? -1 : 1) - (b.role === "refined" ? -1 : 1));
     return refinedFirst.map((item, i) => {
-      const head = `${item.role === "refined" ? "Refined" : "One-shot"} explanation · held-out r ${r3(item.score)} · 95% CI ${ci(item.ci)}`
-        + (item.reason ? ` (${item.reason})` : "");
+      const name = { refined: "Refined", oneshot: "One-shot", baseline: "Free builtin" }[item.role];
+      const head = `${name} explanation · held-out r ${r3(item.score)} · 95% CI ${ci(item.ci)}`
+        + (item.reason ? ` (${item.reason})` : "")
+        + (item.failed.length ? ` · simulation failed on ${plural(item.failed.length, "record")}` : "");
       const records = () => h("div", { class: "heldout-records" }, item.records.map((rec, j) => heatmap(rec, story.max_real, `record ${j + 1}`)));
       const body = [h("div", { class: "explanation" }, item.explanation),
         item.records.length ? null : h("p", { class: "muted" }, "no per-record simulations recorded")];
@@ -352,6 +365,7 @@
       h("p", { class: "meta" }, [row.now ? `at ${row.now}` : null, stop, row.method ? `simulator ${row.method}` : null].filter(Boolean).join(" · ")),
       liveLine,
       row.error ? h("p", { class: "error" }, row.error) : null,
+      row.problems.map((p) => h("p", { class: "error" }, `degraded: ${p}`)),
       story.notes.map((n) => h("p", { class: "note" }, n)),
       cards(row),
       h("h2", {}, "Score per iteration"), chart(story),

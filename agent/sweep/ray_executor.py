@@ -145,11 +145,11 @@ class NeuronWorker:
         return env
 
     async def refine(self, layer: int, neuron: int, seed_explanation: str | None, stop_before_probe: bool,
-                     skip_reason: str | None) -> dict[str, Any] | Refusal | NeuronError:
+                     skip_reason: str | None, baseline: dict[str, Any] | None) -> dict[str, Any] | Refusal | NeuronError:
         env = await self._environment()
         try:
             return await refine_neuron(env, layer, neuron, seed_explanation=seed_explanation,
-                                       stop_before_probe=stop_before_probe, skip_reason=skip_reason)
+                                       stop_before_probe=stop_before_probe, skip_reason=skip_reason, baseline=baseline)
         except BudgetExhausted as err:
             return Refusal.of(err)
         except RefineryError as err:
@@ -189,11 +189,12 @@ class RayRunner:
         log.info("ray_executor_started", address=settings.ray_address or "local", workers=n_workers, cluster_cpus=cpus)
 
     async def __call__(self, layer: int, neuron: int, *, seed_explanation: str | None = None,
-                       stop_before_probe: bool = False, skip_reason: str | None = None) -> dict[str, Any]:
+                       stop_before_probe: bool = False, skip_reason: str | None = None,
+                       baseline: dict[str, Any] | None = None) -> dict[str, Any]:
         slot = min(self._slots, key=lambda s: s.in_flight)
         slot.in_flight += 1
         try:
-            outcome = await slot.actor.refine.remote(layer, neuron, seed_explanation, stop_before_probe, skip_reason)
+            outcome = await slot.actor.refine.remote(layer, neuron, seed_explanation, stop_before_probe, skip_reason, baseline)
         finally:
             slot.in_flight -= 1
         if isinstance(outcome, Refusal):

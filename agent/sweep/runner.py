@@ -6,6 +6,11 @@ finished neurons and resumes the others where they stopped. When the global budg
 call, no new neuron starts and the neurons in flight stop where they are, left resumable. A
 neuron whose own input is unusable (a `RefineryError`, e.g. a malformed records file) fails with
 its reason and the sweep goes on; it is not finished, so a rerun tries it again.
+
+A neuron may be finished without refinement (`skipped`): by the free triage (the builtin
+explanation already reaches the target on the selection split; no LLM call) or, with `below`,
+because its one-shot explanation already scores at or above it. The mean gain is over the neurons
+that were refined.
 """
 
 from __future__ import annotations
@@ -32,7 +37,8 @@ class NeuronRunner(Protocol):
     """Runs one neuron's graph (see `agent.refine_job.refine_neuron` for the arguments)."""
 
     async def __call__(self, layer: int, neuron: int, *, seed_explanation: str | None = None,
-                       stop_before_probe: bool = False, skip_reason: str | None = None) -> dict[str, Any]: ...
+                       stop_before_probe: bool = False, skip_reason: str | None = None,
+                       baseline: dict[str, Any] | None = None) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -41,9 +47,13 @@ class SweepState:
 
     total: int
     done: int = 0
+    """Finished and usable: ok, degraded or skipped (this run or an earlier one)."""
     failed: int = 0
+    degraded: int = 0
+    skipped: int = 0
     running: int = 0
     gains: list[float] = field(default_factory=list)
+    """Paired held-out gains of the neurons refined in this run (not of skipped ones)."""
     started: float = field(default_factory=time.monotonic)
     budget_stop: str | None = None
     unfinished: list[NeuronKey] = field(default_factory=list)
@@ -65,7 +75,8 @@ class SweepState:
 class Manifest:
     """runs/NAME/manifest.json, written atomically: `neurons` holds the status of every neuron that
     finished (a rerun skips them); `errors` the reason of every neuron whose last attempt failed,
-    whether it finished as failed or could not run at all (then it is not in `neurons`)."""
+    whether it finished as failed or could not run at all (then it is not in `neurons`), and the
+    reasons of every neuron that finished degraded."""
 
     def __init__(self, run: RunStore) -> None:
         self.path = run.root / "manifest.json"
@@ -133,7 +144,8 @@ async def run_sweep(
         state.running += 1
         notify(state)
         try:
-            return await runner(item.layer, item.neuron, seed_explanation=item.existing_explanation, **kwargs)
+            return await runner(item.layer, item.neuron, seed_explanation=item.existing_explanation,
+                                baseline=item.baseline, **kwargs)
         except BudgetExhausted as err:
             state.budget_stop = state.budget_stop or str(err)
             state.unfinished.append((item.layer, item.neuron))
@@ -152,6 +164,8 @@ async def run_sweep(
 
     if one_shot_first and candidates:
         async def one_shot(item: Candidate) -> None:
+            if item.skip_reason is not None:
+                return  # the triage finished it: no LLM call, not even a one-shot one
             values = await guarded(item, stop_before_probe=True)
             oneshot = (values or {}).get("oneshot") or {}
             item.existing_score = oneshot.get("score")
@@ -166,20 +180,23 @@ async def run_sweep(
     async def refine(item: Candidate) -> None:
         if (item.layer, item.neuron) in state.errors:
             return  # it already failed in the one-shot pass
-        skip = None
-        if one_shot_first and below is not None and item.existing_score is not None and item.existing_score >= below:
+        skip = item.skip_reason
+        if skip is None and one_shot_first and below is not None and item.existing_score is not None and item.existing_score >= below:
             skip = f"one-shot selection score {item.existing_score:.3f} is not below {below:g}: not refined"
         final = await guarded(item, skip_reason=skip)
         if final is None:
             return
-        manifest.record(item.layer, item.neuron, final["status"], final.get("error"))
-        if final["status"] == "ok":
-            state.done += 1
-            refined, oneshot = final.get("refined") or {}, final.get("oneshot") or {}
-            if refined.get("heldout_score") is not None and oneshot.get("heldout_score") is not None:
-                state.gains.append(refined["heldout_score"] - oneshot["heldout_score"])
-        else:
+        status = final["status"]
+        manifest.record(item.layer, item.neuron, status, final.get("error") or "; ".join(final.get("problems") or []) or None)
+        if status == "failed":
             state.failed += 1
+        else:
+            state.done += 1
+            state.degraded += status == "degraded"
+            state.skipped += status == "skipped"
+            gain = (final.get("paired") or {}).get("gain")
+            if status in ("ok", "degraded") and gain is not None:
+                state.gains.append(gain)
         notify(state)
 
     await _pool(todo, concurrency, refine, state)

@@ -13,6 +13,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tools.errors import BadInputError, RecordFileError
 from tools.formats.openai import neuron_file, read_simulation_results
@@ -26,6 +27,10 @@ class Candidate:
     neuron: int
     existing_score: float | None = None
     existing_explanation: str | None = None
+    baseline: dict[str, Any] | None = None
+    """The free builtin explanation's scores (a `BaselineResult` as a dict), when the sweep triaged."""
+    skip_reason: str | None = None
+    """Set by the triage: the free explanation already reaches the target; finish without an LLM."""
 
 
 @dataclass
@@ -33,6 +38,8 @@ class Selection:
     candidates: list[Candidate]
     skipped: list[tuple[NeuronKey, str]] = field(default_factory=list)
     """(neuron, reason) for neurons left out: unreadable files, no existing score, above the threshold."""
+    source: Path | None = None
+    """--from: where existing scores and explanations came from."""
 
 
 def parse_neuron_list(path: Path) -> list[NeuronKey]:
@@ -114,7 +121,7 @@ def select(
             skipped.append(((layer, neuron), f"existing score {score:.3f} is not below {below:g}"))
             continue
         candidates.append(Candidate(layer, neuron, score, explanation))
-    return Selection(order_candidates(candidates, order, seed), skipped)
+    return Selection(order_candidates(candidates, order, seed), skipped, source)
 
 
 def order_candidates(candidates: list[Candidate], order: str, seed: int = 0) -> list[Candidate]:

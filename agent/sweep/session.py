@@ -10,10 +10,18 @@ from agent.budget import Estimator
 from agent.refine_job import refine_neuron
 from agent.refine_setup import open_refine_environment
 from agent.settings import Settings
-from agent.sweep.runner import SweepState, run_sweep
+from agent.sweep.runner import Manifest, SweepState, run_sweep
 from agent.sweep.select import Selection
 from agent.sweep.summary import row, totals, write_summary
+from agent.sweep.triage import triage
 from tools.llm.protocol import LLM
+
+
+def uses_triage(settings: Settings, selection: Selection, backend: str) -> bool:
+    """`--triage auto`: the free triage whenever an LLM would be paid and no --from gave existing scores."""
+    if settings.triage == "auto":
+        return backend != "builtin" and selection.source is None
+    return settings.triage == "builtin"
 
 
 async def sweep(
@@ -28,6 +36,12 @@ async def sweep(
     candidates = selection.candidates
     keys = [(c.layer, c.neuron) for c in candidates]
     async with open_refine_environment(settings, keys, llm=llm, estimator=estimator) as env:
+        triaged = uses_triage(settings, selection, env.backend_name)
+        if triaged:
+            manifest = Manifest(env.run)
+            fresh = [c for c in candidates if not manifest.finished(c.layer, c.neuron)]
+            ordered = await triage(env, fresh, settings.target)
+            candidates = ordered + [c for c in candidates if manifest.finished(c.layer, c.neuron)]
         if settings.executor == "ray":
             from agent.sweep.ray_executor import RayRunner
 
@@ -41,19 +55,21 @@ async def sweep(
                 runner.close()  # type: ignore[union-attr]
         rows = []
         unfinished = set(state.unfinished)
-        for c in candidates:
+        for c in selection.candidates:  # the selection's order (the triage only changes the refinement order)
             key = (c.layer, c.neuron)
             if key in state.errors:
-                rows.append(row(None, c.layer, c.neuron, "failed", c.existing_score, error=state.errors[key]))
+                rows.append(row(None, c.layer, c.neuron, "failed", c.existing_score, error=state.errors[key], baseline=c.baseline))
                 continue
             final = env.run.result(c.layer, c.neuron)
             status = "unfinished" if final is None or key in unfinished else None
-            rows.append(row(final, c.layer, c.neuron, status, c.existing_score))
+            rows.append(row(final, c.layer, c.neuron, status, c.existing_score, baseline=c.baseline))
         report = {
             "run": settings.run, "outputs": str(env.run.root), "budget_stop": state.budget_stop,
             "unfinished": [f"{layer}/{neuron}" for layer, neuron in sorted(unfinished)],
             "failed": [{"neuron": f"{r['layer']}/{r['neuron']}", "reason": r["error"]} for r in rows if r["status"] == "failed"],
+            "degraded": [{"neuron": f"{r['layer']}/{r['neuron']}", "reason": r["problems"]} for r in rows if r["status"] == "degraded"],
             "skipped": [{"neuron": f"{layer}/{neuron}", "reason": reason} for (layer, neuron), reason in selection.skipped],
+            "triage": "builtin" if triaged else "none",
         }
         write_summary(env.run.root, rows, report)
         return report | {"totals": totals(rows)}

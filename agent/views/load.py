@@ -105,6 +105,10 @@ def load_story(run_dir: Path, layer: int, neuron: int) -> NeuronStory:
         row = running_row(layer, neuron, every)
     scores: dict[str, ExplanationScore] = {}
     probes: dict[str, list[ProbeResult]] = {}
+    if final is not None and final.baseline is not None and final.baseline.path:
+        file = in_run(run_dir, final.baseline.path)
+        if file is not None and file.is_file():
+            scores[final.baseline.path] = ExplanationScore.model_validate_json(file.read_text(encoding="utf-8"))
     for event in events:
         if isinstance(event, Scored) and event.split == HELDOUT_SPLIT and event.path and event.path not in scores:
             file = in_run(run_dir, event.path)

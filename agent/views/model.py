@@ -11,9 +11,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-Status = Literal["ok", "failed", "running", "unreadable"]
-"""`running`: a trace but no final result yet (a sweep still working on it, or a killed run not resumed);
-`unreadable`: its files could not be parsed (the row says why in `error`)."""
+Status = Literal["ok", "degraded", "failed", "skipped", "running", "unreadable"]
+"""`degraded`: finished and scored, but an LLM step failed on the way (`problems` says which);
+`failed`: nothing usable (`error` says why); `skipped`: finished without refinement (a sweep's triage or
+--below); `running`: a trace but no final result yet (a sweep still working on it, or a killed run not
+resumed); `unreadable`: its files could not be parsed (the row says why in `error`)."""
 
 
 class NeuronRow(BaseModel):
@@ -22,13 +24,19 @@ class NeuronRow(BaseModel):
     layer: int
     neuron: int
     status: Status
-    stop: str | None = Field(None, description="Why the loop stopped: converged, target, budget, max_iters, failed.")
+    stop: str | None = Field(None, description="Why the loop stopped: converged, target, budget, max_iters, failed, error, skipped.")
     stop_reason: str | None = None
     error: str | None = None
+    problems: list[str] = Field(default_factory=list, description="Why a degraded neuron is degraded: one reason per failed LLM step.")
     method: str | None = Field(None, description="Simulator method (scores of different methods are not comparable).")
     oneshot: float | None = Field(None, description="Held-out r of the best one-shot explanation.")
     refined: float | None = Field(None, description="Held-out r of the refined explanation.")
-    gain: float | None = Field(None, description="refined - oneshot, when both are defined.")
+    gain: float | None = Field(None, description="refined - oneshot over the held-out records both simulations read, when both are defined.")
+    baseline: float | None = Field(None, description="Held-out r of the free builtin explanation (a sweep's triage); reported, never decided on.")
+    heldout_records: int | None = Field(None, description="Held-out records.")
+    paired_records: int | None = Field(None, description="Held-out records both the one-shot and refined simulations read (the gain's).")
+    oneshot_failed: int | None = Field(None, description="Held-out records the one-shot simulation failed.")
+    refined_failed: int | None = Field(None, description="Held-out records the refined simulation failed.")
     ci: tuple[float, float] | None = Field(None, description="95% bootstrap interval of the refined held-out r.")
     best_selection: float | None = Field(None, description="Best selection-split r so far (running neurons).")
     explanation: str | None = Field(None, description="The refined explanation, or the best so far.")
@@ -122,12 +130,13 @@ class Step(BaseModel):
 class Heldout(BaseModel):
     """A final score on the held-out split, with its per-record simulations when the trace points to them."""
 
-    role: Literal["refined", "oneshot"]
+    role: Literal["refined", "oneshot", "baseline"]
     explanation: str
     score: float | None
     ci: tuple[float, float] | None
     reason: str | None = None
     records: list[TokenRow] = Field(default_factory=list)
+    failed: list[int] = Field(default_factory=list, description="Indices of the records whose simulation failed.")
 
 
 class NeuronStory(BaseModel):

@@ -21,6 +21,7 @@ from agent.trace import (
     Scored,
     SpanEnded,
     SpanStarted,
+    StepFailed,
     TraceEvent,
 )
 from agent.views.model import (
@@ -38,7 +39,7 @@ from agent.views.model import (
 from tools.evaluate import ExplanationScore
 from tools.probes.types import Counterexample, ProbeResult
 
-STOP_DECISIONS = ("converged", "target", "budget", "max_iters", "failed")
+STOP_DECISIONS = ("converged", "target", "budget", "max_iters", "failed", "error", "skipped")
 HELDOUT_SPLIT = "test"
 
 
@@ -70,14 +71,25 @@ def split_open(events: Sequence[TraceEvent]) -> tuple[list[TraceEvent], SpanStar
     return completed, (open_spans[-1] if open_spans else None)
 
 
+def _failed(result: HeldoutResult | None) -> int | None:
+    return None if result is None or result.n_records is None else len(result.failed_records)
+
+
 def finished_row(final: Finalized, error: str | None = None, stop_reason: str | None = None) -> NeuronRow:
     oneshot = _r(final.oneshot.heldout_score) if final.oneshot else None
     refined = _r(final.refined.heldout_score) if final.refined else None
-    chosen = final.refined or final.oneshot
+    if final.paired is not None:
+        gain = _r(final.paired.gain)
+    else:  # a result written before the gain was paired
+        gain = _r(refined - oneshot) if refined is not None and oneshot is not None else None
+    chosen = final.refined or final.oneshot or final.baseline
     return NeuronRow(
-        layer=final.layer, neuron=final.neuron, status="ok" if final.status == "ok" else "failed", stop=final.stop,
-        stop_reason=stop_reason, error=error, method=final.method, oneshot=oneshot, refined=refined,
-        gain=_r(refined - oneshot) if refined is not None and oneshot is not None else None,
+        layer=final.layer, neuron=final.neuron, status=final.status, stop=final.stop,
+        stop_reason=stop_reason, error=error, problems=final.problems, method=final.method, oneshot=oneshot, refined=refined,
+        gain=gain, baseline=_r(final.baseline.heldout_score) if final.baseline else None,
+        heldout_records=final.paired.n_records if final.paired else None,
+        paired_records=final.paired.n_paired if final.paired else None,
+        oneshot_failed=_failed(final.oneshot), refined_failed=_failed(final.refined),
         ci=_ci(final.refined.heldout_ci) if final.refined else None, explanation=chosen.explanation if chosen else None,
         iterations=final.iterations, probes=final.probes, counterexamples=final.counterexamples, tokens=final.tokens,
         cost_usd=final.cost_usd, seconds=final.seconds,
@@ -201,6 +213,10 @@ def neuron_story(
                 step.calls.append(call_view(event, node))
             case SpanEnded(status="error"):
                 step.errors.append(f"{event.node}: {event.error}")
+            case StepFailed():
+                step.errors.append(f"{event.step}: {event.reason}")
+                if event.step != "probe":
+                    step.source = step.source or ("explainer" if event.step == "explain" else "reviser")
             case _:
                 pass
     heldout = _heldout(final, heldout_events, scores, notes)
@@ -234,5 +250,13 @@ def _heldout(final: Finalized | None, events: Sequence[Scored], scores: Mapping[
         else:
             notes.append(f"held-out simulation file not found: {event.path}")
         out.append(Heldout(role=role, explanation=result.explanation, score=_r(result.heldout_score),
-                           ci=_ci(result.heldout_ci), reason=result.reason, records=records))
+                           ci=_ci(result.heldout_ci), reason=result.reason, records=records, failed=result.failed_records))
+    if final.baseline is not None:
+        base = final.baseline
+        records = score_rows(scores[base.path]) if base.path in scores else []
+        if base.path is not None and base.path not in scores:
+            notes.append(f"held-out simulation file not found: {base.path}")
+        failed = [i for i, row in enumerate(records) if row.simulated is None]
+        out.append(Heldout(role="baseline", explanation=base.explanation, score=_r(base.heldout_score),
+                           ci=_ci(base.heldout_ci), records=records, failed=failed))
     return out

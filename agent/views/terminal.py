@@ -67,8 +67,8 @@ def _spend(tokens: int, cost_usd: float) -> str:
 
 # --- the run -------------------------------------------------------------------------------------
 
-_COLUMNS = (("neuron", 8, "<"), ("status", 11, "<"), ("one-shot", 9, ">"), ("refined", 9, ">"), ("gain", 8, ">"),
-            ("iters", 6, ">"), ("probes", 7, ">"), ("tokens", 9, ">"), ("cost", 10, ">"))
+_COLUMNS = (("neuron", 8, "<"), ("status", 11, "<"), ("builtin", 8, ">"), ("one-shot", 9, ">"), ("refined", 9, ">"),
+            ("gain", 8, ">"), ("iters", 6, ">"), ("tokens", 9, ">"), ("cost", 10, ">"))
 
 
 def _table_line(cells: Sequence[str]) -> str:
@@ -76,8 +76,17 @@ def _table_line(cells: Sequence[str]) -> str:
 
 
 def _row_cells(row: NeuronRow) -> list[str]:
-    return [f"{row.layer}/{row.neuron}", row.status, _r(row.oneshot), _r(row.refined), _gain(row.gain), str(row.iterations),
-            str(row.probes), f"{row.tokens:,}", f"${row.cost_usd:.4f}"]
+    return [f"{row.layer}/{row.neuron}", row.status, _r(row.baseline), _r(row.oneshot), _r(row.refined), _gain(row.gain),
+            str(row.iterations), f"{row.tokens:,}", f"${row.cost_usd:.4f}"]
+
+
+def failed_records_note(row: NeuronRow) -> str | None:
+    """Held-out records a simulation failed, and how many the paired gain is over; None when none failed."""
+    if not row.oneshot_failed and not row.refined_failed:
+        return None
+    parts = [f"{name} {n}" for name, n in (("one-shot", row.oneshot_failed), ("refined", row.refined_failed)) if n]
+    return (f"held-out records whose simulation failed: {', '.join(parts)} of {row.heldout_records}; "
+            f"the gain is over the {row.paired_records} both read")
 
 
 def run_text(summary: RunSummary) -> str:
@@ -94,20 +103,35 @@ def run_text(summary: RunSummary) -> str:
             notes.append(f"{where} running" + (f": at {row.now}" if row.now else "") + best)
         elif row.status in ("failed", "unreadable"):
             notes.append(f"{where} {row.status}: {row.error or row.stop_reason or row.stop or 'no reason recorded'}")
+        elif row.status == "degraded":
+            notes.append(f"{where} degraded: {'; '.join(row.problems) or 'no reason recorded'}")
+        elif row.status == "skipped":
+            notes.append(f"{where} skipped: {row.stop_reason or 'not refined'}")
+        if (failed := failed_records_note(row)) is not None:
+            notes.append(f"{where}: {failed}")
     if notes:
         lines.append("")
         lines += [line for note in notes for line in _wrap(note, 0)]
-    lines += ["", "scores: held-out Pearson r. A neuron's story: refinery trace RUN --neuron L/N"]
+    lines += ["", "scores: held-out Pearson r; builtin: the free explanation of a sweep's triage;",
+              "gain: refined - one-shot, on the held-out records both simulations read.",
+              "A neuron's story: refinery trace RUN --neuron L/N"]
     return "\n".join(lines) + "\n"
 
 
 # --- one neuron ----------------------------------------------------------------------------------
 
-def _heldout_lines(item: Heldout, gain: float | None) -> list[str]:
+_LABELS = {"oneshot": "one-shot", "refined": "refined", "baseline": "builtin"}
+
+
+def _heldout_lines(item: Heldout, row: NeuronRow) -> list[str]:
     score = f"r {_r(item.score)}" + (f" ({item.reason})" if item.reason else "")
-    extra = "  ".join(x for x in (_ci(item.ci), f"gain {_gain(gain)}" if item.role == "refined" and gain is not None else "") if x)
-    label = "one-shot" if item.role == "oneshot" else "refined"
-    return [f"  {label:<9} {score}  {extra}".rstrip()] + _wrap(item.explanation, 4, EXPLANATION_LINES)
+    gain = f"gain {_gain(row.gain)}" if item.role == "refined" and row.gain is not None else ""
+    extra = "  ".join(x for x in (_ci(item.ci), gain) if x)
+    lines = [f"  {_LABELS[item.role]:<9} {score}  {extra}".rstrip()]
+    if item.failed:
+        lines += _wrap(f"simulation failed on record{'s' if len(item.failed) > 1 else ''} "
+                       f"{', '.join(str(i + 1) for i in item.failed)}: left out of its score", 4)
+    return lines + _wrap(item.explanation, 4, EXPLANATION_LINES)
 
 
 def _snippet(item: CounterexampleView) -> str:
@@ -194,10 +218,15 @@ def story_text(story: NeuronStory, each_call: bool = False) -> str:
     lines += _wrap(" · ".join(f for f in facts if f), 0)
     if row.error:
         lines += _wrap(f"error: {row.error}", 0)
+    for problem in row.problems:
+        lines += _wrap(f"degraded: {problem}", 0)
     if story.heldout:
         lines += ["", "Held-out score (test split: nothing in the loop saw it)"]
         for item in story.heldout:
-            lines += _heldout_lines(item, row.gain)
+            lines += _heldout_lines(item, row)
+        if row.paired_records is not None and row.paired_records != row.heldout_records:
+            lines += _wrap(f"the gain is over the {row.paired_records} of {row.heldout_records} records both "
+                           "simulations read", 2)
     elif row.status == "running" and row.best_selection is not None:
         lines += ["", f"Best so far (selection split): r {_r(row.best_selection)}"] + _wrap(row.explanation or "", 4, EXPLANATION_LINES)
     for step in story.steps:

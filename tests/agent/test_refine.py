@@ -74,10 +74,14 @@ async def test_a_worse_revision_is_recorded_not_adopted(tmp_path: Path, session_
 
 @pytest.mark.parametrize(
     ("limit", "kind"),
-    [({"per_neuron_usd": 0.2}, "usd"), ({"per_neuron_tokens": 3000}, "tokens"), ({"per_neuron_minutes": 1e-6}, "seconds")],
+    [({"per_neuron_usd": 0.2}, "usd"), ({"per_neuron_tokens": 3000}, "tokens"), ({"per_neuron_minutes": 1e-6}, "seconds"),
+     # `refine`'s budget for the whole command, on its one neuron: the same stop, with room for the held-out score.
+     ({"budget_usd": 0.2, "one_neuron": True}, "usd"), ({"budget_tokens": 3000, "one_neuron": True}, "tokens")],
 )
 async def test_each_budget_stops_the_loop_without_overshooting(tmp_path: Path, session_cache: Path, limit: dict, kind: str) -> None:
     cost = 0.002
+    limit = dict(limit)
+    one_neuron = limit.pop("one_neuron", False)
     settings = tiny_settings(tmp_path, session_cache, max_iters=20, patience=20, **limit)
     llm = brain_llm(cost=cost, calls=5000)
 
@@ -85,7 +89,7 @@ async def test_each_budget_stops_the_loop_without_overshooting(tmp_path: Path, s
         # An upper bound, as the real estimator is: the brain counts at most 71 tokens per call.
         return cost, 100
 
-    [final] = await refine(settings, [(1, 3)], llm=llm, estimator=estimate)
+    [final] = await refine(settings, [(1, 3)], llm=llm, estimator=estimate, one_neuron=one_neuron)
     assert final["stop"] == "budget", final
     events = read_trace(trace_path(settings.runs_dir / "t", 1, 3))
     assert any(isinstance(e, Decided) and e.decision == "budget" for e in events)

@@ -24,3 +24,24 @@ def test_invalid_setting_from_environment_is_reported(monkeypatch: pytest.Monkey
 
     monkeypatch.setenv("REFINERY_TOP_K", "many")
     assert main(["records", "--layer", "0"]) == 2
+
+
+def test_budget_options_mean_the_same_in_refine_and_sweep(capsys: pytest.CaptureFixture[str]) -> None:
+    """--budget-* is the whole command, --per-neuron-* each neuron, in every command that takes budgets."""
+    from agent.cli.main import _settings_from, build_parser
+
+    parser = build_parser()
+    budgets = ["--budget-usd", "2", "--budget-tokens", "900", "--budget-hours", "1.5",
+               "--per-neuron-usd", "0.5", "--per-neuron-tokens", "300", "--per-neuron-minutes", "4"]
+    for command in (["refine", "--layer", "0", "--neuron", "0"], ["sweep", "--layers", "0"]):
+        settings = _settings_from(parser.parse_args([*command, *budgets]))
+        assert (settings.budget_usd, settings.budget_tokens, settings.budget_hours) == (2, 900, 1.5)
+        assert (settings.per_neuron_usd, settings.per_neuron_tokens, settings.per_neuron_minutes) == (0.5, 300, 4)
+        with pytest.raises(SystemExit):
+            parser.parse_args([*command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "--budget-*: the whole command, all neurons; --per-neuron-*: each neuron" in text
+        assert "--budget-usd USD Dollars for the whole command" in text and "--per-neuron-usd USD Dollars per neuron" in text
+    # refine's old per-neuron name is gone rather than silently meaning something else.
+    with pytest.raises(SystemExit):
+        parser.parse_args(["refine", "--layer", "0", "--neuron", "0", "--budget-minutes", "5"])

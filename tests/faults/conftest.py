@@ -27,9 +27,9 @@ def _no_key(monkeypatch: pytest.MonkeyPatch) -> None:
 def http_settings(tmp_path: Path, cache: Path, records: Path, base_url: str, **overrides: Any) -> Settings:
     """Sweep settings on the real client (those of `sweep_args`): bounded retries, a per-attempt
     timeout. One neuron at a time, so calls that share a request body never overlap and the
-    server's per-call account holds."""
+    server's per-call account holds; no triage, so neurons run in the given order."""
     base: dict[str, Any] = {"llm_base_url": base_url, "llm_max_retries": MAX_RETRIES, "llm_timeout_s": TIMEOUT_S,
-                            "concurrency": 1}
+                            "concurrency": 1, "triage": "none"}
     return sweep_settings(tmp_path, cache, records, **(base | overrides))
 
 

@@ -29,6 +29,7 @@ from tests.support.faults import (
     TransportFault,
     read_run,
 )
+from tests.sweep.conftest import EXPLANATION
 
 # How the reason of a call that never succeeded names each fault.
 SIGNATURES: dict[TransportFault, str] = {
@@ -50,19 +51,24 @@ def assert_accounted(run: RunView, plan: FaultPlan) -> Account:
     return account
 
 
-def assert_outcomes(report: dict, run: RunView, failed: dict[str, str]) -> None:
-    """The neurons in `failed` failed with a reason containing the given text; all others are ok.
-    Nothing is left unfinished, and the manifest holds every neuron with the same reasons."""
+def assert_outcomes(report: dict, run: RunView, failed: dict[str, str], degraded: dict[str, str] | None = None) -> None:
+    """The neurons in `failed` failed with a reason containing the given text, those in `degraded`
+    ended degraded with such a reason (and a refined explanation); all others are ok. Nothing is left
+    unfinished, and the manifest holds every neuron with the same reasons."""
+    degraded = degraded or {}
     assert report["budget_stop"] is None and report["unfinished"] == []
     assert set(run.rows) == {f"{layer}/{neuron}" for layer, neuron in NEURONS}
     for key, row in run.rows.items():
         if key in failed:
             assert row["status"] == "failed" and failed[key] in row["error"], row
+        elif key in degraded:
+            assert row["status"] == "degraded" and degraded[key] in row["problems"] and row["refined_explanation"], row
         else:
             assert row["status"] == "ok" and row["error"] is None and row["refined_explanation"], row
     assert run.manifest == {key: row["status"] for key, row in run.rows.items()}
-    assert run.manifest_errors == {key: run.rows[key]["error"] for key in failed}
+    assert run.manifest_errors == {key: run.rows[key]["error"] or run.rows[key]["problems"] for key in {*failed, *degraded}}
     assert report["failed"] == [{"neuron": key, "reason": run.rows[key]["error"]} for key in sorted(failed)]
+    assert report["degraded"] == [{"neuron": key, "reason": run.rows[key]["problems"]} for key in sorted(degraded)]
 
 
 async def _sweep(tmp_path: Path, cache: Path, records: Path, serve: Serve, faults: list[Fault]) -> tuple[dict, RunView, FaultPlan]:
@@ -123,7 +129,7 @@ async def test_useless_answers_are_paid_once_and_fail_only_what_they_touch(
 ) -> None:
     # Neuron 1 gets an empty explanation, neuron 2 an absurdly long one: both fail, with the reason.
     # Neuron 3's first two simulations come back without logprobs and without digit candidates, and
-    # its reviser answers nothing: it still finishes.
+    # its reviser answers nothing: it still finishes, degraded, with the reason.
     faults = [Fault("empty-explanation", "explain", nth=0), Fault("long-explanation", "explain", nth=1),
               Fault("missing-logprobs", "simulate", nth=0), Fault("no-digit-logprobs", "simulate", nth=1),
               Fault("empty-explanation", "revise", nth=0)]
@@ -132,7 +138,8 @@ async def test_useless_answers_are_paid_once_and_fail_only_what_they_touch(
     # Each was answered once, not retried: a well-formed answer is not a failed attempt.
     assert [log.outcomes[:1] for log in plan.targeted()] == [[f.kind] for f in faults]
     assert all(log.outcomes[1:] in ([], ["answer"]) for log in plan.targeted())
-    assert_outcomes(report, run, {"1/1": "unusable explanation (0 characters)", "1/2": "unusable explanation (199992 characters)"})
+    assert_outcomes(report, run, {"1/1": "unusable explanation (0 characters)", "1/2": "unusable explanation (199992 characters)"},
+                    {"1/3": "revision failed in round 1: no usable reviser answer from 1 samples: unusable explanation (0 characters)"})
     # The records of one simulation are asked for at once, so which one arrived first varies.
     simulations = _simulations(tmp_path / "runs" / "s", 3)
     # Neither is scored as zeros: both records fail, each with its reason.
@@ -140,3 +147,18 @@ async def test_useless_answers_are_paid_once_and_fail_only_what_they_touch(
     assert len(failed) == 2 and "no logprobs" in failed[1] and failed[0].startswith("no value candidate"), failed
     account = assert_accounted(run, plan)
     assert account.faults == Counter(f.kind for f in faults) and account.recovered == account.gave_up == 0
+
+
+def test_a_replayed_plan_serves_each_fault_to_the_same_call_in_any_order() -> None:
+    """bench/faults' budget phase: faults follow their calls (request bodies), not the order of arrival."""
+    def explain(text: str) -> dict:
+        return {"messages": [{"role": "system", "content": "We are studying neurons"}, {"role": "user", "content": text}],
+                "max_tokens": 80}
+
+    first, second = explain("records of neuron 1"), explain("records of neuron 2")
+    plan = FaultPlan(EXPLANATION, [Fault("500", "explain", nth=1, times=1)])
+    plan(first), plan(second)
+    replay = FaultPlan.replaying(plan, EXPLANATION)
+    replay(second), replay(first)  # the other order: as two neurons in flight may send them
+    assert {log.key: log.outcomes for log in replay.calls} == {log.key: log.outcomes for log in plan.calls}
+    assert [log.outcomes for log in replay.targeted()] == [["500"]]

@@ -3,7 +3,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import structlog
 
 from tests.support.brain import brain_behaviour
 from tests.support.chat_server import ChatServer, Respond
@@ -22,7 +21,6 @@ from tools.probes.llm_prober import (
 from tools.probes.types import Prober, ProbeRequest
 
 EXPLANATION = 'the token " object"'
-EMPTY = {"should_fire": [], "should_not_fire": [], "near_miss": []}
 
 
 def request(**changes: object) -> ProbeRequest:
@@ -90,12 +88,10 @@ async def test_write_asks_once_and_caps_each_kind() -> None:
     assert sent.purpose == "prober" and sent.temperature == 0.8 and sent.max_tokens == 600
 
 
-async def test_unreadable_answer_gives_empty_lists_and_a_warning() -> None:
-    with structlog.testing.capture_logs() as events:
-        out = await LLMProber(ScriptedLLM(["no json here"])).write(request())
-    assert out == EMPTY
-    [event] = [e for e in events if e["event"] == "probe_answer_unreadable"]
-    assert event["log_level"] == "warning" and "no JSON object" in event["reason"]
+async def test_an_unreadable_answer_raises_with_its_reason() -> None:
+    # Not empty lists: the graph's probe node records the failed step (the neuron ends degraded).
+    with pytest.raises(UnreadableProbeAnswer, match="unreadable probe answer: no JSON object"):
+        await LLMProber(ScriptedLLM(["no json here"])).write(request())
 
 
 async def test_an_llm_error_propagates() -> None:

@@ -63,7 +63,7 @@ def real_run(tmp_path_factory: pytest.TempPathFactory, session_cache: Path) -> R
                             "--cache-dir", str(session_cache), "--excerpt-tokens", "32", "--max-excerpts", "200",
                             "--records", str(root / "records"), "--run", "llm", "--runs-dir", str(root / "runs"),
                             "--top-k", "20", "--n-random", "15", "--n", "2", "--probes-per-generator", "2", "--max-iters", "2",
-                            "--llm-base-url", server.base_url, "--log-level", "debug", "--json", env=env)
+                            "--backend", "llm", "--llm-base-url", server.base_url, "--log-level", "debug", "--json", env=env)
             assert done.returncode == 0, done.stderr[-2000:]
             outputs += [done.stdout, done.stderr]
         authorizations = [r.headers.get("authorization", "") for r in server.requests]

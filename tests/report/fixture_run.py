@@ -1,7 +1,9 @@
 """A small run folder written from the trace schema with fixed content, for golden and XSS tests.
 
-Three neurons: 0/1 finished (two iterations, LLM calls, probes, counterexamples, held-out
-simulations), 0/2 failed at the proposal, 1/7 still running (its simulate step has not ended).
+Five neurons: 0/1 finished (two iterations, LLM calls, probes, counterexamples, held-out
+simulations, one of which failed on a record, and the free builtin baseline of a triage), 0/2 failed
+at the proposal, 1/7 still running (its simulate step has not ended), 1/8 degraded (its prober and
+then its reviser failed), 2/3 skipped (the free triage explained it, no LLM call).
 Hostile strings sit where corpus, probe and LLM text goes. Timestamps and span ids are whatever
 the writer makes: no view shows them, so the renderings are deterministic without normalizing.
 """
@@ -12,6 +14,7 @@ import json
 from pathlib import Path
 
 from agent.trace import (
+    BaselineResult,
     CounterexamplesFound,
     Decided,
     ExplanationsProposed,
@@ -19,9 +22,11 @@ from agent.trace import (
     HeldoutResult,
     ModelCalled,
     NeuronStarted,
+    PairedGain,
     ProbeBatch,
     Scored,
     SpanStarted,
+    StepFailed,
     TraceWriter,
     trace_path,
 )
@@ -40,6 +45,8 @@ HOSTILE = (SCRIPT, IMG, BREAKOUT)
 ONESHOT = 'the token " object"'
 REFINED = 'the token " object" or "' + SCRIPT + '"'
 METHOD = "chat-logprob"
+BASELINE = '" object" (10), " objects" (6)'
+"""The free builtin explanation of the triage."""
 BACKEND = {"backend": "llm", "endpoint": "http://127.0.0.1:9/v1", "simulator": METHOD}
 PARAMS = {"max_iters": 2, "epsilon": 0.01, "patience": 2, "target": None, "n_explanations": 2, "n_revisions": 1,
           "probes_per_generator": 1, "counterexamples": 8, "fresh_per_round": None, "seed": 0}
@@ -115,7 +122,7 @@ def _finished_neuron(run: Path) -> None:
                             **base))
     with writer.span("finalize", 1):
         writer.emit(_call("simulator", "Simulate held-out: " + BREAKOUT, None, 0.5, error="HTTP 503: overloaded"))
-        results = {}
+        results, scores = {}, {}
         for role, text, values in (
             ("refined", REFINED, [[0.0, 9.0, 1.0, 0.0, 0.0], [8.0, 0.0, 1.0, 9.0], None]),
             ("oneshot", ONESHOT, [[0.0, 10.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 10.0], [0.0, 0.0, 1.0]]),
@@ -128,9 +135,10 @@ def _finished_neuron(run: Path) -> None:
             writer.emit(Scored(explanation=text, split="test", method=METHOD, score=score.score, ci=score.ci,
                                n_records=score.n_records, n_failed=score.n_failed, per_record=score.per_record, path=str(path),
                                **base))
-            results[role] = HeldoutResult(explanation=text, heldout_score=score.score, heldout_ci=score.ci)
+            results[role], scores[role] = HeldoutResult.of(score), score
         final = Finalized(status="ok", stop="max_iters", method=METHOD, oneshot=results["oneshot"], refined=results["refined"],
-                          iterations=1, probes=3, counterexamples=1, tokens=640, cost_usd=0.0001, seconds=4.2, **base)
+                          iterations=1, probes=3, counterexamples=1, tokens=640, cost_usd=0.0001, seconds=4.2,
+                          paired=PairedGain.of(scores["oneshot"], scores["refined"]), baseline=_baseline(run, 0, 1), **base)
         writer.emit(final)
     summary = json.loads(final.model_dump_json()) | {"error": None, "stop_reason": "1 probe-and-revise rounds done"}
     atomic_write_json(run / "results" / "0" / "1.json", summary, indent=2)
@@ -148,6 +156,67 @@ def _failed_neuron(run: Path) -> None:
                           counterexamples=0, tokens=0, cost_usd=0.0, seconds=0.3, **base)
         writer.emit(final)
     atomic_write_json(run / "results" / "0" / "2.json", json.loads(final.model_dump_json()) | {"error": reason, "stop_reason": reason})
+
+
+def _baseline(run: Path, layer: int, neuron: int) -> BaselineResult:
+    """The triage's free explanation, with its held-out simulations written where the triage writes them."""
+    sims = [RecordSimulation(method="builtin-lexical", tokens=r.tokens, expected=[10.0 if t == " object" else 0.0 for t in r.tokens])
+            for r in HELDOUT]
+    score = score_simulations(BASELINE, HELDOUT, sims, "test", "builtin-lexical")
+    path = run / "scores" / str(layer) / str(neuron) / "baseline-heldout.json"
+    atomic_write_text(path, score.model_dump_json())
+    return BaselineResult(explanation=BASELINE, method="builtin-lexical", selection_score=0.35, heldout_score=score.score,
+                          heldout_ci=(0.1, 0.7), path=str(path))
+
+
+def _degraded_neuron(run: Path) -> None:
+    writer = TraceWriter(trace_path(run, 1, 8), 1, 8)
+    base = writer.base()
+    writer.emit(NeuronStarted(run=run.name, backend=BACKEND, params=PARAMS, **base))
+    with writer.span("propose", 0):
+        writer.emit(ExplanationsProposed(source="explainer", explanations=[ONESHOT], **base))
+    with writer.span("simulate", 0):
+        writer.emit(Scored(explanation=ONESHOT, split="valid", method=METHOD, score=0.3, n_records=4, n_failed=0,
+                           per_record=[0.3, 0.3], **base))
+    with writer.span("score", 0):
+        writer.emit(Decided(decision="adopted", reason="best of the one-shot candidates", explanation=ONESHOT, score=0.3,
+                            best_score=0.3, **base))
+    probe_failure = "unreadable probe answer: no JSON object in the answer " + SCRIPT
+    revise_failure = "no usable reviser answer from 1 samples: HTTP 500: internal error"
+    with writer.span("probe", 1):
+        writer.emit(StepFailed(step="probe", reason=probe_failure, **base))
+    reason = f"revision failed in round 1: {revise_failure}"
+    with writer.span("revise", 1):
+        writer.emit(StepFailed(step="revise", reason=revise_failure, **base))
+        writer.emit(Decided(decision="error", reason=reason, explanation=ONESHOT, best_score=0.3, **base))
+    with writer.span("finalize", 1):
+        sims = [_simulation(r.tokens, [0.0] * (len(r.tokens) - 1) + [10.0]) for r in HELDOUT]
+        score = score_simulations(ONESHOT, HELDOUT, sims, "test", METHOD)
+        path = run / "scores" / "1" / "8" / "heldout-refined.json"
+        atomic_write_text(path, score.model_dump_json())
+        writer.emit(Scored(explanation=ONESHOT, split="test", method=METHOD, score=score.score, n_records=score.n_records,
+                           n_failed=score.n_failed, per_record=score.per_record, path=str(path), **base))
+        held = HeldoutResult.of(score)
+        problems = [f"probe writing failed in round 1: {probe_failure}", reason]
+        final = Finalized(status="degraded", stop="error", method=METHOD, oneshot=held, refined=held, iterations=1, probes=0,
+                          counterexamples=0, tokens=300, cost_usd=0.00005, seconds=2.0, problems=problems,
+                          paired=PairedGain.of(score, score), **base)
+        writer.emit(final)
+    atomic_write_json(run / "results" / "1" / "8.json", json.loads(final.model_dump_json()) | {"error": None, "stop_reason": reason})
+
+
+def _skipped_neuron(run: Path) -> None:
+    writer = TraceWriter(trace_path(run, 2, 3), 2, 3)
+    base = writer.base()
+    writer.emit(NeuronStarted(run=run.name, backend=BACKEND, params=PARAMS, **base))
+    reason = "the free builtin explanation scores 0.812 on the selection split, at or above the target 0.8: finished without an LLM"
+    with writer.span("propose", 0):
+        writer.emit(Decided(decision="skipped", reason=reason, **base))
+    with writer.span("finalize", 0):
+        final = Finalized(status="skipped", stop="skipped", method=METHOD, oneshot=None, refined=None, iterations=0, probes=0,
+                          counterexamples=0, tokens=0, cost_usd=0.0, seconds=0.1, baseline=_baseline(run, 2, 3), **base)
+        writer.emit(final)
+    atomic_write_json(run / "results" / "2" / "3.json", json.loads(final.model_dump_json()) | {"error": None, "stop_reason": reason})
 
 
 def _running_neuron(run: Path) -> None:
@@ -176,4 +245,6 @@ def write_fixture_run(runs_dir: Path, name: str = "fixture") -> Path:
     _finished_neuron(run)
     _failed_neuron(run)
     _running_neuron(run)
+    _degraded_neuron(run)
+    _skipped_neuron(run)
     return run

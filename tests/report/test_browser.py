@@ -137,7 +137,8 @@ def test_report_from_disk(browser: Any, real_run: RealRun, real_report: Path) ->
 def test_hostile_strings_stay_text_in_the_browser(browser: Any, fixture_run: Path, tmp_path: Path) -> None:
     run = Path(shutil.copytree(fixture_run, tmp_path / "fixture"))
     index = write_report(run)
-    for page_name in ("neurons/0-1.html", "neurons/0-2.html", "neurons/1-7.html", "index.html"):
+    for page_name in ("neurons/0-1.html", "neurons/0-2.html", "neurons/1-7.html", "neurons/1-8.html", "neurons/2-3.html",
+                      "index.html"):
         watched = Watched(browser)
         watched.page.goto((index.parent / page_name).as_uri())
         watched.page.wait_for_selector("h1")

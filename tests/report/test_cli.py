@@ -43,7 +43,7 @@ def test_the_run_name_comes_from_the_environment_too(fixture_run: Path, capsys: 
 
 @pytest.mark.parametrize(("args", "message"), [
     (["trace", "missing"], "no run 'missing'"),
-    (["trace", "{run}", "--neuron", "4/4"], "no neuron 4/4 (neurons: 0/1, 0/2, 1/7)"),
+    (["trace", "{run}", "--neuron", "4/4"], "no neuron 4/4 (neurons: 0/1, 0/2, 1/7, 1/8, 2/3)"),
     (["trace", "{run}", "--neuron", "four"], "write layer/neuron"),
     (["report", "missing"], "no run 'missing'"),
 ])

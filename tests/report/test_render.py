@@ -95,5 +95,5 @@ def test_report_is_written_into_the_run_folder(fixture_run: Path, tmp_path: Path
     run = Path(shutil.copytree(fixture_run, tmp_path / "fixture"))
     index = write_report(run)
     assert index == run / "report" / "index.html"
-    assert sorted(p.name for p in (run / "report" / "neurons").iterdir()) == ["0-1.html", "0-2.html", "1-7.html"]
+    assert sorted(p.name for p in (run / "report" / "neurons").iterdir()) == ["0-1.html", "0-2.html", "1-7.html", "1-8.html", "2-3.html"]
     assert index.read_text() == index_page(load_summary(run))

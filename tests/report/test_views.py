@@ -10,7 +10,7 @@ import pytest
 from agent.trace import NeuronStarted, TraceWriter, trace_path
 from agent.views.load import in_run, load_story, load_summary
 from agent.views.terminal import WIDTH, run_text, story_text, visible
-from tests.report.fixture_run import HELDOUT, IMG, ONESHOT, REFINED, write_fixture_run
+from tests.report.fixture_run import BASELINE, HELDOUT, IMG, ONESHOT, REFINED, write_fixture_run
 from tests.report.golden import assert_golden
 
 
@@ -20,7 +20,7 @@ def test_run_summary_matches_its_golden(fixture_run: Path) -> None:
 
 @pytest.mark.parametrize(("layer", "neuron", "calls", "name"), [
     (0, 1, False, "neuron-0-1.txt"), (0, 1, True, "neuron-0-1-calls.txt"), (0, 2, False, "neuron-0-2.txt"),
-    (1, 7, False, "neuron-1-7.txt"),
+    (1, 7, False, "neuron-1-7.txt"), (1, 8, False, "neuron-1-8.txt"), (2, 3, False, "neuron-2-3.txt"),
 ])
 def test_neuron_story_matches_its_golden(fixture_run: Path, layer: int, neuron: int, calls: bool, name: str) -> None:
     assert_golden(name, story_text(load_story(fixture_run, layer, neuron), each_call=calls))
@@ -28,7 +28,8 @@ def test_neuron_story_matches_its_golden(fixture_run: Path, layer: int, neuron: 
 
 def test_every_line_fits_an_80_column_terminal(fixture_run: Path) -> None:
     texts = [run_text(load_summary(fixture_run))]
-    texts += [story_text(load_story(fixture_run, layer, neuron), each_call=True) for layer, neuron in ((0, 1), (0, 2), (1, 7))]
+    texts += [story_text(load_story(fixture_run, layer, neuron), each_call=True)
+              for layer, neuron in ((0, 1), (0, 2), (1, 7), (1, 8), (2, 3))]
     too_long = [line for text in texts for line in text.splitlines() if len(line) > WIDTH]
     assert not too_long
 
@@ -36,10 +37,19 @@ def test_every_line_fits_an_80_column_terminal(fixture_run: Path) -> None:
 def test_rows_tell_finished_failed_and_running_neurons_apart(fixture_run: Path) -> None:
     summary = load_summary(fixture_run)
     rows = {(r.layer, r.neuron): r for r in summary.neurons}
-    assert summary.counts == {"ok": 1, "failed": 1, "running": 1}
+    assert summary.counts == {"ok": 1, "failed": 1, "running": 1, "degraded": 1, "skipped": 1}
     done = rows[(0, 1)]
     assert done.status == "ok" and done.oneshot is not None and done.refined is not None
-    assert done.gain == pytest.approx(done.refined - done.oneshot)
+    # The refined simulation failed on the third held-out record: the gain is over the other two.
+    assert (done.heldout_records, done.paired_records, done.oneshot_failed, done.refined_failed) == (3, 2, 0, 1)
+    assert done.gain is not None and done.gain != pytest.approx(done.refined - done.oneshot)
+    assert done.baseline is not None
+    degraded = rows[(1, 8)]
+    assert degraded.status == "degraded" and degraded.stop == "error" and len(degraded.problems) == 2
+    assert degraded.problems[1].startswith("revision failed in round 1")
+    skipped = rows[(2, 3)]
+    assert skipped.status == "skipped" and skipped.refined is None and skipped.baseline is not None
+    assert skipped.explanation == BASELINE
     assert done.ci == (0.2, 0.9) and done.explanation == REFINED and done.iterations == 1
     assert rows[(0, 2)].status == "failed" and "401" in (rows[(0, 2)].error or "")
     running = rows[(1, 7)]
@@ -64,7 +74,8 @@ def test_story_follows_the_trace_iteration_by_iteration(fixture_run: Path) -> No
 def test_heldout_records_carry_real_and_simulated_values(fixture_run: Path) -> None:
     story = load_story(fixture_run, 0, 1)
     held = {h.role: h for h in story.heldout}
-    assert set(held) == {"oneshot", "refined"}
+    assert set(held) == {"oneshot", "refined", "baseline"}
+    assert held["refined"].failed == [2] and held["oneshot"].failed == []
     records = held["refined"].records
     assert [r.tokens for r in records] == [r.tokens for r in HELDOUT]
     assert [r.real for r in records] == [r.activations for r in HELDOUT]

@@ -4,7 +4,7 @@ import pytest
 
 from tests.support.brain import brain_behaviour
 from tests.support.chat_server import ChatServer, Respond
-from tools.explainers.base import NoExplanationError
+from tools.explainers.base import NoExplanationError, UnchangedExplanation
 from tools.formats.openai import ActivationRecord
 from tools.llm.config import LLMConfig
 from tools.llm.fake import ScriptedLLM
@@ -130,8 +130,13 @@ async def test_failed_calls_are_tolerated_while_one_sample_is_usable() -> None:
 
 
 async def test_only_unchanged_or_failed_samples_is_an_error_naming_the_reason() -> None:
-    with pytest.raises(NoExplanationError, match="repeated the current explanation"):
+    # Only repeats: the model answered and proposes nothing new (the loop counts an empty round).
+    with pytest.raises(UnchangedExplanation, match="repeated the current explanation"):
         await LLMReviser(ScriptedLLM([CURRENT, f"{CURRENT}."])).revise(context(), 2)
+    # A repeat and a failed call: the step failed (the neuron ends degraded).
+    with pytest.raises(NoExplanationError, match="repeated the current explanation") as raised:
+        await LLMReviser(ScriptedLLM([CURRENT, LLMError("HTTP 500: boom", status=500)])).revise(context(), 2)
+    assert not isinstance(raised.value, UnchangedExplanation)
     with pytest.raises(NoExplanationError, match="HTTP 503"):
         await LLMReviser(ScriptedLLM([LLMError("HTTP 503: overloaded", status=503)])).revise(context(), 1)
 

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -80,6 +80,8 @@ class Fault:
 class CallLog:
     kind: CallKind
     fault: Fault | None
+    key: str = ""
+    """The call's request body, hashed: the same for every attempt of it, and in every run that makes it."""
     outcomes: list[str] = field(default_factory=list)
     """Per attempt at the server, in order: the fault served, or "answer"."""
 
@@ -150,15 +152,17 @@ def faulty(kind: FaultKind, answer: Answer, max_tokens: int, echo: str = "") -> 
 
 class FaultPlan:
     """`Respond(plan)`: the brain's answers, with `faults` injected; `before(n)` runs at the n-th
-    request. With `echo`, error bodies quote it, as a server that echoes the credential it was sent."""
+    request. With `echo`, error bodies quote it, as a server that echoes the credential it was sent.
+    `by_body` plans faults by request body instead (see `replaying`)."""
 
     def __init__(self, explanation: str, faults: Sequence[Fault] = (), before: Callable[[int], None] | None = None,
-                 echo: str | None = None) -> None:
+                 echo: str | None = None, by_body: Mapping[str, Fault] | None = None) -> None:
         self._brain = brain_behaviour(explanation)
         self._echo = f" (key {echo} rejected)" if echo else ""
         self._faults = {(f.call, f.nth): f for f in faults}
         if len(self._faults) != len(faults):
             raise ValueError("two faults target the same call")
+        self._by_body = dict(by_body or {})
         self.before = before
         self._lock = threading.Lock()
         self._calls: dict[str, CallLog] = {}
@@ -179,12 +183,19 @@ class FaultPlan:
         with self._lock:
             log = self._calls.get(key)
             if log is None:
-                log = self._calls[key] = CallLog(kind, self._faults.get((kind, self._distinct[kind])))
+                planned = self._by_body[key] if key in self._by_body else self._faults.get((kind, self._distinct[kind]))
+                log = self._calls[key] = CallLog(kind, planned, key)
                 self._distinct[kind] += 1
             fault = log.fault if log.fault is not None and log.faulted() < log.fault.times else None
             log.outcomes.append(fault.kind if fault is not None else "answer")
         answer = _realistic(self._brain(body), body)  # type: ignore[arg-type]
         return faulty(fault.kind, answer, body["max_tokens"], self._echo) if fault is not None else answer
+
+    @classmethod
+    def replaying(cls, other: FaultPlan, explanation: str, echo: str | None = None) -> FaultPlan:
+        """A plan serving `other`'s faults to the same calls, recognised by their request bodies, in
+        whatever order they arrive: a neuron meets the same faults however many run at once."""
+        return cls(explanation, echo=echo, by_body={log.key: log.fault for log in other.targeted() if log.fault is not None})
 
     @property
     def calls(self) -> list[CallLog]:
@@ -305,12 +316,14 @@ def sweep_args(runs_dir: Path, cache: Path, records: Path, base_url: str, *, run
                neurons: str = "1-3", concurrency: int = 1) -> list[str]:
     """`refinery sweep` on the tiny model with small refinement settings (those of tests/sweep's
     `sweep_settings`: one probe-and-revise round, one explanation and one revision, two records per
-    split), through the real client with `MAX_RETRIES` and `TIMEOUT_S`."""
+    split), through the real client with `MAX_RETRIES` and `TIMEOUT_S`. `--backend llm` explicitly: with
+    OPENAI_API_KEY set and no dollar budget, `auto` would refuse to start. `--triage none`: faults
+    target calls by their order of arrival, so neurons are refined in the given order."""
     return ["sweep", "--run", run, "--runs-dir", str(runs_dir), "--layers", str(layer), "--neurons", neurons,
             "--model", "tiny-llama", "--corpus", "pydoc", "--cache-dir", str(cache), "--excerpt-tokens", "32",
             "--max-excerpts", "200", "--top-k", "20", "--n-random", "15", "--records", str(records),
             "--max-iters", "1", "--n-explanations", "1", "--n-revisions", "1", "--probes-per-generator", "1",
-            "--records-per-split", "2", "--llm-base-url", base_url, "--llm-max-retries", str(MAX_RETRIES),
+            "--records-per-split", "2", "--backend", "llm", "--triage", "none", "--llm-base-url", base_url, "--llm-max-retries", str(MAX_RETRIES),
             "--llm-timeout-s", str(TIMEOUT_S), "--concurrency", str(concurrency)]
 
 

@@ -129,7 +129,7 @@ def test_cli_exits_3_on_a_global_budget_and_lists_unfinished(tmp_path: Path, ses
         assert cli("1-2") == 0
         capsys.readouterr()
         calls = len(server.requests)
-        # The real estimator reserves prompt characters / 3 plus the output cap: far more than 200 tokens.
+        # The real estimator reserves the prompt's bytes plus the output cap: far more than 200 tokens.
         assert cli("1-4", "--budget-tokens", "200") == 3
         assert len(server.requests) == calls
     report = json.loads(capsys.readouterr().out)

@@ -18,6 +18,11 @@ class NoExplanationError(Exception):
     """Every sample the explainer produced was unusable (empty, absurdly long, or the calls failed)."""
 
 
+class UnchangedExplanation(NoExplanationError):
+    """Every sample a reviser produced repeated the explanation it was asked to revise: the model
+    answered, and proposes nothing new (a round without a candidate, not a failed step)."""
+
+
 @runtime_checkable
 class Explainer(Protocol):
     @property

@@ -6,10 +6,12 @@ import asyncio
 
 import structlog
 
-from tools.explainers.base import NoExplanationError, clean_explanation
+from tools.explainers.base import NoExplanationError, UnchangedExplanation, clean_explanation
 from tools.llm.protocol import LLM, LLMError, LLMRequest, Message, Purpose
 
 log = structlog.get_logger(__name__)
+
+_REPEATED = "repeated the current explanation"
 
 
 async def sample_explanations(
@@ -20,7 +22,8 @@ async def sample_explanations(
 
     Answers over `max_words` are cut to it (`cap_words`, as for every explainer). Failed calls and
     unusable answers (empty, absurdly long, or equal to `exclude`) are logged and dropped; raises
-    NoExplanationError with the first reason when nothing usable is left."""
+    NoExplanationError with the first reason when nothing usable is left, and its subclass
+    UnchangedExplanation when every sample only repeated `exclude`."""
     requests = [
         LLMRequest(purpose=purpose, messages=messages, max_tokens=max_tokens, temperature=temperature, seed=i) for i in range(n)
     ]
@@ -37,11 +40,12 @@ async def sample_explanations(
         if text is None:
             problems.append(f"unusable explanation ({len(result.text)} characters)")
         elif text == exclude:
-            problems.append("repeated the current explanation")
+            problems.append(_REPEATED)
         elif text not in out:
             out.append(text)
     if problems:
         log.warning("samples_rejected", purpose=purpose, count=len(problems), first=problems[0][:200])
     if not out:
-        raise NoExplanationError(f"no usable {purpose} answer from {n} samples: {problems[0] if problems else 'none returned'}")
+        error = UnchangedExplanation if problems and all(p == _REPEATED for p in problems) else NoExplanationError
+        raise error(f"no usable {purpose} answer from {n} samples: {problems[0] if problems else 'none returned'}")
     return out

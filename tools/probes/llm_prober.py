@@ -11,15 +11,11 @@ from __future__ import annotations
 import json
 import re
 
-import structlog
-
 import prompts
 from tools.llm.protocol import LLM, LLMRequest, Message
 from tools.probes.types import ProbeRequest
 from tools.prompt_window import peak_index, peak_window, window_note
 from tools.prompting import token_value_lines
-
-log = structlog.get_logger(__name__)
 
 PROBE_KINDS = ("should_fire", "should_not_fire", "near_miss")
 MAX_EXAMPLES = 3
@@ -94,14 +90,14 @@ class LLMProber:
         self.temperature = temperature
 
     async def write(self, request: ProbeRequest) -> dict[str, list[str]]:
-        """`request.per_kind` texts at most per kind; all lists empty (and a warning) when the answer is
-        unreadable, so the caller falls back on its other generators. An LLMError propagates."""
+        """`request.per_kind` texts at most per kind. An LLMError propagates, and an answer with no
+        readable texts raises UnreadableProbeAnswer (its reason names the finish reason): either way
+        the caller records the failed step and falls back on its other generators."""
         response = await self.llm.complete(LLMRequest(
             purpose="prober", messages=probe_messages(request), max_tokens=self.max_tokens, temperature=self.temperature,
         ))
         try:
             return parse_probe_answer(response.text, limit=request.per_kind)
         except UnreadableProbeAnswer as exc:
-            log.warning("probe_answer_unreadable", reason=str(exc), finish_reason=response.finish_reason,
-                        answer=response.text[:200])
-            return {kind: [] for kind in PROBE_KINDS}
+            cut = " (the answer was cut at max_tokens)" if response.finish_reason == "length" else ""
+            raise UnreadableProbeAnswer(f"unreadable probe answer: {exc}{cut}") from exc

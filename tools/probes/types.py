@@ -63,7 +63,9 @@ class Prober(Protocol):
     """Writes probe texts from an explanation (generator (a))."""
 
     async def write(self, request: ProbeRequest) -> dict[str, list[str]]:
-        """Texts per kind: keys 'should_fire', 'should_not_fire', 'near_miss' (any may be empty)."""
+        """Texts per kind: keys 'should_fire', 'should_not_fire', 'near_miss' (any may be empty).
+
+        Raises `LLMError` when the call failed, or a `ValueError` when the answer held no readable texts."""
         ...
 
 

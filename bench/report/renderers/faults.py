@@ -19,7 +19,8 @@ def figures(r: dict[str, Any]) -> list[tuple[str, str]]:
     return [
         ("faults", f"{sum(llm['faults_planned'].values())} planned, each on its own call; "
                    f"{sum(llm['faults_served'].values())} faulty responses served (a call failing n attempts counts n): {served}"),
-        (f"LLM sweep, {r['settings']['neurons']} neurons", f"{llm['neurons']['ok']} ok, {len(llm['neurons']['failed'])} failed "
+        (f"LLM sweep, {r['settings']['neurons']} neurons", f"{llm['neurons']['ok']} ok, {len(llm['neurons'].get('degraded', {}))} degraded "
+                                                           f"(an LLM step failed), {len(llm['neurons']['failed'])} failed "
                                                            f"({failed}), {len(llm['neurons']['unfinished'])} unfinished"),
         ("retries", f"calls that never recovered: {llm['calls_given_up']['server']}, attempts each "
                     f"{llm['attempts_of_calls_that_never_recovered']} (limit {llm['attempt_limit']}); failed attempts "
