@@ -24,14 +24,15 @@ class RecordsContext:
     excerpts: np.ndarray
     store: RecordStore
     manifest: RecordsManifest
+    all_excerpts: np.ndarray | None = None
+    """The whole corpus when the records use only its first `max_excerpts`: the rest is text no record holds."""
 
 
 def open_records(settings: Settings, subject: SubjectModel | None = None) -> RecordsContext:
     subject = subject or load_subject(settings.model, settings.model_path, settings.cache_dir, settings.allow_hub)
     corpus = load_corpus(settings.corpus, settings.cache_dir)
-    excerpts = load_excerpts(subject, corpus, settings.cache_dir, settings.excerpt_tokens)
-    if settings.max_excerpts is not None:
-        excerpts = excerpts[: settings.max_excerpts]
+    whole = load_excerpts(subject, corpus, settings.cache_dir, settings.excerpt_tokens)
+    excerpts = whole[: settings.max_excerpts] if settings.max_excerpts is not None else whole
     manifest = RecordsManifest(
         model_id=subject.info.model_id,
         tokenizer_sha256=subject.info.tokenizer_sha256,
@@ -45,7 +46,7 @@ def open_records(settings: Settings, subject: SubjectModel | None = None) -> Rec
         n_per_quantile=settings.n_per_quantile,
         seed=settings.seed,
     )
-    return RecordsContext(subject, corpus, excerpts, RecordStore(settings.records), manifest)
+    return RecordsContext(subject, corpus, excerpts, RecordStore(settings.records), manifest, whole)
 
 
 def ensure_records(ctx: RecordsContext, layer: int, neurons: Sequence[int], settings: Settings) -> BuildReport:

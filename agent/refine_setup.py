@@ -92,7 +92,9 @@ async def _environment(
             records_per_split=settings.records_per_split, neuron_limits=neuron_limits(settings),
             global_budget=Budget(global_limits(settings), scope="global"), on_event=on_event, prompt_logprobs=settings.llm_prompt_logprobs,
         )
-        env.pool = CorpusPool.for_neurons(run.root / "pool", env.service, records.excerpts, params.pool_size, settings.seed, neurons)
+        whole = records.all_excerpts if records.all_excerpts is not None else records.excerpts
+        env.pool = CorpusPool.for_neurons(run.root / "pool", env.service, whole, params.pool_size, settings.seed, neurons,
+                                          first_fresh=len(records.excerpts))
         if llm is not None:
             env.llm = llm
             env.estimator = estimator

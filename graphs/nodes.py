@@ -8,6 +8,7 @@ again. A budget that would be crossed by the next call stops the loop at the nod
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -41,12 +42,12 @@ from tools.builtin.gates import hypotheses_for
 from tools.builtin.reviser import evidence_texts
 from tools.evaluate import ExplanationScore, score_explanation
 from tools.explainers.base import NoExplanationError, UnchangedExplanation, word_count
-from tools.formats.openai import NeuronId, NeuronSimulationResults, write_simulation_results
+from tools.formats.openai import ActivationRecord, NeuronId, NeuronSimulationResults, write_simulation_results
 from tools.llm.protocol import LLMError
 from tools.probes import generators
 from tools.probes.counterexamples import top_counterexamples
 from tools.probes.llm_prober import UnreadableProbeAnswer
-from tools.probes.pool import NeuronPool, SelectionSet, enlarged_selection, pool_records
+from tools.probes.pool import NeuronPool, SelectionSet, enlarged_selection, pool_records, top_like
 from tools.probes.runner import read_probe_batches, run_probes, simulate_known, write_probe_batch
 from tools.probes.types import Counterexample, ProbeRequest, ProbeText
 from tools.revisers.base import RevisionContext
@@ -110,11 +111,12 @@ async def propose(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[s
 
 @traced("simulate")
 async def simulate(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[str, Any]:
-    """Score the pending candidates on the selection records; after the one-shot round, with a free simulator,
-    on the selection split enlarged with fresh pool excerpts (the incumbent is rescored there once)."""
+    """Score the pending candidates: the one-shot ones on the selection split; revisions on the valid split alone
+    (the loop learns from the calibration split), enlarged with fresh pool excerpts when the simulator is free.
+    The incumbent is rescored on a new set of records once, so candidates and incumbent share their records."""
     ctx = runtime.context
     iteration = state.get("iteration", 0)
-    selection = await _selection_set(ctx, enlarged=iteration > 0)
+    selection = await _selection_set(ctx, refining=iteration > 0)
     scored: list[Candidate] = []
     pending = state.get("pending", [])
     answers = state.get("pending_answers") or [[] for _ in pending]
@@ -149,15 +151,19 @@ async def _neuron_pool(ctx: NeuronContext) -> NeuronPool | None:
     return pool
 
 
-async def _selection_set(ctx: NeuronContext, enlarged: bool) -> SelectionSet:
-    top, rand = ctx.data.selection_parts()
-    if not enlarged or not ctx.params.enlarged_selection(ctx.simulator.method):
+async def _selection_set(ctx: NeuronContext, refining: bool) -> SelectionSet:
+    if not refining:
+        top, rand = ctx.data.selection_parts()
         return SelectionSet(top + rand, None, [0] * len(top) + [1] * len(rand), "selection")
-    if "selection+pool" not in ctx.cache:
+    top, rand = ctx.data.judging_parts()
+    if not ctx.params.enlarged_selection(ctx.simulator.method):
+        return SelectionSet(top + rand, None, [0] * len(top) + [1] * len(rand), "valid")
+    if "valid+pool" not in ctx.cache:
         pool = await _neuron_pool(ctx)
         extra = pool_records(pool, pool.selection, ctx.service.subject.token_strings) if pool is not None else []
-        ctx.cache["selection+pool"] = enlarged_selection(top, rand, extra)
-    chosen: SelectionSet = ctx.cache["selection+pool"]
+        reach = top_like(pool.activations[pool.selection], ctx.data.top_threshold).tolist() if pool is not None else []
+        ctx.cache["valid+pool"] = enlarged_selection(top, rand, extra, reach, "valid+pool")
+    chosen: SelectionSet = ctx.cache["valid+pool"]
     return chosen
 
 
@@ -265,8 +271,8 @@ async def probe(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[str
     if ctx.vocab is not None and k > 0:
         # Gates the counterexamples suggest are tested on new text before any revision may adopt one.
         earlier = read_probe_batches(state.get("probe_files", []))
-        evidence = Evidence.from_texts(evidence_texts([(r.tokens, r.activations) for r in train], [*earlier, *results],
-                                                      _mixture(ctx)), ctx.vocab)
+        evidence = Evidence.from_texts(evidence_texts(train, ctx.data.evidence(), [*earlier, *results], _mixture(ctx),
+                                                      ctx.data.top_threshold), ctx.vocab)
         gate_texts = [t for g in hypotheses_for(found, evidence, ctx.vocab)
                       for t in generators.gate_probes(g.value, g.condition, src, k)]
         results += await run_probes(gate_texts, ctx.service, data.layer, data.neuron, ctx.simulator, explanation)
@@ -316,18 +322,19 @@ async def revise(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[st
     ctx = runtime.context
     best = state.get("best")
     assert best is not None
-    selection = ctx.data.selection()
-    per_record = _read_json(best["path"])["per_record"] if best.get("path") else [None] * len(selection)
+    # The records the reviser is shown come from the evidence split, never from the records that judge it.
+    evidence = ctx.data.evidence()
+    per_record = (await _evidence_score(ctx, best["explanation"], evidence)).per_record
     # Worst first: undefined per-record scores, then the lowest.
-    order = sorted(range(len(selection)), key=lambda i: (per_record[i] is not None, per_record[i] or 0.0))
+    order = sorted(range(len(evidence)), key=lambda i: (per_record[i] is not None, per_record[i] or 0.0))
     cx_file = state.get("counterexample_file")
     counterexamples = [Counterexample.model_validate(c) for c in _read_json(cx_file)] if cx_file else []
     history = [(c["explanation"], c["score"]) for r in state.get("rounds", []) for c in r["candidates"]]
     context = RevisionContext(
-        explanation=best["explanation"], score=best["score"], best_records=[selection[i] for i in order[::-1][:3]],
-        worst_records=[selection[i] for i in order[:3]], counterexamples=counterexamples, train=ctx.data.train(),
-        probes=read_probe_batches(state.get("probe_files", [])), max_activation=ctx.data.max_activation, history=history,
-        mixture=_mixture(ctx),
+        explanation=best["explanation"], score=best["score"], best_records=[evidence[i] for i in order[::-1][:3]],
+        worst_records=[evidence[i] for i in order[:3]], counterexamples=counterexamples, train=ctx.data.train(),
+        evidence=evidence, probes=read_probe_batches(state.get("probe_files", [])), max_activation=ctx.data.max_activation,
+        history=history, mixture=_mixture(ctx), top_threshold=ctx.data.top_threshold,
     )
     try:
         revisions = await ctx.reviser.revise(context, ctx.params.n_revisions)
@@ -347,6 +354,16 @@ async def revise(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[st
                                         answers=[r.answers for r in revisions], notes=[r.note for r in revisions],
                                         **ctx.trace.base()))
     return {"pending": texts, "pending_answers": [r.answers for r in revisions], "scored": []}
+
+
+async def _evidence_score(ctx: NeuronContext, explanation: str, evidence: list[ActivationRecord]) -> ExplanationScore:
+    """The explanation simulated on the evidence split, kept on disk: an incumbent is simulated there once."""
+    path = ctx.neuron_dir("scores") / f"evidence-{hashlib.sha1(explanation.encode()).hexdigest()[:16]}.json"
+    if path.is_file():
+        return ExplanationScore.model_validate_json(path.read_text(encoding="utf-8"))
+    result = await score_explanation(explanation, evidence, ctx.simulator, "calibration")
+    atomic_write_text(path, result.model_dump_json())
+    return result
 
 
 def _mixture(ctx: NeuronContext) -> dict[str, float]:

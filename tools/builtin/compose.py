@@ -35,8 +35,8 @@ TOKEN_CANDIDATES = 80
 CONTEXT_TOKENS = 12
 MIN_GAIN = 0.002
 """A clause must raise the fitted correlation by more than this to be worth its words."""
-MIN_SUPPORT = 2.0
-"""Weighted occurrences a clause needs in the evidence before it can be chosen."""
+MIN_SUPPORT = 2
+"""Occurrences a clause needs in the evidence before it can be chosen."""
 STEM_ENDINGS = ("ations", "ation", "ings", "ing", "ness", "ment", "ions", "ion", "ies", "ers", "ly", "ed", "er", "es", "s", "al", "ive")
 CONDITION_CLASSES = ("punctuation", "number", "capitalized", "article", "preposition", "pronoun", "conjunction",
                      "auxiliary", "negation")
@@ -59,6 +59,10 @@ class Feature:
     """How strongly it fires there, 0-1 (1 but for `rising`)."""
     words: int
     """Words it costs standing in a clause of its own, strength excluded."""
+    fold_weights: np.ndarray
+    """(2, support): each occurrence's weight in its half of the evidence (0 in the other half)."""
+    fold_weighted_acts: np.ndarray
+    """(2, support): weight times activation, likewise."""
 
     @property
     def groupable(self) -> bool:
@@ -90,13 +94,17 @@ class CandidatePool:
     def add(self, item: Item | None, condition: Condition | None, fires: np.ndarray, grade: np.ndarray | None = None,
             position: tuple[str, int] | None = None, words: int | None = None) -> None:
         support = np.flatnonzero(fires)
-        if self.evidence.weight[support].sum() < MIN_SUPPORT:
+        if len(support) < MIN_SUPPORT:
             return
         if words is None:
             words = (word_count(render_item(item)) if item is not None else 0) + (
                 word_count(render_condition(condition)) if condition is not None else 0)
+        ev = self.evidence
+        halves = np.stack([ev.text[support] % 2 == k for k in (0, 1)])
+        weights = halves * ev.weight[support]
         self.features.append(Feature(item, condition, position, support,
-                                     grade[support] if grade is not None else np.ones(len(support)), words))
+                                     grade[support] if grade is not None else np.ones(len(support)), words,
+                                     weights, weights * ev.act[support]))
 
 
 def mask_of(vocab_mask: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -167,21 +175,25 @@ def _like_features(pool: CandidatePool, seeds: Sequence[str]) -> None:
     if vocab.embeddings is None:
         return
     known = ev.ids >= 0
-    safe = np.where(known, ev.ids, 0)
+    present, where = np.unique(np.where(known, ev.ids, 0), return_inverse=True)
     for value in seeds:
         seed_ids = vocab.word_ids(value)
         if not seed_ids or not value.strip().isalpha():
             continue
-        close = vocab.closeness(seed_ids, LIKE_FLOOR, LIKE_FULL)
-        assert close is not None
-        companions = [w for w in seeds if w != value and w.strip().isalpha() and vocab.word_ids(w)
-                      and float(close[vocab.word_ids(w)].max()) >= COMPANION_CLOSENESS][:2]
+        companions = []
+        for other in seeds:
+            other_ids = vocab.word_ids(other)
+            if other == value or not other.strip().isalpha() or not other_ids or len(companions) == 2:
+                continue
+            close = vocab.closeness(seed_ids, LIKE_FLOOR, LIKE_FULL, among=np.asarray(other_ids))
+            if close is not None and float(close.max()) >= COMPANION_CLOSENESS:
+                companions.append(other)
         for examples in dict.fromkeys([(value,), (value, *companions)]):
             ids = [i for w in examples for i in vocab.word_ids(w)]
-            grade_vocab = vocab.closeness(ids, LIKE_FLOOR, LIKE_FULL)
-            assert grade_vocab is not None
-            grade_vocab[ids] = 1.0
-            grade = np.where(known, grade_vocab[safe], 0.0)
+            grade_present = vocab.closeness(ids, LIKE_FLOOR, LIKE_FULL, among=present)
+            assert grade_present is not None
+            grade_present[np.isin(present, ids)] = 1.0
+            grade = np.where(known, grade_present[where], 0.0)
             pool.add(Item("like", examples), None, grade > 0, grade=grade)
 
 
@@ -309,71 +321,108 @@ class Composer:
         self.vocab = vocab
         self.features = candidate_features(evidence, vocab)
 
-    def fit(self, max_words: int, allow: Sequence[str] | None = None) -> Fit | None:
+    def fit(self, max_words: int, allow: Sequence[str] | None = None, replicate: bool = False) -> Fit | None:
+        """Greedy fit within `max_words`: each step adds the clause and strength with the largest gain in
+        weighted correlation per word. With `replicate`, the gain must also show on both halves of the
+        evidence's texts (alternate texts), so no clause fits a single record's quirk."""
         ev = self.evidence
         if not self.features or len(ev) < 2:
             return None
         features = [f for f in self.features if allow is None or _kind(f) in allow]
-        w, a = ev.weight, ev.act
-        total = w.sum()
-        ma = (w * a).sum() / total
-        va = (w * (a - ma) ** 2).sum()
-        if va <= 0:
+        fits = _FoldSums(ev)
+        if not fits.defined:
             return None
         pred = np.zeros(len(ev))
-        sp = spp = spa = 0.0
         chosen: list[Chosen] = []
+        taken: set[int] = set()
         words = 0
-        current = 0.0
-        levels = np.asarray(LEVELS)[:, None]
+        cache: dict[int, np.ndarray] = {}
+        changed = np.ones(len(ev), dtype=bool)
         while True:
-            best: tuple[float, Feature, float, int] | None = None
-            for f in features:
-                if any(c.feature is f for c in chosen):
+            best: tuple[float, int, float, int] | None = None
+            current = fits.r(np.zeros((2, 3, 1)))
+            for index, f in enumerate(features):
+                if index in taken:
                     continue
-                s = f.support
-                old = pred[s]
-                new = np.maximum(old, levels * f.grade)  # (levels, support)
-                ws, as_ = w[s], a[s]
-                d_sp = (ws * (new - old)).sum(axis=1)
-                d_spp = (ws * (new**2 - old**2)).sum(axis=1)
-                d_spa = (ws * as_ * (new - old)).sum(axis=1)
-                nsp, nspp, nspa = sp + d_sp, spp + d_spp, spa + d_spa
-                var_p = nspp - nsp**2 / total
-                cov = nspa - nsp * ma
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    r = np.where(var_p > 1e-12, cov / np.sqrt(np.maximum(var_p, 1e-300) * va), 0.0)
-                for k in np.argsort(-r)[:3]:
+                if index not in cache or changed[f.support].any():
+                    cache[index] = fits.deltas(f, pred)
+                gains = fits.r(cache[index]) - current  # (fold 0, fold 1, whole) x levels
+                for k in np.argsort(-gains[2])[:3]:
+                    gain = float(gains[2, k])
+                    if gain <= MIN_GAIN or (replicate and float(gains[:2, k].min()) <= 0):
+                        continue
                     level = float(LEVELS[k])
                     cost = _cost(f, level, chosen)
                     if words + cost > max_words:
                         continue
-                    gain = float(r[k]) - current
-                    if gain <= MIN_GAIN:
-                        continue
                     if best is None or gain / cost > best[0] / best[3]:
-                        best = (gain, f, level, cost)
+                        best = (gain, index, level, cost)
             if best is None:
                 break
-            gain, f, level, cost = best
-            s = f.support
-            old = pred[s]
-            new = np.maximum(old, level * f.grade)
-            sp += float((w[s] * (new - old)).sum())
-            spp += float((w[s] * (new**2 - old**2)).sum())
-            spa += float((w[s] * a[s] * (new - old)).sum())
-            pred[s] = new
-            current += gain
+            _, index, level, cost = best
+            f = features[index]
+            new = np.maximum(pred[f.support], level * f.grade)
+            changed = np.zeros(len(ev), dtype=bool)
+            changed[f.support[new > pred[f.support]]] = True
+            fits.add(f.support, pred[f.support], new)
+            pred[f.support] = new
+            taken.add(index)
             words += cost
             chosen.append(Chosen(f, level))
         if not chosen:
             return None
-        explanation = explanation_of(chosen)
-        text = render(explanation)
+        text = render(explanation_of(chosen))
         while word_count(text) > max_words and chosen:
             chosen.pop()
             text = render(explanation_of(chosen))
-        return Fit(text, word_count(text), weighted_pearson(pred, a, w)) if chosen else None
+        return Fit(text, word_count(text), weighted_pearson(pred, ev.act, ev.weight)) if chosen else None
+
+
+class _FoldSums:
+    """Weighted sums behind the correlation of the current prediction with the activations, on each half of
+    the evidence's texts (alternate texts) and on the whole, so a clause's gain is known without refitting."""
+
+    def __init__(self, evidence: Evidence) -> None:
+        self.fold = evidence.text % 2
+        self.w, self.a = evidence.weight, evidence.act
+        self.total = np.array([self.w[self.fold == k].sum() for k in (0, 1)])
+        self.ma = np.array([(self.w * self.a)[self.fold == k].sum() for k in (0, 1)]) / np.maximum(self.total, 1e-300)
+        self.va = np.array([(self.w * (self.a - self.ma[k]) ** 2)[self.fold == k].sum() for k in (0, 1)])
+        self.sums = np.zeros((2, 3))
+        """Per fold: Σw·p, Σw·p², Σw·p·a."""
+        self.levels = np.asarray(LEVELS)[:, None]
+        ma_all = float((self.w * self.a).sum() / max(self.total.sum(), 1e-300))
+        self._total = np.append(self.total, self.total.sum())[:, None]
+        self._ma = np.append(self.ma, ma_all)[:, None]
+        self._va = np.append(self.va, (self.w * (self.a - ma_all) ** 2).sum())[:, None]
+
+    @property
+    def defined(self) -> bool:
+        return bool((self.total > 0).all() and (self.va > 0).all())
+
+    def deltas(self, feature: Feature, pred: np.ndarray) -> np.ndarray:
+        """(fold, sum, level): how the sums change if `feature` is added at each level."""
+        old = pred[feature.support]
+        new = np.maximum(old, self.levels * feature.grade)
+        diff, diff2 = new - old, new * new - old * old
+        w, wa = feature.fold_weights.T, feature.fold_weighted_acts.T
+        return np.stack([diff @ w, diff2 @ w, diff @ wa]).transpose(2, 0, 1)
+
+    def r(self, deltas: np.ndarray) -> np.ndarray:
+        """(fold 0, fold 1, whole) x level correlations after adding `deltas` to the current sums."""
+        sums = self.sums[:, :, None] + deltas
+        every = np.concatenate([sums, sums.sum(axis=0, keepdims=True)])
+        sp, spp, spa = every[:, 0], every[:, 1], every[:, 2]
+        var_p = spp - sp**2 / self._total
+        cov = spa - sp * self._ma
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(var_p > 1e-12, cov / np.sqrt(np.maximum(var_p, 1e-300) * self._va), 0.0)
+
+    def add(self, support: np.ndarray, old: np.ndarray, new: np.ndarray) -> None:
+        for k in (0, 1):
+            m = self.fold[support] == k
+            ws, wa = self.w[support][m], (self.w * self.a)[support][m]
+            self.sums[k] += ((new[m] - old[m]) @ ws, (new[m] ** 2 - old[m] ** 2) @ ws, (new[m] - old[m]) @ wa)
 
 
 def _kind(feature: Feature) -> str:
@@ -386,19 +435,19 @@ def _kind(feature: Feature) -> str:
 
 
 def candidate_explanations(evidence: Evidence, vocab: VocabIndex, n: int, max_words: int) -> list[Fit]:
-    """Up to `n` distinct fitted explanations within `max_words`, the fullest first, then shorter and simpler ones."""
+    """Up to `n` distinct fitted explanations within `max_words`: the fullest first, then ones whose every clause
+    replicates across the evidence, shorter ones and token lists. Which is best is for the selection records to say."""
     composer = Composer(evidence, vocab)
-    plans: list[tuple[int, Sequence[str] | None]] = [
-        (max_words, None), (max(4, (2 * max_words) // 3), None), (max_words, ("word",)),
-        (max(3, max_words // 3), None), (max_words, ("word", "family", "class", "suffix")),
-        (max(4, max_words // 2), ("word",)),
+    plans: list[tuple[int, Sequence[str] | None, bool]] = [
+        (max_words, None, False), (max_words, None, True), (max(4, (2 * max_words) // 3), None, True),
+        (max_words, ("word", "like", "family", "class", "suffix"), False), (max(3, max_words // 3), None, False),
+        (max_words, ("word",), False),
     ]
     out: list[Fit] = []
-    for budget, allow in plans:
+    for budget, allow, replicate in plans:
         if len(out) >= n:
             break
-        fit = composer.fit(budget, allow)
+        fit = composer.fit(budget, allow, replicate)
         if fit is not None and all(fit.text != f.text for f in out):
             out.append(fit)
     return out
-

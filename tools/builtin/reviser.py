@@ -23,6 +23,7 @@ from tools.builtin.gates import best_gate, confirmed, word_mask
 from tools.builtin.grammar import Clause, Explanation, Item, parse, render
 from tools.builtin.vocab import VocabIndex
 from tools.explainers.base import DEFAULT_MAX_WORDS, word_count
+from tools.formats.openai import ActivationRecord
 from tools.probes.types import Counterexample, ProbeResult
 from tools.revisers.base import Revision, RevisionContext
 
@@ -34,16 +35,24 @@ EDITED_WORDS = 3
 """Words per counterexample kind that get an edit."""
 
 
-def evidence_texts(train: Sequence[tuple[Sequence[str], Sequence[float]]], probes: Sequence[ProbeResult],
-                   mixture: dict[str, float]) -> list[EvidenceText]:
-    """Train records as top records, fresh excerpts as random ones, designed probes with a small share."""
-    kinds = ["top"] * len(train) + [
-        "random" if p.generator in RANDOM_GENERATORS else "probe" for p in probes if p.generator not in GATE_GENERATORS]
-    weights = mixture_weights(kinds, mixture | {"probe": PROBE_SHARE})
-    texts = [EvidenceText(t, a, w, "top") for (t, a), w in zip(train, weights, strict=False)]
-    rest = [p for p in probes if p.generator not in GATE_GENERATORS]
-    texts += [EvidenceText(p.tokens, p.real, w, k) for p, w, k in zip(rest, weights[len(train):], kinds[len(train):], strict=True)]
-    return texts
+def evidence_texts(train: Sequence[ActivationRecord], evidence: Sequence[ActivationRecord], probes: Sequence[ProbeResult],
+                   mixture: dict[str, float], top_threshold: float | None) -> list[EvidenceText]:
+    """Everything the loop may learn from, weighted to the mixture explanations are judged on: train and evidence
+    records as top or random records, fresh excerpts by whether they reach the top threshold, designed probes
+    (insertions, edits, continuations) with a small share. Gate probes only test gates."""
+    texts: list[tuple[Sequence[str], Sequence[float], str]] = [(r.tokens, r.activations, "top") for r in train]
+    texts += [(r.tokens, r.activations, "top" if top_threshold is not None and max(r.activations, default=0.0) >= top_threshold
+               else "random") for r in evidence]
+    for p in probes:
+        if p.generator in GATE_GENERATORS:
+            continue
+        if p.generator in RANDOM_GENERATORS:
+            reaches = top_threshold is not None and max(p.real, default=0.0) >= top_threshold
+            texts.append((p.tokens, p.real, "top" if reaches else "random"))
+        else:
+            texts.append((p.tokens, p.real, "probe"))
+    weights = mixture_weights([k for _, _, k in texts], mixture | {"probe": PROBE_SHARE})
+    return [EvidenceText(t, a, w, k) for (t, a, k), w in zip(texts, weights, strict=True)]
 
 
 def _offending_words(counterexamples: Sequence[Counterexample], kind: str) -> list[tuple[str, list[str]]]:
@@ -183,12 +192,13 @@ class BuiltinReviser:
         return out
 
     async def revise(self, context: RevisionContext, n: int) -> list[Revision]:
-        train = [(r.tokens, r.activations) for r in context.train]
-        evidence = Evidence.from_texts(evidence_texts(train, context.probes, context.mixture), self.vocab)
+        evidence = Evidence.from_texts(evidence_texts(context.train, context.evidence, context.probes, context.mixture,
+                                                      context.top_threshold), self.vocab)
         gates = [p for p in context.probes if p.generator in GATE_GENERATORS]
         gate_evidence = Evidence.from_texts((EvidenceText(p.tokens, p.real) for p in gates), self.vocab) if gates else None
         fresh = sum(p.generator in RANDOM_GENERATORS for p in context.probes)
-        refits = [Revision(text=f.text, note=f"refitted on {len(train)} records and {len(context.probes)} probes "
+        records = len(context.train) + len(context.evidence)
+        refits = [Revision(text=f.text, note=f"refitted on {records} records and {len(context.probes)} probes "
                                                 f"({fresh} fresh excerpts)")
                   for f in candidate_explanations(evidence, self.vocab, max(n, 4), self.max_words)]
         seen = {context.explanation, *(text for text, _ in context.history)}

@@ -145,12 +145,13 @@ class VocabIndex:
                 return []
         return out
 
-    def closeness(self, ids: Sequence[int], floor: float, full: float = 1.0) -> np.ndarray | None:
-        """Per vocabulary id, how close its input embedding is to the nearest of `ids`: 0 at or below the cosine
-        similarity `floor`, rising linearly to 1 at `full`. None without embeddings."""
+    def closeness(self, ids: Sequence[int], floor: float, full: float = 1.0, among: np.ndarray | None = None) -> np.ndarray | None:
+        """Per vocabulary id (or per id of `among`), how close its input embedding is to the nearest of `ids`: 0 at
+        or below the cosine similarity `floor`, rising linearly to 1 at `full`. None without embeddings."""
         if self.embeddings is None or not len(ids):
             return None
-        sims = (self.embeddings @ self.embeddings[list(ids)].T).max(axis=1)
+        rows = self.embeddings if among is None else self.embeddings[among]
+        sims = (rows @ self.embeddings[list(ids)].T).max(axis=1)
         return np.clip((sims - floor) / (full - floor), 0, 1).astype(np.float32)
 
     def loose_ids(self, text: str) -> list[int]:

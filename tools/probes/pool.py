@@ -25,10 +25,17 @@ from tools.subject.service import ActivationService
 BATCH = 32
 
 
-def pool_rows(n_excerpts: int, size: int, layer: int, seed: int) -> np.ndarray:
-    """The pool's excerpt indices for a layer: a seeded sample of the corpus, the same for every neuron."""
+def pool_rows(n_excerpts: int, size: int, layer: int, seed: int, first_fresh: int = 0) -> np.ndarray:
+    """The pool's excerpt indices for a layer: a seeded sample, the same for every neuron; drawn from the excerpts
+    at and after `first_fresh` (text no record was built from) when there are enough of them."""
+    low = first_fresh if n_excerpts - first_fresh >= size else 0
     rng = np.random.default_rng([seed, layer, 0x9001])
-    return np.sort(rng.permutation(n_excerpts)[: min(size, n_excerpts)])
+    return np.sort(low + rng.permutation(n_excerpts - low)[: min(size, n_excerpts - low)])
+
+
+def top_like(activations: np.ndarray, threshold: float) -> np.ndarray:
+    """Which texts (rows) reach the neuron's top-record threshold: they would have made its top records."""
+    return activations.max(axis=1) >= threshold if len(activations) else np.zeros(0, dtype=bool)
 
 
 @dataclass(frozen=True)
@@ -75,12 +82,14 @@ class SelectionSet:
 
 
 def enlarged_selection(top: Sequence[ActivationRecord], random: Sequence[ActivationRecord],
-                       extra: Sequence[ActivationRecord]) -> SelectionSet:
-    """The selection split plus fresh random excerpts, weighted so the random part keeps the weight of the
-    split's own random records: more excerpts make the choice less noisy without tilting it towards them."""
-    n_random = len(random) + len(extra)
-    weights = [1.0] * len(top) + [len(random) / n_random if n_random else 1.0] * n_random
-    return SelectionSet([*top, *random, *extra], weights, [0] * len(top) + [1] * n_random, "selection+pool")
+                       extra: Sequence[ActivationRecord], extra_top: Sequence[bool], key: str) -> SelectionSet:
+    """A split's records plus fresh excerpts, those reaching the top threshold among its top records and the rest
+    among its random ones, weighted so each part keeps the weight of the split's own records: more excerpts make
+    the choice less noisy without tilting the top-vs-random mixture it is judged on."""
+    tops = [*top, *(e for e, t in zip(extra, extra_top, strict=True) if t)]
+    randoms = [*random, *(e for e, t in zip(extra, extra_top, strict=True) if not t)]
+    weights = [len(top) / len(tops)] * len(tops) + [len(random) / len(randoms) if random else 1.0] * len(randoms)
+    return SelectionSet([*tops, *randoms], weights, [0] * len(tops) + [1] * len(randoms), key)
 
 
 def _save(path: Path, array: np.ndarray) -> None:
@@ -94,25 +103,28 @@ class CorpusPool:
     root: Path
     service: ActivationService
     excerpts: np.ndarray
+    """The whole corpus, as token ids (excerpts, length)."""
     size: int
     seed: int
+    first_fresh: int = 0
+    """Excerpts from here on hold no record (the records use a prefix of the corpus): the pool prefers them."""
     neurons_by_layer: dict[int, set[int]] = field(default_factory=dict)
     """Neurons a command will refine, per layer: read together in one pass."""
     _locks: dict[int, asyncio.Lock] = field(default_factory=dict)
 
     @classmethod
     def for_neurons(cls, root: Path, service: ActivationService, excerpts: np.ndarray, size: int, seed: int,
-                    neurons: Iterable[tuple[int, int]]) -> CorpusPool:
+                    neurons: Iterable[tuple[int, int]], first_fresh: int = 0) -> CorpusPool:
         by_layer: dict[int, set[int]] = {}
         for layer, neuron in neurons:
             by_layer.setdefault(layer, set()).add(neuron)
-        return cls(root, service, excerpts, size, seed, by_layer)
+        return cls(root, service, excerpts, size, seed, first_fresh, by_layer)
 
     def _dir(self, layer: int) -> Path:
         return self.root / str(layer)
 
     async def _read_layer(self, layer: int, neurons: Sequence[int]) -> None:
-        rows = pool_rows(len(self.excerpts), self.size, layer, self.seed)
+        rows = pool_rows(len(self.excerpts), self.size, layer, self.seed, self.first_fresh)
         folder = self._dir(layer)
         rows_path = folder / "rows.npy"
         if rows_path.is_file() and not np.array_equal(np.load(rows_path), rows):

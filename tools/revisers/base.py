@@ -19,6 +19,11 @@ class RevisionContext(BaseModel):
     worst_records: list[ActivationRecord] = Field(description="Selection records it predicts worst.")
     counterexamples: list[Counterexample]
     train: list[ActivationRecord]
+    evidence: list[ActivationRecord] = Field(
+        default_factory=list, description="Records of the evidence (calibration) split: the loop may learn from them.")
+    top_threshold: float | None = Field(
+        None, description="Smallest maximum activation among the top records (raw units): a probe text reaching it "
+                          "is as strong as a top record.")
     probes: list[ProbeResult] = Field(default_factory=list, description="Every probe run so far, with real activations.")
     max_activation: float = Field(description="The neuron's largest activation in its top records (raw units).")
     history: list[tuple[str, float | None]] = Field(default_factory=list, description="Earlier explanations and their scores.")
