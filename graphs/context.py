@@ -38,9 +38,9 @@ class RefineParams(BaseModel):
     adopt_confidence: float = Field(
         0.95, ge=0.5, lt=1.0, description="A revision replaces the incumbent only when a paired bootstrap over the selection "
                                           "records gives it at least this probability of scoring higher.")
-    pool_size: int = Field(512, ge=0, description="Fresh corpus excerpts read per layer, shared by every neuron of the command.")
+    pool_size: int = Field(1024, ge=0, description="Fresh corpus excerpts read per layer, shared by every neuron of the command.")
     selection_pool: int = Field(
-        160, ge=0, description="Pool excerpts added to the selection set when the simulator is the free builtin one "
+        320, ge=0, description="Pool excerpts added to the selection set when the simulator is the free builtin one "
                                "(random excerpts, weighted so the set keeps its top-vs-random mixture).")
     seed: int = 0
 
