@@ -27,7 +27,8 @@ class RecordsContext:
 
 
 def open_records(settings: Settings, subject: SubjectModel | None = None) -> RecordsContext:
-    subject = subject or load_subject(settings.model, settings.model_path, settings.cache_dir, settings.allow_hub)
+    subject = subject or load_subject(settings.model, settings.model_path, settings.cache_dir, settings.allow_hub,
+                                      settings.device, settings.dtype)
     corpus = load_corpus(settings.corpus, settings.cache_dir)
     excerpts = load_excerpts(subject, corpus, settings.cache_dir, settings.excerpt_tokens)
     if settings.max_excerpts is not None:
@@ -44,6 +45,7 @@ def open_records(settings: Settings, subject: SubjectModel | None = None) -> Rec
         n_random=settings.n_random,
         n_per_quantile=settings.n_per_quantile,
         seed=settings.seed,
+        dtype=subject.info.dtype,
     )
     return RecordsContext(subject, corpus, excerpts, RecordStore(settings.records), manifest)
 
