@@ -115,8 +115,8 @@ class LayerAccumulator:
         self._neurons_dev = torch.as_tensor(self.neuron_ids, device=dev)
         self._columns = torch.arange(self.n, device=dev)
 
-        self.top_key = torch.full((self.k, self.n), _EMPTY_KEY, dtype=torch.int64, device=dev)
-        self.top_acts = torch.zeros((self.k, self.n, length), dtype=torch.float32, device=dev)
+        self.top_key = torch.full((self.n, self.k), _EMPTY_KEY, dtype=torch.int64, device=dev)
+        self.top_acts = torch.zeros((self.n, self.k, length), dtype=torch.float32, device=dev)
 
         # Independent random sample per neuron; its (neuron, slot) pairs sorted by when their
         # excerpt comes in the pass, so a batch's pairs are one contiguous slice.
@@ -156,7 +156,7 @@ class LayerAccumulator:
         self._host = None
         maxes = acts.amax(dim=1)  # (b, N)
         by_neuron = acts.transpose(1, 2).contiguous()  # (b, N, T): every sample keeps one neuron's T values
-        self.moments.update(acts.reshape(-1, self.n))
+        self.moments.update(acts)
         self._update_top(by_neuron, maxes)
         self._update_random(by_neuron)
         self._update_bins(by_neuron, maxes)
@@ -166,9 +166,9 @@ class LayerAccumulator:
         # Keys are unique: highest maximum first, and on ties the excerpt seen first, so batching never matters.
         b = len(maxes)
         position = torch.arange(self.processed, self.processed + b, device=self.device)
-        batch_key = _ordered(maxes) * _LOW + (_LOW - 1 - position)[:, None]
-        self.top_key, source = torch.cat([self.top_key, batch_key]).topk(self.k, dim=0)
-        self.top_acts = _take(self.top_acts, by_neuron, source, self._columns)
+        batch_key = _ordered(maxes.T) * _LOW + (_LOW - 1 - position)  # (N, b)
+        self.top_key, source = torch.cat([self.top_key, batch_key], dim=1).topk(self.k, dim=1)
+        self.top_acts = _take(self.top_acts, source, by_neuron, self._columns[:, None])
 
     def _update_random(self, by_neuron: torch.Tensor) -> None:
         lo, hi = self._rand_starts[self.processed], self._rand_starts[self.processed + len(by_neuron)]
@@ -197,12 +197,10 @@ class LayerAccumulator:
         in_bin = bins.T[:, None, :] == torch.arange(self.n_bins, device=self.device)[None, :, None]  # (N, bins, b')
         offered = torch.where(in_bin, priority.T[:, None, :], _NO_PRIORITY)
         self.bin_priority, source = torch.cat([self.bin_priority, offered], dim=2).topk(self.per_bin, dim=2, largest=False)
-        held = source < self.per_bin
-        row = (source - self.per_bin).clamp(min=0)
-        idx = torch.where(held, self.bin_idx.gather(2, source.clamp(max=self.per_bin - 1)), excerpts[row])
+        incoming = excerpts[(source - self.per_bin).clamp(min=0)]
+        idx = torch.where(source < self.per_bin, self.bin_idx.gather(2, source.clamp(max=self.per_bin - 1)), incoming)
         self.bin_idx = torch.where(self.bin_priority == _NO_PRIORITY, -1, idx)
-        incoming = by_neuron[calibrating:][row, self._columns[:, None, None]]  # (N, bins, per_bin, T)
-        self.bin_acts = torch.where(held[..., None], self.bin_acts.gather(2, _expand(source.clamp(max=self.per_bin - 1), self.length)), incoming)
+        self.bin_acts = _take(self.bin_acts, source, by_neuron[calibrating:], self._columns[:, None, None])
 
     def finish(self) -> dict[str, np.ndarray]:
         """The finished pass copied to the host, once (waits for the device to finish its work)."""
@@ -219,7 +217,7 @@ class LayerAccumulator:
         if self.processed < len(self.order):
             raise ValueError(f"pass incomplete: {self.processed} of {len(self.order)} excerpts fed")
         host = self.finish()
-        keys = host["top_key"][:, position]
+        keys = host["top_key"][position]
         slots = np.flatnonzero(keys != _EMPTY_KEY)
         slots = slots[np.argsort(-keys[slots], kind="stable")]  # unique keys: highest maximum first, ties in pass order
         passed = (_LOW - 1) - (keys[slots] & (_LOW - 1))
@@ -233,7 +231,7 @@ class LayerAccumulator:
             bins.append(NeuronSample(held_idx[held].copy(), host["bin_acts"][position, j, held].copy()))
         bounds = host["boundaries"][position].tolist() if "boundaries" in host else []
         return NeuronSummary(
-            top=NeuronSample(self.order[passed], host["top_acts"][slots, position].copy()),
+            top=NeuronSample(self.order[passed], host["top_acts"][position, slots].copy()),
             random=NeuronSample(self.rand_idx[position].copy(), host["rand_acts"][position].copy()),
             by_quantile=bins,
             quantile_boundaries=[float(b) for b in bounds],
@@ -266,14 +264,15 @@ class LayerAccumulator:
         self._host = None
 
 
-def _expand(index: torch.Tensor, length: int) -> torch.Tensor:
-    return index[..., None].expand(*index.shape, length)
-
-
-def _take(held: torch.Tensor, by_neuron: torch.Tensor, source: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
-    """Top-k activations after a batch: slot s of neuron n holds the candidate `source[s, n]`, which
-    is held slot `source` when below k, else batch row `source - k` (held (k, N, T), by_neuron (b, N, T))."""
-    k = held.shape[0]
-    from_held = held.gather(0, _expand(source.clamp(max=k - 1), held.shape[2]))
-    incoming = by_neuron[(source - k).clamp(min=0), columns[None, :]]
-    return torch.where((source < k)[..., None], from_held, incoming)
+def _take(held: torch.Tensor, source: torch.Tensor, by_neuron: torch.Tensor, column: torch.Tensor) -> torch.Tensor:
+    """The kept activations after a batch, for held (..., slots, T) and `source` (..., slots) from a
+    top-k over [held slots, batch rows]: entry i becomes held slot `source[i]` when that is below
+    `slots`, else row `source[i] - slots` of `by_neuron` (b, N, T) for the neuron `column` of that
+    entry. T-vectors are picked by flat row index: `index_select` copies whole rows, where a
+    gather with an index expanded over T costs several times more."""
+    slots, length = held.shape[-2:]
+    groups = torch.arange(source.numel() // slots, device=source.device).reshape(*source.shape[:-1], 1) * slots
+    kept = held.reshape(-1, length).index_select(0, (groups + source.clamp(max=slots - 1)).reshape(-1))
+    rows = (source - slots).clamp(min=0) * by_neuron.shape[1] + column
+    incoming = by_neuron.reshape(-1, length).index_select(0, rows.reshape(-1))
+    return torch.where((source < slots).reshape(-1, 1), kept, incoming).reshape(held.shape)

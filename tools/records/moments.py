@@ -14,16 +14,18 @@ import torch
 
 
 def _power_sums(x: Any, wide: Any) -> tuple[Any, Any, Any, Any, Any]:
-    """(centre, and the sums of d, d^2, d^3, d^4 accumulated in `wide`) per column, where d = x - centre.
+    """(centre, and the sums of d, d^2, d^3, d^4 accumulated in `wide`) per neuron (the last axis, the
+    sums running over all others), where d = x - centre.
 
     Written once for numpy arrays and torch tensors alike (the two spell these operations the same).
     float32 values stay float32 through the elementwise work (half the memory traffic of float64);
     the centre is only a shift, corrected exactly by the sum of d.
     """
-    centre = x.mean(0)
+    axes = tuple(range(x.ndim - 1))
+    centre = x.mean(axes)
     d = x - centre
     d2 = d * d
-    return centre, d.sum(0, dtype=wide), d2.sum(0, dtype=wide), (d2 * d).sum(0, dtype=wide), (d2 * d2).sum(0, dtype=wide)
+    return centre, d.sum(axes, dtype=wide), d2.sum(axes, dtype=wide), (d2 * d).sum(axes, dtype=wide), (d2 * d2).sum(axes, dtype=wide)
 
 
 class StreamingMoments:
@@ -37,11 +39,13 @@ class StreamingMoments:
         self.mean, self.m2, self.m3, self.m4 = (torch.zeros(n, dtype=self.wide, device=self.device) for _ in range(4))
 
     def update(self, values: torch.Tensor | np.ndarray) -> None:
-        """Merge `values` of shape (samples, n) (a tensor on this device, or an array) into the running moments."""
-        x = torch.as_tensor(values, device=self.device).reshape(-1, self.n)
+        """Merge `values` of shape (..., n) (a tensor on this device, or an array) into the running moments."""
+        x = torch.as_tensor(values, device=self.device)
+        if x.ndim < 2 or x.shape[-1] != self.n:
+            raise ValueError(f"values of shape {tuple(x.shape)}: expected (..., {self.n})")
         if x.dtype not in (torch.float32, self.wide):
             x = x.to(self.wide)
-        n_b = float(x.shape[0])
+        n_b = float(x.numel() // self.n)
         if n_b == 0:
             return
         if x.device.type == "cpu":
