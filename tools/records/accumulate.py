@@ -99,8 +99,11 @@ class LayerAccumulator:
         calibration_excerpts: int = 2048,
         seed: int = 0,
         device: str | torch.device = "cpu",
+        dense_updates: bool | None = None,
     ) -> None:
         self.device = dev = torch.device(device)
+        self.dense_updates = dev.type != "cpu" if dense_updates is None else dense_updates
+        """Rewrite every kept slot each batch (no host sync: accelerators) or move only the entrants (the CPU)."""
         self.neuron_ids = np.asarray(neuron_ids, dtype=np.int64)
         self.seed = seed
         self.n, self.length, self.k = len(neuron_ids), length, min(top_k, n_excerpts)
@@ -167,8 +170,9 @@ class LayerAccumulator:
         b = len(maxes)
         position = torch.arange(self.processed, self.processed + b, device=self.device)
         batch_key = _ordered(maxes.T) * _LOW + (_LOW - 1 - position)  # (N, b)
-        self.top_key, source = torch.cat([self.top_key, batch_key], dim=1).topk(self.k, dim=1)
-        self.top_acts = _take(self.top_acts, source, by_neuron, self._columns[:, None])
+        leaving, row = _replacements(self.top_key, batch_key, largest=True)
+        self.top_key = torch.where(leaving, batch_key.gather(1, row), self.top_key)
+        self._move_rows(self.top_acts, leaving, row, by_neuron, self._columns[:, None])
 
     def _update_random(self, by_neuron: torch.Tensor) -> None:
         lo, hi = self._rand_starts[self.processed], self._rand_starts[self.processed + len(by_neuron)]
@@ -196,11 +200,26 @@ class LayerAccumulator:
         # Each (neuron, bin) keeps the smallest priorities among those held and the batch's excerpts in it.
         in_bin = bins.T[:, None, :] == torch.arange(self.n_bins, device=self.device)[None, :, None]  # (N, bins, b')
         offered = torch.where(in_bin, priority.T[:, None, :], _NO_PRIORITY)
-        self.bin_priority, source = torch.cat([self.bin_priority, offered], dim=2).topk(self.per_bin, dim=2, largest=False)
-        incoming = excerpts[(source - self.per_bin).clamp(min=0)]
-        idx = torch.where(source < self.per_bin, self.bin_idx.gather(2, source.clamp(max=self.per_bin - 1)), incoming)
-        self.bin_idx = torch.where(self.bin_priority == _NO_PRIORITY, -1, idx)
-        self.bin_acts = _take(self.bin_acts, source, by_neuron[calibrating:], self._columns[:, None, None])
+        leaving, row = _replacements(self.bin_priority, offered, largest=False)
+        entering = offered.gather(2, row)
+        leaving &= entering != _NO_PRIORITY  # an empty slot is never filled by an excerpt outside the bin
+        self.bin_priority = torch.where(leaving, entering, self.bin_priority)
+        self.bin_idx = torch.where(leaving, excerpts[row], self.bin_idx)
+        self._move_rows(self.bin_acts, leaving, row, by_neuron[calibrating:], self._columns[:, None, None])
+
+    def _move_rows(self, held: torch.Tensor, leaving: torch.Tensor, row: torch.Tensor, by_neuron: torch.Tensor,
+                   column: torch.Tensor) -> None:
+        """In place: held[..., s, :] becomes by_neuron[row, column] (T values) wherever slot s is `leaving`."""
+        rows = by_neuron.reshape(-1, held.shape[-1])
+        source = row * by_neuron.shape[1] + column
+        if self.dense_updates:
+            # Every slot rewritten: shapes never depend on the data, so the device runs on without the host.
+            torch.where(leaving[..., None], rows[source.reshape(-1)].reshape(held.shape), held, out=held)
+        else:
+            # Only the entrants move (few once a pass is under way); finding them waits for the values,
+            # which costs nothing on the CPU.
+            where = leaving.nonzero(as_tuple=True)
+            held[where] = rows[source[where]]
 
     def finish(self) -> dict[str, np.ndarray]:
         """The finished pass copied to the host, once (waits for the device to finish its work)."""
@@ -264,15 +283,18 @@ class LayerAccumulator:
         self._host = None
 
 
-def _take(held: torch.Tensor, source: torch.Tensor, by_neuron: torch.Tensor, column: torch.Tensor) -> torch.Tensor:
-    """The kept activations after a batch, for held (..., slots, T) and `source` (..., slots) from a
-    top-k over [held slots, batch rows]: entry i becomes held slot `source[i]` when that is below
-    `slots`, else row `source[i] - slots` of `by_neuron` (b, N, T) for the neuron `column` of that
-    entry. T-vectors are picked by flat row index: `index_select` copies whole rows, where a
-    gather with an index expanded over T costs several times more."""
-    slots, length = held.shape[-2:]
-    groups = torch.arange(source.numel() // slots, device=source.device).reshape(*source.shape[:-1], 1) * slots
-    kept = held.reshape(-1, length).index_select(0, (groups + source.clamp(max=slots - 1)).reshape(-1))
-    rows = (source - slots).clamp(min=0) * by_neuron.shape[1] + column
-    incoming = by_neuron.reshape(-1, length).index_select(0, rows.reshape(-1))
-    return torch.where((source < slots).reshape(-1, 1), kept, incoming).reshape(held.shape)
+def _replacements(held: torch.Tensor, offered: torch.Tensor, largest: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Which held slots the batch's offers replace, and by which offer: (leaving (..., k), row (..., k)).
+
+    The k best of held (..., k) and offered (..., b) keys are kept; slots whose key stays are left
+    where they are, so only the entrants' data moves. The i-th leaving slot of a group takes its
+    i-th entering offer (ranks by cumulative counts: no data-dependent shapes).
+    """
+    k, b = held.shape[-1], offered.shape[-1]
+    _, best = torch.cat([held, offered], dim=-1).topk(k, dim=-1, largest=largest)
+    kept = torch.zeros((*held.shape[:-1], k + b), dtype=torch.bool, device=held.device).scatter_(-1, best, True)
+    leaving, entering = ~kept[..., :k], kept[..., k:]
+    rank = torch.where(entering, entering.cumsum(-1) - 1, b)  # offers that do not enter go to a spare column
+    by_rank = torch.zeros((*held.shape[:-1], b + 1), dtype=torch.long, device=held.device)
+    by_rank.scatter_(-1, rank, torch.arange(b, device=held.device).expand_as(rank))
+    return leaving, by_rank.gather(-1, (leaving.cumsum(-1) - 1).clamp(0, b))
