@@ -27,8 +27,9 @@ class RecordsContext:
 
 
 def open_records(settings: Settings, subject: SubjectModel | None = None) -> RecordsContext:
+    store = RecordStore(settings.records)
     subject = subject or load_subject(settings.model, settings.model_path, settings.cache_dir, settings.allow_hub,
-                                      settings.device, settings.dtype)
+                                      settings.device, store.dtype_for(settings.dtype))
     corpus = load_corpus(settings.corpus, settings.cache_dir)
     excerpts = load_excerpts(subject, corpus, settings.cache_dir, settings.excerpt_tokens)
     if settings.max_excerpts is not None:
@@ -47,7 +48,7 @@ def open_records(settings: Settings, subject: SubjectModel | None = None) -> Rec
         seed=settings.seed,
         dtype=subject.info.dtype,
     )
-    return RecordsContext(subject, corpus, excerpts, RecordStore(settings.records), manifest)
+    return RecordsContext(subject, corpus, excerpts, store, manifest)
 
 
 def ensure_records(ctx: RecordsContext, layer: int, neurons: Sequence[int], settings: Settings) -> BuildReport:

@@ -110,6 +110,9 @@ def test_records_on_an_explicit_device_and_dtype(base_args: list[str], tmp_path:
     # More records in float32 would mix precisions in one directory: refused, with the way out.
     assert main(["records", "--layer", "1", "--neurons", "3", "--dtype", "float32", *base_args]) == 2
     assert "pass --dtype bfloat16" in capsys.readouterr().err
+    # `auto` continues the directory in its own dtype.
+    assert main(["records", "--layer", "1", "--neurons", "3", "--json", *base_args]) == 0
+    assert json.loads((tmp_path / "records" / "1" / "3.json").read_text())["provenance"]["dtype"] == "bfloat16"
 
 
 @pytest.mark.parametrize(

@@ -50,6 +50,11 @@ class RecordStore:
         except ValidationError as err:
             raise RecordFileError(self.manifest_path, f"malformed records manifest: {err.errors()[0]['msg']}") from None
 
+    def dtype_for(self, requested: str) -> str:
+        """The subject dtype to build with: `auto` continues a directory in the dtype it was built in."""
+        existing = self.manifest() if requested == "auto" else None
+        return existing.dtype if existing is not None else requested
+
     def claim(self, manifest: RecordsManifest, building: bool = True) -> None:
         """Write the manifest, or check it matches the one already there.
 
