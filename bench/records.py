@@ -10,7 +10,8 @@ interleaved `--repeats` times:
   quantile samples, moments, JSON files); its pass alone (forward and accumulators, before any file
   is written) is reported too, since writing the files is a fixed cost per neuron that a longer
   corpus amortizes.
-The ratio builder/bare is the number to watch (goal >= 0.9). Peak RSS is measured in fresh child
+The ratio builder/bare is the number to watch (goal >= 0.9). On a shared machine wall time swings
+with whatever else runs, so each side's CPU time (all its threads) is reported too, and its ratio. Peak RSS is measured in fresh child
 processes building the same layer on two corpus sizes: it must not grow with the corpus.
 """
 
@@ -40,7 +41,8 @@ class _Stop(Exception):
     pass
 
 
-def bare_forward_tok_s(subject, excerpts: np.ndarray, layer: int, batch_size: int) -> float:  # noqa: ANN001
+def bare_forward_tok_s(subject, excerpts: np.ndarray, layer: int, batch_size: int) -> tuple[float, float]:  # noqa: ANN001
+    """(tokens per wall second, tokens per CPU second) of the bare forward."""
     import torch
 
     mlp = subject.hf_model.model.layers[layer].mlp if hasattr(subject.hf_model, "model") else subject.hf_model.transformer.h[layer].mlp
@@ -50,7 +52,7 @@ def bare_forward_tok_s(subject, excerpts: np.ndarray, layer: int, batch_size: in
 
     handle = mlp.register_forward_hook(stop)
     bos = subject.tokenizer.bos_token_id
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     try:
         with torch.inference_mode():
             for i in range(0, len(excerpts), batch_size):
@@ -61,7 +63,7 @@ def bare_forward_tok_s(subject, excerpts: np.ndarray, layer: int, batch_size: in
         _synchronize(subject.device)
     finally:
         handle.remove()
-    return excerpts.size / (time.perf_counter() - started)
+    return excerpts.size / (time.perf_counter() - started), excerpts.size / (time.process_time() - cpu_started)
 
 
 def _synchronize(device) -> None:  # noqa: ANN001
@@ -91,16 +93,18 @@ def manifest_for(subject, corpus, n_excerpts: int, length: int) -> RecordsManife
     )
 
 
-def builder_tok_s(subject, corpus, excerpts: np.ndarray, layer: int, batch_size: int) -> tuple[float, float]:  # noqa: ANN001
-    """(tokens/s of the whole build, tokens/s of its pass alone: forward and accumulators, no files)."""
+def builder_tok_s(subject, corpus, excerpts: np.ndarray, layer: int, batch_size: int) -> dict[str, float]:  # noqa: ANN001
+    """Tokens per wall second and per CPU second of the whole build, and of its pass alone (forward and
+    accumulators, no files)."""
     with tempfile.TemporaryDirectory() as tmp:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         report = build_layer_records(
             subject, excerpts, layer, list(range(subject.info.d_mlp)), RecordStore(Path(tmp)),
             manifest_for(subject, corpus, len(excerpts), excerpts.shape[1]), corpus.corpus_id, batch_size=batch_size,
             checkpoint_seconds=float("inf"),
         )
-        return excerpts.size / (time.perf_counter() - started), excerpts.size / report.seconds
+        return {"whole": excerpts.size / (time.perf_counter() - started), "pass": excerpts.size / report.seconds,
+                "whole_cpu": excerpts.size / (time.process_time() - cpu_started), "pass_cpu": excerpts.size / report.cpu_seconds}
 
 
 def child_rss(args: argparse.Namespace) -> None:
@@ -108,7 +112,7 @@ def child_rss(args: argparse.Namespace) -> None:
     corpus = load_corpus(args.corpus, args.cache_dir)
     excerpts = load_excerpts(subject, corpus, args.cache_dir, 64)[: args.excerpts]
     before = peak_rss_mib()
-    rate, _ = builder_tok_s(subject, corpus, excerpts, args.layer, args.batch_size)
+    rate = builder_tok_s(subject, corpus, excerpts, args.layer, args.batch_size)["whole"]
     print(json.dumps({"excerpts": int(len(excerpts)), "peak_rss_mib": round(peak_rss_mib(), 1),
                       "peak_rss_before_pass_mib": round(before, 1), "tokens_per_s": round(rate)}))
 
@@ -136,12 +140,16 @@ def main() -> None:
     corpus = load_corpus(args.corpus, args.cache_dir)
     excerpts = np.asarray(load_excerpts(subject, corpus, args.cache_dir, 64)[: args.excerpts])
     args.batch_size = args.batch_size or subject.batch_size(excerpts.shape[1], subject.info.d_mlp)
-    bare, built, passes = [], [], []
+    bare, bare_cpu, built, passes, built_cpu, passes_cpu = [], [], [], [], [], []
     for _ in range(args.repeats):
-        bare.append(bare_forward_tok_s(subject, excerpts, args.layer, args.batch_size))
-        whole, pass_only = builder_tok_s(subject, corpus, excerpts, args.layer, args.batch_size)
-        built.append(whole)
-        passes.append(pass_only)
+        wall, cpu = bare_forward_tok_s(subject, excerpts, args.layer, args.batch_size)
+        bare.append(wall)
+        bare_cpu.append(cpu)
+        rates = builder_tok_s(subject, corpus, excerpts, args.layer, args.batch_size)
+        built.append(rates["whole"])
+        passes.append(rates["pass"])
+        built_cpu.append(rates["whole_cpu"])
+        passes_cpu.append(rates["pass_cpu"])
     rss = []
     for size in (int(s) for s in args.rss_sizes.split(",")):
         out = subprocess.run(
@@ -158,6 +166,10 @@ def main() -> None:
         "bare_forward_tok_s": [round(x) for x in bare], "builder_tok_s": [round(x) for x in built],
         "ratio": round(float(np.median(built) / np.median(bare)), 3),
         "pass_tok_s": [round(x) for x in passes], "pass_ratio": round(float(np.median(passes) / np.median(bare)), 3),
+        "bare_forward_tok_per_cpu_s": [round(x) for x in bare_cpu], "builder_tok_per_cpu_s": [round(x) for x in built_cpu],
+        "pass_tok_per_cpu_s": [round(x) for x in passes_cpu],
+        "cpu_ratio": round(float(np.median(built_cpu) / np.median(bare_cpu)), 3),
+        "pass_cpu_ratio": round(float(np.median(passes_cpu) / np.median(bare_cpu)), 3),
         "peak_rss": rss,
     }
     path = write_result("records", result, args.runs_dir)
@@ -168,6 +180,9 @@ def main() -> None:
     print(f"  of which the pass (forward, accumulators): {np.median(passes):6.0f} tok/s  {passes}")
     print(f"  ratio builder / bare:                    {result['ratio']:.3f}   (goal >= 0.9)")
     print(f"  ratio pass / bare (files left out):      {result['pass_ratio']:.3f}")
+    print(f"  per CPU second (steadier on a shared machine): bare {np.median(bare_cpu):.0f}, builder {np.median(built_cpu):.0f}, "
+          f"pass {np.median(passes_cpu):.0f} tok/CPU-s")
+    print(f"  CPU-time ratio builder / bare:           {result['cpu_ratio']:.3f}   pass / bare: {result['pass_cpu_ratio']:.3f}")
     for r in rss:
         print(f"  peak RSS building from {r['excerpts']:>6,} excerpts: {r['peak_rss_mib']:8.1f} MiB")
     print(f"written {path}")

@@ -42,7 +42,10 @@ class BuildReport:
     skipped: list[int]
     tokens: int
     seconds: float
+    """Wall time of the pass (forward and accumulators), before any file is written."""
     resumed_from: int
+    cpu_seconds: float = 0.0
+    """CPU time this process spent in the pass, all its threads (on a shared machine, steadier than wall time)."""
 
 
 def _partial_path(store: RecordStore, layer: int) -> Path:
@@ -116,7 +119,7 @@ def build_layer_records(
     resumed_from = acc.processed if _load_partial(partial, acc, todo) else 0
     if resumed_from:
         log.info("resume_pass", layer=layer, excerpts_done=resumed_from, of=n_excerpts)
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.process_time()
     last_checkpoint = started
     total_tokens = n_excerpts * length
     log.info("records_pass", layer=layer, neurons=len(todo), device=subject.info.device, dtype=subject.info.dtype,
@@ -129,7 +132,7 @@ def build_layer_records(
             _save_partial(partial, acc, todo)
             last_checkpoint = time.monotonic()
     acc.finish()
-    seconds = time.monotonic() - started
+    seconds, cpu_seconds = time.monotonic() - started, time.process_time() - cpu_started
 
     provenance = RecordProvenance(
         model_id=manifest.model_id, corpus_id=corpus_id, corpus_sha256=manifest.corpus_sha256,
@@ -142,7 +145,7 @@ def build_layer_records(
     partial.unlink(missing_ok=True)
     tokens = (n_excerpts - resumed_from) * length
     log.info("records_written", layer=layer, neurons=len(todo), skipped=len(skipped), tokens=tokens, seconds=round(seconds, 1))
-    return BuildReport(layer, todo, skipped, tokens, seconds, resumed_from)
+    return BuildReport(layer, todo, skipped, tokens, seconds, resumed_from, cpu_seconds)
 
 
 def _forward_for(subject: SubjectModel, layer: int, todo: list[int], length: int
