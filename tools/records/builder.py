@@ -154,7 +154,10 @@ def _forward_for(subject: SubjectModel, layer: int, todo: list[int], length: int
     if isinstance(subject, TensorSubject):
         # The whole layer needs no neuron selection in the forward.
         wanted = None if todo == list(range(subject.info.d_mlp)) else todo
-        return (lambda ids: subject.activations_tensor(ids, layer, wanted)), subject.info.device, subject.batch_size(length, len(todo))
+        # Not every torch version has the accumulators' int64 kernels (top-k over 50+ keys, shifts)
+        # on Apple's MPS; with its unified memory, handing the batch to the CPU is cheap.
+        device = "cpu" if subject.info.device == "mps" else subject.info.device
+        return (lambda ids: subject.activations_tensor(ids, layer, wanted)), device, subject.batch_size(length, len(todo))
     return (lambda ids: torch.from_numpy(np.stack(subject.activations(ids.tolist(), layer, todo)))), "cpu", DEFAULT_CPU_BATCH
 
 

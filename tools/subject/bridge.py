@@ -137,6 +137,10 @@ class BridgeSubject:
         batch = torch.as_tensor(np.ascontiguousarray(ids), dtype=torch.long)
         if self._bos_id is not None:
             batch = torch.cat([torch.full((batch.shape[0], 1), self._bos_id, dtype=torch.long), batch], dim=1)
+        if self.device.type == "cuda":
+            # From pinned memory the copy is queued behind the work already on the GPU, instead of
+            # making the host wait for that work to finish first.
+            batch = batch.pin_memory()
         post = self._forward(batch.to(self.device, non_blocking=True), None, layer, neurons)
         return post[:, 1:] if self._bos_id is not None else post
 
