@@ -3,8 +3,12 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
-# The CPU build of torch; on machines without a local wheel, point pip at PyTorch's CPU index:
-#   make TORCH_INDEX=--index-url=https://download.pytorch.org/whl/cpu
+# torch goes in first, in whichever build the index serves: on Linux x86_64 PyPI serves the CUDA
+# build (about 2.7 GB with its nvidia-* and triton wheels; it runs on a CPU too, and uses a GPU when
+# there is one), on macOS the Apple-silicon build (about 110 MB, with MPS). For the CPU-only build
+# (about 190 MB), point pip at PyTorch's CPU index:
+#   make demo TORCH_INDEX=--index-url=https://download.pytorch.org/whl/cpu
+# (or .../whl/cu126 and the like for a CUDA build that matches an older driver).
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 STAMP := $(VENV)/.installed
@@ -16,7 +20,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(TORCH_INDEX) "$(TORCH_SPEC)"
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
-	@if $(BIN)/pip list 2>/dev/null | grep -qi '^nvidia'; then echo "error: a CUDA build of torch got installed; see README" >&2; exit 1; fi
+	@$(BIN)/python -c "import torch; print('torch', torch.__version__, '| CUDA build' if torch.version.cuda else '| CPU build', '| GPUs:', torch.cuda.device_count(), '| MPS:', torch.backends.mps.is_available())"
 	touch $(STAMP)
 
 install: $(STAMP)

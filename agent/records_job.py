@@ -29,7 +29,9 @@ class RecordsContext:
 
 
 def open_records(settings: Settings, subject: SubjectModel | None = None) -> RecordsContext:
-    subject = subject or load_subject(settings.model, settings.model_path, settings.cache_dir, settings.allow_hub)
+    store = RecordStore(settings.records)
+    subject = subject or load_subject(settings.model, settings.model_path, settings.cache_dir, settings.allow_hub,
+                                      settings.device, store.dtype_for(settings.dtype))
     corpus = load_corpus(settings.corpus, settings.cache_dir)
     whole = load_excerpts(subject, corpus, settings.cache_dir, settings.excerpt_tokens)
     excerpts = whole[: settings.max_excerpts] if settings.max_excerpts is not None else whole
@@ -45,8 +47,9 @@ def open_records(settings: Settings, subject: SubjectModel | None = None) -> Rec
         n_random=settings.n_random,
         n_per_quantile=settings.n_per_quantile,
         seed=settings.seed,
+        dtype=subject.info.dtype,
     )
-    return RecordsContext(subject, corpus, excerpts, RecordStore(settings.records), manifest, whole)
+    return RecordsContext(subject, corpus, excerpts, store, manifest, whole)
 
 
 def ensure_records(ctx: RecordsContext, layer: int, neurons: Sequence[int], settings: Settings) -> BuildReport:

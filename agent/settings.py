@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     top_k: int = Field(50, ge=4, description="Top-activating excerpts kept per neuron.")
     n_random: int = Field(50, ge=3, description="Uniform random excerpts kept per neuron.")
     n_per_quantile: int = Field(5, ge=0, description="Random excerpts kept per activation-quantile bin.")
-    batch_size: int = Field(32, ge=1, description="Excerpts per forward pass.")
+    batch_size: int | None = Field(None, ge=1, description="Excerpts per records forward; unset = 32 on the CPU, chosen from free memory on a GPU.")
     seed: int = Field(0, description="Seed for every random choice (excerpt order, samples).")
     records: Path = Field(Path("runs/records"), description="Records directory ({layer}/{neuron}.json).")
     checkpoint_seconds: float = Field(60.0, ge=0, description="Seconds between checkpoints of a records pass (resume point).")
@@ -115,6 +115,12 @@ class Settings(BaseSettings):
         "auto", description="Before paying an LLM, score every neuron's free builtin explanation (selection split): those at "
         "or above --target are finished without an LLM, the rest refined worst first; auto = builtin with an LLM backend "
         "and no --from, else none.")
+
+    # Devices (subject forwards and the records pass)
+    device: str = Field("auto", description="Where the subject model runs: auto (CUDA, then Apple MPS, else CPU), cpu, cuda, cuda:N or mps.")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="The subject's precision: auto = float32 on the CPU, bfloat16 on a GPU; activations are float32 either way, "
+        "and records directories stay in one dtype.")
 
     @field_validator("cache_dir", "model_path", "records", "runs_dir", mode="after")
     @classmethod

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from tools.atomic import atomic_write_bytes
 from tools.subject.base import SubjectInfo, SubjectModel, TokenizedText
@@ -62,6 +63,13 @@ class CachedSubject:
 
     def token_strings(self, ids: Sequence[int]) -> list[str]:
         return self.subject.token_strings(ids)
+
+    def activations_tensor(self, ids: np.ndarray, layer: int, neurons: Sequence[int] | None = None) -> torch.Tensor:
+        """The records pass's entry (equal-length batches): served from the pass like `activations`."""
+        return torch.from_numpy(np.stack(self.activations(ids.tolist(), layer, neurons)))
+
+    def batch_size(self, seq_len: int, kept_neurons: int) -> int:
+        return BATCH
 
     def __getattr__(self, name: str) -> object:
         # Whatever else the subject offers (sampling, token embeddings) is the subject's own.

@@ -9,6 +9,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("TQDM_DISABLE", "1")
+# Tests run on the CPU even where a GPU is present (the `gpu` tests ask for CUDA themselves).
+os.environ.setdefault("REFINERY_DEVICE", "cpu")
 
 from pathlib import Path  # noqa: E402
 

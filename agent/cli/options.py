@@ -28,6 +28,8 @@ def subject_options(parser: argparse.ArgumentParser) -> None:
     setting(group, "--model-path", field="model_path", metavar="DIR")
     setting(group, "--allow-hub", field="allow_hub", action="store_true")
     setting(group, "--cache-dir", field="cache_dir", metavar="DIR")
+    setting(group, "--device", field="device", metavar="DEVICE")
+    setting(group, "--dtype", field="dtype", choices=["auto", "float32", "bfloat16", "float16"])
 
 
 def corpus_options(parser: argparse.ArgumentParser) -> None:

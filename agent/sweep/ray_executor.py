@@ -1,7 +1,8 @@
 """`--executor ray`: sweep neurons run on a Ray cluster, with the outputs and resume of the in-process executor.
 
 Each neuron is an actor task on a `NeuronWorker`, one worker per CPU slot of the cluster (at most
-`--concurrency`). A worker is a process that opens its own refine environment on first use and
+`--concurrency`); on a cluster with GPUs, one worker per GPU, holding it (`num_gpus=1`), so each
+GPU carries one subject (see `plan_workers`). A worker is a process that opens its own refine environment on first use and
 keeps it: subject model, records, checkpointer and journal connections, LLM client. Its neurons
 share that subject, so their probe forwards are micro-batched as in-process. Workers write to the
 run folder directly: the checkpoint and journal databases are SQLite in WAL mode, safe for several
@@ -20,6 +21,7 @@ as a `NeuronError` and is raised again as a `RefineryError`, so it fails alone, 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,6 +161,32 @@ class NeuronWorker:
         await self._stack.aclose()
 
 
+@dataclass(frozen=True)
+class WorkerPlan:
+    """How many `NeuronWorker`s to start, what each one holds, and the device setting they run with."""
+
+    workers: int
+    num_cpus: float
+    num_gpus: float
+    device: str
+
+
+def plan_workers(cluster: Mapping[str, float], concurrency: int, device: str) -> WorkerPlan:
+    """One worker per GPU of the cluster when the subject may run on CUDA (`auto` or `cuda...`), else one per CPU.
+
+    A GPU worker sees only the GPU Ray gave it (Ray sets CUDA_VISIBLE_DEVICES), so it runs on `cuda`,
+    whichever `cuda:N` was asked; `--device cuda` on a cluster without GPUs is refused here rather
+    than in every worker.
+    """
+    gpus, cpus = int(cluster.get("GPU", 0)), int(cluster.get("CPU", 1))
+    wants_cuda = device.startswith("cuda")
+    if gpus and (wants_cuda or device == "auto"):
+        return WorkerPlan(workers=max(1, min(concurrency, gpus)), num_cpus=1, num_gpus=1, device="cuda")
+    if wants_cuda:
+        raise BadInputError(f"--device {device} with --executor ray: the Ray cluster has no GPUs; use --device auto or cpu")
+    return WorkerPlan(workers=max(1, min(concurrency, cpus)), num_cpus=1, num_gpus=0, device=device)
+
+
 @dataclass
 class _Slot:
     actor: Any
@@ -181,12 +209,13 @@ class RayRunner:
             ray.init(address=settings.ray_address, include_dashboard=False)
         elapsed = env.global_budget.elapsed if isinstance(env.global_budget, Budget) else 0.0
         self.budget = ray.remote(GlobalBudgetActor).options(num_cpus=0).remote(global_limits(settings), elapsed)
-        cpus = int(ray.cluster_resources().get("CPU", 1))
-        n_workers = max(1, min(settings.concurrency, cpus))
-        worker_settings = _portable(settings)
-        worker = ray.remote(NeuronWorker).options(num_cpus=1)
-        self._slots = [_Slot(worker.remote(worker_settings, self.budget, llm, estimator)) for _ in range(n_workers)]
-        log.info("ray_executor_started", address=settings.ray_address or "local", workers=n_workers, cluster_cpus=cpus)
+        cluster = ray.cluster_resources()
+        plan = plan_workers(cluster, settings.concurrency, settings.device)
+        worker_settings = _portable(settings).model_copy(update={"device": plan.device})
+        worker = ray.remote(NeuronWorker).options(num_cpus=plan.num_cpus, num_gpus=plan.num_gpus)
+        self._slots = [_Slot(worker.remote(worker_settings, self.budget, llm, estimator)) for _ in range(plan.workers)]
+        log.info("ray_executor_started", address=settings.ray_address or "local", workers=plan.workers,
+                 cluster_cpus=cluster.get("CPU", 0), cluster_gpus=cluster.get("GPU", 0), worker_device=plan.device)
 
     async def __call__(self, layer: int, neuron: int, *, seed_explanation: str | None = None,
                        stop_before_probe: bool = False, skip_reason: str | None = None,

@@ -10,9 +10,11 @@ pytestmark = [pytest.mark.model, pytest.mark.slow]
 
 
 def test_records_smoke(run_bench: RunBench) -> None:
-    result = run_bench("bench.records", "--layer", "1", "--excerpts", "64", "--repeats", "1", "--rss-sizes", "32,64")
+    result = run_bench("bench.records", "--layer", "1", "--excerpts", "64", "--repeats", "1", "--rss-sizes", "32,64", "--device", "cpu")
     assert result["benchmark"] == "records" and result["tokens"] == 64 * 64
     assert len(result["bare_forward_tok_s"]) == len(result["builder_tok_s"]) == len(result["pass_tok_s"]) == 1
+    assert result["device"] == "cpu" and result["dtype"] == "float32"
+    assert result["cpu_ratio"] == pytest.approx(result["builder_tok_per_cpu_s"][0] / result["bare_forward_tok_per_cpu_s"][0], rel=0.01)
     assert result["ratio"] == pytest.approx(result["builder_tok_s"][0] / result["bare_forward_tok_s"][0], rel=0.01)
     # The pass excludes writing the files, so it can only be faster than the whole build.
     assert result["pass_tok_s"][0] >= result["builder_tok_s"][0]

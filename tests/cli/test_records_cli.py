@@ -91,3 +91,44 @@ def test_every_command_explains_itself(capsys: pytest.CaptureFixture[str]) -> No
         assert exit_info.value.code == 0
         text = capsys.readouterr().out
         assert "usage: refinery" in text and len(text) > 300
+
+
+@pytest.mark.parametrize("command", ["records", "refine", "sweep", "explain", "demo"])
+def test_device_and_dtype_options_are_offered(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = capsys.readouterr().out
+    assert "--device DEVICE" in text and "REFINERY_DEVICE" in text
+    assert "--dtype {auto,float32,bfloat16,float16}" in text and "REFINERY_DTYPE" in text
+
+
+def test_records_on_an_explicit_device_and_dtype(base_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["records", "--layer", "1", "--neurons", "2", "--device", "cpu", "--dtype", "bfloat16", "--json", *base_args]) == 0
+    capsys.readouterr()
+    record = json.loads((tmp_path / "records" / "1" / "2.json").read_text())
+    assert (record["provenance"]["device"], record["provenance"]["dtype"]) == ("cpu", "bfloat16")
+    # More records in float32 would mix precisions in one directory: refused, with the way out.
+    assert main(["records", "--layer", "1", "--neurons", "3", "--dtype", "float32", *base_args]) == 2
+    assert "pass --dtype bfloat16" in capsys.readouterr().err
+    # `auto` continues the directory in its own dtype.
+    assert main(["records", "--layer", "1", "--neurons", "3", "--json", *base_args]) == 0
+    assert json.loads((tmp_path / "records" / "1" / "3.json").read_text())["provenance"]["dtype"] == "bfloat16"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [(["--device", "gpu"], "unknown device 'gpu'"), (["--device", "cuda:7"], "--device cuda:7"),
+     (["--dtype", "float8"], "invalid choice")],
+)
+def test_unusable_device_or_dtype_is_a_clear_error(base_args: list[str], extra: list[str], message: str,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    if extra[:2] == ["--device", "cuda:7"] and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has a cuda:7")
+    try:
+        code = main(["records", "--layer", "0", "--neurons", "1", *base_args, *extra])
+    except SystemExit as exit_info:  # argparse refuses a value outside its choices itself
+        code = exit_info.code
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err

@@ -2,6 +2,12 @@
 
 Parsers are pure functions over file contents; fetching is a thin shell around `apt-get download`
 and `dpkg-deb -x` (no root needed, nothing installed system-wide).
+
+The Debian packages are pinned: an exact version (Debian 12 "bookworm") and the sha256 of its .deb,
+so the default corpus is the same bytes on every machine. A .deb that does not hash to its pin is
+never used. When apt cannot fetch the pinned version (another distribution or release, or the
+version left the mirror), the error names the files; put them (from any Debian mirror or
+snapshot.debian.org) into the download directory it names, where they are checked the same way.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from pathlib import Path
 
 import structlog
 
+from tools.checksum import sha256_file
 from tools.errors import AssetMissingError, RecordFileError
 
 log = structlog.get_logger(__name__)
@@ -26,15 +33,32 @@ log = structlog.get_logger(__name__)
 @dataclass(frozen=True)
 class Source:
     package: str
+    version: str
+    sha256: str
+    """Of the .deb file (as in Debian's signed package index)."""
+    pool_path: str
+    """Where the .deb lives on a Debian mirror, for fetching it by hand."""
     licence: str
     description: str
 
+    @property
+    def spec(self) -> str:
+        return f"{self.package}={self.version}"
+
 
 DEBIAN_SOURCES = (
-    Source("fortunes", "BSD-4-Clause (fortune-mod)", "fortune cookie quotations, jokes and poems"),
-    Source("fortunes-min", "BSD-4-Clause (fortune-mod)", "the base set of fortune cookies"),
-    Source("wordnet-base", "WordNet 3.0 licence (permissive)", "example sentences from WordNet glosses"),
-    Source("jargon-text", "public domain", "the Jargon File 4.4.7, hacker slang dictionary"),
+    Source("fortunes", "1:1.99.1-7.3", "41d0551dc0ff52f875a2ecef7c39da2f672ab468c37e170119f7e0245a9d63c5",
+           "pool/main/f/fortune-mod/fortunes_1.99.1-7.3_all.deb",
+           "BSD-4-Clause (fortune-mod)", "fortune cookie quotations, jokes and poems"),
+    Source("fortunes-min", "1:1.99.1-7.3", "9eed5b45064e41133dae0967cf3a17588ad77c014fcc7bf1527fa3ea48e44d07",
+           "pool/main/f/fortune-mod/fortunes-min_1.99.1-7.3_all.deb",
+           "BSD-4-Clause (fortune-mod)", "the base set of fortune cookies"),
+    Source("wordnet-base", "1:3.0-37", "61060d960f9ada8fa120872312eccd3ecebfbab8c4579e4f5a74e1cf67620752",
+           "pool/main/w/wordnet/wordnet-base_3.0-37_all.deb",
+           "WordNet 3.0 licence (permissive)", "example sentences from WordNet glosses"),
+    Source("jargon-text", "4.4.7-4.1", "17d05997e30eb3d5d6713929b8e2f81b63a5f50073858ad2a06701c71f54dcdb",
+           "pool/main/j/jargon-text/jargon-text_4.4.7-4.1_all.deb",
+           "public domain", "the Jargon File 4.4.7, hacker slang dictionary"),
 )
 # Fortune files that are pictures or lists rather than prose.
 _SKIP_FORTUNES = {"ascii-art", "art", "translate-me"}
@@ -44,17 +68,47 @@ def apt_available() -> bool:
     return shutil.which("apt-get") is not None and shutil.which("dpkg-deb") is not None
 
 
-def fetch_debian_packages(dest: Path) -> Path:
-    """Download the prose packages and unpack them under `dest/root`; returns that root."""
+def pinned_debs(directory: Path, wanted: tuple[Source, ...] = DEBIAN_SOURCES) -> tuple[dict[str, Path], list[Path]]:
+    """The .deb files in `directory` that hash to a pin ({package: path}), and those that hash to none."""
+    by_digest = {s.sha256: s.package for s in wanted}
+    found: dict[str, Path] = {}
+    strays: list[Path] = []
+    for deb in sorted(directory.glob("*.deb")):
+        package = by_digest.get(sha256_file(deb))
+        if package is None:
+            strays.append(deb)
+        else:
+            found[package] = deb
+    return found, strays
+
+
+def fetch_debian_packages(dest: Path, wanted: tuple[Source, ...] = DEBIAN_SOURCES) -> Path:
+    """Download the pinned prose packages (unless already in `dest`), check each against its sha256,
+    and unpack them under `dest/root`; returns that root."""
     dest.mkdir(parents=True, exist_ok=True)
-    packages = [s.package for s in DEBIAN_SOURCES]
-    proc = subprocess.run(["apt-get", "download", *packages], cwd=dest, capture_output=True, text=True, check=False)
-    debs = sorted(dest.glob("*.deb"))
-    if proc.returncode != 0 or len(debs) < len(packages):
-        raise AssetMissingError(f"apt-get download {' '.join(packages)} failed: {proc.stderr.strip()[-400:]}")
+    found, _ = pinned_debs(dest, wanted)
+    missing = [s for s in wanted if s.package not in found]
+    apt_said, strays = "", []
+    if missing:
+        proc = subprocess.run(["apt-get", "download", *(s.spec for s in missing)], cwd=dest, capture_output=True, text=True, check=False)
+        apt_said = proc.stderr.strip()[-400:]
+        found, strays = pinned_debs(dest, wanted)
+        for stray in strays:  # a file that is not the pinned one is never used, nor left to be taken for it
+            log.warning("deb_checksum_mismatch", file=str(stray))
+            stray.unlink()
+        missing = [s for s in wanted if s.package not in found]
+    if missing:
+        files = "; ".join(f"{s.spec} ({s.pool_path}, sha256 {s.sha256})" for s in missing)
+        mismatch = f" The downloaded files did not match their pinned sha256: {', '.join(p.name for p in strays)}." if strays else ""
+        raise AssetMissingError(
+            f"the default corpus is pinned to exact Debian 12 packages, and apt could not provide {files}.{mismatch} "
+            f"(apt-get said: {apt_said or 'nothing'}). Put those .deb files, from any Debian mirror or "
+            f"snapshot.debian.org, into {dest} (they are checked against the sha256 above), then run `refinery setup` "
+            "again; or use another corpus: --corpus pydoc, a directory of .txt/.jsonl files, or hf:DATASET."
+        )
     root = dest / "root"
-    for deb in debs:
-        subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True, capture_output=True)
+    for source in wanted:
+        subprocess.run(["dpkg-deb", "-x", str(found[source.package]), str(root)], check=True, capture_output=True)
     return root
 
 

@@ -130,6 +130,8 @@ class RecordProvenance(BaseModel):
     prepend_bos: bool
     n_excerpts: int
     seed: int
+    device: str | None = Field(None, description="torch device whose forwards produced the activations, e.g. 'cpu', 'cuda:0'.")
+    dtype: str | None = Field(None, description="The subject's dtype in those forwards (activations are stored as float32 either way).")
 
 
 class NeuronRecord(_OpenAIObject):

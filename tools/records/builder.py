@@ -1,8 +1,10 @@
 """Build NeuronRecords for many neurons of one layer in a single streaming pass over the corpus.
 
-One forward per batch serves every requested neuron. The accumulator's state is checkpointed to
-`{root}/.partial/` every `checkpoint_seconds`, so a killed pass resumes where it stopped; record
-files are written atomically at the end, and neurons that already have a file are skipped.
+One forward per batch serves every requested neuron, and the accumulators run on the subject's
+device, on the activations as the forward left them there. The accumulator's state is
+checkpointed to `{root}/.partial/` every `checkpoint_seconds`, so a killed pass resumes where it
+stopped (on any device: the checkpoint is host arrays); record files are written atomically at
+the end, and neurons that already have a file are skipped.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from typing import Any
 
 import numpy as np
 import structlog
+import torch
 
 from tools.atomic import atomic_write_bytes
 from tools.formats.openai import ActivationRecord, NeuronId, NeuronRecord, RecordProvenance
 from tools.records.accumulate import LayerAccumulator, NeuronSample
 from tools.records.store import RecordsManifest, RecordStore
-from tools.subject.base import SubjectModel, check_layer, check_neurons
+from tools.subject.base import SubjectModel, TensorSubject, check_layer, check_neurons
+from tools.subject.device import DEFAULT_CPU_BATCH
 
 log = structlog.get_logger(__name__)
 
@@ -38,7 +42,10 @@ class BuildReport:
     skipped: list[int]
     tokens: int
     seconds: float
+    """Wall time of the pass (forward and accumulators), before any file is written."""
     resumed_from: int
+    cpu_seconds: float = 0.0
+    """CPU time this process spent in the pass, all its threads (on a shared machine, steadier than wall time)."""
 
 
 def _partial_path(store: RecordStore, layer: int) -> Path:
@@ -85,45 +92,52 @@ def build_layer_records(
     store: RecordStore,
     manifest: RecordsManifest,
     corpus_id: str,
-    batch_size: int = 32,
+    batch_size: int | None = None,
     checkpoint_seconds: float = 60.0,
     calibration_excerpts: int = 2048,
     progress: Progress | None = None,
 ) -> BuildReport:
-    """Write `{store}/{layer}/{neuron}.json` for every neuron in `neurons` that has no file yet."""
+    """Write `{store}/{layer}/{neuron}.json` for every neuron in `neurons` that has no file yet.
+
+    `batch_size` None: the subject's choice for its device (32 on the CPU, from free memory on a GPU).
+    """
     check_layer(subject.info, layer)
     check_neurons(subject.info, neurons)
-    store.claim(manifest)
     todo = sorted({n for n in neurons if not store.has(layer, n)})
+    store.claim(manifest, building=bool(todo))
     skipped = sorted(set(neurons) - set(todo))
     if not todo:
         return BuildReport(layer, [], skipped, 0, 0.0, 0)
     n_excerpts, length = excerpts.shape
+    forward, device, auto_batch = _forward_for(subject, layer, todo, length)
+    batch_size = batch_size or auto_batch
     acc = LayerAccumulator(
         todo, n_excerpts, length, manifest.top_k, manifest.n_random, manifest.n_per_quantile,
-        calibration_excerpts=calibration_excerpts, seed=manifest.seed,
+        calibration_excerpts=calibration_excerpts, seed=manifest.seed, device=device,
     )
     partial = _partial_path(store, layer)
     resumed_from = acc.processed if _load_partial(partial, acc, todo) else 0
     if resumed_from:
         log.info("resume_pass", layer=layer, excerpts_done=resumed_from, of=n_excerpts)
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.process_time()
     last_checkpoint = started
     total_tokens = n_excerpts * length
+    log.info("records_pass", layer=layer, neurons=len(todo), device=subject.info.device, dtype=subject.info.dtype,
+             batch_size=batch_size)
     for batch in acc.batches(batch_size):
-        ids = np.asarray(excerpts[batch])
-        acts = np.stack(subject.activations(ids.tolist(), layer, todo))
-        acc.update(batch, acts)
+        acc.update(batch, forward(np.asarray(excerpts[batch])))
         if progress is not None:
             progress(acc.processed * length, total_tokens)
         if time.monotonic() - last_checkpoint > checkpoint_seconds and acc.processed < n_excerpts:
             _save_partial(partial, acc, todo)
             last_checkpoint = time.monotonic()
-    seconds = time.monotonic() - started
+    acc.finish()
+    seconds, cpu_seconds = time.monotonic() - started, time.process_time() - cpu_started
 
     provenance = RecordProvenance(
         model_id=manifest.model_id, corpus_id=corpus_id, corpus_sha256=manifest.corpus_sha256,
         excerpt_tokens=length, prepend_bos=manifest.prepend_bos, n_excerpts=n_excerpts, seed=manifest.seed,
+        device=subject.info.device, dtype=subject.info.dtype,
     )
     pieces = _PieceTable(subject)
     with _without_cyclic_gc():
@@ -131,7 +145,20 @@ def build_layer_records(
     partial.unlink(missing_ok=True)
     tokens = (n_excerpts - resumed_from) * length
     log.info("records_written", layer=layer, neurons=len(todo), skipped=len(skipped), tokens=tokens, seconds=round(seconds, 1))
-    return BuildReport(layer, todo, skipped, tokens, seconds, resumed_from)
+    return BuildReport(layer, todo, skipped, tokens, seconds, resumed_from, cpu_seconds)
+
+
+def _forward_for(subject: SubjectModel, layer: int, todo: list[int], length: int
+                 ) -> tuple[Callable[[np.ndarray], torch.Tensor], str, int]:
+    """(token ids (b, T) -> activations (b, T, len(todo)), the device they are on, the batch size that suits it)."""
+    if isinstance(subject, TensorSubject):
+        # The whole layer needs no neuron selection in the forward.
+        wanted = None if todo == list(range(subject.info.d_mlp)) else todo
+        # Not every torch version has the accumulators' int64 kernels (top-k over 50+ keys, shifts)
+        # on Apple's MPS; with its unified memory, handing the batch to the CPU is cheap.
+        device = "cpu" if subject.info.device == "mps" else subject.info.device
+        return (lambda ids: subject.activations_tensor(ids, layer, wanted)), device, subject.batch_size(length, len(todo))
+    return (lambda ids: torch.from_numpy(np.stack(subject.activations(ids.tolist(), layer, todo)))), "cpu", DEFAULT_CPU_BATCH
 
 
 @contextlib.contextmanager

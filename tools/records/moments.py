@@ -1,45 +1,60 @@
 """Streaming central moments per neuron (Chan et al. pairwise merge), exact up to float64 rounding.
 
 Memory is O(neurons): a batch of any size is reduced to its count, mean and central sums M2..M4,
-then merged into the running totals.
+then merged into the running totals. The totals live on the device of the values fed (float64;
+float32 on Apple's MPS, which has no float64), so a GPU pass never waits for the host.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import torch
 
 
-@dataclass
+def _power_sums(x: Any, wide: Any) -> tuple[Any, Any, Any, Any, Any]:
+    """(centre, and the sums of d, d^2, d^3, d^4 accumulated in `wide`) per neuron (the last axis, the
+    sums running over all others), where d = x - centre.
+
+    Written once for numpy arrays and torch tensors alike (the two spell these operations the same).
+    float32 values stay float32 through the elementwise work (half the memory traffic of float64);
+    the centre is only a shift, corrected exactly by the sum of d.
+    """
+    axes = tuple(range(x.ndim - 1))
+    centre = x.mean(axes)
+    d = x - centre
+    d2 = d * d
+    return centre, d.sum(axes, dtype=wide), d2.sum(axes, dtype=wide), (d2 * d).sum(axes, dtype=wide), (d2 * d2).sum(axes, dtype=wide)
+
+
 class StreamingMoments:
-    """Running count, mean and central moment sums M2, M3, M4 for each of `n` neurons."""
+    """Running count, mean and central moment sums M2, M3, M4 for each of `n` neurons, on `device`."""
 
-    n: int
-    count: float = 0.0
-    mean: np.ndarray = field(init=False)
-    m2: np.ndarray = field(init=False)
-    m3: np.ndarray = field(init=False)
-    m4: np.ndarray = field(init=False)
+    def __init__(self, n: int, device: str | torch.device = "cpu") -> None:
+        self.n = n
+        self.device = torch.device(device)
+        self.wide = torch.float32 if self.device.type == "mps" else torch.float64
+        self.count = 0.0
+        self.mean, self.m2, self.m3, self.m4 = (torch.zeros(n, dtype=self.wide, device=self.device) for _ in range(4))
 
-    def __post_init__(self) -> None:
-        self.mean, self.m2, self.m3, self.m4 = (np.zeros(self.n, dtype=np.float64) for _ in range(4))
-
-    def update(self, values: np.ndarray) -> None:
-        """Merge `values` of shape (samples, n) into the running moments."""
-        x = np.asarray(values)
-        # float32 activations stay float32 through the elementwise work (half the memory traffic of
-        # float64, which was a tenth of a record pass); every sum accumulates in float64.
-        x = x.reshape(-1, self.n) if x.dtype == np.float32 else x.astype(np.float64).reshape(-1, self.n)
-        n_b = float(x.shape[0])
+    def update(self, values: torch.Tensor | np.ndarray) -> None:
+        """Merge `values` of shape (..., n) (a tensor on this device, or an array) into the running moments."""
+        x = torch.as_tensor(values, device=self.device)
+        if x.ndim < 2 or x.shape[-1] != self.n:
+            raise ValueError(f"values of shape {tuple(x.shape)}: expected (..., {self.n})")
+        if x.dtype not in (torch.float32, self.wide):
+            x = x.to(self.wide)
+        n_b = float(x.numel() // self.n)
         if n_b == 0:
             return
-        # Centred on the batch mean rounded to x's precision, then shifted exactly to the batch mean.
-        centre = x.mean(axis=0, dtype=np.float64).astype(x.dtype)
-        d = x - centre
-        d2 = d * d
-        s1, s2 = d.sum(axis=0, dtype=np.float64), d2.sum(axis=0, dtype=np.float64)
-        s3, s4 = (d2 * d).sum(axis=0, dtype=np.float64), (d2 * d2).sum(axis=0, dtype=np.float64)
+        if x.device.type == "cpu":
+            # numpy's column sums with a float64 accumulator run several times faster than torch's on
+            # the CPU; `.numpy()` is a view of the same memory, not a copy.
+            sums = [torch.from_numpy(np.asarray(s, dtype=np.float64)) for s in _power_sums(x.numpy(), np.float64)]
+        else:
+            sums = [s.to(self.wide) for s in _power_sums(x, self.wide)]
+        centre, s1, s2, s3, s4 = sums
         shift = s1 / n_b
         mean_b = centre + shift
         m2_b = s2 - n_b * shift**2
@@ -63,17 +78,19 @@ class StreamingMoments:
         self.count = n
 
     def result(self) -> dict[str, np.ndarray]:
-        """Mean, population variance, skewness and excess kurtosis (NaN where the variance is 0)."""
+        """Mean, population variance, skewness and excess kurtosis as float64 arrays (NaN where the variance is 0)."""
+        mean, m2, m3, m4 = (t.cpu().numpy().astype(np.float64) for t in (self.mean, self.m2, self.m3, self.m4))
         n = self.count
-        var = self.m2 / n if n else np.full(self.n, np.nan)
+        var = m2 / n if n else np.full(self.n, np.nan)
         with np.errstate(divide="ignore", invalid="ignore"):
-            skew = np.where(var > 0, (self.m3 / n) / var**1.5, np.nan)
-            kurt = np.where(var > 0, (self.m4 / n) / var**2 - 3.0, np.nan)
-        return {"mean": self.mean.copy(), "variance": var, "skewness": skew, "kurtosis": kurt}
+            skew = np.where(var > 0, (m3 / n) / var**1.5, np.nan)
+            kurt = np.where(var > 0, (m4 / n) / var**2 - 3.0, np.nan)
+        return {"mean": mean, "variance": var, "skewness": skew, "kurtosis": kurt}
 
     def state(self) -> dict[str, np.ndarray]:
-        return {"count": np.array(self.count), "mean": self.mean, "m2": self.m2, "m3": self.m3, "m4": self.m4}
+        return {"count": np.array(self.count), **{k: getattr(self, k).cpu().numpy() for k in ("mean", "m2", "m3", "m4")}}
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
         self.count = float(state["count"])
-        self.mean, self.m2, self.m3, self.m4 = (np.array(state[k], dtype=np.float64) for k in ("mean", "m2", "m3", "m4"))
+        for k in ("mean", "m2", "m3", "m4"):
+            setattr(self, k, torch.as_tensor(np.asarray(state[k]), dtype=self.wide, device=self.device).clone())

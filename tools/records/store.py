@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from tools.atomic import atomic_write_json
 from tools.errors import BadInputError, RecordFileError
@@ -31,6 +31,7 @@ class RecordsManifest(BaseModel):
     n_random: int
     n_per_quantile: int
     seed: int
+    dtype: str = Field("float32", description="The subject's dtype in the forwards (manifests from before this field were float32).")
 
 
 class RecordStore:
@@ -49,17 +50,31 @@ class RecordStore:
         except ValidationError as err:
             raise RecordFileError(self.manifest_path, f"malformed records manifest: {err.errors()[0]['msg']}") from None
 
-    def claim(self, manifest: RecordsManifest) -> None:
-        """Write the manifest, or check it matches the one already there."""
+    def dtype_for(self, requested: str) -> str:
+        """The subject dtype to build with: `auto` continues a directory in the dtype it was built in."""
+        existing = self.manifest() if requested == "auto" else None
+        return existing.dtype if existing is not None else requested
+
+    def claim(self, manifest: RecordsManifest, building: bool = True) -> None:
+        """Write the manifest, or check it matches the one already there.
+
+        Records computed in another dtype are other records (bfloat16 rounds every activation, and
+        so can reorder the top excerpts): a directory is never extended in a second dtype. Reading
+        its finished records is fine in any dtype, so with nothing to build (`building=False`) the
+        dtype is not compared.
+        """
         existing = self.manifest()
         if existing is None:
             atomic_write_json(self.manifest_path, manifest.model_dump(), indent=2)
             return
-        if existing != manifest:
-            diff = {k: (getattr(existing, k), v) for k, v in manifest.model_dump().items() if getattr(existing, k) != v}
+        diff = {k: (getattr(existing, k), v) for k, v in manifest.model_dump().items()
+                if getattr(existing, k) != v and (building or k != "dtype")}
+        if diff:
             shown = "; ".join(f"{k}: has {a!r}, asked {b!r}" for k, (a, b) in diff.items())
+            fix = (f" To add records to it, pass --dtype {existing.dtype}; otherwise use" if set(diff) == {"dtype"}
+                   else " Use")
             raise BadInputError(
-                f"{self.root} holds records built differently ({shown}). Use another --records/--out directory "
+                f"{self.root} holds records built differently ({shown}).{fix} another --records/--out directory "
                 "or delete this one."
             )
 

@@ -9,12 +9,15 @@ the BOS a model prepends and any padding are never part of what is returned.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 from pydantic import BaseModel, Field
 
 from tools.errors import BadInputError
+
+if TYPE_CHECKING:
+    import torch
 
 
 class SubjectInfo(BaseModel):
@@ -27,6 +30,8 @@ class SubjectInfo(BaseModel):
     prepend_bos: bool = Field(description="Whether a BOS token is prepended before every forward pass.")
     bos_token: str | None = None
     tokenizer_sha256: str = Field(description="Fingerprint of the tokenizer, so cached token ids match it.")
+    device: str = Field("cpu", description="torch device the forwards run on, e.g. 'cpu', 'cuda:0', 'mps'.")
+    dtype: str = Field("float32", description="Floating dtype of the model's weights and forwards (activations are returned as float32).")
 
 
 class TokenizedText(BaseModel):
@@ -57,6 +62,20 @@ class SubjectModel(Protocol):
 
         `neurons=None` means the whole layer. Sequences may differ in length; padding never leaks.
         """
+        ...
+
+
+@runtime_checkable
+class TensorSubject(Protocol):
+    """Subjects whose forwards run on a torch device and can hand activations over without leaving it
+    (the records pass accumulates on the same device)."""
+
+    def activations_tensor(self, ids: np.ndarray, layer: int, neurons: Sequence[int] | None = None) -> torch.Tensor:
+        """Activations of equal-length sequences `ids` (b, T): float32 (b, T, n_neurons) on the subject's device."""
+        ...
+
+    def batch_size(self, seq_len: int, kept_neurons: int) -> int:
+        """Sequences per forward that suit the device (its free memory on a GPU)."""
         ...
 
 

@@ -1,4 +1,9 @@
-"""`SubjectModel` over a transformer-lens 4.x `TransformerBridge` wrapping a loaded HF model."""
+"""`SubjectModel` over a transformer-lens 4.x `TransformerBridge` wrapping a loaded HF model.
+
+The model may sit on any torch device and in any floating dtype: inputs are moved to it, and
+activations always come back as float32 (numpy for `activations`, a device tensor for the records
+pass's `activations_tensor`, which never leaves the device).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,13 @@ import structlog
 import torch
 
 from tools.subject.base import SubjectInfo, TokenizedText, check_layer, check_neurons
+from tools.subject.device import (
+    DEFAULT_CPU_BATCH,
+    DEFAULT_CPU_BATCH_TOKENS,
+    batch_size_for_memory,
+    forward_bytes_per_sequence,
+    free_memory,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -37,15 +49,18 @@ class BridgeSubject:
     """
 
     def __init__(self, bridge: Any, hf_model: Any, tokenizer: Any, model_id: str, prepend_bos: bool = True,
-                 max_batch_tokens: int = 4096) -> None:
+                 max_batch_tokens: int | None = None) -> None:
         self.bridge = bridge
         self.hf_model = hf_model
         self.tokenizer = tokenizer
         self.max_batch_tokens = max_batch_tokens
+        """Tokens per forward of `activations`; None: 4,096 on the CPU, from free memory on a GPU."""
         bos_id = tokenizer.bos_token_id
         self._bos_id: int | None = bos_id if prepend_bos and bos_id is not None else None
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self._pad_id: int = int(pad_id if pad_id is not None else 0)
+        weight = hf_model.get_input_embeddings().weight
+        self.device: torch.device = weight.device
         cfg = bridge.cfg
         self._info = SubjectInfo(
             model_id=model_id,
@@ -55,7 +70,11 @@ class BridgeSubject:
             prepend_bos=self._bos_id is not None,
             bos_token=tokenizer.bos_token if self._bos_id is not None else None,
             tokenizer_sha256=tokenizer_fingerprint(tokenizer),
+            device=str(self.device),
+            dtype=str(weight.dtype).removeprefix("torch."),
         )
+        self._dtype_bytes = weight.element_size()
+        self._d_model, self._n_heads = int(cfg.d_model), int(cfg.n_heads)
 
     @property
     def info(self) -> SubjectInfo:
@@ -67,31 +86,65 @@ class BridgeSubject:
     def token_strings(self, ids: Sequence[int]) -> list[str]:
         return [self.tokenizer.decode([int(i)]) for i in ids]
 
+    def batch_size(self, seq_len: int, kept_neurons: int) -> int:
+        """Sequences of `seq_len` tokens per forward: 32 on the CPU, else what half the free memory holds."""
+        free = free_memory(str(self.device))
+        if free is None:
+            return DEFAULT_CPU_BATCH
+        offset = 1 if self._bos_id is not None else 0
+        need = forward_bytes_per_sequence(seq_len + offset, self._d_model, self.info.d_mlp, self._n_heads,
+                                          self._dtype_bytes, kept_neurons)
+        return batch_size_for_memory(free, need)
+
+    def _batch_tokens(self, longest: int, kept_neurons: int) -> int:
+        if self.max_batch_tokens is not None:
+            return self.max_batch_tokens
+        if self.device.type == "cpu":
+            return DEFAULT_CPU_BATCH_TOKENS
+        return self.batch_size(longest, kept_neurons) * (longest + 1)
+
     def activations(
         self, sequences: Sequence[Sequence[int]], layer: int, neurons: Sequence[int] | None = None
     ) -> list[np.ndarray]:
         check_layer(self.info, layer)
         if neurons is not None:
             check_neurons(self.info, neurons)
+        kept = len(neurons) if neurons is not None else self.info.d_mlp
         out: list[np.ndarray | None] = [None] * len(sequences)
         # Sorting by length keeps padding small when lengths vary (probes); equal lengths cost nothing.
         order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
         start = 0
         while start < len(order):
             longest = len(sequences[order[start]])
+            limit = self._batch_tokens(len(sequences[order[-1]]), kept)
             end = start + 1
             while end < len(order):
                 longest = max(longest, len(sequences[order[end]]))
-                if (end + 1 - start) * (longest + 1) > self.max_batch_tokens:
+                if (end + 1 - start) * (longest + 1) > limit:
                     break
                 end += 1
             chunk = order[start:end]
-            for i, values in zip(chunk, self._forward([sequences[i] for i in chunk], layer, neurons), strict=True):
+            for i, values in zip(chunk, self._ragged_forward([sequences[i] for i in chunk], layer, neurons), strict=True):
                 out[i] = values
             start = end
         return [v for v in out if v is not None]
 
-    def _forward(self, sequences: list[Sequence[int]], layer: int, neurons: Sequence[int] | None) -> list[np.ndarray]:
+    def activations_tensor(self, ids: np.ndarray, layer: int, neurons: Sequence[int] | None = None) -> torch.Tensor:
+        """Activations of equal-length sequences `ids` (b, T): float32 (b, T, n_neurons) on the subject's device.
+
+        No padding and no mask: every position is a real token. The caller checks layer and neurons.
+        """
+        batch = torch.as_tensor(np.ascontiguousarray(ids), dtype=torch.long)
+        if self._bos_id is not None:
+            batch = torch.cat([torch.full((batch.shape[0], 1), self._bos_id, dtype=torch.long), batch], dim=1)
+        if self.device.type == "cuda":
+            # From pinned memory the copy is queued behind the work already on the GPU, instead of
+            # making the host wait for that work to finish first.
+            batch = batch.pin_memory()
+        post = self._forward(batch.to(self.device, non_blocking=True), None, layer, neurons)
+        return post[:, 1:] if self._bos_id is not None else post
+
+    def _ragged_forward(self, sequences: list[Sequence[int]], layer: int, neurons: Sequence[int] | None) -> list[np.ndarray]:
         offset = 1 if self._bos_id is not None else 0
         width = offset + max((len(s) for s in sequences), default=0)
         ids = torch.full((len(sequences), width), self._pad_id, dtype=torch.long)
@@ -101,7 +154,12 @@ class BridgeSubject:
                 ids[row, 0] = self._bos_id
             ids[row, offset : offset + len(seq)] = torch.as_tensor(list(seq), dtype=torch.long)
             mask[row, : offset + len(seq)] = 1
-        index = torch.as_tensor(list(neurons), dtype=torch.long) if neurons is not None else None
+        post = self._forward(ids.to(self.device), mask.to(self.device), layer, neurons).cpu().numpy()
+        return [np.ascontiguousarray(post[row, offset : offset + len(seq)]) for row, seq in enumerate(sequences)]
+
+    def _forward(self, ids: torch.Tensor, mask: torch.Tensor | None, layer: int, neurons: Sequence[int] | None) -> torch.Tensor:
+        """`blocks.{layer}.mlp.hook_post` for every position of `ids`, float32 on the device."""
+        index = torch.as_tensor(list(neurons), dtype=torch.long, device=self.device) if neurons is not None else None
         captured: dict[str, torch.Tensor] = {}
 
         def keep(act: torch.Tensor, hook: Any) -> None:
@@ -111,13 +169,14 @@ class BridgeSubject:
             self.bridge.run_with_hooks(
                 ids, fwd_hooks=[(f"blocks.{layer}.mlp.hook_post", keep)], stop_at_layer=layer + 1, attention_mask=mask
             )
-        post = captured["post"].float().numpy()
-        return [np.ascontiguousarray(post[row, offset : offset + len(seq)]) for row, seq in enumerate(sequences)]
+        return captured["post"].float()
 
     def generate(self, prompt_ids: Sequence[int], max_new_tokens: int, temperature: float, seed: int) -> list[int]:
         prefix = [self._bos_id] if self._bos_id is not None else []
-        ids = torch.as_tensor([prefix + list(prompt_ids)], dtype=torch.long)
-        with torch.random.fork_rng(devices=[]), torch.inference_mode():
+        ids = torch.as_tensor([prefix + list(prompt_ids)], dtype=torch.long, device=self.device)
+        # Sampling on a GPU draws from its own generator: fork that one, so seeding here changes nothing elsewhere.
+        rng_devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=rng_devices), torch.inference_mode():
             torch.manual_seed(seed)
             out = self.hf_model.generate(
                 ids,
@@ -132,14 +191,14 @@ class BridgeSubject:
 
     def token_embeddings(self) -> np.ndarray:
         """The input embedding matrix, shape (vocab, d_model), float32."""
-        return self.hf_model.get_input_embeddings().weight.detach().float().numpy()
+        return self.hf_model.get_input_embeddings().weight.detach().float().cpu().numpy()
 
     def next_token_distribution(self, text: str) -> list[tuple[str, float]]:
         """Top next tokens and probabilities after `text` (full forward with logits; sanity checks)."""
         ids = self.tokenize([text])[0].ids
         prefix = [self._bos_id] if self._bos_id is not None else []
         with torch.inference_mode():
-            logits = self.bridge(torch.as_tensor([prefix + ids]))[0, -1]
+            logits = self.bridge(torch.as_tensor([prefix + ids], device=self.device))[0, -1]
         probs = logits.float().softmax(-1)
         top = probs.topk(5)
         return [(self.tokenizer.decode([int(i)]), float(p)) for p, i in zip(top.values, top.indices, strict=True)]

