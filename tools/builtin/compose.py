@@ -197,15 +197,26 @@ def _like_features(pool: CandidatePool, seeds: Sequence[str]) -> None:
             pool.add(Item("like", examples), None, grade > 0, grade=grade)
 
 
-def condition_masks(evidence: Evidence, vocab: VocabIndex, prev_values: Sequence[str]) -> list[tuple[Condition, np.ndarray]]:
+def _after_mask(evidence: Evidence, vocab: VocabIndex, values: Sequence[str]) -> np.ndarray:
+    prev_mask = np.zeros(vocab.size, dtype=bool)
+    for value in values:
+        # A context word is meant as a person means it: any case, with or without its space.
+        prev_mask[vocab.word_ids(value) + vocab.loose_ids(value)] = True
+    return mask_of(prev_mask, evidence.prev)
+
+
+def condition_masks(evidence: Evidence, vocab: VocabIndex, high: Sequence[str], low: Sequence[str] = ()
+                    ) -> list[tuple[Condition, np.ndarray]]:
+    """Context conditions and where they hold: after each of the `high` previous words and after the strongest of
+    them together, unless after each of the `low` ones (or the weakest together), previous-token classes, structure."""
     ev = evidence
     out: list[tuple[Condition, np.ndarray]] = []
-    for value in prev_values:
-        prev_mask = np.zeros(vocab.size, dtype=bool)
-        prev_mask[vocab.word_ids(value) + vocab.loose_ids(value)] = True
-        met = mask_of(prev_mask, ev.prev)
-        out.append((Condition("after", (value,)), met))
-        out.append((Condition("unless_after", (value,)), ~met))
+    groups = [(v,) for v in high] + [tuple(high[:k]) for k in (2, 3) if len(high) >= k] + (
+        [tuple(high)] if len(high) > 3 else [])
+    for values in dict.fromkeys(groups):
+        out.append((Condition("after", values), _after_mask(ev, vocab, values)))
+    for values in dict.fromkeys([(v,) for v in low] + ([tuple(low[:2])] if len(low) >= 2 else [])):
+        out.append((Condition("unless_after", values), ~_after_mask(ev, vocab, values)))
     for name in CONDITION_CLASSES:
         met = mask_of(vocab.classes[name], ev.prev)
         out.append((Condition("after_class", (name,)), met))
@@ -215,23 +226,20 @@ def condition_masks(evidence: Evidence, vocab: VocabIndex, prev_values: Sequence
     return out
 
 
-def top_previous(evidence: Evidence, vocab: VocabIndex, where: np.ndarray, limit: int = 4) -> list[str]:
-    """Previous words after which the neuron responds most, among occurrences `where` (seen twice at least)."""
+def top_previous(evidence: Evidence, vocab: VocabIndex, where: np.ndarray, limit: int = 4) -> tuple[list[str], list[str]]:
+    """(previous words after which the neuron responds most, those after which it responds least) among the
+    occurrences `where`, each seen at least twice there."""
     ev = evidence
-    prev = ev.prev[where]
-    act = ev.act[where]
-    w = ev.weight[where]
     totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
-    for p, a, weight in zip(prev.tolist(), act.tolist(), w.tolist(), strict=True):
+    for p, a, weight in zip(ev.prev[where].tolist(), ev.act[where].tolist(), ev.weight[where].tolist(), strict=True):
         if p < 0:
             continue
         slot = totals[word_value(vocab.pieces[p]).strip().lower() or vocab.pieces[p]]
         slot[0] += weight * a
         slot[1] += weight
         slot[2] += 1
-    ranked = sorted(((s[0] / s[1], v) for v, s in totals.items() if s[2] >= 2 and s[1] > 0), reverse=True)
-    low = sorted(((s[0] / s[1], v) for v, s in totals.items() if s[2] >= 2 and s[1] > 0))
-    return list(dict.fromkeys([v for _, v in ranked[:limit]] + [v for _, v in low[:2]]))
+    means = sorted(((s[0] / s[1], v) for v, s in totals.items() if s[2] >= 2 and s[1] > 0), reverse=True)
+    return [v for _, v in means[:limit]], [v for _, v in means[::-1][:2]]
 
 
 def _context_features(pool: CandidatePool, words: Sequence[str], base: float) -> None:
@@ -244,8 +252,8 @@ def _context_features(pool: CandidatePool, words: Sequence[str], base: float) ->
     for item, fires in subjects:
         if not fires.any():
             continue
-        prev_values = top_previous(ev, vocab, fires)
-        for condition, met in condition_masks(ev, vocab, prev_values):
+        high, low = top_previous(ev, vocab, fires)
+        for condition, met in condition_masks(ev, vocab, high, low):
             both = fires & met
             if not both.any() or both.sum() == fires.sum():
                 continue
@@ -291,9 +299,12 @@ def explanation_of(chosen: Sequence[Chosen]) -> Explanation:
             assert f.item is not None
             clauses.append(Clause([f.item], [f.condition] if f.condition else [], c.level))
     for level, items in groups.items():
-        words = tuple(v for i in items if i.kind == "word" for v in i.values)
-        merged = ([Item("word", words, (None,) * len(words))] if words else []) + [i for i in items if i.kind != "word"]
-        clauses.append(Clause(merged, [], level))
+        # `words like "a"` and `words like "b"` read the same as `words like "a", "b"`: one group, fewer words;
+        # and a word that is already an example of the group is said once.
+        likes = tuple(dict.fromkeys(v for i in items if i.kind == "like" for v in i.values))
+        words = tuple(v for i in items if i.kind == "word" for v in i.values if v not in likes)
+        merged = ([Item("word", words, (None,) * len(words))] if words else []) + ([Item("like", likes)] if likes else [])
+        clauses.append(Clause(merged + [i for i in items if i.kind not in ("word", "like")], [], level))
     clauses.sort(key=lambda c: -c.weight)
     positions.sort(key=lambda p: -p.weight)
     return Explanation(clauses=clauses, positions=positions)
@@ -347,9 +358,11 @@ class Composer:
                 if index not in cache or changed[f.support].any():
                     cache[index] = fits.deltas(f, pred)
                 gains = fits.r(cache[index]) - current  # (fold 0, fold 1, whole) x levels
-                for k in np.argsort(-gains[2])[:3]:
-                    gain = float(gains[2, k])
-                    if gain <= MIN_GAIN or (replicate and float(gains[:2, k].min()) <= 0):
+                # Rounded, so levels that fit equally well (a lone clause fits at any level) go to the strongest.
+                rounded = np.round(gains, 9)
+                for k in np.argsort(-rounded[2], kind="stable")[:3]:
+                    gain = float(rounded[2, k])
+                    if gain <= MIN_GAIN or (replicate and float(rounded[:2, k].min()) <= 0):
                         continue
                     level = float(LEVELS[k])
                     cost = _cost(f, level, chosen)
@@ -371,11 +384,40 @@ class Composer:
             chosen.append(Chosen(f, level))
         if not chosen:
             return None
+        chosen = self._gate_words(chosen, features, max_words)
         text = render(explanation_of(chosen))
         while word_count(text) > max_words and chosen:
             chosen.pop()
             text = render(explanation_of(chosen))
-        return Fit(text, word_count(text), weighted_pearson(pred, ev.act, ev.weight)) if chosen else None
+        return Fit(text, word_count(text), self._fitted(chosen)) if chosen else None
+
+    def _fitted(self, chosen: Sequence[Chosen]) -> float | None:
+        pred = np.zeros(len(self.evidence))
+        for c in chosen:
+            s = c.feature.support
+            pred[s] = np.maximum(pred[s], c.level * c.feature.grade)
+        return weighted_pearson(pred, self.evidence.act, self.evidence.weight)
+
+    def _gate_words(self, chosen: list[Chosen], features: Sequence[Feature], max_words: int) -> list[Chosen]:
+        """A cheap plain word can block its own gated form (`"than"` before `"than" after "more"`), which fits
+        better for more words: try each chosen word's context forms in its place while they fit better."""
+        current = self._fitted(chosen) or 0.0
+        improved = True
+        while improved:
+            improved = False
+            for i, c in enumerate(chosen):
+                item = c.feature.item
+                if item is None or item.kind != "word" or c.feature.condition is not None:
+                    continue
+                trials = [[*chosen[:i], Chosen(g, c.level), *chosen[i + 1 :]] for g in features
+                          if g.item == item and g.condition is not None]
+                fitting = [(self._fitted(t) or 0.0, t) for t in trials if word_count(render(explanation_of(t))) <= max_words]
+                if fitting:
+                    score, trial = max(fitting, key=lambda st: st[0])
+                    if score > current + MIN_GAIN:
+                        chosen, current, improved = trial, score, True
+                        break
+        return chosen
 
 
 class _FoldSums:

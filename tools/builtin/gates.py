@@ -63,7 +63,8 @@ def best_gate(evidence: Evidence, vocab: VocabIndex, value: str) -> GateHypothes
         return None
     base = evidence.base
     best: tuple[float, GateHypothesis] | None = None
-    for condition, met in condition_masks(evidence, vocab, top_previous(evidence, vocab, fires)):
+    high, low = top_previous(evidence, vocab, fires)
+    for condition, met in condition_masks(evidence, vocab, high, low):
         mean_in, n_in = _side(evidence, fires & met)
         mean_out, n_out = _side(evidence, fires & ~met)
         if n_in < MIN_SIDE or n_out < MIN_SIDE or mean_in <= base:
@@ -100,8 +101,9 @@ def measure(evidence: Evidence, vocab: VocabIndex, hypothesis: GateHypothesis) -
     """(mean in, support in, mean out, support out) of the hypothesis's word on this evidence."""
     fires = word_mask(evidence, vocab, hypothesis.value)
     condition = hypothesis.condition
-    words = [v for v in condition.values if not v.startswith("class:")] if condition.kind in ("after", "unless_after") else []
-    masks = dict(condition_masks(evidence, vocab, words))
+    words = [v for v in condition.values if not v.startswith("class:")]
+    high, low = (words, []) if condition.kind == "after" else ([], words) if condition.kind == "unless_after" else ([], [])
+    masks = dict(condition_masks(evidence, vocab, high, low))
     met = masks.get(condition)
     if met is None:
         return 0.0, 0.0, 0.0, 0.0
