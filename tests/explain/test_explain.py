@@ -54,12 +54,13 @@ def test_the_planted_neuron_really_fires_on_its_token(planted: tuple[BridgeSubje
 
 async def test_builtin_explainer_recovers_the_planted_token(planted: tuple[BridgeSubject, RecordStore]) -> None:
     subject, store = planted
-    backend = Backend("builtin", BuiltinExplainer(), BuiltinSimulator(VocabIndex.from_subject(subject)), UsageLedger())
+    vocab = VocabIndex.from_subject(subject)
+    backend = Backend("builtin", BuiltinExplainer(vocab), BuiltinSimulator(vocab), UsageLedger())
     data = NeuronData(0, PLANTED, store.read(0, PLANTED))
     outcome = await explain_neuron(data, backend, n=5)
     assert outcome.status == "ok" and outcome.explanation is not None
-    first = parse(outcome.explanation).literals[0]
-    assert first.text == TRIGGER and first.weight == 10
+    first = parse(outcome.explanation).clauses[0]
+    assert first.items[0].values[0].strip() == TRIGGER.strip() and first.weight == 10, outcome.explanation
     assert outcome.heldout_score is not None and outcome.heldout_score > 0.95
     assert outcome.heldout_ci is not None and outcome.heldout_ci[0] > 0.8
     assert outcome.method == "builtin-lexical" and outcome.tokens == 0
@@ -82,7 +83,8 @@ class SpySimulator:
 
 
 class SpyExplainer(BuiltinExplainer):
-    def __init__(self) -> None:
+    def __init__(self, vocab: VocabIndex) -> None:
+        super().__init__(vocab)
         self.shown: list[ActivationRecord] = []
 
     async def explain(self, records: Sequence[ActivationRecord], n: int) -> list[str]:
@@ -94,8 +96,9 @@ async def test_heldout_split_is_never_used_before_the_final_score(planted: tuple
     subject, store = planted
     record = store.read(0, PLANTED)
     data = NeuronData(0, PLANTED, record)
-    spy = SpySimulator(BuiltinSimulator(VocabIndex.from_subject(subject)), data)
-    explainer = SpyExplainer()
+    vocab = VocabIndex.from_subject(subject)
+    spy = SpySimulator(BuiltinSimulator(vocab), data)
+    explainer = SpyExplainer(vocab)
     backend = Backend("builtin", explainer, spy, UsageLedger())
     await explain_neuron(data, backend, n=4)
 

@@ -4,7 +4,8 @@ import pytest
 
 from tests.support.brain import brain_behaviour
 from tests.support.chat_server import ChatServer, Respond
-from tools.explainers.base import NoExplanationError, UnchangedExplanation
+from tools.explainers.base import DEFAULT_MAX_WORDS, NoExplanationError, UnchangedExplanation, word_count
+from tools.explainers.llm_explainer import LLMExplainer, explain_messages, output_cap
 from tools.formats.openai import ActivationRecord
 from tools.llm.config import LLMConfig
 from tools.llm.fake import ScriptedLLM
@@ -119,14 +120,15 @@ async def test_samples_n_concurrently_with_distinct_seeds_and_keeps_distinct_cha
     reviser = LLMReviser(llm)
     assert isinstance(reviser, Reviser) and reviser.name == "llm"
     out = await reviser.revise(context(), 5)
-    assert out == ['objects or " class"', "classes"]
+    assert [r.text for r in out] == ['objects or " class"', "classes"]
     assert [r.seed for r in llm.requests] == [0, 1, 2, 3, 4]
-    assert all(r.purpose == "reviser" and r.temperature == 0.7 and r.max_tokens == 120 for r in llm.requests)
+    assert all(r.purpose == "reviser" and r.temperature == 0.7 and r.max_tokens == output_cap(DEFAULT_MAX_WORDS)
+               for r in llm.requests)
 
 
 async def test_failed_calls_are_tolerated_while_one_sample_is_usable() -> None:
     llm = ScriptedLLM([LLMError("HTTP 500: boom", retryable=True, status=500), "classes"])
-    assert await LLMReviser(llm).revise(context(), 2) == ["classes"]
+    assert [r.text for r in await LLMReviser(llm).revise(context(), 2)] == ["classes"]
 
 
 async def test_only_unchanged_or_failed_samples_is_an_error_naming_the_reason() -> None:
@@ -150,5 +152,23 @@ async def test_revises_over_http_with_the_fake_brain(chat_server: ChatServer) ->
     chat_server.default = Respond(brain_behaviour("unused"))
     async with OpenAIChatLLM(LLMConfig(base_url=chat_server.base_url, max_retries=0)) as llm:
         out = await LLMReviser(llm).revise(context(), 2)
-    assert out == ['the token " object" or " class"']  # the false negative's offending token, added
+    assert [r.text for r in out] == ['the token " object" or " class"']  # the false negative's offending token, added
     assert sorted(body["seed"] for body in chat_server.bodies) == [0, 1]
+
+
+LONG = ("words after more or less; " * 12).strip()  # 60 words in 12 clauses
+
+
+@pytest.mark.parametrize("max_words", [8, DEFAULT_MAX_WORDS])
+async def test_the_word_cap_is_in_both_prompts_and_enforced_on_both_answers(max_words: int) -> None:
+    # The scripted LLM stands in for the model's answers only; the cap is applied by the real code.
+    explainer = LLMExplainer(ScriptedLLM([LONG]), max_words=max_words)
+    [explained] = await explainer.explain(context().best_records, 1)
+    [revised] = await LLMReviser(ScriptedLLM([LONG]), max_words=max_words).revise(context(), 1)
+    for text in (explained, revised.text):
+        assert 0 < word_count(text) <= max_words
+        assert LONG.startswith(text.rstrip(";"))  # cut at a clause boundary, never mid-clause
+    assert explained == revised.text  # one rule for both roles
+    assert f"at most {max_words} words" in explain_messages([], max_words)[-1].content + explain_messages([], max_words)[0].content
+    assert f"at most {max_words} words" in "".join(m.content for m in revise_messages(context(), max_words))
+    assert explainer.max_tokens == output_cap(max_words)

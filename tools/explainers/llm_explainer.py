@@ -19,20 +19,20 @@ log = structlog.get_logger(__name__)
 REPEAT_BELOW = 0.2
 
 
-def explain_prompt_values(records: Sequence[ActivationRecord]) -> dict[str, str]:
-    """The `$records` block: every record normalized to 0-10 together, repeated without zeros
-    when fewer than 20% of the shown values are non-zero (the reference shape)."""
+def explain_prompt_values(records: Sequence[ActivationRecord], max_words: int = DEFAULT_MAX_WORDS) -> dict[str, str]:
+    """The `$records` block and the word cap `$max_words`. Every record is normalized to 0-10 together and
+    repeated without zeros when fewer than 20% of the shown values are non-zero (the reference shape)."""
     normalized = normalize_records([r.activations for r in records])
     blocks = [token_value_lines(r.tokens, q) for r, q in zip(records, normalized, strict=True)]
     text = "\n".join(blocks)
     if nonzero_share(normalized) < REPEAT_BELOW:
         repeated = "\n".join(token_value_lines(r.tokens, q, omit_zeros=True) for r, q in zip(records, normalized, strict=True))
         text += "\nSame activations, but with all zeros filtered out:\n" + repeated
-    return {"records": text}
+    return {"records": text, "max_words": str(max_words)}
 
 
 def explain_messages(records: Sequence[ActivationRecord], max_words: int = DEFAULT_MAX_WORDS) -> list[Message]:
-    return prompts.load("explain").render(**explain_prompt_values(records), max_words=str(max_words))
+    return prompts.load("explain").render(**explain_prompt_values(records, max_words))
 
 
 def output_cap(max_words: int) -> int:
