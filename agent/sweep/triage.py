@@ -45,7 +45,8 @@ async def baseline(env: RefineEnvironment, layer: int, neuron: int) -> BaselineR
         assert env.vocab is not None, "the environment always has the subject's vocabulary"
         data = NeuronData(layer, neuron, env.store.read(layer, neuron), env.records_per_split)
         simulator = BuiltinSimulator(env.vocab)
-        chosen = best_of(await propose(BuiltinExplainer(), simulator, data.train(), data.selection(), env.params.n_explanations))
+        explainer = BuiltinExplainer(env.vocab, env.params.max_explanation_words)
+        chosen = best_of(await propose(explainer, simulator, data.train(), data.selection(), env.params.n_explanations))
         heldout = await score_explanation(chosen.explanation, data.final_heldout(), simulator, "test", with_ci=True,
                                           seed=env.params.seed)
         folder.mkdir(parents=True, exist_ok=True)

@@ -74,9 +74,9 @@ async def test_a_worse_revision_is_recorded_not_adopted(tmp_path: Path, session_
 
 @pytest.mark.parametrize(
     ("limit", "kind"),
-    [({"per_neuron_usd": 0.2}, "usd"), ({"per_neuron_tokens": 3000}, "tokens"), ({"per_neuron_minutes": 1e-6}, "seconds"),
+    [({"per_neuron_usd": 0.6}, "usd"), ({"per_neuron_tokens": 3000}, "tokens"), ({"per_neuron_minutes": 1e-6}, "seconds"),
      # `refine`'s budget for the whole command, on its one neuron: the same stop, with room for the held-out score.
-     ({"budget_usd": 0.2, "one_neuron": True}, "usd"), ({"budget_tokens": 3000, "one_neuron": True}, "tokens")],
+     ({"budget_usd": 0.6, "one_neuron": True}, "usd"), ({"budget_tokens": 3000, "one_neuron": True}, "tokens")],
 )
 async def test_each_budget_stops_the_loop_without_overshooting(tmp_path: Path, session_cache: Path, limit: dict, kind: str) -> None:
     cost = 0.002
@@ -95,7 +95,7 @@ async def test_each_budget_stops_the_loop_without_overshooting(tmp_path: Path, s
     assert any(isinstance(e, Decided) and e.decision == "budget" for e in events)
     ledger = json.loads((settings.runs_dir / "t" / "ledger.json").read_text())["paid"]["total"]
     if kind == "usd":
-        assert ledger["cost_usd"] <= 0.2 + cost + 1e-9
+        assert ledger["cost_usd"] <= 0.6 + cost + 1e-9
     if kind == "tokens":
         assert ledger["prompt_tokens"] + ledger["completion_tokens"] <= 3000 + 100
     if kind in ("usd", "tokens"):

@@ -39,6 +39,7 @@ def test_triage_finishes_easy_neurons_without_any_llm_call_and_refines_the_rest_
 ) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # the loopback server is the only LLM
     free = asyncio.run(_free_explanations(tmp_path, session_cache, sweep_records))
+    capsys.readouterr()  # structlog's unconfigured default prints the scouting run's events to stdout
     scores = sorted({b.selection_score for b in free.values() if b.selection_score is not None})
     assert len(scores) >= 2, "the test needs neurons the free explanation explains unequally well"
     target = (scores[len(scores) // 2 - 1] + scores[len(scores) // 2]) / 2
