@@ -3,10 +3,11 @@
     .venv/bin/python -m bench.planted [--rules money,numbers] [--llm-base-url URL | --local-gguf FILE --label NAME]
 
 A synthetic subject (SmolLM2's tokenizer, the default corpus) whose neurons follow known rules
-(`bench/planted/rules.py`). For each backend (builtin always; the LLM when an endpoint is given)
-every neuron is refined by the real agent, and its one-shot and refined explanations and the
-ground-truth oracle are scored by the same simulator on the same held-out records. Prints a table
-per backend and writes bench/results/planted.json (or --name).
+(`bench/planted/rules.py`, each computed from its own definition). For each backend (builtin always;
+the LLM when an endpoint is given) every neuron is refined by the real agent; its one-shot and
+refined explanations, and the rule's ground truth in words, are scored by the same simulator on the
+same held-out records. A rule is recovered when its refined explanation reaches 0.9 there. Prints a
+table per backend and writes bench/results/planted.json (or --name).
 """
 
 from __future__ import annotations
@@ -41,20 +42,21 @@ def print_pass(result: dict[str, Any]) -> None:
     rows, head = result["neurons"], result["headline"]
     print(f"\n== {result['label']} (simulator {result['simulator']}; held-out records per neuron: "
           f"{rows[0]['heldout_records'] if rows else 0}) ==")
-    print(f"{'rule':<20}{'kind':<27}{'1-shot':>7}{'refined':>8}{'oracle':>7}{'1s/or':>7}{'ref/or':>7}{'iters':>6}{'tokens':>8}")
+    print(f"{'rule':<20}{'kind':<27}{'1-shot':>7}{'refined':>8}{'words':>6}{'truth':>7}{'iters':>6}  refined explanation")
     for r in rows:
         print(f"{r['rule']:<20}{r['kind']:<27}{fmt(r['oneshot']['score']):>7}{fmt(r['refined']['score']):>8}"
-              f"{fmt(r['oracle']['score']):>7}{fmt(r['oneshot_over_oracle']):>7}{fmt(r['refined_over_oracle']):>7}"
-              f"{r['iterations']:>6}{r['tokens']:>8}")
+              f"{r['refined']['words'] or 0:>6}{fmt(r['truth_in_words']['score']):>7}{r['iterations']:>6}  "
+              f"{(r['refined']['explanation'] or r['error'] or '')[:60]}")
     gain = head["refined_minus_oneshot"]
-    print(f"mean refined/oracle {fmt(head['mean_refined_over_oracle'])} (one-shot {fmt(head['mean_oneshot_over_oracle'])}) "
-          f"over {head['neurons_with_oracle_ratio']}/{head['neurons']} neurons with an oracle score; "
-          f">= 0.9 of oracle: {fmt(head['share_refined_at_least_0.9_oracle'])} (one-shot {fmt(head['share_oneshot_at_least_0.9_oracle'])})")
-    print(f"refined - one-shot held-out: {fmt(gain['mean'], 3)} {fmt_ci(gain['ci'])} (paired bootstrap over {gain['n']} neurons); "
-          f"{fmt(head['tokens_per_neuron'], 0)} tokens, ${fmt(head['usd_per_neuron'], 4)}, {fmt(head['seconds_per_neuron'], 1)} s per neuron")
-    missing = [r["rule"] for r in rows if "oracle_missing" in r]
-    if missing:
-        print(f"no oracle in this simulator's language (ratio n/a, raw scores above): {', '.join(missing)}")
+    print(f"recovered (held-out r >= 0.9): refined {fmt(head['share_refined_recovered'])}, one-shot "
+          f"{fmt(head['share_oneshot_recovered'])}; not recovered: {', '.join(head['not_recovered']) or 'none'}")
+    print(f"mean held-out r: one-shot {fmt(head['mean_oneshot'], 3)}, refined {fmt(head['mean_refined'], 3)}; gain "
+          f"{fmt(gain['mean'], 3)} {fmt_ci(gain['ci'])} (paired bootstrap over {gain['n']} rules); the ground truth in words, "
+          f"as this simulator reads it: {fmt(head['mean_truth_in_words'], 3)}")
+    print(f"{fmt(head['tokens_per_neuron'], 0)} tokens, ${fmt(head['usd_per_neuron'], 4)}, {fmt(head['seconds_per_neuron'], 1)} s per neuron")
+    notes = [f"{r['rule']} ({r['note']})" for r in rows if r.get("note")]
+    if notes:
+        print(f"beyond the builtin language: {'; '.join(notes)}")
     if head["failed"]:
         print(f"failed: {', '.join(head['failed'])}")
 
@@ -83,8 +85,7 @@ def main() -> None:
     result = {
         "command": command_line("bench.planted", sys.argv[1:]),
         "wall_seconds": round(time.monotonic() - started, 1), "load_average_at_end": os.getloadavg(),
-        "rules": [{"name": r.name, "kind": r.kind, "description": r.description, "oracle": r.oracle, "note": r.note or None}
-                  for r in rules],
+        "rules": [{"name": r.name, "kind": r.kind, "description": r.description, "note": r.note or None} for r in rules],
         "passes": passes,
     }
     print(f"\nwritten {write_result(args.name, result, args.runs_dir, benchmark='planted')}")
