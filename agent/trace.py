@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, TypeAdapter
 
 from tools.errors import RecordFileError
-from tools.evaluate import ExplanationScore, failed_records, score_on
+from tools.evaluate import ExplanationScore, compare_on, failed_records, score_on
 from tools.probes.types import Counterexample
 
 
@@ -168,6 +168,9 @@ class PairedGain(BaseModel):
     oneshot_score: float | None
     refined_score: float | None
     gain: float | None = Field(description="refined_score - oneshot_score, when both are defined.")
+    gain_ci: tuple[float, float] | None = Field(
+        None, description="95% paired bootstrap interval of the gain over the paired records (None in older results).")
+    p_better: float | None = Field(None, description="Share of paired bootstrap resamples in which the refined one scored higher.")
 
     @classmethod
     def of(cls, oneshot: ExplanationScore, refined: ExplanationScore) -> PairedGain:
@@ -177,8 +180,10 @@ class PairedGain(BaseModel):
         failed_o, failed_r = failed_records(oneshot), failed_records(refined)
         both = [i for i in range(refined.n_records) if i not in {*failed_o, *failed_r}]
         o, r = (score_on(oneshot, both), score_on(refined, both)) if both else (None, None)
+        paired = compare_on(oneshot, refined, both) if both else None
         return cls(n_records=refined.n_records, n_paired=len(both), failed_oneshot=failed_o, failed_refined=failed_r,
-                   oneshot_score=o, refined_score=r, gain=r - o if o is not None and r is not None else None)
+                   oneshot_score=o, refined_score=r, gain=r - o if o is not None and r is not None else None,
+                   gain_ci=paired.ci if paired else None, p_better=paired.p_better if paired else None)
 
 
 class BaselineResult(BaseModel):

@@ -19,7 +19,7 @@ from tools.formats.openai import (
     ScoredSimulation,
     SequenceSimulation,
 )
-from tools.science.paired import weighted_pooled_r
+from tools.science.paired import PairedComparison, compare_paired, weighted_pooled_r
 from tools.science.scoring import aggregate_correlation, bootstrap_ci, pearson
 from tools.simulators.base import RecordSimulation, Simulator
 
@@ -112,6 +112,14 @@ async def score_explanation(
 
 def failed_records(score: ExplanationScore) -> list[int]:
     return [i for i, sim in enumerate(score.simulations) if not sim.ok or sim.expected is None]
+
+
+def compare_on(a: ExplanationScore, b: ExplanationScore, records: Sequence[int], seed: int = 0) -> PairedComparison:
+    """b's pooled r minus a's on the given records (each read by both), with a paired bootstrap interval
+    resampled within the records' strata when the scores carry them."""
+    strata = [a.strata[i] for i in records] if a.strata is not None else None
+    return compare_paired([a.true_activations[i] for i in records], [a.simulations[i].expected or [] for i in records],
+                          [b.simulations[i].expected or [] for i in records], strata=strata, seed=seed)
 
 
 def score_on(score: ExplanationScore, records: Sequence[int]) -> float | None:

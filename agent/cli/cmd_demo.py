@@ -18,12 +18,14 @@ Sets up the offline assets if needed, builds activation records for a handful of
 default subject on a 3,000-excerpt sample of the default corpus, explains each neuron (best-of-n
 on the selection split) and scores the chosen explanation on the held-out split. Then it runs the
 refinement agent on the neuron whose explanation scored lowest on the selection split and prints
-its one-shot and refined held-out scores. The builtin backend is used unless --backend says
+its one-shot and refined held-out scores with their intervals, the counterexamples behind each
+revision it adopted, whether the gain is beyond noise, and the path of the run's HTML report. The builtin backend is used unless --backend says
 otherwise. Everything is written under runs/demo/ (records) and runs/demo-refine/ (the agent's run)."""
 
 DEMO_LAYER = 4
 DEMO_NEURONS = "0-5"
 DEMO_EXCERPTS = 3000
+WIDTH = 100
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,6 +41,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from agent.cli.cmd_records import neuron_rows
     from agent.explain_job import ExplainOutcome, explain_neuron
     from agent.records_job import ensure_records, open_records
+    from agent.report.bundle import write_report
+    from agent.trace import Finalized, read_trace, trace_path
+    from agent.views.story import adopted_changes
+    from agent.views.terminal import refinement_text
     from tools.corpus.corpus import prepare_default_corpus
     from tools.records.neuron_data import NeuronData
     from tools.subject import smollm2
@@ -80,29 +86,24 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         ci = f" [{outcome.heldout_ci[0]:.2f}, {outcome.heldout_ci[1]:.2f}]" if outcome.heldout_ci else ""
         table.add_row(
             f"{args.layer}/{outcome.neuron}", f"{row['max_activation']:.2f}", tokens,
-            textwrap.shorten(outcome.explanation or f"failed: {outcome.error}", 72, placeholder=" ..."),
+            textwrap.shorten(outcome.explanation or f"failed: {outcome.error}", 44, placeholder=" ..."),
             _fmt(outcome.selection_score), _fmt(outcome.heldout_score) + ci,
         )
-    console = Console(width=max(120, Console().width))
+    console = Console(width=WIDTH)
     console.print(table)
     ok = [o for o in outcomes if o.status == "ok" and o.selection_score is not None]
     if not ok:
         return 1
     hardest = min(ok, key=lambda o: o.selection_score or 0.0)
     final = refine_demo_neuron(settings, args.layer, hardest.neuron)
-    after = Table(title=f"refinement agent on neuron {args.layer}/{hardest.neuron} (lowest selection score): "
-                        f"{final['iterations']} rounds, {final['probes']} probes, stopped: {final['stop']}")
-    for column in ("", "explanation", "held-out r [95% CI]"):
-        after.add_column(column)
-    for name in ("oneshot", "refined"):
-        result = final.get(name) or {}
-        ci = result.get("heldout_ci")
-        after.add_row(name, textwrap.shorten(result.get("explanation") or "-", 90, placeholder=" ..."),
-                      _fmt(result.get("heldout_score")) + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""))
-    console.print(after)
-    print(f"records: {ctx.store.root}   agent run: {settings.runs_dir / 'demo-refine'} "
-          f"(refinery refine --layer {args.layer} --neuron {hardest.neuron} --run demo-refine --records {ctx.store.root} "
-          f"--max-excerpts {settings.max_excerpts} to resume)")
+    run_dir = settings.runs_dir / "demo-refine"
+    report = write_report(run_dir)
+    changes = adopted_changes(read_trace(trace_path(run_dir, args.layer, hardest.neuron)))
+    finalized = Finalized.model_validate({k: v for k, v in final.items() if k in Finalized.model_fields})
+    print(refinement_text(finalized, changes, str(report), WIDTH), end="")
+    print("\n".join(textwrap.wrap(
+        f"records: {ctx.store.root}; agent run: {run_dir} (`refinery trace demo-refine --neuron "
+        f"{args.layer}/{hardest.neuron}` shows every step)", WIDTH, break_on_hyphens=False)))
     return 0 if all(o.status == "ok" for o in outcomes) and final["status"] == "ok" else 1
 
 

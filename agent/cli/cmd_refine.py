@@ -79,6 +79,8 @@ def paired_text(paired: dict[str, Any] | None) -> str | None:
     if not paired:
         return None
     gain = "undefined" if paired["gain"] is None else f"{paired['gain']:+.3f}"
+    if paired.get("gain_ci"):
+        gain += f" (95% CI [{paired['gain_ci'][0]:+.3f}, {paired['gain_ci'][1]:+.3f}])"
     failed = "; ".join(f"{name} failed record{'s' if len(items) > 1 else ''} {', '.join(str(i + 1) for i in items)}"
                        for name, items in (("one-shot", paired["failed_oneshot"]), ("refined", paired["failed_refined"])) if items)
     return (f"gain {gain} on the {paired['n_paired']} of {paired['n_records']} held-out records both simulations read"

@@ -153,3 +153,13 @@ class NeuronStory(BaseModel):
     final_calls: list[Call] = Field(default_factory=list, description="LLM calls of the held-out scoring.")
     max_real: float = Field(description="Largest real activation shown: the heatmaps' full-colour value.")
     notes: list[str] = Field(default_factory=list, description="What could not be shown and why (e.g. a missing file).")
+
+
+class Change(BaseModel):
+    """A revision the loop adopted, and the counterexamples it was written to answer."""
+
+    iteration: int
+    explanation: str
+    delta: float | None = Field(description="Selection r gained over the incumbent, on the same records.")
+    p_better: float | None = Field(description="Share of paired bootstrap resamples in which it beat the incumbent.")
+    answers: list[str] = Field(default_factory=list, description="Labels of the counterexamples it answers.")

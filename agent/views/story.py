@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from agent.trace import (
+    CandidateJudged,
     CounterexamplesFound,
     Decided,
     ExplanationsProposed,
@@ -27,6 +28,7 @@ from agent.trace import (
 from agent.views.model import (
     Call,
     Candidate,
+    Change,
     CounterexampleView,
     Heldout,
     NeuronRow,
@@ -260,3 +262,9 @@ def _heldout(final: Finalized | None, events: Sequence[Scored], scores: Mapping[
         out.append(Heldout(role="baseline", explanation=base.explanation, score=_r(base.heldout_score),
                            ci=_ci(base.heldout_ci), records=records, failed=failed))
     return out
+
+
+def adopted_changes(events: Sequence[TraceEvent]) -> list[Change]:
+    """The revisions that replaced the explanation, in order, each with the counterexamples it answers."""
+    return [Change(iteration=e.iteration or 0, explanation=e.explanation, delta=e.delta, p_better=e.p_better, answers=e.answers)
+            for e in events if isinstance(e, CandidateJudged) and e.adopted and (e.iteration or 0) > 0]

@@ -11,7 +11,8 @@ import textwrap
 import unicodedata
 from collections.abc import Sequence
 
-from agent.views.model import Call, CounterexampleView, Heldout, NeuronRow, NeuronStory, RunSummary, Step
+from agent.trace import Finalized
+from agent.views.model import Call, Change, CounterexampleView, Heldout, NeuronRow, NeuronStory, RunSummary, Step
 
 WIDTH = 80
 EXPLANATION_LINES = 6
@@ -235,4 +236,51 @@ def story_text(story: NeuronStory, each_call: bool = False) -> str:
         lines += ["", "Held-out scoring"] + _call_lines(story.final_calls, each_call)
     if story.notes:
         lines += [""] + [line for note in story.notes for line in _wrap(f"note: {note}", 0)]
+    return "\n".join(lines) + "\n"
+
+
+def _verdict(final: Finalized) -> str:
+    """One plain sentence on whether the loop helped this neuron, from the paired held-out comparison."""
+    paired = final.paired
+    if final.oneshot is not None and final.refined is not None and final.oneshot.explanation == final.refined.explanation:
+        return "The loop kept the one-shot explanation: no revision beat it beyond noise."
+    if paired is None or paired.gain is None:
+        return "The held-out gain is undefined (a score could not be computed)."
+    ci = paired.gain_ci
+    interval = f" (95% CI [{ci[0]:+.3f}, {ci[1]:+.3f}])" if ci else ""
+    on = f"on the {paired.n_paired} held-out records both read"
+    if ci is not None and ci[0] > 0:
+        return f"Refinement improved this neuron: gain {paired.gain:+.3f}{interval} {on}."
+    if ci is not None and ci[1] < 0:
+        return f"Refinement made this neuron worse: gain {paired.gain:+.3f}{interval} {on}."
+    return f"Not a clear improvement: gain {paired.gain:+.3f}{interval} {on}; the interval includes 0."
+
+
+def refinement_text(final: Finalized, changes: Sequence[Change], report: str, width: int = 100) -> str:
+    """The demo's account of one refined neuron: one-shot vs refined held-out r, the counterexamples
+    behind each adopted revision (at most two shown per revision), a verdict, and where the report is."""
+    def wrap(text: str, indent: int = 0) -> list[str]:
+        return textwrap.wrap(visible(text), width, initial_indent=" " * indent, subsequent_indent=" " * (indent + 2),
+                             break_on_hyphens=False) or [""]
+
+    lines = wrap(f"Refinement of neuron {final.layer}/{final.neuron} (lowest selection score): {_n(final.iterations, 'round')}, "
+                 f"{_n(final.probes, 'probe')}, {_n(final.counterexamples, 'counterexample')}; stopped: {final.stop}")
+    for name, result in (("one-shot", final.oneshot), ("refined", final.refined)):
+        if result is None:
+            lines += wrap(f"{name:>8}: none", 2)
+            continue
+        score = "undefined" if result.heldout_score is None else f"{result.heldout_score:.3f}"
+        ci = f" [{result.heldout_ci[0]:.3f}, {result.heldout_ci[1]:.3f}]" if result.heldout_ci else ""
+        lines += wrap(f"{name:>8}: held-out r {score}{ci}  {result.explanation}", 2)
+    for change in changes:
+        why = f"selection r {change.delta:+.3f}" if change.delta is not None else "adopted"
+        sure = f", P(better) {change.p_better:.2f}" if change.p_better is not None else ""
+        lines += wrap(f"round {change.iteration} adopted ({why}{sure}): {change.explanation}", 2)
+        for label in change.answers[:2]:
+            lines += wrap(f"answers: {label}", 6)
+    if not changes:
+        lines += wrap("No revision was adopted, so no counterexample changed the explanation.", 2)
+    for problem in final.problems:
+        lines += wrap(f"degraded: {problem}", 2)
+    lines += wrap(_verdict(final)) + wrap(f"HTML report: {report}")
     return "\n".join(lines) + "\n"

@@ -35,6 +35,9 @@ def test_each_score_leaves_out_the_records_either_simulation_failed() -> None:
     expected_r = score_simulations("x", [RECORDS[i] for i in kept], [refined.simulations[i] for i in kept], "test", "m").score
     assert paired.oneshot_score == pytest.approx(expected_o) and paired.refined_score == pytest.approx(expected_r)
     assert paired.gain == pytest.approx(expected_r - expected_o)
+    # Its interval comes from a paired bootstrap over the same three records.
+    assert paired.gain_ci is not None and paired.gain_ci[0] <= paired.gain <= paired.gain_ci[1]
+    assert paired.p_better is not None and 0 <= paired.p_better <= 1
     assert paired.oneshot_score != pytest.approx(oneshot.score)  # the one-shot's own score used record 4 too
     assert HeldoutResult.of(refined).failed_records == [3] and HeldoutResult.of(refined).n_records == 4
 
