@@ -1,5 +1,5 @@
 """Choosing between explanations: like with like, failures counted against the one that failed, and
-a revision adopted only when it wins beyond noise (graphs/policy.py, tools/compare.py)."""
+a revision adopted only when it wins beyond noise (graphs/policy.py, tools/compare.py; docs/science.md#choosing)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Paired comparison of two explanations on the same records (docs/science.md#bootstrap)."""
+"""Paired comparison of two explanations on the same records (docs/science.md#choosing)."""
 
 from __future__ import annotations
 
