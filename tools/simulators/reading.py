@@ -13,7 +13,8 @@ it matters: a record is read only when every one of its tokens maps to exactly o
    opening marker is read as the block of record 1 when one record was asked for.
 2. Lines: a value line is `key<TAB>value` (the last tab; without a tab, the last run of spaces).
    Blank lines and lines without a separator are skipped: they are commentary. In the copy
-   format a block whose value lines are all numbered 1, 2, 3, ... (`1. `, `2) `) loses the numbers.
+   format a numbered line (`1. `, `2) `, `3<TAB>`) loses its number when the line as a whole is
+   none of the record's tokens and the rest of it is one.
 3. Alignment: the record's keys (its tokens, or its line numbers) are matched to the lines' keys
    by sequence matching (difflib, no junk heuristic). Tokens compare by `token_key`: whitespace
    removed, HTML entities decoded, a doubled backslash read as one. Every token must be matched,
@@ -126,19 +127,20 @@ def _value_line(line: _Line, start: int = 0) -> AnswerLine | None:
     return AnswerLine(key, value.rstrip(), line.offset + start + len(key) + separator)
 
 
-def _copied_lines(lines: Sequence[_Line]) -> list[AnswerLine]:
-    """The block's value lines, without line numbers if the model numbered every one of them."""
-    candidates = [line for line in lines if line.text.strip()]
-    numbers = [_NUMBERING.match(line.text) for line in candidates]
-    numbered = bool(candidates) and all(
-        match is not None and int(match.group(1)) == index and _value_line(line, match.end()) is not None
-        for index, (match, line) in enumerate(zip(numbers, candidates, strict=True), start=1)
-    )
-    read = [
-        _value_line(line, match.end() if numbered and match is not None else 0)
-        for match, line in zip(numbers, candidates, strict=True)
-    ]
-    return [line for line in read if line is not None]
+def _copied_lines(lines: Sequence[_Line], token_keys: set[str]) -> list[AnswerLine]:
+    """The block's value lines; a line numbered `1. ` loses its number when that turns it into
+    one of the record's tokens (and the whole line is none of them)."""
+    read = []
+    for line in lines:
+        whole = _value_line(line)
+        numbering = _NUMBERING.match(line.text)
+        if numbering is not None and (whole is None or token_key(whole.key) not in token_keys):
+            unnumbered = _value_line(line, numbering.end())
+            if unnumbered is not None and token_key(unnumbered.key) in token_keys:
+                whole = unnumbered
+        if whole is not None:
+            read.append(whole)
+    return read
 
 
 def _numbered_lines(lines: Sequence[_Line]) -> list[AnswerLine]:
@@ -203,9 +205,10 @@ def read_copied(text: str, records: Sequence[Sequence[str]]) -> list[Reading]:
         shown = [escape_token(token) for token in tokens]
         labels = [f"token {index} ({token!r})" for index, token in enumerate(shown)]
         try:
-            lines = _copied_lines(_block(number, len(records), blocks, problems, text))
+            token_keys = [token_key(token) for token in shown]
+            lines = _copied_lines(_block(number, len(records), blocks, problems, text), set(token_keys))
             keys = [token_key(line.key) for line in lines]
-            indices = align([token_key(token) for token in shown], keys, labels, [line.key for line in lines])
+            indices = align(token_keys, keys, labels, [line.key for line in lines])
             slots = _checked([lines[j] for j in indices], labels)
         except UnreadableAnswer as err:
             readings.append(Reading(None, str(err)))
