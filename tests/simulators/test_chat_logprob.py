@@ -258,3 +258,22 @@ def test_a_record_without_any_value_candidate_fails_rather_than_scoring_zeros() 
     partial = RecordSimulation.from_slots("chat-logprob", ["a", "b"], [empty, seven])
     assert partial.ok and partial.expected == [0.0, 7.0]
     assert partial.notes == ["1 of 2 slots had no value candidate (EV 0)"]
+
+
+async def test_an_open_models_answer_with_escaped_markers_fences_numbers_and_commentary_is_read(
+    chat_server: ChatServer, llm: OpenAIChatLLM
+) -> None:
+    # What Qwen2.5-Coder-1.5B on llama.cpp writes, and what other small models add around it.
+    pieces = [
+        plain("Here are the values:\n```text\n&lt;record 1&gt;\n"),
+        plain("1. The\t"), slot("0", GOLDEN_TOP), plain("\n\n"),
+        plain("2. cat\t"), *certain(8), plain("\n(cats are what it likes)\n"),
+        plain("3.  sat\t"), *certain(0), plain("\n```\nDone."),
+    ]  # fmt: skip
+    chat_server.script(answer(pieces))
+
+    [simulation] = await ChatLogprobSimulator(llm).simulate("cats", [TOKENS])
+
+    assert simulation.ok, simulation.error
+    assert simulation.expected == pytest.approx([2.5, 8.0, 0.0])
+    assert simulation.notes == ["1 of 3 tokens re-emitted with different whitespace or escaping"]
