@@ -56,7 +56,7 @@ class AnswerLine:
     key: str
     """The token as the model wrote it (copy format) or the line's number (numbered format)."""
     value: str
-    """The value text, surrounding whitespace removed."""
+    """The value text as written after the separator, trailing whitespace removed."""
     value_offset: int
     """Character offset of the value in the answer text: where its value slot starts."""
 
@@ -90,7 +90,7 @@ def _lines(text: str) -> list[_Line]:
     return lines
 
 
-def find_blocks(text: str) -> tuple[dict[int, list[_Line]], dict[int, str]]:
+def _find_blocks(text: str) -> tuple[dict[int, list[_Line]], dict[int, str]]:
     """Each record's lines (fences dropped, blank lines kept), and the records whose block cannot
     be used (it appears twice), by number."""
     blocks: dict[int, list[_Line]] = {}
@@ -199,7 +199,7 @@ def _block(number: int, n_records: int, blocks: dict[int, list[_Line]], problems
 
 def read_copied(text: str, records: Sequence[Sequence[str]]) -> list[Reading]:
     """Copy format: each block re-emits its record's tokens, one `token<TAB>value` line each."""
-    blocks, problems = find_blocks(text)
+    blocks, problems = _find_blocks(text)
     readings = []
     for number, tokens in enumerate(records, start=1):
         shown = [escape_token(token) for token in tokens]
@@ -220,7 +220,7 @@ def read_copied(text: str, records: Sequence[Sequence[str]]) -> list[Reading]:
 
 def read_numbered(text: str, records: Sequence[Sequence[str]]) -> list[Reading]:
     """Numbered format: each block holds `N<TAB>value` for N = 1 .. the record's token count."""
-    blocks, problems = find_blocks(text)
+    blocks, problems = _find_blocks(text)
     readings = []
     for number, tokens in enumerate(records, start=1):
         labels = [f"token {index} ({escape_token(token)!r}, line {index + 1})" for index, token in enumerate(tokens)]
