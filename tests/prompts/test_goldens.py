@@ -23,9 +23,11 @@ from tools.revisers.llm_reviser import revise_prompt_values
 from tools.simulators.rendering import (
     ALL_AT_ONCE_PROMPT,
     CHAT_JSON_PROMPT,
+    CHAT_LOGPROB_NUMBERED_PROMPT,
     CHAT_LOGPROB_PROMPT,
     all_at_once_values,
     chat_json_values,
+    chat_logprob_numbered_values,
     chat_logprob_values,
 )
 
@@ -62,6 +64,7 @@ PROBE = ProbeRequest(explanation=EXPLANATION, examples=[(RECORDS[0], [0, 0, 0, 1
 RENDERERS: dict[str, Callable[[], dict[str, str]]] = {
     "explain": lambda: explain_prompt_values(_records(ACTIVATIONS)),
     CHAT_LOGPROB_PROMPT: lambda: chat_logprob_values(EXPLANATION, RECORDS),
+    CHAT_LOGPROB_NUMBERED_PROMPT: lambda: chat_logprob_numbered_values(EXPLANATION, RECORDS),
     CHAT_JSON_PROMPT: lambda: chat_json_values(EXPLANATION, RECORDS),
     ALL_AT_ONCE_PROMPT: lambda: all_at_once_values(EXPLANATION, RECORDS[0] + RECORDS[1]),
     "revise": lambda: revise_prompt_values(REVISION),

@@ -5,12 +5,14 @@ Chat APIs return logprobs for generated tokens only, so the model copies every r
 when `records_per_request` > 1), and at each value slot (the first generated token after the tab)
 its top candidates go through `value_distribution`: values "0".."10" kept, renormalized, EV.
 
-The answer is parsed from the concatenation of the generated tokens' texts, so a value's
+The answer is read from the concatenation of the generated tokens' texts (`reading`, tolerant of
+escaped or re-cased markers, fences, numbering, commentary and re-spaced tokens), so a value's
 character offset names its generated token exactly. A record fails (never zeros) when its block is
-missing, a re-emitted token differs from the real one (beyond leading/trailing whitespace, see
-`align_emitted`), a value is not a whole number 0-10 or does not start a generated token, or the
-logprobs are missing. Slots whose top candidates hold no value token get EV 0, as the reference
-does, and are counted in the record's notes.
+missing, a token has no line that stands for it alone (sequence matching, see `reading.align`), a
+value is not a whole number 0-10 or does not start a generated token, or the logprobs are missing.
+Slots whose top candidates hold no value token get EV 0, as the reference does, and are counted in
+the record's notes. The numbered variant (`chat_logprob_numbered`) shares all of this but the
+prompt and the reader, which `AnswerFormat` names.
 
 "10" on tokenizers that write it as "1" then "0" (SmolLM2, Llama 3 style digit splitting):
 P(value 10) = P("1") * P("0" | "1"), where the second factor is the probability of "0" at the slot
@@ -31,31 +33,42 @@ In every mode a "1" candidate at a slot where the model wrote something else can
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import structlog
 
-from tools.llm.protocol import LLM, LLMError, LLMRequest, TokenLogprob
+from tools.llm.protocol import LLM, LLMError, LLMRequest, Message, TokenLogprob
 from tools.science.expected_value import ValueDistribution, split_ten, value_distribution
 from tools.simulators.base import RecordSimulation, gather_all
-from tools.simulators.rendering import (
-    EmittedLine,
-    UnreadableAnswer,
-    align_emitted,
-    chat_logprob_messages,
-    parse_emitted,
-)
+from tools.simulators.reading import AnswerLine, Reading, read_copied
+from tools.simulators.rendering import UnreadableAnswer, chat_logprob_messages
 
 log = structlog.get_logger(__name__)
 
 METHOD = "chat-logprob"
 
 TenMode = Literal["auto", "single", "split"]
+Reader = Callable[[str, Sequence[Sequence[str]]], list[Reading]]
+"""(answer text, the request's records) -> one `Reading` per record."""
 
-# Output budget: a line is the token (1-3 generated tokens), a tab, the value, a newline; the
-# margin covers the block markers and a preamble a model may add anyway.
-_TOKENS_PER_LINE = 6
+
+@dataclass(frozen=True)
+class AnswerFormat:
+    """What a chat-logprob variant asks for and how its answer is read back."""
+
+    method: str
+    messages: Callable[[str, Sequence[Sequence[str]]], list[Message]]
+    read: Reader
+    tokens_per_line: int
+    """Output budget per token line, in generated tokens."""
+
+
+# A copied line is the token (1-3 generated tokens), a tab, the value, a newline.
+COPIED = AnswerFormat(METHOD, chat_logprob_messages, read_copied, tokens_per_line=6)
+
+# The margin covers the block markers and a preamble a model may add anyway.
 _TOKENS_PER_RECORD = 16
 _MARGIN_TOKENS = 32
 
@@ -64,7 +77,12 @@ class ChatLogprobSimulator:
     """`Simulator` over any chat `LLM` that returns top logprobs for generated tokens."""
 
     def __init__(
-        self, llm: LLM, records_per_request: int = 1, top_logprobs: int = 15, ten_mode: TenMode = "auto"
+        self,
+        llm: LLM,
+        records_per_request: int = 1,
+        top_logprobs: int = 15,
+        ten_mode: TenMode = "auto",
+        answer_format: AnswerFormat = COPIED,
     ) -> None:
         if records_per_request < 1:
             raise ValueError("records_per_request must be at least 1")
@@ -74,10 +92,11 @@ class ChatLogprobSimulator:
         self._records_per_request = records_per_request
         self._top_logprobs = top_logprobs
         self._ten_mode = ten_mode
+        self._format = answer_format
 
     @property
     def method(self) -> str:
-        return METHOD
+        return self._format.method
 
     async def simulate(self, explanation: str, records: Sequence[Sequence[str]]) -> list[RecordSimulation]:
         size = self._records_per_request
@@ -90,8 +109,8 @@ class ChatLogprobSimulator:
         n_tokens = sum(len(tokens) for tokens in records)
         return LLMRequest(
             purpose="simulator",
-            messages=chat_logprob_messages(explanation, records),
-            max_tokens=n_tokens * _TOKENS_PER_LINE + len(records) * _TOKENS_PER_RECORD + _MARGIN_TOKENS,
+            messages=self._format.messages(explanation, records),
+            max_tokens=n_tokens * self._format.tokens_per_line + len(records) * _TOKENS_PER_RECORD + _MARGIN_TOKENS,
             temperature=0.0,
             logprobs=True,
             top_logprobs=self._top_logprobs,
@@ -100,41 +119,54 @@ class ChatLogprobSimulator:
     async def _simulate_group(
         self, explanation: str, records: Sequence[Sequence[str]]
     ) -> list[RecordSimulation]:
+        method = self.method
         try:
             response = await self._llm.complete(self.request(explanation, records))
         except LLMError as err:
-            log.warning("simulator_request_failed", method=METHOD, records=len(records), error=str(err))
+            log.warning("simulator_request_failed", method=method, records=len(records), error=str(err))
             return [
-                RecordSimulation.failed(METHOD, tokens, f"LLM request failed: {err}") for tokens in records
+                RecordSimulation.failed(method, tokens, f"LLM request failed: {err}") for tokens in records
             ]
         if not response.logprobs:
             return [
-                RecordSimulation.failed(METHOD, tokens, "the server returned no logprobs")
+                RecordSimulation.failed(method, tokens, "the server returned no logprobs")
                 for tokens in records
             ]
-        generated = response.logprobs
-        emitted = parse_emitted("".join(token.token for token in generated))
-        starts = _token_starts(generated)
-        truncated = " (the answer was cut at max_tokens)" if response.finish_reason == "length" else ""
-        simulations = []
-        for number, tokens in enumerate(records, start=1):
-            try:
-                lines = emitted.lines(number)
-                whitespace_only = align_emitted(tokens, lines)
-                slots = [
-                    _read_slot(line, index, generated, starts, self._ten_mode)
-                    for index, line in enumerate(lines)
-                ]
-            except UnreadableAnswer as err:
-                simulations.append(RecordSimulation.failed(METHOD, tokens, f"{err}{truncated}"))
-                continue
-            notes = []
-            if whitespace_only:
-                notes.append(
-                    f"{whitespace_only} of {len(tokens)} tokens re-emitted with different surrounding whitespace"
-                )
-            simulations.append(RecordSimulation.from_slots(METHOD, tokens, slots, notes))
-        return simulations
+        return read_response(
+            records, response.logprobs, self._format, ten_mode=self._ten_mode, cut=response.finish_reason == "length"
+        )
+
+
+def read_response(
+    records: Sequence[Sequence[str]],
+    generated: Sequence[TokenLogprob],
+    answer_format: AnswerFormat,
+    *,
+    ten_mode: TenMode = "auto",
+    cut: bool = False,
+) -> list[RecordSimulation]:
+    """One simulation per record from the generated tokens of one answer; `cut`: the answer
+    stopped at max_tokens, which failures mention."""
+    method = answer_format.method
+    readings = answer_format.read("".join(token.token for token in generated), records)
+    starts = _token_starts(generated)
+    truncated = " (the answer was cut at max_tokens)" if cut else ""
+    simulations = []
+    for tokens, reading in zip(records, readings, strict=True):
+        try:
+            if reading.lines is None:
+                raise UnreadableAnswer(reading.error)
+            slots = [
+                _read_slot(line, index, generated, starts, ten_mode) for index, line in enumerate(reading.lines)
+            ]
+        except UnreadableAnswer as err:
+            simulations.append(RecordSimulation.failed(method, tokens, f"{err}{truncated}"))
+            continue
+        notes = []
+        if reading.respaced:
+            notes.append(f"{reading.respaced} of {len(tokens)} tokens re-emitted with different whitespace or escaping")
+        simulations.append(RecordSimulation.from_slots(method, tokens, slots, notes))
+    return simulations
 
 
 def _token_starts(generated: Sequence[TokenLogprob]) -> dict[int, int]:
@@ -149,7 +181,7 @@ def _token_starts(generated: Sequence[TokenLogprob]) -> dict[int, int]:
 
 
 def _read_slot(
-    line: EmittedLine,
+    line: AnswerLine,
     index: int,
     generated: Sequence[TokenLogprob],
     starts: dict[int, int],

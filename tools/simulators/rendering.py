@@ -3,14 +3,16 @@
 Tokens are always shown through `escape_token`, so a token holding a newline or a tab stays one
 line-safe field, and a re-emitted token is compared with the real one in that escaped form.
 
-Three formats (templates in `prompts/`):
+Four formats (templates in `prompts/`):
 - chat-logprob (`simulate_chat_logprob`): records are blocks `<record N>` ... `</record N>` with one
   token per line; the model copies each block, writing `token<TAB>value` per line.
+- chat-logprob-numbered (`simulate_chat_logprob_numbered`): the same blocks with `N<TAB>token`
+  lines; the model writes `N<TAB>value` per line and copies no token.
 - chat-json (`simulate_chat_json`): the same blocks in; out a JSON object `{"records": [[int, ...], ...]}`.
 - all-at-once (`simulate_all_at_once`): a raw completion prompt (one message, sent as is) whose last
   record lists `token<TAB>unknown`; the prompt's own logprobs at each `unknown` are the prediction.
 
-A reply that cannot be read for a record raises `UnreadableAnswer` with the reason, which the
+Chat-logprob answers are read back in `reading`. A reply that cannot be read for a record raises `UnreadableAnswer` with the reason, which the
 simulators turn into that record's failure.
 """
 
@@ -28,15 +30,13 @@ from tools.llm.protocol import Message
 from tools.prompting import escape_token
 
 CHAT_LOGPROB_PROMPT = "simulate_chat_logprob"
+CHAT_LOGPROB_NUMBERED_PROMPT = "simulate_chat_logprob_numbered"
 CHAT_JSON_PROMPT = "simulate_chat_json"
 ALL_AT_ONCE_PROMPT = "simulate_all_at_once"
 
 PLACEHOLDER = "unknown"
 """Stands for a value still to predict in the all-at-once prompt (a word, so it is never a value token)."""
 
-_VALUE_TEXT = re.compile(r"(?:10|[0-9])")
-_OPEN = re.compile(r"<record (\d+)>")
-_CLOSE = re.compile(r"</record (\d+)>")
 _FENCE = re.compile(r"```[A-Za-z0-9_-]*")
 
 
@@ -52,12 +52,23 @@ def record_block(number: int, tokens: Sequence[str]) -> str:
     return "\n".join([f"<record {number}>", *(escape_token(t) for t in tokens), f"</record {number}>"])
 
 
-def record_blocks(records: Sequence[Sequence[str]]) -> str:
-    return "\n\n".join(record_block(number, tokens) for number, tokens in enumerate(records, start=1))
+def numbered_record_block(number: int, tokens: Sequence[str]) -> str:
+    """One record as `<record N>`, `i<TAB>token` per token (i from 1), `</record N>`."""
+    lines = (f"{index}\t{escape_token(t)}" for index, t in enumerate(tokens, start=1))
+    return "\n".join([f"<record {number}>", *lines, f"</record {number}>"])
+
+
+def record_blocks(records: Sequence[Sequence[str]], numbered: bool = False) -> str:
+    block = numbered_record_block if numbered else record_block
+    return "\n\n".join(block(number, tokens) for number, tokens in enumerate(records, start=1))
 
 
 def chat_logprob_values(explanation: str, records: Sequence[Sequence[str]]) -> dict[str, str]:
     return {"explanation": explanation, "records": record_blocks(records)}
+
+
+def chat_logprob_numbered_values(explanation: str, records: Sequence[Sequence[str]]) -> dict[str, str]:
+    return {"explanation": explanation, "records": record_blocks(records, numbered=True)}
 
 
 def chat_json_values(explanation: str, records: Sequence[Sequence[str]]) -> dict[str, str]:
@@ -82,6 +93,10 @@ def all_at_once_values(explanation: str, tokens: Sequence[str]) -> dict[str, str
 
 def chat_logprob_messages(explanation: str, records: Sequence[Sequence[str]]) -> list[Message]:
     return prompts.load(CHAT_LOGPROB_PROMPT).render(**chat_logprob_values(explanation, records))
+
+
+def chat_logprob_numbered_messages(explanation: str, records: Sequence[Sequence[str]]) -> list[Message]:
+    return prompts.load(CHAT_LOGPROB_NUMBERED_PROMPT).render(**chat_logprob_numbered_values(explanation, records))
 
 
 def chat_json_messages(explanation: str, records: Sequence[Sequence[str]]) -> list[Message]:
@@ -115,95 +130,6 @@ def all_at_once_prompt(explanation: str, tokens: Sequence[str]) -> AllAtOnceProm
         offsets.append(position + len(shown) + 1)
         position += len(shown) + 1 + len(PLACEHOLDER) + 1
     return AllAtOncePrompt(message.content, offsets)
-
-
-# --- chat-logprob answers ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class EmittedLine:
-    """One `token<TAB>value` line of a re-emitted record."""
-
-    token: str
-    """The token as the model wrote it (escaped form, as shown in the prompt)."""
-    value: str
-    """The value text after the tab, trailing whitespace removed."""
-    value_offset: int
-    """Character offset of the value in the parsed text: where its value slot starts."""
-
-
-@dataclass(frozen=True)
-class EmittedRecords:
-    blocks: dict[int, list[EmittedLine]]
-    problems: dict[int, str]
-    """Records whose block cannot be used (unclosed, repeated, a line without a tab), by number."""
-
-    def lines(self, number: int) -> list[EmittedLine]:
-        if number in self.problems:
-            raise UnreadableAnswer(self.problems[number])
-        if number not in self.blocks:
-            raise UnreadableAnswer(f"the answer has no block <record {number}>")
-        return self.blocks[number]
-
-
-def parse_emitted(text: str) -> EmittedRecords:
-    """The `<record N>` blocks of a chat-logprob answer; text outside blocks (a preamble, fences) is ignored."""
-    blocks: dict[int, list[EmittedLine]] = {}
-    problems: dict[int, str] = {}
-    current: int | None = None
-    offset = 0
-    for line in text.split("\n"):
-        line_start, offset = offset, offset + len(line) + 1
-        stripped = line.strip()
-        if (opened := _OPEN.fullmatch(stripped)) is not None:
-            if current is not None:
-                problems[current] = f"block <record {current}> is not closed"
-            current = int(opened.group(1))
-            if current in blocks:
-                problems[current] = f"block <record {current}> appears twice"
-            blocks[current] = []
-            continue
-        if current is None:
-            continue
-        if (closed := _CLOSE.fullmatch(stripped)) is not None:
-            if int(closed.group(1)) != current:
-                problems[current] = f"block <record {current}> is closed by </record {closed.group(1)}>"
-            current = None
-            continue
-        if not stripped:
-            continue  # a blank line between token lines carries no token: models add them
-        token, tab, value = line.rpartition("\t")
-        if not tab:
-            problems.setdefault(current, f"record {current}: line {line!r} has no tab")
-            continue
-        blocks[current].append(EmittedLine(token, value.rstrip(), line_start + len(token) + 1))
-    if current is not None:
-        problems.setdefault(current, f"block <record {current}> is not closed")
-    return EmittedRecords(blocks, problems)
-
-
-def align_emitted(tokens: Sequence[str], lines: Sequence[EmittedLine]) -> int:
-    """Check that the re-emitted lines are the record's tokens, in order, each with a value 0-10.
-
-    Leading and trailing whitespace of a token is tolerated: chat models often drop the leading
-    space of a token at the start of a line, and since lines are matched one to one in order, a
-    space cannot make a line stand for another token. Any other difference fails the record.
-    Returns how many lines differed only by such whitespace.
-    """
-    if len(lines) != len(tokens):
-        raise UnreadableAnswer(f"re-emitted {len(lines)} lines for {len(tokens)} tokens")
-    whitespace_only = 0
-    for index, (token, line) in enumerate(zip(tokens, lines, strict=True)):
-        shown = escape_token(token)
-        if line.token != shown:
-            if line.token.strip() != shown.strip():
-                raise UnreadableAnswer(f"token {index}: re-emitted {line.token!r}, expected {shown!r}")
-            whitespace_only += 1
-        if _VALUE_TEXT.fullmatch(line.value) is None:
-            raise UnreadableAnswer(
-                f"token {index} ({shown!r}): value {line.value!r} is not a whole number 0-10"
-            )
-    return whitespace_only
 
 
 # --- chat-json answers ---------------------------------------------------------------------------

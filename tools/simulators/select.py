@@ -8,9 +8,10 @@ from tools.llm.protocol import LLM, PromptScorer
 from tools.simulators.base import Simulator
 from tools.simulators.chat_json import ChatJsonSimulator
 from tools.simulators.chat_logprob import ChatLogprobSimulator
+from tools.simulators.chat_logprob_numbered import NumberedChatLogprobSimulator
 from tools.simulators.prompt_logprob import PromptLogprobSimulator
 
-LLMSimulatorMethod = Literal["auto", "chat-logprob", "chat-json", "prompt-logprob"]
+LLMSimulatorMethod = Literal["auto", "chat-logprob", "chat-logprob-numbered", "chat-json", "prompt-logprob"]
 
 
 def choose_llm_simulator(
@@ -36,4 +37,6 @@ def choose_llm_simulator(
         return PromptLogprobSimulator(llm)
     if method == "chat-json":
         return ChatJsonSimulator(llm)
+    if method == "chat-logprob-numbered":
+        return NumberedChatLogprobSimulator(llm)
     return ChatLogprobSimulator(llm)

@@ -1,0 +1,85 @@
+"""The corpus of recorded simulator answers (tests/simulators/answers/*.jsonl) read back.
+
+Each answer holds the request's records, the generated tokens with their top logprobs, and per
+record either the true expected values (recoverable: it must be read, and read right) or the
+reason it must fail with (unrecoverable). The tolerant reader must read at least 95% of the
+recoverable records and fail every unrecoverable one with its reason; the strict reader it
+replaced (tests/simulators/strict_reading.py) must fall below that share on the same corpus.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.simulators.answers.synthetic import corpus
+from tests.simulators.strict_reading import read_strict
+from tools.llm.protocol import TokenLogprob
+from tools.simulators.chat_logprob import COPIED, AnswerFormat, read_response
+from tools.simulators.chat_logprob_numbered import NUMBERED
+
+ANSWERS = Path(__file__).parent / "answers"
+THRESHOLD = 0.95
+FORMATS = {COPIED.method: COPIED, NUMBERED.method: NUMBERED}
+STRICT = replace(COPIED, read=read_strict)
+
+
+def load() -> list[dict[str, Any]]:
+    return [json.loads(line) for path in sorted(ANSWERS.glob("*.jsonl")) for line in path.read_text().splitlines()]
+
+
+def tally(entries: list[dict[str, Any]], answer_format: AnswerFormat | None) -> dict[str, Any]:
+    """Records read right, misread, failed, per kind; `answer_format` None = each entry's own."""
+    counts: dict[str, Any] = {"read": 0, "recoverable": 0, "misread": [], "failed_right": 0, "unrecoverable": 0,
+                              "wrong_failures": []}
+    for entry in entries:
+        read = answer_format or FORMATS[entry["method"]]
+        generated = [TokenLogprob.model_validate(token) for token in entry["logprobs"]]
+        simulations = read_response(entry["records"], generated, read, cut=entry["finish_reason"] == "length")
+        for number, (simulation, truth, reason) in enumerate(
+            zip(simulations, entry["truth"], entry["reason"], strict=True), start=1
+        ):
+            where = f"{entry['name']} record {number}"
+            if truth is not None:
+                counts["recoverable"] += 1
+                if simulation.ok and simulation.expected == pytest.approx(truth):
+                    counts["read"] += 1
+                elif simulation.ok:
+                    counts["misread"].append(where)
+            else:
+                counts["unrecoverable"] += 1
+                if not simulation.ok and reason in (simulation.error or ""):
+                    counts["failed_right"] += 1
+                else:
+                    counts["wrong_failures"].append(f"{where}: {simulation.error}")
+    return counts
+
+
+def test_the_synthetic_answers_file_is_the_generators_output() -> None:
+    """Regenerate with REFINERY_UPDATE_GOLDENS=1 after changing answers/synthetic.py."""
+    text = "".join(json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n" for entry in corpus())
+    path = ANSWERS / "synthetic.jsonl"
+    if os.environ.get("REFINERY_UPDATE_GOLDENS") == "1":
+        path.write_text(text, encoding="utf-8")
+    assert path.read_text(encoding="utf-8") == text
+
+
+@pytest.mark.parametrize("method", sorted(FORMATS))
+def test_the_tolerant_reader_reads_the_recoverable_records_and_fails_the_others_with_their_reason(method: str) -> None:
+    counts = tally([entry for entry in load() if entry["method"] == method], None)
+    assert counts["recoverable"] >= 40 and counts["unrecoverable"] >= 10
+    assert counts["read"] / counts["recoverable"] >= THRESHOLD, counts
+    assert counts["misread"] == []
+    assert counts["wrong_failures"] == []
+
+
+def test_the_strict_reader_falls_below_the_threshold_on_the_same_answers() -> None:
+    entries = [entry for entry in load() if entry["method"] == COPIED.method]
+    counts = tally(entries, STRICT)
+    assert counts["read"] / counts["recoverable"] < THRESHOLD
+    assert counts["misread"] == []  # it fails answers, it does not misread them
