@@ -9,8 +9,6 @@ the same checkpoints, so a neuron started here resumes under the CLI and the oth
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
@@ -67,12 +65,10 @@ async def refine(state: NeuronRunState) -> dict[str, Any]:
     # The CLI's entry point does this before any model loads; here the first run is the earliest moment
     # the settings (allow_hub) are known. The server configured logging itself: left alone.
     quiet_libraries(settings.allow_hub)
-    # An empty context detaches the loop from this graph's config: a graph invoked inside a node
-    # would otherwise take the server's checkpointer as a subgraph, and the neuron's checkpoints
-    # must live in its run folder (resumable by the CLI). Cancelling this run cancels the task.
-    job = refine_one(settings, state.layer, state.neuron)
-    result = await asyncio.get_running_loop().create_task(job, context=contextvars.Context())
-    return {"result": result}
+    # refine_neuron gives the loop its own `configurable` (thread "layer/neuron"), which replaces this
+    # run's: its checkpoints stay in the run folder (the CLI resumes them), not the server's. Callbacks
+    # still pass down, so `events` streams and LangSmith traces show the loop's nodes nested in this run.
+    return {"result": await refine_one(settings, state.layer, state.neuron)}
 
 
 def build_app() -> StateGraph:
