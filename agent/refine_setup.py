@@ -6,16 +6,16 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, nullcontext
 
 from agent.backends import llm_config, local_config, resolve_backend, vocab_for
-from agent.budget import Budget, BudgetLimits, Estimator
 from agent.checkpoints import open_checkpointer
-from agent.journal import CallJournal
 from agent.records_job import ensure_records, open_records
 from agent.refine_job import RefineEnvironment, estimator_for
 from agent.runstore import RunStore
 from agent.settings import Settings
 from agent.spending import guard_spending, price_of
-from agent.trace import TraceEvent
 from graphs.context import RefineParams
+from graphs.trace import TraceEvent
+from tools.llm.budget import Budget, BudgetLimits, Estimator
+from tools.llm.journal import CallJournal
 from tools.llm.ledger import UsageLedger
 from tools.llm.protocol import LLM
 from tools.probes.pool import CorpusPool

@@ -52,9 +52,9 @@ from typing import Any, get_args
 
 from agent.cli.main import main
 from agent.settings import default_cache_dir
-from agent.trace import ModelCalled, read_trace
 from bench.common import write_result
 from bench.report.renderers.faults import figures
+from graphs.trace import ModelCalled, read_trace
 from tests.support.chat_server import ChatServer, Respond
 from tests.support.faults import (
     CONTENT_FAULTS,

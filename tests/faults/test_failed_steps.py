@@ -14,7 +14,7 @@ import pytest
 from agent.cli.main import main
 from agent.sweep.select import select
 from agent.sweep.session import sweep
-from agent.trace import Finalized, ModelCalled, StepFailed, read_trace, trace_path
+from graphs.trace import Finalized, ModelCalled, StepFailed, read_trace, trace_path
 from tests.faults.conftest import NEURONS, Serve, http_settings
 from tests.support.brain import brain_behaviour
 from tests.support.chat_server import ChatServer, Respond, Status
