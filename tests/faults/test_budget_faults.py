@@ -11,10 +11,10 @@ import pytest
 
 from agent.sweep.select import select
 from agent.sweep.session import sweep
+from bench.support.brain import brain_response
+from bench.support.faults import MAX_ATTEMPTS, Fault, read_run
 from graphs.trace import ModelCalled, read_trace
 from tests.faults.conftest import Serve, http_settings
-from tests.support.brain import brain_response
-from tests.support.faults import MAX_ATTEMPTS, Fault, read_run
 from tests.sweep.conftest import EXPLANATION, LAYER
 from tools.llm.budget import Budget, BudgetedLLM, BudgetExhausted, BudgetLimits
 from tools.llm.fake import ScriptedLLM

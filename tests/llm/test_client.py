@@ -12,8 +12,8 @@ import structlog
 from langchain_core.messages import HumanMessage
 from pydantic import SecretStr
 
+from bench.support.chat_server import Answer, ChatServer, Echo, Malformed, Reset, Slow, Status, Truncated
 from prompts import Message
-from tests.support.chat_server import Answer, ChatServer, Echo, Malformed, Reset, Slow, Status, Truncated
 from tools.llm.config import LLMConfig
 from tools.llm.ledger import UsageLedger
 from tools.llm.openai_client import OpenAIChatLLM
