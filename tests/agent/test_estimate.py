@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from agent.params import refine_params
 from agent.refine_job import estimator_for
-from agent.refine_setup import refine_params
 from agent.spending import estimate_cost, price_of
 from bench.support.brain import brain_behaviour
 from bench.support.chat_server import ChatServer, Respond
