@@ -12,12 +12,9 @@ from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
+from prompts import Message
+
 Purpose = Literal["explainer", "simulator", "prober", "reviser"]
-
-
-class Message(BaseModel):
-    role: Literal["system", "user", "assistant"]
-    content: str
 
 
 class TopLogprob(BaseModel):
