@@ -20,7 +20,7 @@ from agent.logs import quiet_libraries
 from agent.refine_job import refine_neuron
 from agent.refine_setup import open_refine_environment
 from agent.settings import Backend, Settings
-from agent.trace import trace_path
+from graphs.trace import trace_path
 from tools.errors import BadInputError
 
 

@@ -39,7 +39,8 @@ from typing import Literal
 
 import structlog
 
-from tools.llm.protocol import LLM, LLMError, LLMRequest, Message, TokenLogprob
+from prompts import Message
+from tools.llm.protocol import LLM, LLMError, LLMRequest, TokenLogprob
 from tools.science.expected_value import ValueDistribution, split_ten, value_distribution
 from tools.simulators.base import RecordSimulation, gather_all
 from tools.simulators.reading import AnswerLine, Reading, read_copied

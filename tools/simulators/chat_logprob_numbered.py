@@ -7,7 +7,7 @@ output tokens per line. Here the prompt numbers the token lines and the answer h
 expected value are read exactly as in the copy format (same `AnswerFormat` machinery, same
 `ten_mode`).
 
-How it differs from OpenAI's reference (docs/science.md#simulation): the reference scores one
+How it differs from OpenAI's reference (docs/science.md#chat-logprob-numbered): the reference scores one
 prompt with prompt logprobs ("all at once"), where each value slot comes right after its token,
 so the prediction is conditioned on the token written just before it and on all earlier tokens
 with their placeholders. Here the value slot follows a line number: the model must look the token
