@@ -130,6 +130,16 @@ def draw_faults(clean: FaultPlan, per_kind: int, rng: random.Random) -> list[Fau
     return faults
 
 
+def first_call(outcomes: list[str], max_attempts: int) -> list[str]:
+    """The attempts of a body's first call: up to its first answer, or `max_attempts` failures (the client gave up)."""
+    out = []
+    for outcome in outcomes:
+        out.append(outcome)
+        if outcome == "answer" or outcome in CONTENT_FAULTS or len(out) == max_attempts:
+            break
+    return out
+
+
 def neuron_outcomes(run_root: Path) -> dict[str, Any]:
     rows = read_run(run_root).rows
     return {"ok": sum(r["status"] == "ok" for r in rows.values()),
@@ -149,7 +159,10 @@ def phase_llm(c: Campaign, neurons: str, per_kind: int, seed: int) -> tuple[dict
         code = c.cli(c.args(server.base_url, "llm", neurons))
     run = read_run(c.work / "runs" / "llm")
     account = plan.account(MAX_ATTEMPTS)
-    never = [log.outcomes for log in plan.targeted() if log.fault is not None and log.fault.times > MAX_ATTEMPTS]
+    # A body asked again after the client gave up on it (a later step needing the same simulation) is a
+    # new call: only the first call of each body counts here, up to its first answer or MAX_ATTEMPTS faults.
+    never = [first_call(log.outcomes, MAX_ATTEMPTS) for log in plan.targeted()
+             if log.fault is not None and log.fault.times > MAX_ATTEMPTS]
     figures = {
         "exit_code": code, "faults_planned": dict(sorted(Counter(f.kind for f in faults).items())),
         # A fault planned on a call that never came (an earlier fault ended that neuron) is not served.
@@ -161,6 +174,8 @@ def phase_llm(c: Campaign, neurons: str, per_kind: int, seed: int) -> tuple[dict
         "neurons": neuron_outcomes(c.work / "runs" / "llm"),
     }
     c.check(all(len(o) == MAX_ATTEMPTS for o in never), "a call that never recovered was not tried exactly MAX_ATTEMPTS times")
+    c.check(account.gave_up == run.this_process["failures"] == run.traced_failures,
+            "llm: calls given up differ between server and client")
     c.check(account.paid == run.paid["calls"] == run.this_process["calls"], "llm: paid calls differ from the answers sent")
     c.check(account.recovered == run.this_process["retries"] == run.traced_retries, "llm: retries differ between server and client")
     c.check(not figures["neurons"]["unfinished"], "llm: a neuron was left unfinished")

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from tools.compare import rank
 from tools.evaluate import ExplanationScore, score_explanation
 from tools.explainers.base import Explainer
 from tools.formats.openai import ActivationRecord
 from tools.simulators.base import Simulator, gather_all
 
 
-def rank_key(score: ExplanationScore) -> tuple[bool, float]:
-    """Defined scores first, then higher scores; an undefined score never wins over a defined one."""
-    return (score.score is not None, score.score if score.score is not None else float("-inf"))
-
-
 def best_of(scores: Sequence[ExplanationScore]) -> ExplanationScore:
-    return max(scores, key=rank_key)
+    """The best candidate by the loop's own ranking (`tools.compare.rank`: like with like, a failed record
+    counting against the candidate that failed it), so `explain`, the triage and the graph choose alike."""
+    return scores[rank(scores)[0]]
 
 
 async def score_candidates(
