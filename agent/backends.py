@@ -8,6 +8,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from agent.params import refine_params
 from agent.settings import Settings
 from tools.builtin.explainer import BuiltinExplainer
 from tools.builtin.simulator import BuiltinSimulator
@@ -56,7 +57,6 @@ def _prices(settings: Settings) -> dict[str, ModelPrice] | None:
 def check_spending(settings: Settings, neurons: int) -> LLMConfig | None:
     """Refuse (BadInputError) when explaining `neurons` neurons could spend money unasked
     (agent/spending.py); the endpoint's config for the llm backend. Commands call it before any work."""
-    from agent.refine_setup import refine_params
     from agent.spending import guard_spending
 
     name = resolve_backend(settings)

@@ -1,8 +1,9 @@
-"""structlog configuration, called once by the CLI entry point (never at import)."""
+"""structlog configuration and library quieting, called once by each entry point (never at import)."""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import structlog
@@ -36,3 +37,15 @@ def configure_logging(level: str = "warning", as_json: bool = False) -> None:
     )
     # Libraries log through stdlib logging; keep them quiet unless asked.
     logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr, format="%(name)s: %(message)s")
+
+
+def quiet_libraries(allow_hub: bool) -> None:
+    """No Hub access unless allowed, no progress bars or library chatter."""
+    # Set before transformers/huggingface_hub are imported: they read these once.
+    if not allow_hub:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TQDM_DISABLE", "1")

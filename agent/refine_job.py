@@ -10,18 +10,18 @@ import numpy as np
 import structlog
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from agent.budget import Budget, BudgetedLLM, BudgetLimits, Estimator, ParentBudget
-from agent.journal import CallJournal, JournaledLLM
 from agent.runstore import RunStore
-from agent.trace import NeuronStarted, TraceEvent, TraceWriter, trace_path
 from agent.traced_llm import TracedLLM
 from graphs.context import NeuronContext, RefineParams
 from graphs.refine import build_graph, recursion_limit
+from graphs.trace import NeuronStarted, TraceEvent, TraceWriter, trace_path
 from tools.builtin.explainer import BuiltinExplainer
 from tools.builtin.reviser import BuiltinReviser
 from tools.builtin.simulator import BuiltinSimulator
 from tools.builtin.vocab import VocabIndex
 from tools.explainers.llm_explainer import LLMExplainer
+from tools.llm.budget import Budget, BudgetedLLM, BudgetLimits, Estimator, ParentBudget
+from tools.llm.journal import CallJournal, JournaledLLM
 from tools.llm.protocol import LLM, LLMRequest, PromptScoreRequest
 from tools.probes.llm_prober import LLMProber
 from tools.probes.pool import CorpusPool

@@ -7,30 +7,21 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, nullcontext
 
 from agent.backends import llm_config, local_config, resolve_backend, vocab_for
-from agent.budget import Budget, BudgetLimits, Estimator
 from agent.checkpoints import open_checkpointer
-from agent.journal import CallJournal
+from agent.params import refine_params
 from agent.records_job import ensure_records, open_records
 from agent.refine_job import RefineEnvironment, estimator_for
 from agent.runstore import RunStore
 from agent.settings import Settings
 from agent.spending import guard_spending, price_of
-from agent.trace import TraceEvent
-from graphs.context import RefineParams
+from graphs.trace import TraceEvent
+from tools.llm.budget import Budget, BudgetLimits, Estimator
+from tools.llm.journal import CallJournal
 from tools.llm.ledger import UsageLedger
 from tools.llm.protocol import LLM
 from tools.probes.pool import CorpusPool
 from tools.subject.base import SubjectModel
 from tools.subject.service import ActivationService
-
-
-def refine_params(settings: Settings) -> RefineParams:
-    return RefineParams(
-        max_iters=settings.max_iters, epsilon=settings.epsilon, patience=settings.patience, target=settings.target,
-        n_explanations=settings.n_explanations, n_revisions=settings.n_revisions,
-        probes_per_generator=settings.probes_per_generator, seed=settings.seed,
-        max_explanation_words=settings.max_explanation_words, adopt_confidence=settings.adopt_confidence,
-    )
 
 
 def global_limits(settings: Settings) -> BudgetLimits:

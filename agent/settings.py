@@ -18,6 +18,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+Backend = Literal["auto", "builtin", "llm", "local"]
+
 
 def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "neuron-refinery"
@@ -51,7 +53,7 @@ class Settings(BaseSettings):
     checkpoint_seconds: float = Field(60.0, ge=0, description="Seconds between checkpoints of a records pass (resume point).")
 
     # Explaining and scoring
-    backend: Literal["auto", "builtin", "llm", "local"] = Field(
+    backend: Backend = Field(
         "auto", description="Who explains and simulates: builtin (offline statistics), llm (OpenAI or --llm-base-url), "
         "local (the optional llama.cpp server); auto = llm when a base URL or OPENAI_API_KEY is set, else builtin.")
     simulator: Literal["auto", "builtin", "chat-logprob", "chat-logprob-numbered", "chat-json", "prompt-logprob"] = Field(

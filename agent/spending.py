@@ -15,13 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agent.budget import Estimator
 from agent.refine_job import estimator_for
 from agent.settings import Settings
 from graphs.context import RefineParams
 from tools.errors import BadInputError
 from tools.explainers.llm_explainer import LLMExplainer, explain_messages
 from tools.formats.openai import ActivationRecord
+from tools.llm.budget import Estimator
 from tools.llm.config import LLMConfig
 from tools.llm.pricing import cost_usd, find_price
 from tools.llm.protocol import LLMError, LLMRequest, LLMResponse, PromptScoreRequest

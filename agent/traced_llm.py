@@ -6,7 +6,7 @@ import math
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from agent.trace import ModelCalled, TraceWriter
+from graphs.trace import ModelCalled, TraceWriter
 from tools.llm.protocol import (
     LLM,
     LLMError,

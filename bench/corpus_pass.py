@@ -23,11 +23,13 @@ BATCH = 32
 
 def layer_activations(subject: SubjectModel, excerpts: np.ndarray, layer: int, neurons: Sequence[int], path: Path,
                       progress: bool = True) -> np.ndarray:
-    """(excerpts, length, neurons) activations, from `path` when an earlier run wrote it for the same neurons."""
+    """(excerpts, length, neurons) activations, from `path` when an earlier run wrote it for these neurons
+    (or more: a subset of a sample reads its columns)."""
     if path.is_file():
         saved = np.load(path)
-        if saved["neurons"].tolist() == list(neurons) and saved["acts"].shape[0] == len(excerpts):
-            return np.asarray(saved["acts"])
+        columns = {int(n): i for i, n in enumerate(saved["neurons"].tolist())}
+        if all(n in columns for n in neurons) and saved["acts"].shape[0] == len(excerpts):
+            return np.asarray(saved["acts"][:, :, [columns[n] for n in neurons]])
     out = np.zeros((len(excerpts), excerpts.shape[1], len(neurons)), dtype=np.float32)
     for start in range(0, len(excerpts), BATCH):
         batch = [row.tolist() for row in excerpts[start : start + BATCH]]

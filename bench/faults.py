@@ -3,8 +3,8 @@
     .venv/bin/python -m bench.faults [--neurons 8] [--faults-per-kind 2] [--kills 6] [--seed 0]
 
 Every phase runs `refinery sweep` on the tiny model (layer 1, the settings of
-tests/support/faults.py `sweep_args`: one probe-and-revise round per neuron) through the real HTTP
-client, against the loopback chat server of tests/support, answered by the test brain except where
+bench/support/faults.py `sweep_args`: one probe-and-revise round per neuron) through the real HTTP
+client, against the loopback chat server of bench/support, answered by the test brain except where
 a fault plan says otherwise. A planted OPENAI_API_KEY is in the environment throughout, so every
 request carries it, the server quotes it back in its error bodies, and debug logs go to a file.
 
@@ -52,11 +52,10 @@ from typing import Any, get_args
 
 from agent.cli.main import main
 from agent.settings import default_cache_dir
-from agent.trace import ModelCalled, read_trace
 from bench.common import write_result
 from bench.report.renderers.faults import figures
-from tests.support.chat_server import ChatServer, Respond
-from tests.support.faults import (
+from bench.support.chat_server import ChatServer, Respond
+from bench.support.faults import (
     CONTENT_FAULTS,
     MAX_ATTEMPTS,
     MAX_RETRIES,
@@ -75,6 +74,7 @@ from tests.support.faults import (
     start_sweep,
     sweep_args,
 )
+from graphs.trace import ModelCalled, read_trace
 
 EXPLANATION = 'the token " object"'
 PLANTED = "sk-PLANTED-bench-3c9e1f7a2b6d4e8f0a1c5b9d7e3f2a6c"

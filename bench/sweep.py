@@ -46,7 +46,7 @@ from agent.settings import Settings, default_cache_dir
 from agent.sweep.runner import SweepState, run_sweep
 from agent.sweep.select import select
 from bench.common import peak_rss_mib, write_result
-from tests.support.brain import brain_response
+from bench.support.brain import brain_response
 from tools.llm.fake import ScriptedLLM
 from tools.llm.protocol import LLMRequest, LLMResponse, PromptScoreRequest
 

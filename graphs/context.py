@@ -9,12 +9,12 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from agent.budget import Budget, BudgetedLLM
-from agent.journal import JournaledLLM
-from agent.trace import TraceWriter
+from graphs.trace import TraceWriter
 from tools.builtin.simulator import METHOD as BUILTIN_METHOD
 from tools.builtin.vocab import VocabIndex
 from tools.explainers.base import Explainer
+from tools.llm.budget import Budget, BudgetedLLM
+from tools.llm.journal import JournaledLLM
 from tools.probes.pool import CorpusPool
 from tools.probes.types import Prober
 from tools.records.neuron_data import NeuronData

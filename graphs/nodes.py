@@ -18,8 +18,10 @@ from typing import Any
 import numpy as np
 from langgraph.runtime import Runtime
 
-from agent.budget import BudgetExhausted
-from agent.trace import (
+from graphs.context import NeuronContext
+from graphs.policy import decide, should_stop
+from graphs.state import Candidate, RefineState, Round
+from graphs.trace import (
     BaselineResult,
     CandidateJudged,
     CounterexamplesFound,
@@ -33,9 +35,6 @@ from agent.trace import (
     Scored,
     StepFailed,
 )
-from graphs.context import NeuronContext
-from graphs.policy import decide, should_stop
-from graphs.state import Candidate, RefineState, Round
 from tools.atomic import atomic_write_json, atomic_write_text
 from tools.builtin.evidence import Evidence
 from tools.builtin.gates import hypotheses_for
@@ -43,6 +42,7 @@ from tools.builtin.reviser import evidence_texts
 from tools.evaluate import ExplanationScore, score_explanation
 from tools.explainers.base import NoExplanationError, UnchangedExplanation, word_count
 from tools.formats.openai import ActivationRecord, NeuronId, NeuronSimulationResults, write_simulation_results
+from tools.llm.budget import BudgetExhausted
 from tools.llm.protocol import LLMError
 from tools.probes import generators
 from tools.probes.counterexamples import top_counterexamples

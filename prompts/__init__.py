@@ -13,10 +13,18 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from string import Template
+from typing import Literal
 
-from tools.llm.protocol import Message
+from pydantic import BaseModel
 
 _HEADER = re.compile(r"^### (system|user|assistant)\s*$", re.MULTILINE)
+
+
+class Message(BaseModel):
+    """One chat message: what a template renders to, and what an LLM request carries."""
+
+    role: Literal["system", "user", "assistant"]
+    content: str
 
 
 @dataclass(frozen=True)

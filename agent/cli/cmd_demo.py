@@ -42,9 +42,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from agent.explain_job import ExplainOutcome, explain_neuron
     from agent.records_job import ensure_records, open_records
     from agent.report.bundle import write_report
-    from agent.trace import Finalized, read_trace, trace_path
     from agent.views.story import adopted_changes
     from agent.views.terminal import refinement_text
+    from graphs.trace import Finalized, read_trace, trace_path
     from tools.corpus.corpus import prepare_default_corpus
     from tools.records.neuron_data import NeuronData
     from tools.subject import smollm2

@@ -54,7 +54,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from agent.cli.live import live_progress
     from agent.refine_job import refine_neuron
     from agent.refine_setup import open_refine_environment
-    from agent.trace import trace_path
+    from graphs.trace import trace_path
 
     console = Console(stderr=True)
     progress, live = live_progress(console) if not args.json else (None, None)

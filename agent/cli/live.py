@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from agent.trace import CounterexamplesFound, Decided, ModelCalled, Scored, TraceEvent
+from graphs.trace import CounterexamplesFound, Decided, ModelCalled, Scored, TraceEvent
 
 
 @dataclass

@@ -19,7 +19,7 @@ from agent.cli import (
     cmd_trace,
     cmd_view,
 )
-from agent.logs import configure_logging
+from agent.logs import configure_logging, quiet_libraries
 from agent.settings import Settings
 from tools.errors import RefineryError
 
@@ -48,17 +48,6 @@ def _settings_from(args: argparse.Namespace) -> Settings:
     return Settings(**given)
 
 
-def _quiet_libraries(allow_hub: bool) -> None:
-    # Set before transformers/huggingface_hub are imported: they read these once.
-    if not allow_hub:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("TQDM_DISABLE", "1")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -68,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: invalid settings: {err}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_json)
-    _quiet_libraries(settings.allow_hub)
+    quiet_libraries(settings.allow_hub)
     handler: Callable[[argparse.Namespace, Settings], int] = args.handler
     try:
         return handler(args, settings)

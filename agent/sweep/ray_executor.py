@@ -30,12 +30,12 @@ from typing import Any, Literal
 import structlog
 
 from agent.backends import resolve_backend
-from agent.budget import Budget, BudgetExhausted, BudgetLimits, Estimator, Reservation
 from agent.logs import configure_logging
 from agent.refine_job import RefineEnvironment, refine_neuron
 from agent.refine_setup import global_limits, open_refine_environment
 from agent.settings import Settings
 from tools.errors import BadInputError, RefineryError
+from tools.llm.budget import Budget, BudgetExhausted, BudgetLimits, Estimator, Reservation
 from tools.llm.protocol import LLM, Usage
 
 try:

@@ -24,11 +24,11 @@ from typing import Any, Protocol
 
 import structlog
 
-from agent.budget import BudgetExhausted
 from agent.runstore import RunStore
 from agent.sweep.select import Candidate, NeuronKey
 from tools.atomic import atomic_write_json
 from tools.errors import RefineryError
+from tools.llm.budget import BudgetExhausted
 
 log = structlog.get_logger(__name__)
 

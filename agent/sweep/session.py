@@ -6,7 +6,6 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from agent.budget import Estimator
 from agent.refine_job import refine_neuron
 from agent.refine_setup import open_refine_environment
 from agent.settings import Settings
@@ -14,6 +13,7 @@ from agent.sweep.runner import Manifest, SweepState, run_sweep
 from agent.sweep.select import Selection
 from agent.sweep.summary import row, totals, write_summary
 from agent.sweep.triage import triage
+from tools.llm.budget import Estimator
 from tools.llm.protocol import LLM
 
 

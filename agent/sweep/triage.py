@@ -18,7 +18,7 @@ import structlog
 
 from agent.refine_job import RefineEnvironment
 from agent.sweep.select import Candidate
-from agent.trace import BaselineResult
+from graphs.trace import BaselineResult
 from tools.atomic import atomic_write_text
 from tools.builtin.explainer import BuiltinExplainer
 from tools.builtin.simulator import BuiltinSimulator

@@ -10,7 +10,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from agent.trace import Finalized, ProbeBatch, Scored, read_trace, trace_path
 from agent.views.model import NeuronRow, NeuronStory, RunSummary
 from agent.views.story import (
     HELDOUT_SPLIT,
@@ -21,6 +20,7 @@ from agent.views.story import (
     split_open,
     summarize_run,
 )
+from graphs.trace import Finalized, ProbeBatch, Scored, read_trace, trace_path
 from tools.errors import BadInputError, RefineryError
 from tools.evaluate import ExplanationScore
 from tools.probes.runner import read_probe_batches

@@ -9,7 +9,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from agent.trace import (
+from agent.views.model import (
+    Call,
+    Candidate,
+    Change,
+    CounterexampleView,
+    Heldout,
+    NeuronRow,
+    NeuronStory,
+    ProbeGroup,
+    RunSummary,
+    Step,
+    TokenRow,
+)
+from graphs.trace import (
     CandidateJudged,
     CounterexamplesFound,
     Decided,
@@ -24,19 +37,6 @@ from agent.trace import (
     SpanStarted,
     StepFailed,
     TraceEvent,
-)
-from agent.views.model import (
-    Call,
-    Candidate,
-    Change,
-    CounterexampleView,
-    Heldout,
-    NeuronRow,
-    NeuronStory,
-    ProbeGroup,
-    RunSummary,
-    Step,
-    TokenRow,
 )
 from tools.evaluate import ExplanationScore
 from tools.probes.types import Counterexample, ProbeResult

@@ -11,8 +11,17 @@ import textwrap
 import unicodedata
 from collections.abc import Sequence
 
-from agent.trace import Finalized
-from agent.views.model import Call, Change, CounterexampleView, Heldout, NeuronRow, NeuronStory, RunSummary, Step
+from agent.views.model import (
+    Call,
+    Change,
+    CounterexampleView,
+    Heldout,
+    NeuronRow,
+    NeuronStory,
+    RunSummary,
+    Step,
+)
+from graphs.trace import Finalized
 
 WIDTH = 80
 EXPLANATION_LINES = 6

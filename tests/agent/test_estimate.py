@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
+from agent.params import refine_params
 from agent.refine_job import estimator_for
-from agent.refine_setup import refine_params
 from agent.spending import estimate_cost, price_of
+from bench.support.brain import brain_behaviour
+from bench.support.chat_server import ChatServer, Respond
 from tests.agent.conftest import refine, tiny_settings
-from tests.support.brain import brain_behaviour
-from tests.support.chat_server import ChatServer, Respond
 from tests.support.usage import billed, tokenizer_count
 from tools.llm.config import LLMConfig
 from tools.llm.openai_client import OpenAIChatLLM

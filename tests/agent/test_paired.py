@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.trace import HeldoutResult, PairedGain
+from graphs.trace import HeldoutResult, PairedGain
 from tools.evaluate import ExplanationScore, score_simulations
 from tools.formats.openai import ActivationRecord
 from tools.simulators.base import RecordSimulation

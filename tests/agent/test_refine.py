@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.trace import Decided, ModelCalled, SpanStarted, read_trace, trace_path
+from bench.support.brain import brain_response
+from graphs.trace import Decided, ModelCalled, SpanStarted, read_trace, trace_path
 from tests.agent.conftest import refine, tiny_settings
-from tests.support.brain import brain_response
 from tests.support.planted import plant_token_neuron
 from tools.llm.fake import ScriptedLLM
 from tools.probes.runner import read_probe_batches

@@ -10,8 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from tests.support.brain import brain_behaviour
-from tests.support.chat_server import ChatServer, Respond
+from bench.support.brain import brain_behaviour
+from bench.support.chat_server import ChatServer, Respond
 
 
 def _command(tmp_path: Path, cache: Path, base_url: str, run: str) -> list[str]:

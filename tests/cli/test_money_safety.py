@@ -15,12 +15,12 @@ import pytest
 
 from agent.backends import llm_config
 from agent.cli.main import _settings_from, build_parser, main
+from agent.params import refine_params
 from agent.refine_job import estimator_for
-from agent.refine_setup import refine_params
 from agent.spending import dollars, estimate_cost, price_of
-from tests.support.brain import brain_behaviour
-from tests.support.chat_server import ChatServer, Respond
-from tests.support.faults import sweep_args
+from bench.support.brain import brain_behaviour
+from bench.support.chat_server import ChatServer, Respond
+from bench.support.faults import sweep_args
 from tests.sweep.conftest import EXPLANATION, LAYER
 
 KEY = "sk-test-money-safety-0000"

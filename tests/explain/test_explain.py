@@ -153,8 +153,8 @@ def test_explain_with_the_llm_backend_over_http(tmp_path: Path, session_cache: P
     import json
 
     from agent.cli.main import main
-    from tests.support.brain import brain_behaviour
-    from tests.support.chat_server import Respond
+    from bench.support.brain import brain_behaviour
+    from bench.support.chat_server import Respond
 
     chat_server.default = Respond(brain_behaviour('the token " object"'))  # type: ignore[attr-defined]
     code = main(["explain", "--layer", "1", "--neuron", "3", "--model", "tiny-llama", "--corpus", "pydoc",
@@ -175,7 +175,7 @@ def test_endpoint_down_marks_the_neuron_failed(tmp_path: Path, session_cache: Pa
     import json
 
     from agent.cli.main import main
-    from tests.support.chat_server import Status
+    from bench.support.chat_server import Status
 
     chat_server.default = Status(503, "overloaded")  # type: ignore[attr-defined]
     code = main(["explain", "--layer", "1", "--neuron", "3", "--model", "tiny-llama", "--corpus", "pydoc",

@@ -1,5 +1,5 @@
 """Fault-suite fixtures: sweeps of the tiny model through the real HTTP client, against a loopback
-server that injects faults (`tests/support/faults.py`)."""
+server that injects faults (`bench/support/faults.py`)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from agent.settings import Settings
-from tests.support.chat_server import ChatServer, Respond
-from tests.support.faults import MAX_RETRIES, TIMEOUT_S, Fault, FaultPlan
+from bench.support.chat_server import ChatServer, Respond
+from bench.support.faults import MAX_RETRIES, TIMEOUT_S, Fault, FaultPlan
 from tests.sweep.conftest import EXPLANATION, LAYER, sweep_settings
 
 NEURONS = [(LAYER, n) for n in (1, 2, 3)]

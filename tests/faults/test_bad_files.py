@@ -10,8 +10,8 @@ import pytest
 from agent.cli.main import main
 from agent.sweep.select import select
 from agent.sweep.session import sweep
+from bench.support.faults import RECORD_DAMAGES, read_run, sweep_args
 from tests.faults.conftest import Serve, http_settings
-from tests.support.faults import RECORD_DAMAGES, read_run, sweep_args
 from tests.sweep.conftest import LAYER
 from tools.errors import RecordFileError
 from tools.formats.openai import read_neuron_record

@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from agent.budget import Budget, BudgetedLLM, BudgetExhausted, BudgetLimits
-from agent.journal import CallJournal, JournaledLLM
 from agent.sweep.select import select
 from agent.sweep.session import sweep
-from agent.trace import ModelCalled, read_trace
+from bench.support.brain import brain_response
+from bench.support.faults import MAX_ATTEMPTS, Fault, read_run
+from graphs.trace import ModelCalled, read_trace
 from tests.faults.conftest import Serve, http_settings
-from tests.support.brain import brain_response
-from tests.support.faults import MAX_ATTEMPTS, Fault, read_run
 from tests.sweep.conftest import EXPLANATION, LAYER
+from tools.llm.budget import Budget, BudgetedLLM, BudgetExhausted, BudgetLimits
 from tools.llm.fake import ScriptedLLM
+from tools.llm.journal import CallJournal, JournaledLLM
 from tools.simulators.chat_logprob import ChatLogprobSimulator
 
 NEURONS = [(LAYER, n) for n in (1, 2, 3, 4)]

@@ -14,11 +14,11 @@ import pytest
 from agent.cli.main import main
 from agent.sweep.select import select
 from agent.sweep.session import sweep
-from agent.trace import Finalized, ModelCalled, StepFailed, read_trace, trace_path
+from bench.support.brain import brain_behaviour
+from bench.support.chat_server import ChatServer, Respond, Status
+from bench.support.faults import MAX_ATTEMPTS, Fault, call_kind, read_run, sweep_args
+from graphs.trace import Finalized, ModelCalled, StepFailed, read_trace, trace_path
 from tests.faults.conftest import NEURONS, Serve, http_settings
-from tests.support.brain import brain_behaviour
-from tests.support.chat_server import ChatServer, Respond, Status
-from tests.support.faults import MAX_ATTEMPTS, Fault, call_kind, read_run, sweep_args
 from tests.sweep.conftest import EXPLANATION, LAYER
 
 

@@ -17,8 +17,7 @@ import pytest
 
 from agent.sweep.select import select
 from agent.sweep.session import sweep
-from tests.faults.conftest import NEURONS, Serve, http_settings
-from tests.support.faults import (
+from bench.support.faults import (
     MAX_ATTEMPTS,
     MAX_RETRIES,
     TRANSPORT_FAULTS,
@@ -29,6 +28,7 @@ from tests.support.faults import (
     TransportFault,
     read_run,
 )
+from tests.faults.conftest import NEURONS, Serve, http_settings
 from tests.sweep.conftest import EXPLANATION
 
 # How the reason of a call that never succeeded names each fault.

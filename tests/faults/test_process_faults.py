@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from agent.cli.main import main
-from tests.support.chat_server import ChatServer, Respond
-from tests.support.faults import (
+from bench.support.chat_server import ChatServer, Respond
+from bench.support.faults import (
     MAX_ATTEMPTS,
     FaultPlan,
     KillAt,

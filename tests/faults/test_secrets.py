@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.chat_server import ChatServer, Respond
-from tests.support.faults import MAX_ATTEMPTS, REPO, Fault, FaultPlan, read_run, start_sweep, sweep_args
+from bench.support.chat_server import ChatServer, Respond
+from bench.support.faults import MAX_ATTEMPTS, REPO, Fault, FaultPlan, read_run, start_sweep, sweep_args
 from tests.sweep.conftest import EXPLANATION
 
 PLANTED = "sk-PLANTED-6f1d0c2b9a8e47d3b5c1a0f9e8d7c6b5"

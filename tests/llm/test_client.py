@@ -12,12 +12,13 @@ import structlog
 from langchain_core.messages import HumanMessage
 from pydantic import SecretStr
 
-from tests.support.chat_server import Answer, ChatServer, Echo, Malformed, Reset, Slow, Status, Truncated
+from bench.support.chat_server import Answer, ChatServer, Echo, Malformed, Reset, Slow, Status, Truncated
+from prompts import Message
 from tools.llm.config import LLMConfig
 from tools.llm.ledger import UsageLedger
 from tools.llm.openai_client import OpenAIChatLLM
 from tools.llm.pricing import ModelPrice
-from tools.llm.protocol import LLM, LLMError, LLMRequest, Message, PromptScorer, PromptScoreRequest
+from tools.llm.protocol import LLM, LLMError, LLMRequest, PromptScorer, PromptScoreRequest
 
 KEY = "sk-test-PLANTED-123"
 

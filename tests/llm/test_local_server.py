@@ -19,11 +19,12 @@ import pytest
 
 from agent.cli.main import main
 from agent.settings import default_cache_dir
+from prompts import Message
 from tools.errors import AssetMissingError
 from tools.llm import local_server as ls
 from tools.llm.config import LLMConfig
 from tools.llm.openai_client import OpenAIChatLLM
-from tools.llm.protocol import LLMRequest, Message, PromptScoreRequest
+from tools.llm.protocol import LLMRequest, PromptScoreRequest
 
 # --- fast tier: no llama.cpp needed ------------------------------------------------------------
 

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from tests.support.brain import brain_behaviour
-from tests.support.chat_server import ChatServer, Respond
+from bench.support.brain import brain_behaviour
+from bench.support.chat_server import ChatServer, Respond
 from tools.llm.config import LLMConfig
 from tools.llm.fake import ScriptedLLM
 from tools.llm.openai_client import OpenAIChatLLM

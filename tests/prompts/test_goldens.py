@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 import prompts
+from prompts import Message
 from tools.explainers.llm_explainer import explain_prompt_values
 from tools.formats.openai import ActivationRecord
-from tools.llm.protocol import Message
 from tools.probes.llm_prober import probe_prompt_values
 from tools.probes.types import Counterexample, ProbeRequest
 from tools.revisers.base import RevisionContext

@@ -44,8 +44,8 @@ def refinery(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
 def real_run(tmp_path_factory: pytest.TempPathFactory, session_cache: Path) -> RealRun:
     """Two neurons refined with the LLM backend over real HTTP, with an API key in the environment and
     a corpus in which every third document carries markup meant to run in a browser."""
-    from tests.support.brain import brain_behaviour
-    from tests.support.chat_server import ChatServer, Respond, Status
+    from bench.support.brain import brain_behaviour
+    from bench.support.chat_server import ChatServer, Respond, Status
     from tools.corpus.sources import pydoc_documents
 
     root = tmp_path_factory.mktemp("real-run")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from agent.trace import (
+from graphs.trace import (
     BaselineResult,
     CounterexamplesFound,
     Decided,

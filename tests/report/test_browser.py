@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from agent.report.bundle import write_report
-from agent.trace import NeuronStarted, SpanStarted, TraceWriter, trace_path
 from agent.views.load import load_summary
+from graphs.trace import NeuronStarted, SpanStarted, TraceWriter, trace_path
 from tests.report.conftest import REPO, RealRun
 from tests.report.fixture_run import BREAKOUT, IMG, SCRIPT
 

@@ -3,9 +3,9 @@ names the counterexamples behind each adopted revision, and says plainly whether
 
 from __future__ import annotations
 
-from agent.trace import CandidateJudged, Finalized, HeldoutResult, PairedGain
 from agent.views.story import adopted_changes
 from agent.views.terminal import refinement_text
+from graphs.trace import CandidateJudged, Finalized, HeldoutResult, PairedGain
 
 ONESHOT = 'the word "than"; the word "rather" (4)'
 REFINED = '"than" after "more" or "less"; the word "rather" (4)'

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from agent.trace import Scored, read_trace, trace_path
 from agent.views.load import load_story, load_summary
 from agent.views.terminal import WIDTH, story_text
+from graphs.trace import Scored, read_trace, trace_path
 from tests.report.conftest import PLANTED_KEY, RealRun, refinery
 from tools.evaluate import ExplanationScore
 

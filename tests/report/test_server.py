@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from agent.report.server import ReportServer
-from agent.trace import NeuronStarted, TraceWriter, trace_path
+from graphs.trace import NeuronStarted, TraceWriter, trace_path
 
 
 @pytest.fixture

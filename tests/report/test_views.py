@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.trace import NeuronStarted, TraceWriter, trace_path
 from agent.views.load import in_run, load_story, load_summary
 from agent.views.terminal import WIDTH, run_text, story_text, visible
+from graphs.trace import NeuronStarted, TraceWriter, trace_path
 from tests.report.fixture_run import BASELINE, HELDOUT, IMG, ONESHOT, REFINED, write_fixture_run
 from tests.report.golden import assert_golden
 

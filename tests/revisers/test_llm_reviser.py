@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.brain import brain_behaviour
-from tests.support.chat_server import ChatServer, Respond
+from bench.support.brain import brain_behaviour
+from bench.support.chat_server import ChatServer, Respond
 from tools.explainers.base import DEFAULT_MAX_WORDS, NoExplanationError, UnchangedExplanation, word_count
 from tools.explainers.llm_explainer import LLMExplainer, explain_messages, output_cap
 from tools.formats.openai import ActivationRecord

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.support.chat_server import ChatServer
+from bench.support.chat_server import ChatServer
 from tools.llm.config import LLMConfig
 from tools.llm.openai_client import OpenAIChatLLM
 

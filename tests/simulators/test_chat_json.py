@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.chat_server import Answer, ChatServer, Status
+from bench.support.chat_server import Answer, ChatServer, Status
 from tools.llm.openai_client import OpenAIChatLLM
 from tools.simulators.base import Simulator
 from tools.simulators.chat_json import ChatJsonSimulator

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.simulators.replies import answer, certain, plain, record, slot
-from tests.support.chat_server import Answer, ChatServer, Status
+from bench.support.chat_server import Answer, ChatServer, Status
+from bench.support.replies import answer, certain, plain, record, slot
 from tools.llm.openai_client import OpenAIChatLLM
 from tools.simulators.base import Simulator
 from tools.simulators.chat_logprob import ChatLogprobSimulator, TenMode

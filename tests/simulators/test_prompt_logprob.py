@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.simulators.replies import echo, toy_tokenize
-from tests.support.chat_server import ChatServer, Echo, Status
+from bench.support.chat_server import ChatServer, Echo, Status
+from bench.support.replies import echo, toy_tokenize
 from tools.llm.openai_client import OpenAIChatLLM
 from tools.simulators.base import Simulator
 from tools.simulators.prompt_logprob import PromptLogprobSimulator

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from tests.simulators.replies import answer, certain, echo, record, toy_tokenize
-from tests.support.chat_server import Answer, ChatServer
+from bench.support.chat_server import Answer, ChatServer
+from bench.support.replies import answer, certain, echo, record, toy_tokenize
 from tools.evaluate import score_explanation
 from tools.formats.openai import ActivationRecord
 from tools.llm.openai_client import OpenAIChatLLM

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.chat_server import ChatServer
+from bench.support.chat_server import ChatServer
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from tests.support.chat_server import Answer, Behaviour
+from bench.support.chat_server import Answer, Behaviour
 
 TokenCount = Callable[[str], int]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.settings import Settings
-from tests.support.brain import brain_response
+from bench.support.brain import brain_response
 from tools.llm.fake import ScriptedLLM
 from tools.llm.protocol import LLMRequest, PromptScoreRequest
 

@@ -11,8 +11,8 @@ import pytest
 from agent.cli.main import main
 from agent.sweep.select import select
 from agent.sweep.session import sweep
-from tests.support.brain import brain_behaviour
-from tests.support.chat_server import ChatServer, Respond
+from bench.support.brain import brain_behaviour
+from bench.support.chat_server import ChatServer, Respond
 from tests.sweep.conftest import (
     COST,
     EXPLANATION,

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from agent.cli.main import main
-from tests.support.brain import brain_behaviour
-from tests.support.chat_server import Behaviour, ChatServer, Respond, Slow
-from tests.support.faults import finished_neurons, finished_outputs
+from bench.support.brain import brain_behaviour
+from bench.support.chat_server import Behaviour, ChatServer, Respond, Slow
+from bench.support.faults import finished_neurons, finished_outputs
 from tests.sweep.conftest import EXPLANATION, LAYER, summary_rows
 
 NEURONS = "0-3"  # neuron 0 fails its one-shot scoring here: a failed neuron must survive the kill as well

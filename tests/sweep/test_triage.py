@@ -12,16 +12,16 @@ from pathlib import Path
 import pytest
 
 from agent.cli.main import main
-from agent.journal import CallJournal
 from agent.refine_setup import open_refine_environment
 from agent.sweep.select import select
 from agent.sweep.session import sweep
 from agent.sweep.triage import baseline, skip_reason
-from agent.trace import BaselineResult, ModelCalled, NeuronStarted, read_trace, trace_path
-from tests.support.brain import brain_behaviour
-from tests.support.chat_server import ChatServer, Respond
-from tests.support.faults import sweep_args
+from bench.support.brain import brain_behaviour
+from bench.support.chat_server import ChatServer, Respond
+from bench.support.faults import sweep_args
+from graphs.trace import BaselineResult, ModelCalled, NeuronStarted, read_trace, trace_path
 from tests.sweep.conftest import EXPLANATION, LAYER, brain_llm, summary_rows, sweep_settings
+from tools.llm.journal import CallJournal
 
 NEURONS = [(LAYER, n) for n in range(1, 7)]
 

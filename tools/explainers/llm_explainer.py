@@ -7,10 +7,11 @@ from collections.abc import Sequence
 import structlog
 
 import prompts
+from prompts import Message
 from tools.explainers.base import DEFAULT_MAX_WORDS
 from tools.explainers.sampling import sample_explanations
 from tools.formats.openai import ActivationRecord
-from tools.llm.protocol import LLM, Message
+from tools.llm.protocol import LLM
 from tools.prompting import token_value_lines
 from tools.science.normalize import nonzero_share, normalize_records
 

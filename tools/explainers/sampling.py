@@ -6,8 +6,9 @@ import asyncio
 
 import structlog
 
+from prompts import Message
 from tools.explainers.base import NoExplanationError, UnchangedExplanation, clean_explanation
-from tools.llm.protocol import LLM, LLMError, LLMRequest, Message, Purpose
+from tools.llm.protocol import LLM, LLMError, LLMRequest, Purpose
 
 log = structlog.get_logger(__name__)
 

@@ -13,12 +13,9 @@ from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
+from prompts import Message
+
 Purpose = Literal["explainer", "simulator", "prober", "reviser"]
-
-
-class Message(BaseModel):
-    role: Literal["system", "user", "assistant"]
-    content: str
 
 
 # The two per-token types are plain dataclasses, not pydantic models: an answer carries hundreds of

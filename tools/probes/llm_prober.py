@@ -12,7 +12,8 @@ import json
 import re
 
 import prompts
-from tools.llm.protocol import LLM, LLMRequest, Message
+from prompts import Message
+from tools.llm.protocol import LLM, LLMRequest
 from tools.probes.types import ProbeRequest
 from tools.prompt_window import peak_index, peak_window, window_note
 from tools.prompting import token_value_lines

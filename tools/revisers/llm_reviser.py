@@ -19,14 +19,15 @@ from collections.abc import Sequence
 import structlog
 
 import prompts
+from prompts import Message
+from tools.explainers.base import DEFAULT_MAX_WORDS
+from tools.explainers.llm_explainer import output_cap
 from tools.explainers.sampling import sample_explanations
 from tools.formats.openai import ActivationRecord
-from tools.llm.protocol import LLM, Message
+from tools.llm.protocol import LLM
 from tools.probes.types import Counterexample
 from tools.prompt_window import peak_index, peak_window, window_note
 from tools.prompting import escape_token, token_value_lines
-from tools.explainers.base import DEFAULT_MAX_WORDS
-from tools.explainers.llm_explainer import output_cap
 from tools.revisers.base import Revision, RevisionContext
 from tools.science.normalize import normalize_record
 

@@ -26,7 +26,7 @@ from string import Template
 from typing import Any
 
 import prompts
-from tools.llm.protocol import Message
+from prompts import Message
 from tools.prompting import escape_token
 
 CHAT_LOGPROB_PROMPT = "simulate_chat_logprob"

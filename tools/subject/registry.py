@@ -3,50 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import structlog
 
 from tools.errors import AssetMissingError, BadInputError
 from tools.subject import smollm2
 from tools.subject.bridge import BridgeSubject
-from tools.subject.device import DTYPES, accelerators, resolve_device, resolve_dtype
+from tools.subject.device import accelerators, resolve_device, resolve_dtype
+from tools.subject.loading import GPT2_REPOS, boot, bridge_from_dir
 from tools.subject.tiny import TINY_MODELS, tiny_hf_model, tiny_tokenizer
 
 log = structlog.get_logger(__name__)
 
-GPT2_REPOS = {
-    "gpt2": "openai-community/gpt2",
-    "gpt2-medium": "openai-community/gpt2-medium",
-    "gpt2-large": "openai-community/gpt2-large",
-    "gpt2-xl": "openai-community/gpt2-xl",
-}
 DEFAULT_MODEL = "smollm2-135m"
 KNOWN_MODELS = (DEFAULT_MODEL, *GPT2_REPOS, *TINY_MODELS)
-
-
-def _boot(hf_model: Any, tokenizer: Any, model_id: str, device: str, dtype: str) -> BridgeSubject:
-    from transformer_lens.model_bridge import TransformerBridge
-
-    # Parameters only: buffers such as the rotary frequencies stay float32, as transformers loads them.
-    for param in hf_model.parameters():
-        if param.is_floating_point() and param.dtype != DTYPES[dtype]:
-            param.data = param.data.to(DTYPES[dtype])
-    hf_model = hf_model.to(device)
-    name = GPT2_REPOS.get(model_id, model_id)
-    bridge = TransformerBridge.boot_transformers(name, hf_model=hf_model, tokenizer=tokenizer, device=device, dtype=DTYPES[dtype])
-    subject = BridgeSubject(bridge, hf_model, tokenizer, model_id=model_id)
-    log.info("subject_loaded", model=model_id, device=device, dtype=dtype)
-    return subject
-
-
-def bridge_from_dir(directory: Path, model_id: str, device: str = "cpu", dtype: str = "float32") -> BridgeSubject:
-    """Load a local HF model directory (config, weights, tokenizer) onto `device` in `dtype` and wrap it in the bridge."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(directory, dtype=DTYPES[dtype], local_files_only=True).eval()
-    return _boot(model, tokenizer, model_id, device, dtype)
 
 
 def _gpt2_dir(model_id: str, allow_hub: bool) -> Path:
@@ -80,7 +50,7 @@ def load_subject(name: str, model_path: Path | None = None, cache_dir: Path | No
     device = resolve_device(device, have)
     dtype = resolve_dtype(dtype, device, have)
     if name in TINY_MODELS:
-        return _boot(tiny_hf_model(name), tiny_tokenizer(), name, device, dtype)
+        return boot(tiny_hf_model(name), tiny_tokenizer(), name, device, dtype)
     if model_path is not None:
         if not (model_path / "config.json").is_file():
             raise AssetMissingError(f"--model-path {model_path} is not a model directory (no config.json in it)")

@@ -131,7 +131,7 @@ def convert(cache_dir: Path, wheel: Path | None = None) -> Path:
 
 def sanity_check(directory: Path) -> dict[str, object]:
     """Load the converted model and check its top next token; raises if it is not " Paris"."""
-    from tools.subject.registry import bridge_from_dir
+    from tools.subject.loading import bridge_from_dir
 
     subject = bridge_from_dir(directory, model_id="smollm2-135m")
     top = subject.next_token_distribution(SANITY_PROMPT)

@@ -6,7 +6,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 
-from tests.support.chat_server import Answer, Echo
+from bench.support.chat_server import Answer, Echo
 from tools.prompting import escape_token
 from tools.simulators.rendering import PLACEHOLDER
 

@@ -26,10 +26,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from agent.journal import CallJournal
-from agent.trace import ModelCalled, read_trace
-from tests.support.brain import brain_behaviour
-from tests.support.chat_server import Answer, Behaviour, Malformed, Reset, Slow, Status, Truncated
+from bench.support.brain import brain_behaviour
+from bench.support.chat_server import Answer, Behaviour, Malformed, Reset, Slow, Status, Truncated
+from graphs.trace import ModelCalled, read_trace
+from tools.llm.journal import CallJournal
 
 CallKind = Literal["explain", "simulate", "revise", "probe"]
 

@@ -20,8 +20,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from tests.simulators.replies import answer, certain, record
-from tests.support.chat_server import Answer, Behaviour
+from bench.support.chat_server import Answer, Behaviour
+from bench.support.replies import answer, certain, record
 from tools.llm.protocol import LLMRequest, LLMResponse, TokenLogprob, TopLogprob, Usage
 from tools.prompting import unescape_token
 
