@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, nullcontext
 
@@ -100,4 +101,9 @@ async def _environment(
             env.estimator = estimator_for(price_of(config), config.model_for)  # type: ignore[arg-type]
             env.backend_description |= {"endpoint": config.endpoint, "explainer_model": config.explainer_model,
                                         "simulator_model": config.simulator_model}
+        # What exists now (subject, records, corpus: hundreds of thousands of objects) lives as long as
+        # the command: out of the collector's sight, a full collection no longer walks all of it, which
+        # took about a fifth of a sweep's CPU (bench/sweep). Garbage among it is collected after the block.
+        gc.freeze()
+        stack.callback(gc.unfreeze)
         yield env

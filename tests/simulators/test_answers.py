@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import TypeAdapter
 
 from tests.simulators.answers.synthetic import corpus
 from tests.simulators.strict_reading import read_strict
@@ -27,6 +28,7 @@ ANSWERS = Path(__file__).parent / "answers"
 THRESHOLD = 0.95
 FORMATS = {COPIED.method: COPIED, NUMBERED.method: NUMBERED}
 STRICT = replace(COPIED, read=read_strict)
+TOKENS = TypeAdapter(list[TokenLogprob])
 
 
 def load() -> list[dict[str, Any]]:
@@ -39,7 +41,7 @@ def tally(entries: list[dict[str, Any]], answer_format: AnswerFormat | None) -> 
                               "wrong_failures": []}
     for entry in entries:
         read = answer_format or FORMATS[entry["method"]]
-        generated = [TokenLogprob.model_validate(token) for token in entry["logprobs"]]
+        generated = TOKENS.validate_python(entry["logprobs"])
         simulations = read_response(entry["records"], generated, read, cut=entry["finish_reason"] == "length")
         for number, (simulation, truth, reason) in enumerate(
             zip(simulations, entry["truth"], entry["reason"], strict=True), start=1

@@ -10,7 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tools.llm.protocol import TokenLogprob, TopLogprob
+from pydantic import TypeAdapter
+
+from tools.llm.protocol import TokenLogprob
+
+_TOKENS = TypeAdapter(list[TokenLogprob])
+"""Wire values checked (a token is text, a logprob a number) and the tokens built in one pass."""
 
 
 class MalformedResponse(Exception):
@@ -33,14 +38,9 @@ def chat_logprobs(raw: object) -> list[TokenLogprob] | None:
     if not isinstance(content, Sequence):
         raise MalformedResponse("logprobs.content is not a list")
     try:
-        return [
-            TokenLogprob(
-                token=entry["token"],
-                logprob=entry["logprob"],
-                top=[TopLogprob(token=alt["token"], logprob=alt["logprob"]) for alt in entry.get("top_logprobs") or []],
-            )
-            for entry in content
-        ]
+        return _TOKENS.validate_python(
+            [{"token": entry["token"], "logprob": entry["logprob"], "top": entry.get("top_logprobs") or []} for entry in content]
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise MalformedResponse(f"unreadable logprobs.content entry: {type(exc).__name__}: {exc}") from exc
 
@@ -61,7 +61,7 @@ def prompt_logprobs(raw: object, n_prompt_tokens: int | None) -> tuple[str, list
         raise MalformedResponse(f"logprobs lists differ in length: {len(tokens)}, {len(logprobs)}, {len(tops)}")
     end = n_prompt_tokens if n_prompt_tokens is not None and 0 < n_prompt_tokens <= len(tokens) else len(tokens)
     prefix: list[str] = []
-    scored: list[TokenLogprob] = []
+    scored: list[dict[str, Any]] = []
     try:
         for token, logprob, top in zip(tokens[:end], logprobs[:end], tops[:end], strict=True):
             if logprob is None:
@@ -70,11 +70,10 @@ def prompt_logprobs(raw: object, n_prompt_tokens: int | None) -> tuple[str, list
                 prefix.append(token)
                 continue
             alternatives = sorted((top or {}).items(), key=lambda item: item[1], reverse=True)
-            scored.append(
-                TokenLogprob(token=token, logprob=logprob, top=[TopLogprob(token=t, logprob=lp) for t, lp in alternatives])
-            )
+            scored.append({"token": token, "logprob": logprob, "top": [{"token": t, "logprob": lp} for t, lp in alternatives]})
+        tokens_scored = _TOKENS.validate_python(scored)
     except (AttributeError, TypeError, ValueError) as exc:
         raise MalformedResponse(f"unreadable prompt logprobs: {type(exc).__name__}: {exc}") from exc
-    if not scored:
+    if not tokens_scored:
         raise UnusableResponse("server does not return prompt logprobs")
-    return "".join(prefix), scored
+    return "".join(prefix), tokens_scored

@@ -8,6 +8,7 @@ for, and the call's usage (tokens, latency, cost, retries).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
@@ -17,17 +18,26 @@ from prompts import Message
 Purpose = Literal["explainer", "simulator", "prober", "reviser"]
 
 
-class TopLogprob(BaseModel):
+# The two per-token types are plain dataclasses, not pydantic models: an answer carries hundreds of
+# them, and building, journaling and reading them as models took a large share of a sweep's CPU
+# (bench/sweep). Pydantic still validates and serializes them inside the models below.
+
+
+@dataclass(slots=True)
+class TopLogprob:
     token: str
-    logprob: float = Field(description="Natural-log probability of this token at this position.")
+    logprob: float
+    """Natural-log probability of this token at this position."""
 
 
-class TokenLogprob(BaseModel):
+@dataclass(slots=True)
+class TokenLogprob:
     """One generated (or prompt) token, its logprob, and the top alternatives at its position."""
 
     token: str
     logprob: float
-    top: list[TopLogprob] = Field(default_factory=list)
+    """Natural log."""
+    top: list[TopLogprob] = field(default_factory=list)
 
 
 class Usage(BaseModel):
