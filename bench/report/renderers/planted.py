@@ -20,7 +20,7 @@ def headline(d: dict[str, Any]) -> str:
         h, gain = p["headline"], p["headline"]["refined_minus_oneshot"]
         out.append(f"{cell(p['label'], 40)}: held-out r one-shot {num(h['mean_oneshot'])} → refined **{num(h['mean_refined'])}** "
                    f"(gain {num(gain['mean'], 3, sign=True)} {interval(gain['ci'])}); "
-                   f"{num(h['share_refined_recovered'])} of {h['neurons']} rules recovered (r ≥ 0.9)")
+                   f"{h['neurons'] - len(h['not_recovered'])} of {h['neurons']} rules recovered (r ≥ 0.9)")
     return "; ".join(out) or "no pass"
 
 

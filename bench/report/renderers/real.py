@@ -11,7 +11,10 @@ from bench.report.core import Renderer, cell, code, flatten, interval, num, tabl
 
 KNOWN_SUMMARY = {"neurons", "mean_oneshot", "median_oneshot", "mean_refined", "median_refined", "refined_minus_oneshot",
                  "share_oneshot_at_least_0.8", "share_refined_at_least_0.8", "tokens_per_neuron", "usd_per_neuron",
-                 "seconds_per_neuron", "by_layer", "failed"}
+                 "seconds_per_neuron", "by_layer", "failed", "share_worse_by_more_than_0.02", "worse",
+                 "mean_oneshot_random_only", "mean_refined_random_only", "mean_train_8", "mean_corpus_8", "mean_corpus_25",
+                 "mean_ceiling", "refined_minus_corpus_25", "refined_over_ceiling", "mean_refined_words",
+                 "max_refined_words", "gain_ci_method", "gain_per_neuron_interval"}
 
 
 def headline(d: dict[str, Any]) -> str:
@@ -20,7 +23,9 @@ def headline(d: dict[str, Any]) -> str:
         s = p["summary"]
         gain = s["refined_minus_oneshot"]
         out.append(f"{p['model']} / {cell(p['label'], 40)}, {s['neurons']} neurons: held-out {num(s['mean_oneshot'], 3)} → "
-                   f"**{num(s['mean_refined'], 3)}**, gain {num(gain['mean'], 3, sign=True)} {interval(gain['ci'])}")
+                   f"**{num(s['mean_refined'], 3)}**, gain {num(gain['mean'], 3, sign=True)} {interval(gain['ci'])}; "
+                   f"worse by > 0.02: {num(s.get('share_worse_by_more_than_0.02'))}; 25-token corpus lookup "
+                   f"{num(s.get('mean_corpus_25'), 3)}; refined ÷ token-identity ceiling **{num(s.get('refined_over_ceiling'))}**")
     missing = sorted(d.get("unavailable_models") or {})
     if missing:
         out.append(f"not measured (not on the machine): {', '.join(missing)}")
@@ -40,19 +45,33 @@ def _pass(p: dict[str, Any]) -> str:
              f"{settings.get('n_explanations')}, n_revisions {settings.get('n_revisions')}, probes_per_generator "
              f"{settings.get('probes_per_generator')}.")
     rows = [[f"{r['layer']}/{r['neuron']}", num(r["oneshot"]["score"]), num(r["refined"]["score"]), _gain(r),
-             str(r["iterations"]), f"{r['tokens']:,}", num(r["seconds"], 0),
-             code(r["refined"]["explanation"] or r.get("error") or "—", 80)] for r in p["neurons"]]
-    neurons = table(["neuron", "one-shot", "refined", "gain", "iterations", "tokens", "wall s", "refined explanation"], rows)
-    summary = table(["", "one-shot", "refined"], [
-        ["mean held-out score", num(s["mean_oneshot"], 3), num(s["mean_refined"], 3)],
-        ["median", num(s["median_oneshot"], 3), num(s["median_refined"], 3)],
-        ["share ≥ 0.8", num(s["share_oneshot_at_least_0.8"]), num(s["share_refined_at_least_0.8"])],
+             num(r["refined"].get("random_only")), num((r.get("baselines") or {}).get("train_8")), num((r.get("baselines") or {}).get("corpus_8")),
+             num((r.get("baselines") or {}).get("corpus_25")), num((r.get("baselines") or {}).get("ceiling")), str(r["refined"].get("words") or "—"),
+             str(r["iterations"]), num(r["seconds"], 0), code(r["refined"]["explanation"] or r.get("error") or "—", 80)]
+            for r in p["neurons"]]
+    neurons = table(["neuron", "one-shot", "refined", "gain", "refined, random records", "train 8", "corpus 8", "corpus 25",
+                     "ceiling", "words", "iterations", "wall s", "refined explanation"], rows)
+    summary = table(["", "mean held-out r"], [
+        ["one-shot", num(s["mean_oneshot"], 3)],
+        ["refined", num(s["mean_refined"], 3)],
+        ["one-shot, random records only (unbiased sample)", num(s.get("mean_oneshot_random_only"), 3)],
+        ["refined, random records only", num(s.get("mean_refined_random_only"), 3)],
+        ["train records' 8-token lookup", num(s.get("mean_train_8"), 3)],
+        ["corpus lookup, best 8 tokens", num(s.get("mean_corpus_8"), 3)],
+        ["corpus lookup, best 25 tokens", num(s.get("mean_corpus_25"), 3)],
+        ["token-identity ceiling (every token's corpus mean)", num(s.get("mean_ceiling"), 3)],
     ])
-    layers = ", ".join(f"layer {layer}: {num(v['mean_oneshot'])} → {num(v['mean_refined'])}" for layer, v in s["by_layer"].items())
+    layers = ", ".join(f"layer {layer}: {num(v['mean_oneshot'])} → {num(v['mean_refined'])} (corpus 25 "
+                       f"{num(v.get('mean_corpus_25'))}, ceiling {num(v.get('mean_ceiling'))})" for layer, v in s["by_layer"].items())
+    vs25 = s.get("refined_minus_corpus_25") or {}
     text = (f"Refined − one-shot: **{num(gain['mean'], 3, sign=True)}** {interval(gain['ci'])} (paired bootstrap over "
-            f"{gain['n']} neurons). By layer (mean one-shot → refined): {layers}. Per neuron: "
+            f"{gain['n']} neurons); worse by more than 0.02: {num(s.get('share_worse_by_more_than_0.02'))} of neurons "
+            f"({', '.join(s.get('worse') or []) or 'none'}). Refined − 25-token corpus lookup: "
+            f"{num(vs25.get('mean'), 3, sign=True)} {interval(vs25.get('ci'))}; refined ÷ token-identity ceiling "
+            f"**{num(s.get('refined_over_ceiling'))}**. Refined explanations: {num(s.get('mean_refined_words'), 1)} words on "
+            f"average, {s.get('max_refined_words')} at most. By layer (mean one-shot → refined): {layers}. Per neuron: "
             f"{num(s['tokens_per_neuron'], 0)} LLM tokens, ${num(s['usd_per_neuron'], 4)}, {num(s['seconds_per_neuron'], 1)} s wall."
-            + (f" Failed: {', '.join(s['failed'])}." if s["failed"] else ""))
+            + (f" Not ok: {', '.join(s['failed'])}." if s["failed"] else ""))
     extra = flatten({k: v for k, v in s.items() if k not in KNOWN_SUMMARY})
     parts = [intro, neurons, summary, text]
     if extra:
