@@ -7,9 +7,5 @@ from graphs.context import RefineParams
 
 
 def refine_params(settings: Settings) -> RefineParams:
-    return RefineParams(
-        max_iters=settings.max_iters, epsilon=settings.epsilon, patience=settings.patience, target=settings.target,
-        n_explanations=settings.n_explanations, n_revisions=settings.n_revisions,
-        probes_per_generator=settings.probes_per_generator, seed=settings.seed,
-        max_explanation_words=settings.max_explanation_words, adopt_confidence=settings.adopt_confidence,
-    )
+    """Every loop parameter the settings also have, by name: a new one needs only a field on both."""
+    return RefineParams(**{name: getattr(settings, name) for name in RefineParams.model_fields if name in Settings.model_fields})

@@ -15,10 +15,10 @@ import json
 import math
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tools.atomic import atomic_write_bytes
 from tools.errors import RecordFileError
@@ -68,6 +68,10 @@ def _undefined_to_none(value: Any) -> Any:
     if isinstance(value, (int, float)) and not math.isfinite(float(value)):
         return None
     return value
+
+
+Score = Annotated[float | None, BeforeValidator(_undefined_to_none)]
+"""One of the reference's scores of a simulation; undefined ones (NaN, "nan", null in its files) read as None."""
 
 
 def _check_finite(values: list[float], field: str) -> list[float]:
@@ -170,26 +174,16 @@ class SequenceSimulation(_OpenAIObject):
 class ScoredSequenceSimulation(_OpenAIObject):
     simulation: SequenceSimulation
     true_activations: list[float] = Field(description="Raw neuron values (not normalized).")
-    ev_correlation_score: float | None = None
-    rsquared_score: float | None = None
-    absolute_dev_explained_score: float | None = None
-
-    @field_validator("ev_correlation_score", "rsquared_score", "absolute_dev_explained_score", mode="before")
-    @classmethod
-    def _undefined_scores(cls, value: Any) -> Any:
-        return _undefined_to_none(value)
+    ev_correlation_score: Score = None
+    rsquared_score: Score = None
+    absolute_dev_explained_score: Score = None
 
 
 class ScoredSimulation(_OpenAIObject):
     scored_sequence_simulations: list[ScoredSequenceSimulation]
-    ev_correlation_score: float | None = None
-    rsquared_score: float | None = None
-    absolute_dev_explained_score: float | None = None
-
-    @field_validator("ev_correlation_score", "rsquared_score", "absolute_dev_explained_score", mode="before")
-    @classmethod
-    def _undefined_scores(cls, value: Any) -> Any:
-        return _undefined_to_none(value)
+    ev_correlation_score: Score = None
+    rsquared_score: Score = None
+    absolute_dev_explained_score: Score = None
 
 
 class ScoredExplanation(_OpenAIObject):
