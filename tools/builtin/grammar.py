@@ -33,7 +33,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-
 DEFAULT_WEIGHT = 10.0
 FREE_WORD_WEIGHT = 6.0
 

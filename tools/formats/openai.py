@@ -18,7 +18,15 @@ from pathlib import Path
 from typing import Annotated, Any, Self
 
 import orjson
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from tools.atomic import atomic_write_bytes
 from tools.errors import RecordFileError
