@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.support.replies import Piece, answer, certain, plain, slot
 from bench.support.chat_server import ChatServer
+from bench.support.replies import Piece, answer, certain, plain, slot
 from tools.llm.openai_client import OpenAIChatLLM
 from tools.simulators.base import Simulator
 from tools.simulators.chat_logprob_numbered import NumberedChatLogprobSimulator

@@ -180,7 +180,7 @@ def _like_features(pool: CandidatePool, seeds: Sequence[str]) -> None:
         seed_ids = vocab.word_ids(value)
         if not seed_ids or not value.strip().isalpha():
             continue
-        companions = []
+        companions: list[str] = []
         for other in seeds:
             other_ids = vocab.word_ids(other)
             if other == value or not other.strip().isalpha() or not other_ids or len(companions) == 2:
