@@ -28,7 +28,7 @@ DEMO_EXCERPTS = 3000
 WIDTH = 100
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("demo", help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--layer", type=int, default=DEMO_LAYER, help=f"layer to study (default {DEMO_LAYER})")
     parser.add_argument("--neurons", default=DEMO_NEURONS, metavar="LIST", help=f"neurons to study (default {DEMO_NEURONS})")
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         table.add_column(column)
     for outcome in outcomes:
         row = rows[outcome.neuron]
-        tokens = ", ".join(repr(t) for t, _ in row["top_tokens"])  # type: ignore[union-attr]
+        tokens = ", ".join(repr(t) for t, _ in row["top_tokens"])
         ci = f" [{outcome.heldout_ci[0]:.2f}, {outcome.heldout_ci[1]:.2f}]" if outcome.heldout_ci else ""
         table.add_row(
             f"{args.layer}/{outcome.neuron}", f"{row['max_activation']:.2f}", tokens,
