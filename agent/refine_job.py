@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import structlog
@@ -35,7 +35,7 @@ from tools.records.store import RecordStore
 from tools.revisers.base import Reviser
 from tools.revisers.llm_reviser import LLMReviser
 from tools.simulators.base import Simulator
-from tools.simulators.select import choose_llm_simulator
+from tools.simulators.select import LLMSimulatorMethod, choose_llm_simulator
 from tools.subject.service import ActivationService
 
 log = structlog.get_logger(__name__)
@@ -59,7 +59,7 @@ class RefineEnvironment:
     backend_name: str
     backend_description: dict[str, Any]
     llm: LLM | None = None
-    simulator_method: str = "auto"
+    simulator_method: LLMSimulatorMethod | Literal["builtin"] = "auto"
     prompt_logprobs: bool = False
     estimator: Estimator | None = None
     records_per_split: int | None = None
@@ -136,7 +136,7 @@ async def refine_neuron(
             assert env.vocab is not None
             simulator: Simulator = BuiltinSimulator(env.vocab)
         else:
-            simulator = choose_llm_simulator(chain, env.simulator_method, prompt_logprobs_supported=env.prompt_logprobs)  # type: ignore[arg-type]
+            simulator = choose_llm_simulator(chain, env.simulator_method, prompt_logprobs_supported=env.prompt_logprobs)
     else:
         assert env.vocab is not None
         words = env.params.max_explanation_words

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import textwrap
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -107,11 +108,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if all(o.status == "ok" for o in outcomes) and final["status"] == "ok" else 1
 
 
-def refine_demo_neuron(settings: Settings, layer: int, neuron: int) -> dict:  # type: ignore[type-arg]
+def refine_demo_neuron(settings: Settings, layer: int, neuron: int) -> dict[str, Any]:
     from agent.refine_job import refine_neuron
     from agent.refine_setup import open_refine_environment
 
-    async def go() -> dict:  # type: ignore[type-arg]
+    async def go() -> dict[str, Any]:
         async with open_refine_environment(settings.model_copy(update={"run": "demo-refine"}), [(layer, neuron)]) as env:
             return await refine_neuron(env, layer, neuron)
 
