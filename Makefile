@@ -50,8 +50,11 @@ test: assets browser
 local: install
 	CMAKE_ARGS="-DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF" $(BIN)/pip install --no-cache-dir -c constraints.txt -e '.[local]'
 
+# mypy in strict mode ([tool.mypy] in pyproject.toml) on the application's layers; it follows their
+# imports into prompts/. Its cache (.mypy_cache) makes a re-run take seconds instead of a minute or two.
 lint: install
 	$(BIN)/ruff check agent graphs tools prompts tests bench
+	$(BIN)/mypy agent graphs tools
 
 clean-venv:
 	rm -rf $(VENV)

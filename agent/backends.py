@@ -96,7 +96,7 @@ def _simulator(settings: Settings, llm: LLM | None, subject: SubjectModel) -> tu
         return BuiltinSimulator(vocab), vocab
     if llm is None:
         raise BadInputError(f"--simulator {settings.simulator} needs an LLM backend (--backend llm or local)")
-    method = settings.simulator if settings.simulator != "builtin" else "auto"
+    method = settings.simulator  # not "builtin": that returned above
     return choose_llm_simulator(llm, method, prompt_logprobs_supported=settings.llm_prompt_logprobs), None
 
 

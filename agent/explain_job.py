@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from pydantic import BaseModel, Field
 
 from agent.backends import Backend
@@ -37,7 +39,7 @@ class ExplainOutcome(BaseModel):
 
 async def explain_neuron(data: NeuronData, backend: Backend, n: int, seed: int = 0) -> ExplainOutcome:
     before = backend.ledger.total
-    base = {"layer": data.layer, "neuron": data.neuron, "method": backend.simulator.method, "backend": backend.name}
+    base: _Identity = {"layer": data.layer, "neuron": data.neuron, "method": backend.simulator.method, "backend": backend.name}
     try:
         candidates = await propose(backend.explainer, backend.simulator, data.train(), data.selection(), n)
     except (NoExplanationError, LLMError) as err:
@@ -52,7 +54,19 @@ async def explain_neuron(data: NeuronData, backend: Backend, n: int, seed: int =
     )
 
 
-def _spend(backend: Backend, before: UsageTotals) -> dict[str, float | int]:
+class _Identity(TypedDict):
+    layer: int
+    neuron: int
+    method: str
+    backend: str
+
+
+class _Spend(TypedDict):
+    tokens: int
+    cost_usd: float
+
+
+def _spend(backend: Backend, before: UsageTotals) -> _Spend:
     now = backend.ledger.total
     tokens = (now.prompt_tokens + now.completion_tokens) - (before.prompt_tokens + before.completion_tokens)
     return {"tokens": tokens, "cost_usd": round(now.cost_usd - before.cost_usd, 6)}

@@ -71,7 +71,7 @@ async def refine(state: NeuronRunState) -> dict[str, Any]:
     return {"result": await refine_one(settings, state.layer, state.neuron)}
 
 
-def build_app() -> StateGraph:
+def build_app() -> StateGraph[NeuronRunState, None, NeuronRun, NeuronRunResult]:
     app = StateGraph(NeuronRunState, input_schema=NeuronRun, output_schema=NeuronRunResult)
     app.add_node("refine", refine)
     app.add_edge(START, "refine")
@@ -79,5 +79,5 @@ def build_app() -> StateGraph:
     return app
 
 
-graph: CompiledStateGraph = build_app().compile(name="refine")
+graph: CompiledStateGraph[NeuronRunState, None, NeuronRun, NeuronRunResult] = build_app().compile(name="refine")
 """What langgraph.json names: the server adds its own checkpointer for its threads."""

@@ -32,7 +32,7 @@ def configure_logging(level: str = "warning", as_json: bool = False) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]  # not a TextIO, but has the write/flush structlog calls
         cache_logger_on_first_use=False,
     )
     # Libraries log through stdlib logging; keep them quiet unless asked.

@@ -4,35 +4,44 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import structlog
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph.state import CompiledStateGraph
 
 from agent.runstore import RunStore
 from agent.traced_llm import TracedLLM
 from graphs.context import NeuronContext, RefineParams
 from graphs.refine import build_graph, recursion_limit
+from graphs.state import RefineInput, RefineState
 from graphs.trace import NeuronStarted, TraceEvent, TraceWriter, trace_path
 from tools.builtin.explainer import BuiltinExplainer
 from tools.builtin.reviser import BuiltinReviser
 from tools.builtin.simulator import BuiltinSimulator
 from tools.builtin.vocab import VocabIndex
+from tools.explainers.base import Explainer
 from tools.explainers.llm_explainer import LLMExplainer
 from tools.llm.budget import Budget, BudgetedLLM, BudgetLimits, Estimator, ParentBudget
 from tools.llm.journal import CallJournal, JournaledLLM
-from tools.llm.protocol import LLM, LLMRequest, PromptScoreRequest
+from tools.llm.protocol import LLM, LLMRequest, PromptScoreRequest, Purpose
 from tools.probes.llm_prober import LLMProber
 from tools.probes.pool import CorpusPool
+from tools.probes.types import Prober
 from tools.records.neuron_data import NeuronData
 from tools.records.store import RecordStore
+from tools.revisers.base import Reviser
 from tools.revisers.llm_reviser import LLMReviser
 from tools.simulators.base import Simulator
-from tools.simulators.select import choose_llm_simulator
+from tools.simulators.select import LLMSimulatorMethod, choose_llm_simulator
 from tools.subject.service import ActivationService
 
 log = structlog.get_logger(__name__)
+
+
+RefineGraph = CompiledStateGraph[RefineState, NeuronContext, RefineInput, RefineState]
 
 
 @dataclass
@@ -45,12 +54,12 @@ class RefineEnvironment:
     excerpts: np.ndarray
     vocab: VocabIndex | None
     params: RefineParams
-    checkpointer: BaseCheckpointSaver
+    checkpointer: BaseCheckpointSaver[str]
     journal: CallJournal
     backend_name: str
     backend_description: dict[str, Any]
     llm: LLM | None = None
-    simulator_method: str = "auto"
+    simulator_method: LLMSimulatorMethod | Literal["builtin"] = "auto"
     prompt_logprobs: bool = False
     estimator: Estimator | None = None
     records_per_split: int | None = None
@@ -61,11 +70,11 @@ class RefineEnvironment:
     parent, so it stops the loop and leaves room for the held-out score like a per-neuron budget."""
     on_event: Callable[[TraceEvent], None] | None = None
     pool: CorpusPool | None = None
-    graphs: dict[bool, Any] = field(default_factory=dict)
+    graphs: dict[bool, RefineGraph] = field(default_factory=dict)
     """Compiled graphs by `stop_before_probe`: compiling inspects every node's source (~50 ms), once per run is enough."""
 
 
-def thread_config(layer: int, neuron: int, params: RefineParams) -> dict[str, Any]:
+def thread_config(layer: int, neuron: int, params: RefineParams) -> RunnableConfig:
     return {"configurable": {"thread_id": f"{layer}/{neuron}"}, "recursion_limit": recursion_limit(params.max_iters)}
 
 
@@ -98,13 +107,14 @@ async def refine_neuron(
             checkpointer=env.checkpointer, interrupt_before=["probe"] if stop_before_probe else None)
     config = thread_config(layer, neuron, env.params)
     snapshot = await graph.aget_state(config)
-    values = snapshot.values or {}
+    values: dict[str, Any] = snapshot.values or {}
     if stop_before_probe and ("oneshot" in values or values.get("final") is not None):
         # The one-shot part already ran (the neuron may be further on, or finished): its state is all
         # a sweep's one-shot pass needs, and the rest of the neuron waits for the refinement pass.
         return values
     if values.get("final") is not None and not snapshot.next:
-        return values["final"]
+        done: dict[str, Any] = values["final"]
+        return done
     if skip_reason is not None and snapshot.next == ("probe",):
         await graph.aupdate_state(config, {"stop": "skipped", "stop_reason": skip_reason}, as_node="score")
         snapshot = await graph.aget_state(config)
@@ -119,12 +129,14 @@ async def refine_neuron(
         journal = JournaledLLM(budgeted, env.journal, f"{layer}/{neuron}")
         chain: LLM = TracedLLM(journal, trace)
         words = env.params.max_explanation_words
-        explainer, reviser, prober = LLMExplainer(chain, max_words=words), LLMReviser(chain, max_words=words), LLMProber(chain)
+        explainer: Explainer = LLMExplainer(chain, max_words=words)
+        reviser: Reviser = LLMReviser(chain, max_words=words)
+        prober: Prober | None = LLMProber(chain)
         if env.simulator_method == "builtin":
             assert env.vocab is not None
             simulator: Simulator = BuiltinSimulator(env.vocab)
         else:
-            simulator = choose_llm_simulator(chain, env.simulator_method, prompt_logprobs_supported=env.prompt_logprobs)  # type: ignore[arg-type]
+            simulator = choose_llm_simulator(chain, env.simulator_method, prompt_logprobs_supported=env.prompt_logprobs)
     else:
         assert env.vocab is not None
         words = env.params.max_explanation_words
@@ -141,12 +153,18 @@ async def refine_neuron(
     trace.emit(NeuronStarted(run=env.run.name, backend=env.backend_description | {"simulator": simulator.method},
                              params=env.params.model_dump(), resumed=resumed, **trace.base()))
     log.info("refine_neuron", layer=layer, neuron=neuron, resumed=resumed)
-    start: dict[str, Any] = {"layer": layer, "neuron": neuron}
-    for key, value in (("seed_explanation", seed_explanation), ("skip_reason", skip_reason), ("baseline", baseline)):
-        if value:
-            start[key] = value
-    out = await graph.ainvoke(None if snapshot.next else start, config, context=ctx, durability="sync")
-    return out if stop_before_probe else out["final"]
+    start: RefineInput = {"layer": layer, "neuron": neuron}
+    if seed_explanation:
+        start["seed_explanation"] = seed_explanation
+    if skip_reason:
+        start["skip_reason"] = skip_reason
+    if baseline:
+        start["baseline"] = baseline
+    out: dict[str, Any] = await graph.ainvoke(None if snapshot.next else start, config, context=ctx, durability="sync")
+    if stop_before_probe:
+        return out
+    final: dict[str, Any] = out["final"]
+    return final
 
 
 MESSAGE_OVERHEAD_TOKENS = 8
@@ -164,7 +182,7 @@ def prompt_tokens_bound(texts: Iterable[str]) -> int:
     return sum(len(text.encode("utf-8")) for text in pieces) + MESSAGE_OVERHEAD_TOKENS * (len(pieces) + 1)
 
 
-def estimator_for(prices: Callable[[str, int, int], float], model_for: Callable[[str], str]) -> Estimator:
+def estimator_for(prices: Callable[[str, int, int], float], model_for: Callable[[Purpose], str]) -> Estimator:
     """Upper bound of a call's (usd, tokens): `prompt_tokens_bound` in, the output cap out.
 
     Loose for prose (about 4 bytes a token), and that costs only headroom: a reservation is released

@@ -98,7 +98,7 @@ async def _environment(
             client = OpenAIChatLLM(config, ledger=ledger)
             stack.push_async_callback(client.aclose)
             env.llm = client
-            env.estimator = estimator_for(price_of(config), config.model_for)  # type: ignore[arg-type]
+            env.estimator = estimator_for(price_of(config), config.model_for)
             env.backend_description |= {"endpoint": config.endpoint, "explainer_model": config.explainer_model,
                                         "simulator_model": config.simulator_model}
         # What exists now (subject, records, corpus: hundreds of thousands of objects) lives as long as

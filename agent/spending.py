@@ -152,7 +152,7 @@ def neuron_requests(settings: Settings, params: RefineParams, refine: bool) -> l
     prober, reviser = LLMProber(llm), LLMReviser(llm)
     counterexample = Counterexample(kind="false_negative", generator="corpus-fresh", text="", tokens=record.tokens,
                                     real=record.activations, predicted=[0.0] * n_tokens, offending=[0, 1, 2], error=10.0)
-    history = [(_EXPLANATION, 0.5)] * params.max_iters
+    history: list[tuple[str, float | None]] = [(_EXPLANATION, 0.5)] * params.max_iters
     context = RevisionContext(explanation=_EXPLANATION, score=0.5, best_records=[record] * 3, worst_records=[record] * 3,
                               counterexamples=[counterexample] * params.counterexamples, train=train,
                               max_activation=6.0, history=history)

@@ -43,7 +43,7 @@ class TracedLLM:
             self.trace.emit(ModelCalled(purpose=purpose, model=self.model_for.get(purpose, "?"), messages=messages,
                                         error=str(err)[:1000], **self.trace.base()))
             raise
-        usage: Usage = response.usage  # type: ignore[attr-defined]
+        usage: Usage = response.usage
         self.trace.emit(ModelCalled(
             purpose=purpose, model=usage.model, messages=messages, response=text(response),
             logprobs=logprob_summary(tokens(response)), prompt_tokens=usage.prompt_tokens,

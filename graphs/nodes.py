@@ -13,7 +13,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from langgraph.runtime import Runtime
@@ -49,13 +49,16 @@ from tools.probes.counterexamples import top_counterexamples
 from tools.probes.llm_prober import UnreadableProbeAnswer
 from tools.probes.pool import NeuronPool, SelectionSet, enlarged_selection, pool_records, top_like
 from tools.probes.runner import read_probe_batches, run_probes, simulate_known, write_probe_batch
-from tools.probes.types import Counterexample, ProbeRequest, ProbeText
+from tools.probes.types import Counterexample, Generator, ProbeRequest, ProbeText
 from tools.revisers.base import RevisionContext
 from tools.science.normalize import normalize_records
 
 CONTINUATION_TOKENS = 16
 
-Node = Callable[[RefineState, Runtime[NeuronContext]], Awaitable[dict[str, Any]]]
+class Node(Protocol):
+    """A graph node; a Protocol, not a Callable alias, so LangGraph sees its `runtime` parameter by name."""
+
+    def __call__(self, state: RefineState, runtime: Runtime[NeuronContext]) -> Awaitable[dict[str, Any]]: ...
 
 
 def traced(name: str) -> Callable[[Node], Node]:
@@ -201,7 +204,7 @@ async def score(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[str
                                        failed_records=v.failed_records, answers=answers.get(v.explanation, []),
                                        **ctx.trace.base()))
     best_score = d.best["score"] if d.best else None
-    ctx.trace.emit(Decided(decision=d.decision, reason=d.reason, explanation=d.top["explanation"] if d.top else None,  # type: ignore[arg-type]
+    ctx.trace.emit(Decided(decision=d.decision, reason=d.reason, explanation=d.top["explanation"] if d.top else None,
                            score=d.top["score"] if d.top else None, best_score=best_score, **ctx.trace.base()))
     update: dict[str, Any] = {"scored": [], "best": d.best, "stale_rounds": d.stale_rounds, "rounds": [
         *state.get("rounds", []),
@@ -299,17 +302,18 @@ async def probe(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[str
     }
 
 
-async def _llm_probes(ctx: NeuronContext, explanation: str, train: list, k: int) -> list[ProbeText]:  # type: ignore[type-arg]
+async def _llm_probes(ctx: NeuronContext, explanation: str, train: list[ActivationRecord], k: int) -> list[ProbeText]:
     assert ctx.prober is not None
     examples = [(r.tokens, q) for r, q in zip(train[:2], normalize_records([r.activations for r in train[:2]]), strict=True)]
     written = await ctx.prober.write(ProbeRequest(explanation=explanation, examples=examples, per_kind=k))
-    kinds = {"should_fire": "llm-should-fire", "should_not_fire": "llm-should-not-fire", "near_miss": "llm-near-miss"}
+    kinds: dict[str, Generator] = {"should_fire": "llm-should-fire", "should_not_fire": "llm-should-not-fire",
+                                   "near_miss": "llm-near-miss"}
     out = []
     for key, generator in kinds.items():
         for text in written.get(key, [])[:k]:
             tok = ctx.service.subject.tokenize([text])[0]
             if tok.ids:
-                out.append(ProbeText(generator=generator, text=text, token_ids=tok.ids[:96], tokens=tok.tokens[:96], source="prober"))  # type: ignore[arg-type]
+                out.append(ProbeText(generator=generator, text=text, token_ids=tok.ids[:96], tokens=tok.tokens[:96], source="prober"))
     return out
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from graphs.context import RefineParams
 from graphs.state import Candidate, Stop
@@ -36,7 +37,7 @@ class Decision:
     best: Candidate | None
     top: Candidate | None
     """The round's best candidate (adopted or not)."""
-    decision: str
+    decision: Literal["adopted", "rejected", "failed"]
     reason: str
     stale_rounds: int
     verdicts: list[Verdict] = field(default_factory=list)

@@ -26,7 +26,7 @@ def after_step(state: RefineState) -> Literal["continue", "finalize"]:
     return "finalize" if state.get("stop") else "continue"
 
 
-def build_graph() -> StateGraph:
+def build_graph() -> StateGraph[RefineState, NeuronContext, RefineInput, RefineState]:
     graph = StateGraph(RefineState, context_schema=NeuronContext, input_schema=RefineInput)
     graph.add_node("propose", nodes.propose)
     graph.add_node("simulate", nodes.simulate)

@@ -14,13 +14,20 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import BaseModel, Field, TypeAdapter
 
 from tools.errors import RecordFileError
 from tools.evaluate import ExplanationScore, compare_on, failed_records, score_on
 from tools.probes.types import Counterexample
+
+
+class EventBase(TypedDict):
+    """The fields every event of one neuron's trace shares; a TypedDict so `**base` type-checks."""
+
+    layer: int
+    neuron: int
 
 
 def _now() -> str:
@@ -246,7 +253,7 @@ class TraceWriter:
         self._span: str | None = None
         self._iteration: int | None = None
 
-    def emit(self, event: _Event) -> None:
+    def emit(self, event: TraceEvent) -> None:
         if event.span_id is None:
             event.span_id = self._span
         if event.iteration is None:
@@ -255,9 +262,9 @@ class TraceWriter:
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(line)
         if self.on_event is not None:
-            self.on_event(event)  # type: ignore[arg-type]
+            self.on_event(event)
 
-    def base(self) -> dict[str, int]:
+    def base(self) -> EventBase:
         return {"layer": self.layer, "neuron": self.neuron}
 
     @contextmanager

@@ -47,7 +47,7 @@ class PromptTemplate:
         unused = values.keys() - self.placeholders
         if missing or unused:
             raise ValueError(f"prompt {self.name!r}: missing {sorted(missing)}, unused {sorted(unused)}")
-        return [Message(role=role, content=template.substitute(values)) for role, template in self.messages]  # type: ignore[arg-type]
+        return [Message(role=role, content=template.substitute(values)) for role, template in self.messages]  # type: ignore[arg-type]  # _HEADER matches only the three roles
 
 
 def parse_template(name: str, text: str) -> PromptTemplate:

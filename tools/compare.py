@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypedDict
 
 import numpy as np
 
@@ -86,11 +87,21 @@ class Judgement:
     incumbent_failed: int
 
 
+class _Common(TypedDict):
+    """The `Judgement` fields every verdict of one comparison shares."""
+
+    challenger_score: float | None
+    incumbent_score: float | None
+    n_records: int
+    challenger_failed: int
+    incumbent_failed: int
+
+
 def judge(incumbent: ExplanationScore, challenger: ExplanationScore, confidence: float, seed: int = 0) -> Judgement:
     """Adopt `challenger` only if a paired bootstrap puts its improvement above 0 with `confidence`."""
     view = common_view([incumbent, challenger])
     inc_score, ch_score = (weighted_pooled_r(view.true, p, view.weights) for p in view.predictions)
-    base = {"challenger_score": ch_score, "incumbent_score": inc_score, "n_records": len(view.true),
+    base: _Common = {"challenger_score": ch_score, "incumbent_score": inc_score, "n_records": len(view.true),
             "challenger_failed": view.failed[1], "incumbent_failed": view.failed[0]}
     if ch_score is None:
         return Judgement(False, "the challenger's score is undefined on the common records", delta=None, p_better=None, **base)

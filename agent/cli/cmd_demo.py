@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import textwrap
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -28,7 +29,7 @@ DEMO_EXCERPTS = 3000
 WIDTH = 100
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("demo", help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--layer", type=int, default=DEMO_LAYER, help=f"layer to study (default {DEMO_LAYER})")
     parser.add_argument("--neurons", default=DEMO_NEURONS, metavar="LIST", help=f"neurons to study (default {DEMO_NEURONS})")
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         table.add_column(column)
     for outcome in outcomes:
         row = rows[outcome.neuron]
-        tokens = ", ".join(repr(t) for t, _ in row["top_tokens"])  # type: ignore[union-attr]
+        tokens = ", ".join(repr(t) for t, _ in row["top_tokens"])
         ci = f" [{outcome.heldout_ci[0]:.2f}, {outcome.heldout_ci[1]:.2f}]" if outcome.heldout_ci else ""
         table.add_row(
             f"{args.layer}/{outcome.neuron}", f"{row['max_activation']:.2f}", tokens,
@@ -107,11 +108,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if all(o.status == "ok" for o in outcomes) and final["status"] == "ok" else 1
 
 
-def refine_demo_neuron(settings: Settings, layer: int, neuron: int) -> dict:  # type: ignore[type-arg]
+def refine_demo_neuron(settings: Settings, layer: int, neuron: int) -> dict[str, Any]:
     from agent.refine_job import refine_neuron
     from agent.refine_setup import open_refine_environment
 
-    async def go() -> dict:  # type: ignore[type-arg]
+    async def go() -> dict[str, Any]:
         async with open_refine_environment(settings.model_copy(update={"run": "demo-refine"}), [(layer, neuron)]) as env:
             return await refine_neuron(env, layer, neuron)
 

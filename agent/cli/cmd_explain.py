@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from agent.cli.options import explaining_options
 from agent.settings import Settings
+
+if TYPE_CHECKING:  # imported where it runs, keeping the CLI's start fast
+    from agent.explain_job import ExplainOutcome
 
 HELP = "explain one neuron (best-of-n), with its selection score and its held-out score and CI"
 DESCRIPTION = """\
@@ -25,7 +29,7 @@ examples:
   refinery explain --layer 3 --neuron 17 --llm-base-url http://127.0.0.1:8080/v1 --json"""
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("explain", help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--layer", type=int, required=True, help="layer index (0-based)")
     parser.add_argument("--neuron", type=int, required=True, help="neuron index within the layer")
@@ -45,7 +49,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     ensure_records(ctx, args.layer, [args.neuron], settings)
     data = NeuronData(args.layer, args.neuron, ctx.store.read(args.layer, args.neuron), settings.records_per_split)
 
-    async def go():  # noqa: ANN202
+    async def go() -> ExplainOutcome:
         async with open_backend(settings, ctx.subject) as backend:
             return await explain_neuron(data, backend, settings.n_explanations, seed=settings.seed)
 
@@ -66,7 +70,7 @@ def fmt_ci(ci: tuple[float, float] | None) -> str:
     return "" if ci is None else f" [{ci[0]:.3f}, {ci[1]:.3f}]"
 
 
-def print_outcome(outcome) -> None:  # noqa: ANN001
+def print_outcome(outcome: ExplainOutcome) -> None:
     console = Console(soft_wrap=True)
     console.print(f"[bold]neuron {outcome.layer}/{outcome.neuron}[/bold]  backend {outcome.backend}, simulator {outcome.method}")
     if outcome.status != "ok":

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TypedDict
 
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.table import Table
 
 from agent.cli.options import corpus_options, logging_options, parse_index_list, setting, subject_options
@@ -25,7 +26,7 @@ example:
   refinery records --layer 3 --neurons 0-63 --corpus default --out runs/records"""
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("records", help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--layer", type=int, required=True, help="layer index (0-based)")
     parser.add_argument("--neurons", default=None, metavar="LIST", help="neurons like '0-63' or '1,5,9-12' (default: the whole layer)")
@@ -38,8 +39,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def neuron_rows(store: RecordStore, layer: int, neurons: list[int], n_tokens: int = 5) -> list[dict[str, object]]:
-    rows = []
+class NeuronRow(TypedDict):
+    layer: int
+    neuron: int
+    max_activation: float
+    mean: float | None
+    top_tokens: list[tuple[str, float]]
+    """(token, activation), highest first; a JSON list of pairs."""
+
+
+def neuron_rows(store: RecordStore, layer: int, neurons: list[int], n_tokens: int = 5) -> list[NeuronRow]:
+    rows: list[NeuronRow] = []
     for neuron in neurons:
         record = store.read(layer, neuron)
         rows.append({
@@ -47,17 +57,19 @@ def neuron_rows(store: RecordStore, layer: int, neurons: list[int], n_tokens: in
             "neuron": neuron,
             "max_activation": round(record.max_activation, 4),
             "mean": record.mean,
-            "top_tokens": [[tok, round(val, 4)] for tok, val in top_tokens(record, n_tokens)],
+            "top_tokens": [(tok, round(val, 4)) for tok, val in top_tokens(record, n_tokens)],
         })
     return rows
 
 
-def print_table(rows: list[dict[str, object]], title: str, limit: int = 24) -> None:
+def print_table(rows: list[NeuronRow], title: str, limit: int = 24) -> None:
     table = Table(title=title)
-    for column, justify in (("layer/neuron", "right"), ("max act", "right"), ("top tokens (max activation)", "left")):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("layer/neuron", "right"), ("max act", "right"), ("top tokens (max activation)", "left"))
+    for column, justify in columns:
+        table.add_column(column, justify=justify)
     for row in rows[:limit]:
-        tokens = ", ".join(f"{show_token(t)} {v:.2f}" for t, v in row["top_tokens"])  # type: ignore[union-attr]
+        tokens = ", ".join(f"{show_token(t)} {v:.2f}" for t, v in row["top_tokens"])
         table.add_row(f"{row['layer']}/{row['neuron']}", f"{row['max_activation']:.3f}", tokens)
     console = Console()
     console.print(table)

@@ -40,7 +40,7 @@ examples:
   refinery refine --layer 4 --neuron 3 --backend llm --budget-usd 0.5 --max-iters 4 --json"""
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("refine", help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--layer", type=int, required=True, help="layer index (0-based)")
     parser.add_argument("--neuron", type=int, required=True, help="neuron index within the layer")

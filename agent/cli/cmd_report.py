@@ -22,7 +22,7 @@ examples:
   refinery report sweep-l4 --runs-dir /data/runs && xdg-open /data/runs/sweep-l4/report/index.html"""
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("report", help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     run_argument(parser)
     setting(parser, "--runs-dir", field="runs_dir", metavar="DIR")

@@ -25,7 +25,7 @@ shifted by one token for models that add no BOS, SmolLM2 among them.
 The server's own log goes to CACHE_DIR/logs/llama-server.log."""
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "serve-local", help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )

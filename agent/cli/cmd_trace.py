@@ -29,7 +29,7 @@ examples:
 _NEURON = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("trace", help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     run_argument(parser)
     parser.add_argument("--neuron", metavar="L/N", help="tell this neuron's story (layer/neuron, e.g. 4/17)")

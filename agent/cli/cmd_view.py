@@ -22,7 +22,7 @@ examples:
 POLL_MS = 3000
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("view", help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     run_argument(parser)
     setting(parser, "--port", field="view_port", type=int, metavar="P")

@@ -40,6 +40,7 @@ from tools.llm.protocol import LLM, Usage
 
 try:
     import ray
+    from ray.actor import ActorHandle
 except ImportError as err:  # an optional extra: say how to get it instead of a bare traceback
     raise BadInputError("--executor ray needs Ray: pip install 'neuron-refinery[ray]'") from err
 
@@ -103,7 +104,7 @@ class RemoteBudget:
         self.actor = actor
 
     async def reserve(self, usd: float, tokens: int, use_final_reserve: bool = False) -> Reservation:
-        outcome = await self.actor.reserve.remote(usd, tokens, use_final_reserve)
+        outcome: Reservation | Refusal | NeuronError = await self.actor.reserve.remote(usd, tokens, use_final_reserve)
         if isinstance(outcome, Refusal):
             raise outcome.error()
         if isinstance(outcome, NeuronError):
@@ -208,7 +209,8 @@ class RayRunner:
         if self._owns_ray:
             ray.init(address=settings.ray_address, include_dashboard=False)
         elapsed = env.global_budget.elapsed if isinstance(env.global_budget, Budget) else 0.0
-        self.budget = ray.remote(GlobalBudgetActor).options(num_cpus=0).remote(global_limits(settings), elapsed)
+        self.budget: ActorHandle[GlobalBudgetActor] = ray.remote(GlobalBudgetActor).options(num_cpus=0).remote(  # type: ignore[assignment]  # ray's stub: options() may hand back the class
+            global_limits(settings), elapsed)
         cluster = ray.cluster_resources()
         plan = plan_workers(cluster, settings.concurrency, settings.device)
         worker_settings = _portable(settings).model_copy(update={"device": plan.device})
@@ -223,7 +225,7 @@ class RayRunner:
         slot = min(self._slots, key=lambda s: s.in_flight)
         slot.in_flight += 1
         try:
-            outcome = await slot.actor.refine.remote(layer, neuron, seed_explanation, stop_before_probe, skip_reason, baseline)
+            outcome: dict[str, Any] | Refusal | NeuronError = await slot.actor.refine.remote(layer, neuron, seed_explanation, stop_before_probe, skip_reason, baseline)
         finally:
             slot.in_flight -= 1
         if isinstance(outcome, Refusal):

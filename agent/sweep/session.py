@@ -9,7 +9,7 @@ from typing import Any
 from agent.refine_job import refine_neuron
 from agent.refine_setup import open_refine_environment
 from agent.settings import Settings
-from agent.sweep.runner import Manifest, SweepState, run_sweep
+from agent.sweep.runner import Manifest, NeuronRunner, SweepState, run_sweep
 from agent.sweep.select import Selection
 from agent.sweep.summary import row, totals, write_summary
 from agent.sweep.triage import triage
@@ -42,17 +42,17 @@ async def sweep(
             fresh = [c for c in candidates if not manifest.finished(c.layer, c.neuron)]
             ordered = await triage(env, fresh, settings.target)
             candidates = ordered + [c for c in candidates if manifest.finished(c.layer, c.neuron)]
+        ray_runner = None
         if settings.executor == "ray":
             from agent.sweep.ray_executor import RayRunner
 
-            runner = RayRunner(settings, env, llm=llm, estimator=estimator)
-        else:
-            runner = partial(refine_neuron, env)  # type: ignore[assignment]
+            ray_runner = RayRunner(settings, env, llm=llm, estimator=estimator)
+        runner: NeuronRunner = ray_runner if ray_runner is not None else partial(refine_neuron, env)
         try:
             state = await run_sweep(runner, env.run, candidates, settings.concurrency, one_shot_first, below, order, on_progress)
         finally:
-            if settings.executor == "ray":
-                runner.close()  # type: ignore[union-attr]
+            if ray_runner is not None:
+                ray_runner.close()
         rows = []
         unfinished = set(state.unfinished)
         for c in selection.candidates:  # the selection's order (the triage only changes the refinement order)

@@ -46,7 +46,8 @@ def _failed(result: dict[str, Any] | None) -> int | None:
 def _gain(final: dict[str, Any], oneshot: float | None, refined: float | None) -> float | None:
     paired = final.get("paired")
     if paired is not None:
-        return paired.get("gain")
+        gain: float | None = paired.get("gain")
+        return gain
     return refined - oneshot if refined is not None and oneshot is not None else None  # results without pairing
 
 

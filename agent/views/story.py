@@ -255,7 +255,7 @@ def _heldout(final: Finalized | None, events: Sequence[Scored], scores: Mapping[
                            ci=_ci(result.heldout_ci), reason=result.reason, records=records, failed=result.failed_records))
     if final.baseline is not None:
         base = final.baseline
-        records = score_rows(scores[base.path]) if base.path in scores else []
+        records = score_rows(scores[base.path]) if base.path is not None and base.path in scores else []
         if base.path is not None and base.path not in scores:
             notes.append(f"held-out simulation file not found: {base.path}")
         failed = [i for i, row in enumerate(records) if row.simulated is None]

@@ -20,9 +20,11 @@ from tools.builtin.evidence import Evidence, weighted_pearson
 from tools.builtin.grammar import (
     Clause,
     Condition,
+    ConditionKind,
     Explanation,
     Item,
     Position,
+    PositionMode,
     render,
     render_condition,
     render_item,
@@ -40,7 +42,7 @@ MIN_SUPPORT = 2
 STEM_ENDINGS = ("ations", "ation", "ings", "ing", "ness", "ment", "ions", "ion", "ies", "ers", "ly", "ed", "er", "es", "s", "al", "ive")
 CONDITION_CLASSES = ("punctuation", "number", "capitalized", "article", "preposition", "pronoun", "conjunction",
                      "auxiliary", "negation")
-STRUCTURES = ("line_start", "sentence_start", "inside_parens", "inside_quotes")
+STRUCTURES: tuple[ConditionKind, ...] = ("line_start", "sentence_start", "inside_parens", "inside_quotes")
 LIKE_SEEDS = 20
 COMPANION_CLOSENESS = 0.5
 """A strong word joins a `words like` group when its closeness to the group's seed is at least this (0-1 scale)."""
@@ -52,7 +54,7 @@ class Feature:
 
     item: Item | None
     condition: Condition | None
-    position: tuple[str, int] | None
+    position: tuple[PositionMode, int] | None
     support: np.ndarray
     """Occurrence indices where it fires."""
     grade: np.ndarray
@@ -92,7 +94,7 @@ class CandidatePool:
     features: list[Feature] = field(default_factory=list)
 
     def add(self, item: Item | None, condition: Condition | None, fires: np.ndarray, grade: np.ndarray | None = None,
-            position: tuple[str, int] | None = None, words: int | None = None) -> None:
+            position: tuple[PositionMode, int] | None = None, words: int | None = None) -> None:
         support = np.flatnonzero(fires)
         if len(support) < MIN_SUPPORT:
             return
@@ -180,7 +182,7 @@ def _like_features(pool: CandidatePool, seeds: Sequence[str]) -> None:
         seed_ids = vocab.word_ids(value)
         if not seed_ids or not value.strip().isalpha():
             continue
-        companions = []
+        companions: list[str] = []
         for other in seeds:
             other_ids = vocab.word_ids(other)
             if other == value or not other.strip().isalpha() or not other_ids or len(companions) == 2:
@@ -222,7 +224,7 @@ def condition_masks(evidence: Evidence, vocab: VocabIndex, high: Sequence[str], 
         out.append((Condition("after_class", (name,)), met))
         out.append((Condition("unless_after", (f"class:{name}",)), ~met))
     for kind in STRUCTURES:
-        out.append((Condition(kind), getattr(ev, kind)))  # type: ignore[arg-type]
+        out.append((Condition(kind), getattr(ev, kind)))
     return out
 
 
@@ -291,7 +293,7 @@ def explanation_of(chosen: Sequence[Chosen]) -> Explanation:
     for c in chosen:
         f = c.feature
         if f.position is not None:
-            positions.append(Position(f.position[0], f.position[1], c.level))  # type: ignore[arg-type]
+            positions.append(Position(f.position[0], f.position[1], c.level))
         elif f.groupable:
             assert f.item is not None
             groups[c.level].append(f.item)

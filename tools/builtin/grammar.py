@@ -36,6 +36,7 @@ from typing import Literal
 DEFAULT_WEIGHT = 10.0
 FREE_WORD_WEIGHT = 6.0
 
+PositionMode = Literal["first", "rising"]
 ItemKind = Literal["word", "piece", "family", "like", "class", "suffix", "free"]
 ConditionKind = Literal["after", "unless_after", "mostly_after", "after_class", "line_start", "sentence_start",
                         "inside_parens", "inside_quotes"]
@@ -72,6 +73,8 @@ _WEIGHT_END = re.compile(r"\(\s*(\d+(?:\.\d+)?)\s*\)\s*$")
 _WEIGHT_AT = re.compile(r"\s*\(\s*(\d+(?:\.\d+)?)\s*\)")
 _QUOTES_LIST = r'(?:"(?:[^"\\]|\\.)*"|“[^”]*”)(?:\s*(?:,|\bor\b|\band\b|/)\s*(?:"(?:[^"\\]|\\.)*"|“[^”]*”))*'
 _AFTER = re.compile(r"\b(only |mostly |usually |unless |except |not )?(?:right )?(?:after|following|preceded by)\s+(?:the (?:words?|tokens?) )?(" + _QUOTES_LIST + ")", re.I)
+_AFTER_MODES: dict[str, ConditionKind] = {"unless": "unless_after", "except": "unless_after", "not": "unless_after",
+                                      "mostly": "mostly_after", "usually": "mostly_after"}
 _AFTER_CLASS = re.compile(r"\b(only |unless |except )?(?:right )?(?:after|following|preceded by)\s+(?:an? |the )?(\w[\w ]{2,30})", re.I)
 _LINE_START = re.compile(r"\b(?:at|on) the (?:start|beginning) of (?:a |the )?(?:new )?lines?\b", re.I)
 _SENTENCE_START = re.compile(r"\b(?:at|on) the (?:start|beginning) of (?:a |the )?sentences?\b", re.I)
@@ -117,7 +120,7 @@ class Condition:
 class Position:
     """Where a token sits in its text: `first` = positions below `n`; `rising` = weight * min(1, position / n)."""
 
-    mode: Literal["first", "rising"]
+    mode: PositionMode
     n: int
     weight: float
 
@@ -155,7 +158,9 @@ def _quoted(text: str) -> list[str]:
 
 def _split_clauses(text: str) -> list[str]:
     """Split at semicolons outside quotes."""
-    parts, current, quoted = [], [], False
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
     for ch in text:
         if ch == '"':
             quoted = not quoted
@@ -188,14 +193,15 @@ def _read_conditions(text: str) -> tuple[list[Condition], str]:
     found: list[Condition] = []
     for match in list(_AFTER.finditer(text)):
         mode = (match.group(1) or "").strip().lower()
-        kind: ConditionKind = {"unless": "unless_after", "except": "unless_after", "not": "unless_after",
-                               "mostly": "mostly_after", "usually": "mostly_after"}.get(mode, "after")  # type: ignore[assignment]
+        kind = _AFTER_MODES.get(mode, "after")
         found.append(Condition(kind, tuple(_quoted(match.group(2)))))
         text = _blank(text, match.span())
-    for regex, kind in ((_LINE_START, "line_start"), (_SENTENCE_START, "sentence_start"),
-                        (_INSIDE_PARENS, "inside_parens"), (_INSIDE_QUOTES, "inside_quotes")):
+    structure: tuple[tuple[re.Pattern[str], ConditionKind], ...] = (
+        (_LINE_START, "line_start"), (_SENTENCE_START, "sentence_start"),
+        (_INSIDE_PARENS, "inside_parens"), (_INSIDE_QUOTES, "inside_quotes"))
+    for regex, structural in structure:
         for match in list(regex.finditer(text)):
-            found.append(Condition(kind))  # type: ignore[arg-type]
+            found.append(Condition(structural))
             text = _blank(text, match.span())
     for match in list(_AFTER_CLASS.finditer(text)):
         name = _condition_class(match.group(2))
@@ -210,15 +216,18 @@ def _read_conditions(text: str) -> tuple[list[Condition], str]:
 def _read_items(text: str) -> tuple[list[Item], list[Position], str]:
     items: list[Item] = []
     positions: list[Position] = []
-    for regex, kind in ((_FAMILY, "family"), (_PIECE, "piece"), (_LIKE, "like"), (_SUFFIX, "suffix")):
+    listed: tuple[tuple[re.Pattern[str], ItemKind], ...] = (
+        (_FAMILY, "family"), (_PIECE, "piece"), (_LIKE, "like"), (_SUFFIX, "suffix"))
+    for regex, kind in listed:
         for match in list(regex.finditer(text)):
-            items.append(Item(kind, tuple(_quoted(match.group(1)))))  # type: ignore[arg-type]
+            items.append(Item(kind, tuple(_quoted(match.group(1)))))
             text = _blank(text, match.span())
-    for regex, mode in ((_FIRST, "first"), (_RISING, "rising")):
+    ordinal: tuple[tuple[re.Pattern[str], PositionMode], ...] = ((_FIRST, "first"), (_RISING, "rising"))
+    for regex, mode in ordinal:
         for match in list(regex.finditer(text)):
             tail = _WEIGHT_AT.match(text, match.end())
             if int(match.group(1)) > 0:
-                positions.append(Position(mode, int(match.group(1)), _clamp(tail.group(1)) if tail else DEFAULT_WEIGHT))  # type: ignore[arg-type]
+                positions.append(Position(mode, int(match.group(1)), _clamp(tail.group(1)) if tail else DEFAULT_WEIGHT))
             text = _blank(text, (match.start(), tail.end() if tail else match.end()))
     quoted = list(_QUOTED.finditer(text))
     if quoted:
@@ -235,10 +244,10 @@ def _read_items(text: str) -> tuple[list[Item], list[Position], str]:
         if values:
             items.append(Item("word", tuple(values), tuple(weights)))
     for pattern, name in CLASS_KEYWORDS:
-        match = re.search(pattern, text, flags=re.I)
-        if match is not None:
+        keyword = re.search(pattern, text, flags=re.I)
+        if keyword is not None:
             items.append(Item("class", (name,)))
-            text = _blank(text, match.span())
+            text = _blank(text, keyword.span())
     return items, positions, text
 
 

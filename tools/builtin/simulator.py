@@ -149,7 +149,7 @@ class BuiltinSimulator:
         if any(c.previous is None for clause in compiled.clauses for c in clause.conditions) or any(
                 c.previous is None for c in compiled.conditions):
             structure = text_structure(tokens)
-        values = np.zeros(len(ids), dtype=np.float64)
+        values: np.ndarray = np.zeros(len(ids), dtype=np.float64)
         for clause in compiled.clauses:
             clause_values = np.where(known, clause.strengths[safe], 0.0).astype(np.float64)
             for pieces, strength in clause.sequences:

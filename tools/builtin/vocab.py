@@ -151,7 +151,7 @@ class VocabIndex:
         if self.embeddings is None or not len(ids):
             return None
         rows = self.embeddings if among is None else self.embeddings[among]
-        sims = (rows @ self.embeddings[list(ids)].T).max(axis=1)
+        sims: np.ndarray = (rows @ self.embeddings[list(ids)].T).max(axis=1)
         return np.clip((sims - floor) / (full - floor), 0, 1).astype(np.float32)
 
     def loose_ids(self, text: str) -> list[int]:

@@ -48,7 +48,8 @@ def prepare_default_corpus(cache_dir: Path, seed: int = 0) -> dict[str, object]:
     target = default_corpus_dir(cache_dir)
     manifest_path = target / "manifest.json"
     if manifest_path.is_file() and (target / "documents.jsonl").is_file():
-        return json.loads(manifest_path.read_text())
+        manifest: dict[str, object] = json.loads(manifest_path.read_text())
+        return manifest
     pairs: list[tuple[str, str]]
     fallback = not sources.apt_available()
     if not fallback:

@@ -55,4 +55,5 @@ def load_excerpts(subject: SubjectModel, corpus: Corpus, cache_dir: Path, length
         buffer = io.BytesIO()
         np.save(buffer, array)
         atomic_write_bytes(path, buffer.getvalue())
-    return np.load(path, mmap_mode="r")
+    excerpts: np.ndarray = np.load(path, mmap_mode="r")
+    return excerpts

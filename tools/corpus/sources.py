@@ -88,7 +88,8 @@ def fetch_debian_packages(dest: Path, wanted: tuple[Source, ...] = DEBIAN_SOURCE
     dest.mkdir(parents=True, exist_ok=True)
     found, _ = pinned_debs(dest, wanted)
     missing = [s for s in wanted if s.package not in found]
-    apt_said, strays = "", []
+    apt_said = ""
+    strays: list[Path] = []
     if missing:
         proc = subprocess.run(["apt-get", "download", *(s.spec for s in missing)], cwd=dest, capture_output=True, text=True, check=False)
         apt_said = proc.stderr.strip()[-400:]

@@ -15,7 +15,7 @@ import json
 import math
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Self, TypeVar
 
 import orjson
 from pydantic import (
@@ -38,24 +38,28 @@ class _OpenAIObject(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
     def to_openai(self) -> dict[str, Any]:
-        return _with_dataclass_names(self)
+        return _model_with_names(self)
 
 
 _PLAIN = (str, int, bool, type(None))
 """Exact types written as they are (a StrEnum is a str subclass, so `type(v) in` leaves it out)."""
 
 
+def _model_with_names(obj: BaseModel) -> dict[str, Any]:
+    out: dict[str, Any] = {"dataclass_name": type(obj).__name__}
+    data = dict(obj)
+    data.update(obj.model_extra or {})
+    for key, value in data.items():
+        if key == "dataclass_name" or (value is None and key in _OPTIONAL_EXTRAS):
+            continue
+        # The common cases inline: this runs for every field of every record of a file.
+        out[key] = value if type(value) in _PLAIN else _with_dataclass_names(value)
+    return out
+
+
 def _with_dataclass_names(obj: Any) -> Any:
     if isinstance(obj, BaseModel):
-        out: dict[str, Any] = {"dataclass_name": type(obj).__name__}
-        data = dict(obj)
-        data.update(obj.model_extra or {})
-        for key, value in data.items():
-            if key == "dataclass_name" or (value is None and key in _OPTIONAL_EXTRAS):
-                continue
-            # The common cases inline: this runs for every field of every record of a file.
-            out[key] = value if type(value) in _PLAIN else _with_dataclass_names(value)
-        return out
+        return _model_with_names(obj)
     if isinstance(obj, list):
         # Lists of numbers or strings are returned as they are: numbers were checked on the way in.
         if obj and isinstance(obj[0], (BaseModel, list)):
@@ -249,7 +253,10 @@ def _first_error_field(err: ValidationError) -> str:
     return ".".join(str(part) for part in loc) if loc else "<root>"
 
 
-def parse_object(obj: Any, expected: type[_OpenAIObject], path: Path) -> Any:
+_Parsed = TypeVar("_Parsed", bound=_OpenAIObject)
+
+
+def parse_object(obj: Any, expected: type[_Parsed], path: Path) -> _Parsed:
     """Validate a decoded JSON object as `expected`, checking `dataclass_name` when present."""
     if not isinstance(obj, dict):
         raise RecordFileError(path, f"expected a JSON object, found {type(obj).__name__}")

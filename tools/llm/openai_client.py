@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import openai
 import structlog
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, UsageMetadata
 from langchain_openai import ChatOpenAI
 from openai.types import Completion
 from pydantic import SecretStr
@@ -103,7 +103,7 @@ class OpenAIChatLLM:
             return reply, tokens
 
         (reply, tokens), retries, latency_s = await self._run(attempt, request.purpose, model)
-        counts = reply.usage_metadata or {}
+        counts: UsageMetadata | dict[str, int] = reply.usage_metadata or {}
         usage = self._usage(model, counts.get("input_tokens", 0), counts.get("output_tokens", 0), latency_s, retries)
         response = LLMResponse(
             text=reply.text, logprobs=tokens, finish_reason=reply.response_metadata.get("finish_reason"), usage=usage
@@ -174,7 +174,7 @@ class OpenAIChatLLM:
 
     def _chat(self, model: str) -> ChatOpenAI:
         if model not in self._chats:
-            self._chats[model] = ChatOpenAI(
+            self._chats[model] = ChatOpenAI(  # type: ignore[call-arg]  # pydantic's plugin knows its field names, not these aliases
                 model=model,
                 api_key=self._key,
                 base_url=self._config.endpoint,

@@ -13,7 +13,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
-from prompts import Message
+from prompts import Message as Message  # re-exported: the LLM clients take it from here
 
 Purpose = Literal["explainer", "simulator", "prober", "reviser"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 
@@ -27,7 +28,7 @@ def counterexample_of(probe: ProbeResult, max_activation: float, threshold: floa
     over, under = float(diff.max()), float(-diff.min())
     if max(over, under) < threshold:
         return None
-    kind = "false_positive" if over >= under else "false_negative"
+    kind: Literal["false_positive", "false_negative"] = "false_positive" if over >= under else "false_negative"
     signed = diff if kind == "false_positive" else -diff
     offending = [int(i) for i in np.flatnonzero(signed >= threshold)]
     return Counterexample(

@@ -23,7 +23,7 @@ import numpy as np
 from tools.builtin.grammar import Condition, parse
 from tools.builtin.vocab import VocabIndex
 from tools.formats.openai import ActivationRecord
-from tools.probes.types import ProbeText
+from tools.probes.types import Generator, ProbeText
 from tools.subject.base import SubjectModel
 
 PROBE_TOKENS = 40
@@ -42,10 +42,10 @@ class ProbeSources:
     used: set[int] = field(default_factory=set)
     """Excerpts drawn by this round (add them to `excluded` of the next)."""
 
-    def probe(self, generator: str, ids: Sequence[int], source: str) -> ProbeText:
+    def probe(self, generator: Generator, ids: Sequence[int], source: str) -> ProbeText:
         ids = [int(i) for i in ids]
         tokens = self.subject.token_strings(ids)
-        return ProbeText(generator=generator, text="".join(tokens), token_ids=ids, tokens=tokens, source=source)  # type: ignore[arg-type]
+        return ProbeText(generator=generator, text="".join(tokens), token_ids=ids, tokens=tokens, source=source)
 
     def fresh_rows(self, count: int, must_contain: Sequence[int] = ()) -> list[int]:
         """Up to `count` excerpt indices not excluded or used; with `must_contain`, rows holding one of those ids."""

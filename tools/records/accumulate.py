@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TypedDict
 
 import numpy as np
 import torch
@@ -44,13 +45,22 @@ class NeuronSample:
     activations: np.ndarray
 
 
+class Moments(TypedDict):
+    """Of the neuron's activations over all tokens; None where undefined (constant activations)."""
+
+    mean: float | None
+    variance: float | None
+    skewness: float | None
+    kurtosis: float | None
+
+
 @dataclass(frozen=True)
 class NeuronSummary:
     top: NeuronSample
     random: NeuronSample
     by_quantile: list[NeuronSample]
     quantile_boundaries: list[float]
-    moments: dict[str, float | None]
+    moments: Moments
 
 
 def _shr(x: torch.Tensor, bits: int) -> torch.Tensor:
@@ -243,8 +253,12 @@ class LayerAccumulator:
         slots = np.flatnonzero(keys != _EMPTY_KEY)
         slots = slots[np.argsort(-keys[slots], kind="stable")]  # unique keys: highest maximum first, ties in pass order
         passed = (_LOW - 1) - (keys[slots] & (_LOW - 1))
-        moments = {k: (float(host[f"moments_{k}"][position]) if np.isfinite(host[f"moments_{k}"][position]) else None)
-                   for k in ("mean", "variance", "skewness", "kurtosis")}
+        def moment(k: str) -> float | None:
+            value = host[f"moments_{k}"][position]
+            return float(value) if np.isfinite(value) else None
+
+        moments = Moments(mean=moment("mean"), variance=moment("variance"), skewness=moment("skewness"),
+                          kurtosis=moment("kurtosis"))
         bins = []
         for j in range(self.n_bins):
             held_idx = host["bin_idx"][position, j]

@@ -54,7 +54,7 @@ def _partial_path(store: RecordStore, layer: int) -> Path:
 
 def _save_partial(path: Path, acc: LayerAccumulator, neurons: list[int]) -> None:
     buffer = io.BytesIO()
-    np.savez(buffer, neurons=np.asarray(neurons), **acc.state())
+    np.savez(buffer, neurons=np.asarray(neurons), **acc.state())  # type: ignore[arg-type]  # stub: ** could reach allow_pickle; state() holds arrays only
     atomic_write_bytes(path, buffer.getvalue())
 
 
@@ -209,4 +209,5 @@ class _PieceTable:
             missing = np.unique(ids[~self._known[ids]])
             self._pieces[missing] = self._subject.token_strings(missing.tolist())
             self._known[missing] = True
-        return self._pieces[ids].tolist()
+        pieces: list[Any] = self._pieces[ids].tolist()
+        return pieces

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 RESAMPLES = 1000
 
@@ -48,11 +49,11 @@ def _r(sums: np.ndarray) -> np.ndarray:
     return np.where((n >= 2) & (var_y > 1e-12 * scale) & (var_p > 1e-12 * scale), np.clip(r, -1.0, 1.0), np.nan)
 
 
-def _arrays(values: Sequence[Sequence[float]]) -> list[np.ndarray]:
+def _arrays(values: Sequence[npt.ArrayLike]) -> list[np.ndarray]:
     return [np.asarray(v, dtype=np.float64) for v in values]
 
 
-def weighted_pooled_r(true: Sequence[Sequence[float]], pred: Sequence[Sequence[float]], weights: Sequence[float] | None = None) -> float | None:
+def weighted_pooled_r(true: Sequence[npt.ArrayLike], pred: Sequence[npt.ArrayLike], weights: Sequence[float] | None = None) -> float | None:
     """Pooled Pearson r over all tokens of all records, each token counting as its record's weight."""
     if not true:
         return None
@@ -75,7 +76,7 @@ def _resample_counts(strata: np.ndarray, n_resamples: int, rng: np.random.Genera
 
 
 def compare_paired(
-    true: Sequence[Sequence[float]], a: Sequence[Sequence[float]], b: Sequence[Sequence[float]],
+    true: Sequence[npt.ArrayLike], a: Sequence[npt.ArrayLike], b: Sequence[npt.ArrayLike],
     weights: Sequence[float] | None = None, strata: Sequence[int] | None = None,
     n_resamples: int = RESAMPLES, confidence: float = 0.95, seed: int = 0,
 ) -> PairedComparison:

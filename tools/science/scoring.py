@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 Pair = tuple[Sequence[float], Sequence[float]]
 """(true raw activations, simulated values) of one record."""
@@ -27,7 +28,7 @@ class Undefinable:
         return self.value is not None
 
 
-def pearson(true: Sequence[float], predicted: Sequence[float]) -> Undefinable:
+def pearson(true: npt.ArrayLike, predicted: npt.ArrayLike) -> Undefinable:
     y, yhat = np.asarray(true, dtype=np.float64), np.asarray(predicted, dtype=np.float64)
     if y.shape != yhat.shape:
         raise ValueError(f"length mismatch: {y.size} true values, {yhat.size} simulated")
@@ -148,9 +149,10 @@ def _resampled_correlations(pairs: Sequence[Pair], picks: np.ndarray) -> np.ndar
         ptp_y = np.where(present, bounds[:, 1], -np.inf).max(1) - np.where(present, bounds[:, 0], np.inf).min(1)
         ptp_p = np.where(present, bounds[:, 3], -np.inf).max(1) - np.where(present, bounds[:, 2], np.inf).min(1)
         var_y, var_p = syy - sy * sy / n, spp - sp * sp / n
-        r = (syp - sy * sp / n) / np.sqrt(var_y * var_p)
+        r: np.ndarray = (syp - sy * sp / n) / np.sqrt(var_y * var_p)
     defined = ((counts[:, ~finite] == 0).all(1) & (n >= 2) & (ptp_y > 0) & (ptp_p > 0) & (var_y > 0) & (var_p > 0))
-    return np.clip(r[defined], -1.0, 1.0)
+    clipped: np.ndarray = np.clip(r[defined], -1.0, 1.0)
+    return clipped
 
 
 def paired_difference_ci(

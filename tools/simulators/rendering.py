@@ -210,8 +210,8 @@ def slot_token_indices(
         position += len(text)
     indices = []
     for number, slot in enumerate(slots):
-        index = starts.get(slot + shift)
-        if index is None:
+        start = starts.get(slot + shift)
+        if start is None:
             raise UnreadableAnswer(f"token {number}: its placeholder does not start a prompt token")
-        indices.append(index)
+        indices.append(start)
     return indices

@@ -150,7 +150,7 @@ class BridgeSubject:
         ids = torch.full((len(sequences), width), self._pad_id, dtype=torch.long)
         mask = torch.zeros((len(sequences), width), dtype=torch.long)
         for row, seq in enumerate(sequences):
-            if offset:
+            if self._bos_id is not None:
                 ids[row, 0] = self._bos_id
             ids[row, offset : offset + len(seq)] = torch.as_tensor(list(seq), dtype=torch.long)
             mask[row, : offset + len(seq)] = 1
@@ -191,7 +191,8 @@ class BridgeSubject:
 
     def token_embeddings(self) -> np.ndarray:
         """The input embedding matrix, shape (vocab, d_model), float32."""
-        return self.hf_model.get_input_embeddings().weight.detach().float().cpu().numpy()
+        matrix: np.ndarray = self.hf_model.get_input_embeddings().weight.detach().float().cpu().numpy()
+        return matrix
 
     def next_token_distribution(self, text: str) -> list[tuple[str, float]]:
         """Top next tokens and probabilities after `text` (full forward with logits; sanity checks)."""

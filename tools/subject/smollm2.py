@@ -146,4 +146,5 @@ def sanity_check(directory: Path) -> dict[str, object]:
 
 
 def read_sanity(directory: Path) -> dict[str, object]:
-    return json.loads((directory / SANITY_FILE).read_text())
+    sanity: dict[str, object] = json.loads((directory / SANITY_FILE).read_text())
+    return sanity

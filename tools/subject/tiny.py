@@ -57,23 +57,23 @@ def tiny_tokenizer() -> Any:
 
 def tiny_hf_model(name: str, seed: int = 0) -> Any:
     """A randomly initialized HF causal LM of the named tiny architecture (deterministic for a seed)."""
-    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, PreTrainedModel
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if name == "tiny-llama":
-            config = LlamaConfig(
+            llama = LlamaConfig(
                 vocab_size=TINY_VOCAB, hidden_size=TINY_D_MODEL, intermediate_size=TINY_D_MLP,
                 num_hidden_layers=TINY_LAYERS, num_attention_heads=4, num_key_value_heads=2,
                 max_position_embeddings=512, tie_word_embeddings=True, bos_token_id=0, eos_token_id=0, pad_token_id=1,
             )
-            model = LlamaForCausalLM(config)
+            model: PreTrainedModel = LlamaForCausalLM(llama)
         elif name == "tiny-gpt2":
-            config = GPT2Config(
+            gpt2 = GPT2Config(
                 vocab_size=TINY_VOCAB, n_embd=TINY_D_MODEL, n_inner=TINY_D_MLP, n_layer=TINY_LAYERS, n_head=4,
                 n_positions=512, bos_token_id=0, eos_token_id=0, pad_token_id=1,
             )
-            model = GPT2LMHeadModel(config)
+            model = GPT2LMHeadModel(gpt2)
         else:
             raise ValueError(f"unknown tiny model {name!r}")
     return model.eval()
