@@ -38,7 +38,8 @@ browser:
 		|| (apt-get update -q && apt-get install -y -q chromium)) \
 		|| echo "warning: could not install Debian's chromium; the browser test will fail" >&2
 
-test: assets browser
+# Lint (ruff + strict mypy) runs first: `make test` is what .ci/run calls, so CI checks the types too.
+test: lint assets browser
 	REFINERY_REQUIRE_ASSETS=1 $(BIN)/python -m pytest -q
 
 # Optional: llama.cpp's OpenAI-compatible server for `refinery serve-local`. It has no binary wheel,
