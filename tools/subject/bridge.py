@@ -10,11 +10,14 @@ from __future__ import annotations
 import copy
 import hashlib
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import structlog
 import torch
+
+if TYPE_CHECKING:
+    from transformers import GenerationMixin
 
 from tools.subject.base import SubjectInfo, TokenizedText, check_layer, check_neurons
 from tools.subject.device import (
@@ -75,7 +78,8 @@ class BridgeSubject:
                  max_batch_tokens: int | None = None) -> None:
         self.bridge = bridge
         self.hf_model = hf_model
-        self._plain = unwrapped(hf_model)
+        # copy.copy keeps the class: the view of an HF causal LM is one, with its `generate`.
+        self._plain = cast("GenerationMixin", unwrapped(hf_model))
         self.tokenizer = tokenizer
         self.max_batch_tokens = max_batch_tokens
         """Tokens per forward of `activations`; None: 4,096 on the CPU, from free memory on a GPU."""
