@@ -129,9 +129,9 @@ async def open_backend(settings: Settings, subject: SubjectModel, ledger: UsageL
 
 
 def local_config(settings: Settings, stack: AsyncExitStack) -> LLMConfig:
-    from tools.llm.local_server import local_llm_config, local_server
+    from tools.llm.local_server import LocalServer, local_llm_config
     from tools.subject.smollm2 import ensure_gguf
 
     gguf = ensure_gguf(settings.cache_dir)
-    base_url = stack.enter_context(local_server(gguf))
-    return local_llm_config(base_url)
+    server = stack.enter_context(LocalServer(gguf))
+    return local_llm_config(server.base_url)

@@ -112,11 +112,11 @@ def llm_endpoint(args: argparse.Namespace) -> Iterator[None]:
     if args.local_gguf is None:
         yield
         return
-    from tools.llm.local_server import local_server
+    from tools.llm.local_server import LocalServer
 
     alias = args.local_gguf.name.split(".gguf")[0].lower()
-    with local_server(args.local_gguf, alias=alias, n_ctx=LOCAL_CONTEXT_TOKENS, n_threads=args.local_threads) as base_url:
-        args.llm_base_url, args.llm_model = base_url, alias
+    with LocalServer(args.local_gguf, alias=alias, n_ctx=LOCAL_CONTEXT_TOKENS, n_threads=args.local_threads) as server:
+        args.llm_base_url, args.llm_model = server.base_url, alias
         yield
 
 

@@ -125,10 +125,10 @@ def check_answers(gguf: Path) -> tuple[str, float]:
     """Serve the GGUF with llama.cpp on loopback and ask one short question; (answer, seconds)."""
     from openai import OpenAI
 
-    from tools.llm.local_server import local_server
+    from tools.llm.local_server import LocalServer
 
-    with local_server(gguf, alias=ALIAS) as base_url:
-        client = OpenAI(base_url=base_url, api_key="x")
+    with LocalServer(gguf, alias=ALIAS) as server:
+        client = OpenAI(base_url=server.base_url, api_key="x")
         started = time.monotonic()
         reply = client.chat.completions.create(
             model=ALIAS, messages=[{"role": "user", "content": "What is the capital of France? One word."}], max_tokens=8,

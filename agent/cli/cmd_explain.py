@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from agent.cli.options import explaining_options
+from agent.cli.options import explaining_options, one_neuron_options
 from agent.settings import Settings
 
 if TYPE_CHECKING:  # imported where it runs, keeping the CLI's start fast
@@ -31,9 +31,7 @@ examples:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("explain", help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--layer", type=int, required=True, help="layer index (0-based)")
-    parser.add_argument("--neuron", type=int, required=True, help="neuron index within the layer")
-    parser.add_argument("--json", action="store_true", help="print one JSON object (for scripts)")
+    one_neuron_options(parser)
     explaining_options(parser)
     parser.set_defaults(handler=run)
 

@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from agent.cli.options import budget_options, explaining_options
+from agent.cli.options import budget_options, explaining_options, one_neuron_options
 from agent.settings import Settings
 
 HELP = "refine one neuron's explanation: propose, simulate, score, probe for counterexamples, revise until it converges"
@@ -42,9 +42,7 @@ examples:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("refine", help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--layer", type=int, required=True, help="layer index (0-based)")
-    parser.add_argument("--neuron", type=int, required=True, help="neuron index within the layer")
-    parser.add_argument("--json", action="store_true", help="print one JSON object (for scripts)")
+    one_neuron_options(parser)
     budget_options(parser)
     explaining_options(parser, refine=True)
     parser.set_defaults(handler=run)

@@ -22,6 +22,13 @@ def setting(parser: argparse.ArgumentParser | Any, *flags: str, field: str, **kw
     parser.add_argument(*flags, dest=field, default=argparse.SUPPRESS, help=help_text, **kwargs)
 
 
+def one_neuron_options(parser: argparse.ArgumentParser) -> None:
+    """The neuron a one-neuron command works on, and its --json switch."""
+    parser.add_argument("--layer", type=int, required=True, help="layer index (0-based)")
+    parser.add_argument("--neuron", type=int, required=True, help="neuron index within the layer")
+    parser.add_argument("--json", action="store_true", help="print one JSON object (for scripts)")
+
+
 def subject_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("subject model")
     setting(group, "--model", field="model", metavar="NAME")

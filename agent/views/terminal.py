@@ -287,6 +287,8 @@ def refinement_text(final: Finalized, changes: Sequence[Change], report: str, wi
         lines += wrap(f"round {change.iteration} adopted ({why}{sure}): {change.explanation}", 2)
         for label in change.answers[:2]:
             lines += wrap(f"answers: {label}", 6)
+        if not change.answers:
+            lines += wrap("(a refit on the records and every probe so far: it answers no named counterexample)", 6)
     if not changes:
         lines += wrap("No revision was adopted, so no counterexample changed the explanation.", 2)
     for problem in final.problems:

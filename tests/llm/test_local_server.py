@@ -82,7 +82,7 @@ def test_missing_llama_cpp_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, ggu
     with pytest.raises(AssetMissingError, match="make local"):
         server.start()
     assert server.port is None  # nothing was started, not even a port chosen
-    with pytest.raises(AssetMissingError, match="make local"), ls.local_server(gguf):
+    with pytest.raises(AssetMissingError, match="make local"), ls.LocalServer(gguf):
         pass
 
 
@@ -152,11 +152,11 @@ def test_start_waits_for_models_endpoint_and_stop_ends_the_process(
     server.stop()  # a second stop is harmless
 
 
-def test_local_server_yields_the_base_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, gguf: Path, installed: None) -> None:
+def test_a_server_serves_at_its_base_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, gguf: Path, installed: None) -> None:
     fake_command(monkeypatch, tmp_path, FAKE_SERVER)
     port = ls.free_port()
-    with ls.local_server(gguf, port=port, log_path=tmp_path / "logs" / "server.log") as base_url:
-        assert base_url == f"http://127.0.0.1:{port}/v1"
+    with ls.LocalServer(gguf, port=port, log_path=tmp_path / "logs" / "server.log") as server:
+        assert server.base_url == f"http://127.0.0.1:{port}/v1"
     assert "fake server starting" in (tmp_path / "logs" / "server.log").read_text()
 
 
@@ -215,8 +215,8 @@ def real_server() -> Iterator[str]:
 
     ls.require_llama_cpp()
     gguf = smollm2.ensure_gguf(default_cache_dir())
-    with ls.local_server(gguf) as base_url:
-        yield base_url
+    with ls.LocalServer(gguf) as server:
+        yield server.base_url
 
 
 @pytest.mark.local_llm

@@ -44,5 +44,7 @@ def test_the_text_fits_100_columns_and_names_two_counterexamples_at_most() -> No
 def test_the_verdict_says_plainly_when_the_loop_did_not_help() -> None:
     assert "Not a clear improvement" in refinement_text(final(0.02, (-0.01, 0.05)), [], "r.html")
     assert "made this neuron worse" in refinement_text(final(-0.06, (-0.1, -0.02)), [], "r.html")
+    refit = judged(1, True).model_copy(update={"answers": []})
+    assert "a refit on the records" in refinement_text(final(0.02, (-0.01, 0.05)), adopted_changes([refit]), "r.html")
     kept = refinement_text(final(0.0, (0.0, 0.0), refined=ONESHOT), [], "r.html")
     assert "kept the one-shot explanation" in kept and "No revision was adopted" in kept

@@ -5,7 +5,8 @@ import pytest
 from bench.support.brain import brain_behaviour
 from bench.support.chat_server import ChatServer, Respond
 from tools.explainers.base import DEFAULT_MAX_WORDS, NoExplanationError, UnchangedExplanation, word_count
-from tools.explainers.llm_explainer import LLMExplainer, explain_messages, output_cap
+from tools.explainers.llm_explainer import LLMExplainer, explain_messages
+from tools.explainers.sampling import output_cap
 from tools.formats.openai import ActivationRecord
 from tools.llm.config import LLMConfig
 from tools.llm.fake import ScriptedLLM

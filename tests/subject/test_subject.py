@@ -130,6 +130,33 @@ def test_generate_is_seeded(tiny_subject: BridgeSubject) -> None:
     assert a == b and len(a) == 8
 
 
+def _reference_sample(subject: BridgeSubject, prompt_ids: list[int], max_new_tokens: int, temperature: float, seed: int) -> list[int]:
+    """Sampling spelled out: a full forward through the bridge per new token (no cache), the same draws."""
+    import torch
+
+    ids = [subject.tokenizer.bos_token_id, *prompt_ids]
+    eos = subject.hf_model.generation_config.eos_token_id
+    new: list[int] = []
+    with torch.random.fork_rng(devices=[]), torch.inference_mode():
+        torch.manual_seed(seed)
+        while len(new) < max_new_tokens and (not new or new[-1] != eos):
+            logits = subject.bridge(torch.as_tensor([ids + new]))[0, -1]
+            new.append(int(torch.multinomial((logits / temperature).softmax(-1), 1)))
+    return new
+
+
+@pytest.mark.parametrize("name", ["tiny-llama", "tiny-gpt2"])
+def test_generate_samples_the_model_given_the_whole_text(name: str) -> None:
+    """Sampled ids are the model's own draws given all earlier tokens: the transformer-lens 4.3 bridge
+    ignored the KV cache, so sampling through it saw only the newest token."""
+    subject = load_subject(name)
+    prompts = [t.ids for t in subject.tokenize(["The function", "for item in sequence:", "Return the value of x"])]
+    for i, prompt in enumerate(prompts):
+        for seed, temperature in [(0, 1.0), (3, 1.0), (17, 0.7)]:
+            expected = _reference_sample(subject, prompt, 12, temperature, seed)
+            assert subject.generate(prompt, 12, temperature, seed) == expected, (i, seed, temperature)
+
+
 @pytest.mark.model
 def test_smollm2_is_sane_and_reads_its_neurons(smollm2_subject: BridgeSubject) -> None:
     top = smollm2_subject.next_token_distribution("The capital of France is")

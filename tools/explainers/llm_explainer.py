@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import structlog
-
 import prompts
 from prompts import Message
 from tools.explainers.base import DEFAULT_MAX_WORDS
-from tools.explainers.sampling import sample_explanations
+from tools.explainers.sampling import ExplanationSampler
 from tools.formats.openai import ActivationRecord
 from tools.llm.protocol import LLM
 from tools.prompting import token_value_lines
 from tools.science.normalize import nonzero_share, normalize_records
-
-log = structlog.get_logger(__name__)
 
 REPEAT_BELOW = 0.2
 
@@ -36,22 +32,9 @@ def explain_messages(records: Sequence[ActivationRecord], max_words: int = DEFAU
     return prompts.load("explain").render(**explain_prompt_values(records, max_words))
 
 
-def output_cap(max_words: int) -> int:
-    """Tokens to allow for an answer of `max_words` words: about two tokens a word, and room for a preamble."""
-    return 2 * max_words + 40
-
-
-class LLMExplainer:
+class LLMExplainer(ExplanationSampler):
     def __init__(self, llm: LLM, temperature: float = 1.0, max_words: int = DEFAULT_MAX_WORDS) -> None:
-        self.llm = llm
-        self.temperature = temperature
-        self.max_words = max_words
-        self.max_tokens = output_cap(max_words)
-
-    @property
-    def name(self) -> str:
-        return "llm"
+        super().__init__("explainer", llm, temperature, max_words)
 
     async def explain(self, records: Sequence[ActivationRecord], n: int) -> list[str]:
-        return await sample_explanations(self.llm, "explainer", explain_messages(records, self.max_words), n, self.temperature,
-                                         self.max_tokens, self.max_words)
+        return await self.sample(explain_messages(records, self.max_words), n)

@@ -1,4 +1,5 @@
-"""n concurrent samples of one prompt, cleaned into distinct usable explanations (explainer and reviser)."""
+"""n concurrent samples of one prompt, cleaned into distinct usable explanations (explainer and reviser),
+and the LLM-call skeleton both share."""
 
 from __future__ import annotations
 
@@ -13,6 +14,11 @@ from tools.llm.protocol import LLM, LLMError, LLMRequest, Purpose
 log = structlog.get_logger(__name__)
 
 _REPEATED = "repeated the current explanation"
+
+
+def output_cap(max_words: int) -> int:
+    """Tokens to allow for an answer of `max_words` words: about two tokens a word, and room for a preamble."""
+    return 2 * max_words + 40
 
 
 async def sample_explanations(
@@ -50,3 +56,24 @@ async def sample_explanations(
         error = UnchangedExplanation if problems and all(p == _REPEATED for p in problems) else NoExplanationError
         raise error(f"no usable {purpose} answer from {n} samples: {problems[0] if problems else 'none returned'}")
     return out
+
+
+class ExplanationSampler:
+    """What the LLM explainer and reviser share: one LLM sampled at `temperature` for `purpose`,
+    answers capped at `max_words` words and `output_cap(max_words)` tokens."""
+
+    def __init__(self, purpose: Purpose, llm: LLM, temperature: float, max_words: int) -> None:
+        self.purpose: Purpose = purpose
+        self.llm = llm
+        self.temperature = temperature
+        self.max_words = max_words
+        self.max_tokens = output_cap(max_words)
+
+    @property
+    def name(self) -> str:
+        return "llm"
+
+    async def sample(self, messages: list[Message], n: int, exclude: str | None = None) -> list[str]:
+        """`sample_explanations` of `messages` with this sampler's settings."""
+        return await sample_explanations(self.llm, self.purpose, messages, n, self.temperature, self.max_tokens,
+                                         self.max_words, exclude=exclude)

@@ -14,9 +14,9 @@ parent (`scope="global"`) aborts the neuron where it stands, resumable once more
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -146,6 +146,9 @@ class Budget:
             await self.parent.settle(reservation, usage)
 
 
+Q = TypeVar("Q", LLMRequest, PromptScoreRequest)
+R = TypeVar("R", LLMResponse, PromptScoreResponse)
+
 Estimator = Callable[[LLMRequest | PromptScoreRequest], tuple[float, int]]
 """Upper estimate of a call's (usd, tokens) before it is made."""
 
@@ -158,23 +161,20 @@ class BudgetedLLM:
         self.final_phase = False
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
-        usd, tokens = self.estimate(request)
-        reservation = await self.budget.reserve(usd, tokens, use_final_reserve=self.final_phase)
-        response: LLMResponse | None = None
-        try:
-            response = await self.inner.complete(request)
-            return response
-        finally:
-            await self.budget.settle(reservation, response.usage if response is not None else None)
+        return await self._booked(request, self.inner.complete)
 
     async def score_prompt(self, request: PromptScoreRequest) -> PromptScoreResponse:
         if not isinstance(self.inner, PromptScorer):
             raise TypeError(f"{type(self.inner).__name__} cannot score prompts")
+        return await self._booked(request, self.inner.score_prompt)
+
+    async def _booked(self, request: Q, call: Callable[[Q], Awaitable[R]]) -> R:
+        """`call(request)` within a reservation of its estimate, settled with its usage (none if it failed)."""
         usd, tokens = self.estimate(request)
         reservation = await self.budget.reserve(usd, tokens, use_final_reserve=self.final_phase)
-        response: PromptScoreResponse | None = None
+        response: R | None = None
         try:
-            response = await self.inner.score_prompt(request)
+            response = await call(request)
             return response
         finally:
             await self.budget.settle(reservation, response.usage if response is not None else None)

@@ -16,7 +16,7 @@ import sqlite3
 import threading
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tools.llm.protocol import (
     LLM,
@@ -26,6 +26,8 @@ from tools.llm.protocol import (
     PromptScoreRequest,
     PromptScoreResponse,
 )
+
+R = TypeVar("R", LLMResponse, PromptScoreResponse)
 
 
 def _prefix_end(prefix: str) -> str:
@@ -114,13 +116,19 @@ class JournaledLLM:
         self._seen[digest] += 1
         return hashlib.sha256(f"{self.scope}\x1f{kind}\x1f{digest}\x1f{occurrence}".encode()).hexdigest()
 
+    def _replay(self, key: str, response_type: type[R]) -> R | None:
+        """The journaled response under `key`, marked cached (it costs nothing now), or None."""
+        stored = self.journal.get(key)
+        if stored is None:
+            return None
+        response = response_type.model_validate_json(stored)
+        response.usage = response.usage.model_copy(update={"cached": True})
+        return response
+
     async def complete(self, request: LLMRequest) -> LLMResponse:
         key = self._key("chat", request.model_dump_json())
-        stored = self.journal.get(key)
-        if stored is not None:
-            response = LLMResponse.model_validate_json(stored)
-            response.usage = response.usage.model_copy(update={"cached": True})
-            return response
+        if (replayed := self._replay(key, LLMResponse)) is not None:
+            return replayed
         response = await self.inner.complete(request)
         self.journal.put(key, self.scope, "chat", request.purpose, response.model_dump_json())
         return response
@@ -129,11 +137,9 @@ class JournaledLLM:
         if not isinstance(self.inner, PromptScorer):
             raise TypeError(f"{type(self.inner).__name__} cannot score prompts")
         key = self._key("prompt", request.model_dump_json())
-        stored = self.journal.get(key)
-        if stored is not None:
-            response = PromptScoreResponse.model_validate_json(stored)
-            response.usage = response.usage.model_copy(update={"cached": True})
-            return response
+        if (replayed := self._replay(key, PromptScoreResponse)) is not None:
+            return replayed
         response = await self.inner.score_prompt(request)
+        # json.dumps keeps a -inf prompt logprob; model_dump_json would write null, which does not load back.
         self.journal.put(key, self.scope, "prompt", request.purpose, json.dumps(response.model_dump(mode="json")))
         return response

@@ -14,7 +14,6 @@ quoted when it fails to start.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import json
 import socket
@@ -24,7 +23,6 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -154,7 +152,8 @@ def _tail(path: Path, chars: int = _LOG_TAIL_CHARS) -> str:
 class LocalServer:
     """One llama.cpp server subprocess: `start()` returns once it answers, `stop()` ends it.
 
-    Also a context manager. The server runs in its own session, so a Ctrl-C in the terminal
+    Also a context manager: `with LocalServer(gguf) as server:` serves at `server.base_url` for the
+    block. The server runs in its own session, so a Ctrl-C in the terminal
     reaches only us, and we stop it in order (terminate, then kill after a grace period).
     """
 
@@ -276,22 +275,4 @@ class LocalServer:
     ) -> None:
         self.stop()
 
-
-@contextlib.contextmanager
-def local_server(
-    gguf: Path,
-    port: int | None = None,
-    *,
-    alias: str | None = None,
-    n_ctx: int | None = None,
-    n_threads: int | None = None,
-    log_path: Path | None = None,
-    startup_timeout_s: float = STARTUP_TIMEOUT_S,
-) -> Iterator[str]:
-    """Run llama.cpp's server on 127.0.0.1 for the block; yields its base URL (`http://127.0.0.1:P/v1`)."""
-    server = LocalServer(
-        gguf, port, alias=alias, n_ctx=n_ctx, n_threads=n_threads, log_path=log_path, startup_timeout_s=startup_timeout_s
-    )
-    with server:
-        yield server.base_url
 

@@ -20,8 +20,6 @@ checkpoint) is copied to the host.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TypedDict
 
@@ -29,6 +27,7 @@ import numpy as np
 import torch
 
 from tools.records.moments import StreamingMoments
+from tools.subject.device import one_cpu_thread
 
 QUANTILES = (0.0, 0.5, 0.9, 0.99, 0.999)
 _EMPTY_KEY = torch.iinfo(torch.int64).min
@@ -169,7 +168,7 @@ class LayerAccumulator:
         if tuple(acts.shape) != (b, self.length, self.n):
             raise ValueError(f"activations of shape {tuple(acts.shape)}, expected {(b, self.length, self.n)}")
         self._host = None
-        with _one_cpu_thread(self.device):
+        with one_cpu_thread(self.device):
             maxes = acts.amax(dim=1)  # (b, N)
             by_neuron = acts.transpose(1, 2).contiguous()  # (b, N, T): every sample keeps one neuron's T values
             self.moments.update(acts)
@@ -298,23 +297,6 @@ class LayerAccumulator:
         self.processed = int(state["processed"])
         self.boundaries = torch.as_tensor(np.asarray(state["boundaries"]), device=self.device) if "boundaries" in state else None
         self._host = None
-
-
-@contextlib.contextmanager
-def _one_cpu_thread(device: torch.device) -> Iterator[None]:
-    """On the CPU, the updates run on one thread. Their tensors are small and memory-bound, so more
-    threads only add synchronization, and on a busy machine (other processes on the cores) every
-    parallel operation then waits milliseconds for a descheduled thread: measured on 2 shared
-    cores, a pass's updates took 3-5x longer with torch's two threads than with one."""
-    if device.type != "cpu":
-        yield
-        return
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _replacements(held: torch.Tensor, offered: torch.Tensor, largest: bool) -> tuple[torch.Tensor, torch.Tensor]:

@@ -16,13 +16,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import structlog
-
 import prompts
 from prompts import Message
 from tools.explainers.base import DEFAULT_MAX_WORDS
-from tools.explainers.llm_explainer import output_cap
-from tools.explainers.sampling import sample_explanations
+from tools.explainers.sampling import ExplanationSampler
 from tools.formats.openai import ActivationRecord
 from tools.llm.protocol import LLM
 from tools.probes.types import Counterexample
@@ -30,8 +27,6 @@ from tools.prompt_window import peak_index, peak_window, window_note
 from tools.prompting import escape_token, token_value_lines
 from tools.revisers.base import Revision, RevisionContext
 from tools.science.normalize import normalize_record
-
-log = structlog.get_logger(__name__)
 
 MAX_RECORDS = 3
 MAX_COUNTEREXAMPLES = 8
@@ -133,21 +128,13 @@ def revise_messages(context: RevisionContext, max_words: int = DEFAULT_MAX_WORDS
     return prompts.load("revise").render(**revise_prompt_values(context, max_words))
 
 
-class LLMReviser:
+class LLMReviser(ExplanationSampler):
     def __init__(self, llm: LLM, temperature: float = 0.7, max_words: int = DEFAULT_MAX_WORDS) -> None:
-        self.llm = llm
-        self.temperature = temperature
-        self.max_words = max_words
-        self.max_tokens = output_cap(max_words)
-
-    @property
-    def name(self) -> str:
-        return "llm"
+        super().__init__("reviser", llm, temperature, max_words)
 
     async def revise(self, context: RevisionContext, n: int) -> list[Revision]:
         """Up to `n` distinct revisions from `n` concurrent samples (distinct seeds); never the current explanation.
         Each answers the counterexamples the prompt showed."""
-        texts = await sample_explanations(self.llm, "reviser", revise_messages(context, self.max_words), n, self.temperature,
-                                          self.max_tokens, self.max_words, exclude=context.explanation)
+        texts = await self.sample(revise_messages(context, self.max_words), n, exclude=context.explanation)
         shown = [c.label for c in select_counterexamples(context.counterexamples)]
         return [Revision(text=t, answers=shown) for t in texts]

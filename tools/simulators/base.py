@@ -10,14 +10,19 @@ scores from different methods are not comparable.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Literal, Protocol, TypeVar, cast, runtime_checkable
 
+import structlog
 from pydantic import BaseModel, Field
 
+from tools.llm.protocol import LLMError
 from tools.science.expected_value import ValueDistribution
 
+log = structlog.get_logger(__name__)
+
 T = TypeVar("T")
+Records = Sequence[Sequence[str]]
 
 
 class RecordSimulation(BaseModel):
@@ -81,3 +86,29 @@ async def gather_all(awaitables: Iterable[Awaitable[T]]) -> list[T]:
         if isinstance(result, BaseException):
             raise result
     return cast(list[T], results)
+
+
+async def simulate_in_groups(
+    method: str,
+    records: Records,
+    records_per_request: int,
+    ask: Callable[[Records], Awaitable[T]],
+    read: Callable[[Records, T], list[RecordSimulation]],
+) -> list[RecordSimulation]:
+    """The request/failure path every LLM simulator shares: `records` in groups of
+    `records_per_request`, one `ask` per group (all at once), each answer `read` into one simulation
+    per record of its group, in order. A request that fails with `LLMError` fails every record of
+    its group with the reason (never zeros); any other error, a budget refusal, is raised."""
+
+    async def one_group(group: Records) -> list[RecordSimulation]:
+        try:
+            answer = await ask(group)
+        except LLMError as err:
+            log.warning("simulator_request_failed", method=method, records=len(group), error=str(err))
+            return [RecordSimulation.failed(method, tokens, f"LLM request failed: {err}") for tokens in group]
+        return read(group, answer)
+
+    size = records_per_request
+    groups = [records[start : start + size] for start in range(0, len(records), size)]
+    results = await gather_all(one_group(group) for group in groups)
+    return [simulation for group in results for simulation in group]

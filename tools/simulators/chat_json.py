@@ -11,18 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import structlog
-
-from tools.llm.protocol import LLM, LLMError, LLMRequest
-from tools.simulators.base import RecordSimulation, gather_all
+from tools.llm.protocol import LLM, LLMRequest, LLMResponse
+from tools.simulators.base import RecordSimulation, simulate_in_groups
 from tools.simulators.rendering import (
     UnreadableAnswer,
     chat_json_messages,
     json_record_values,
     parse_json_answer,
 )
-
-log = structlog.get_logger(__name__)
 
 METHOD = "chat-json"
 
@@ -47,10 +43,10 @@ class ChatJsonSimulator:
         return METHOD
 
     async def simulate(self, explanation: str, records: Sequence[Sequence[str]]) -> list[RecordSimulation]:
-        size = self._records_per_request
-        groups = [records[start : start + size] for start in range(0, len(records), size)]
-        results = await gather_all(self._simulate_group(explanation, group) for group in groups)
-        return [simulation for group in results for simulation in group]
+        return await simulate_in_groups(
+            METHOD, records, self._records_per_request,
+            lambda group: self._llm.complete(self.request(explanation, group)), _read_answer,
+        )
 
     def request(self, explanation: str, records: Sequence[Sequence[str]]) -> LLMRequest:
         """The request for one group of records."""
@@ -62,35 +58,28 @@ class ChatJsonSimulator:
             temperature=0.0,
         )
 
-    async def _simulate_group(
-        self, explanation: str, records: Sequence[Sequence[str]]
-    ) -> list[RecordSimulation]:
+
+def _read_answer(records: Sequence[Sequence[str]], response: LLMResponse) -> list[RecordSimulation]:
+    """One simulation per record from the answer to one group's request."""
+    truncated = " (the answer was cut at max_tokens)" if response.finish_reason == "length" else ""
+    try:
+        lists = parse_json_answer(response.text, len(records))
+    except UnreadableAnswer as err:
+        return [RecordSimulation.failed(METHOD, tokens, f"{err}{truncated}") for tokens in records]
+    simulations = []
+    for number, (tokens, raw) in enumerate(zip(records, lists, strict=True), start=1):
         try:
-            response = await self._llm.complete(self.request(explanation, records))
-        except LLMError as err:
-            log.warning("simulator_request_failed", method=METHOD, records=len(records), error=str(err))
-            return [
-                RecordSimulation.failed(METHOD, tokens, f"LLM request failed: {err}") for tokens in records
-            ]
-        truncated = " (the answer was cut at max_tokens)" if response.finish_reason == "length" else ""
-        try:
-            lists = parse_json_answer(response.text, len(records))
+            values = json_record_values(raw, len(tokens))
         except UnreadableAnswer as err:
-            return [RecordSimulation.failed(METHOD, tokens, f"{err}{truncated}") for tokens in records]
-        simulations = []
-        for number, (tokens, raw) in enumerate(zip(records, lists, strict=True), start=1):
-            try:
-                values = json_record_values(raw, len(tokens))
-            except UnreadableAnswer as err:
-                simulations.append(RecordSimulation.failed(METHOD, tokens, f"record {number}: {err}"))
-                continue
-            simulations.append(
-                RecordSimulation(
-                    method=METHOD,
-                    tokens=list(tokens),
-                    expected=[float(v) for v in values],
-                    distribution_values=[[float(v)] for v in values],
-                    distribution_probabilities=[[1.0] for _ in values],
-                )
+            simulations.append(RecordSimulation.failed(METHOD, tokens, f"record {number}: {err}"))
+            continue
+        simulations.append(
+            RecordSimulation(
+                method=METHOD,
+                tokens=list(tokens),
+                expected=[float(v) for v in values],
+                distribution_values=[[float(v)] for v in values],
+                distribution_probabilities=[[1.0] for _ in values],
             )
-        return simulations
+        )
+    return simulations

@@ -37,16 +37,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-import structlog
-
 from prompts import Message
-from tools.llm.protocol import LLM, LLMError, LLMRequest, TokenLogprob
+from tools.llm.protocol import LLM, LLMRequest, LLMResponse, TokenLogprob
 from tools.science.expected_value import ValueDistribution, split_ten, value_distribution
-from tools.simulators.base import RecordSimulation, gather_all
+from tools.simulators.base import RecordSimulation, simulate_in_groups
 from tools.simulators.reading import AnswerLine, Reading, read_copied
 from tools.simulators.rendering import UnreadableAnswer, chat_logprob_messages
-
-log = structlog.get_logger(__name__)
 
 METHOD = "chat-logprob"
 
@@ -100,10 +96,10 @@ class ChatLogprobSimulator:
         return self._format.method
 
     async def simulate(self, explanation: str, records: Sequence[Sequence[str]]) -> list[RecordSimulation]:
-        size = self._records_per_request
-        groups = [records[start : start + size] for start in range(0, len(records), size)]
-        results = await gather_all(self._simulate_group(explanation, group) for group in groups)
-        return [simulation for group in results for simulation in group]
+        return await simulate_in_groups(
+            self.method, records, self._records_per_request,
+            lambda group: self._llm.complete(self.request(explanation, group)), self._read,
+        )
 
     def request(self, explanation: str, records: Sequence[Sequence[str]]) -> LLMRequest:
         """The request for one group of records."""
@@ -117,20 +113,10 @@ class ChatLogprobSimulator:
             top_logprobs=self._top_logprobs,
         )
 
-    async def _simulate_group(
-        self, explanation: str, records: Sequence[Sequence[str]]
-    ) -> list[RecordSimulation]:
-        method = self.method
-        try:
-            response = await self._llm.complete(self.request(explanation, records))
-        except LLMError as err:
-            log.warning("simulator_request_failed", method=method, records=len(records), error=str(err))
-            return [
-                RecordSimulation.failed(method, tokens, f"LLM request failed: {err}") for tokens in records
-            ]
+    def _read(self, records: Sequence[Sequence[str]], response: LLMResponse) -> list[RecordSimulation]:
         if not response.logprobs:
             return [
-                RecordSimulation.failed(method, tokens, "the server returned no logprobs")
+                RecordSimulation.failed(self.method, tokens, "the server returned no logprobs")
                 for tokens in records
             ]
         return read_response(

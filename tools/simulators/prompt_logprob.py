@@ -18,14 +18,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import structlog
-
-from tools.llm.protocol import LLMError, PromptScorer, PromptScoreRequest
+from tools.llm.protocol import PromptScorer, PromptScoreRequest, PromptScoreResponse
 from tools.science.expected_value import value_distribution
-from tools.simulators.base import RecordSimulation, gather_all
-from tools.simulators.rendering import UnreadableAnswer, all_at_once_prompt, slot_token_indices
-
-log = structlog.get_logger(__name__)
+from tools.simulators.base import RecordSimulation, simulate_in_groups
+from tools.simulators.rendering import (
+    AllAtOncePrompt,
+    UnreadableAnswer,
+    all_at_once_prompt,
+    slot_token_indices,
+)
 
 METHOD = "prompt-logprob"
 
@@ -44,28 +45,33 @@ class PromptLogprobSimulator:
         return METHOD
 
     async def simulate(self, explanation: str, records: Sequence[Sequence[str]]) -> list[RecordSimulation]:
-        return await gather_all(self._simulate_record(explanation, tokens) for tokens in records)
+        async def score(group: Sequence[Sequence[str]]) -> tuple[AllAtOncePrompt, PromptScoreResponse]:
+            prompt = all_at_once_prompt(explanation, group[0])
+            request = PromptScoreRequest(purpose="simulator", prompt=prompt.text, top_logprobs=self._top_logprobs)
+            return prompt, await self._scorer.score_prompt(request)
 
-    async def _simulate_record(self, explanation: str, tokens: Sequence[str]) -> RecordSimulation:
-        prompt = all_at_once_prompt(explanation, tokens)
-        request = PromptScoreRequest(purpose="simulator", prompt=prompt.text, top_logprobs=self._top_logprobs)
-        try:
-            response = await self._scorer.score_prompt(request)
-        except LLMError as err:
-            log.warning("simulator_request_failed", method=METHOD, records=1, error=str(err))
-            return RecordSimulation.failed(METHOD, tokens, f"LLM request failed: {err}")
-        try:
-            indices = slot_token_indices(
-                prompt.text, prompt.slots, response.unscored_prefix, [t.token for t in response.tokens]
-            )
-            empty_top = next(
-                (number for number, at in enumerate(indices) if not response.tokens[at].top), None
-            )
-            if empty_top is not None:
-                raise UnreadableAnswer(f"token {empty_top}: no top logprobs at its placeholder")
-        except UnreadableAnswer as err:
-            return RecordSimulation.failed(METHOD, tokens, str(err))
-        distributions = [
-            value_distribution((alt.token, alt.logprob) for alt in response.tokens[at].top) for at in indices
-        ]
-        return RecordSimulation.from_slots(METHOD, tokens, distributions)
+        # One record per request: the prompt's own logprobs are read, so records cannot share one.
+        return await simulate_in_groups(METHOD, records, 1, score, _read_scores)
+
+
+def _read_scores(
+    records: Sequence[Sequence[str]], scored: tuple[AllAtOncePrompt, PromptScoreResponse]
+) -> list[RecordSimulation]:
+    """The one record's simulation from its scored prompt."""
+    (tokens,) = records
+    prompt, response = scored
+    try:
+        indices = slot_token_indices(
+            prompt.text, prompt.slots, response.unscored_prefix, [t.token for t in response.tokens]
+        )
+        empty_top = next(
+            (number for number, at in enumerate(indices) if not response.tokens[at].top), None
+        )
+        if empty_top is not None:
+            raise UnreadableAnswer(f"token {empty_top}: no top logprobs at its placeholder")
+    except UnreadableAnswer as err:
+        return [RecordSimulation.failed(METHOD, tokens, str(err))]
+    distributions = [
+        value_distribution((alt.token, alt.logprob) for alt in response.tokens[at].top) for at in indices
+    ]
+    return [RecordSimulation.from_slots(METHOD, tokens, distributions)]

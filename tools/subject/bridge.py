@@ -7,13 +7,17 @@ pass's `activations_tensor`, which never leaves the device).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import structlog
 import torch
+
+if TYPE_CHECKING:
+    from transformers import GenerationMixin
 
 from tools.subject.base import SubjectInfo, TokenizedText, check_layer, check_neurons
 from tools.subject.device import (
@@ -22,6 +26,7 @@ from tools.subject.device import (
     batch_size_for_memory,
     forward_bytes_per_sequence,
     free_memory,
+    one_cpu_thread,
 )
 
 log = structlog.get_logger(__name__)
@@ -32,6 +37,27 @@ def tokenizer_fingerprint(tokenizer: Any) -> str:
     backend = getattr(tokenizer, "backend_tokenizer", None)
     blob = backend.to_str() if backend is not None else repr(sorted(tokenizer.get_vocab().items()))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def unwrapped(module: torch.nn.Module) -> torch.nn.Module:
+    """`module` with every bridge component replaced by the Hugging Face module it wraps.
+
+    The bridge swaps its components into the HF model in place. Sampling through them is slow (every
+    hook point runs for every new token) and wrong: transformer-lens 4.3's re-implemented attention
+    ignores the KV cache `generate` hands it, so each new token was computed as if it were the whole
+    text. The view shares the parameters and buffers (only the module containers on the way down to
+    a bridge are copied) and leaves the bridged model untouched.
+    """
+    from transformer_lens.model_bridge.generalized_components.base import GeneralizedComponent
+
+    while isinstance(module, GeneralizedComponent) and module.original_component is not None:
+        module = module.original_component
+    children = {name: unwrapped(child) if child is not None else None for name, child in module._modules.items()}
+    if all(children[name] is child for name, child in module._modules.items()):
+        return module
+    view = copy.copy(module)
+    view._modules = children
+    return view
 
 
 def tokenize_texts(tokenizer: Any, texts: Sequence[str], token_strings: Callable[[Sequence[int]], list[str]]) -> list[TokenizedText]:
@@ -52,6 +78,8 @@ class BridgeSubject:
                  max_batch_tokens: int | None = None) -> None:
         self.bridge = bridge
         self.hf_model = hf_model
+        # copy.copy keeps the class: the view of an HF causal LM is one, with its `generate`.
+        self._plain = cast("GenerationMixin", unwrapped(hf_model))
         self.tokenizer = tokenizer
         self.max_batch_tokens = max_batch_tokens
         """Tokens per forward of `activations`; None: 4,096 on the CPU, from free memory on a GPU."""
@@ -176,9 +204,9 @@ class BridgeSubject:
         ids = torch.as_tensor([prefix + list(prompt_ids)], dtype=torch.long, device=self.device)
         # Sampling on a GPU draws from its own generator: fork that one, so seeding here changes nothing elsewhere.
         rng_devices = [self.device.index or 0] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=rng_devices), torch.inference_mode():
+        with torch.random.fork_rng(devices=rng_devices), torch.inference_mode(), one_cpu_thread(self.device):
             torch.manual_seed(seed)
-            out = self.hf_model.generate(
+            out = self._plain.generate(
                 ids,
                 attention_mask=torch.ones_like(ids),
                 max_new_tokens=max_new_tokens,
