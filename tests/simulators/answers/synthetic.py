@@ -211,11 +211,8 @@ NUMBERED_RECOVERABLE: dict[str, Variant] = {
     "dotted-numbers": dotted_numbers,
     "all-zeros": all_zeros,
 }
-NUMBERED_UNRECOVERABLE: dict[str, tuple[Variant, str]] = {
-    "decimal-value": (decimal_value, "value '10.14' is not a whole number 0-10"),
-    "repeated-line": (repeated_line, "written on 2 lines"),
-    "skipped-line": (skipped_line, "no line of the answer stands for it"),
-}
+# Numbered answers copy no token, so a substituted token cannot happen there; every other failure can.
+NUMBERED_UNRECOVERABLE: dict[str, tuple[Variant, str]] = {k: v for k, v in UNRECOVERABLE.items() if k != "substituted-token"}
 
 
 def _entry(name: str, method: str, blocks: Sequence[Block], records: Sequence[tuple[list[str], list[int]]],
