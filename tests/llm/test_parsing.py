@@ -1,6 +1,12 @@
 import pytest
 
-from tools.llm.parsing import MalformedResponse, UnusableResponse, chat_logprobs, prompt_logprobs
+from tools.llm.parsing import (
+    LOGPROB_FLOOR,
+    MalformedResponse,
+    UnusableResponse,
+    chat_logprobs,
+    prompt_logprobs,
+)
 
 
 def legacy(tokens: list[str], logprobs: list[float | None], tops: list[dict[str, float] | None] | None = None) -> dict:
@@ -48,3 +54,13 @@ def test_prompt_logprobs_malformed(raw: dict) -> None:
 def test_prompt_logprobs_missing(raw: object) -> None:
     with pytest.raises(UnusableResponse, match="server does not return prompt logprobs"):
         prompt_logprobs(raw, None)
+
+
+def test_impossible_tokens_get_one_finite_floor_and_nan_is_refused() -> None:
+    wire = {"content": [{"token": "7", "logprob": float("-inf"), "top_logprobs": [{"token": "7", "logprob": -1e30}, {"token": "8", "logprob": -0.5}]}]}
+    [token] = chat_logprobs(wire) or []
+    assert token.logprob == LOGPROB_FLOOR and [alt.logprob for alt in token.top] == [LOGPROB_FLOOR, -0.5]
+    _, [scored] = prompt_logprobs(legacy(["a", "b"], [None, float("-inf")], [None, {"b": float("-inf")}]), None)
+    assert scored.logprob == LOGPROB_FLOOR and scored.top[0].logprob == LOGPROB_FLOOR
+    with pytest.raises(MalformedResponse, match="NaN"):
+        chat_logprobs({"content": [{"token": "7", "logprob": float("nan")}]})

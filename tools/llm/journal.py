@@ -11,7 +11,6 @@ per commit, which only a power loss could undo (the call would then be paid agai
 from __future__ import annotations
 
 import hashlib
-import json
 import sqlite3
 import threading
 from collections import Counter
@@ -140,6 +139,5 @@ class JournaledLLM:
         if (replayed := self._replay(key, PromptScoreResponse)) is not None:
             return replayed
         response = await self.inner.score_prompt(request)
-        # json.dumps keeps a -inf prompt logprob; model_dump_json would write null, which does not load back.
-        self.journal.put(key, self.scope, "prompt", request.purpose, json.dumps(response.model_dump(mode="json")))
+        self.journal.put(key, self.scope, "prompt", request.purpose, response.model_dump_json())
         return response

@@ -7,6 +7,7 @@ for raises `UnusableResponse` (retrying the same server will not help).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,6 +18,10 @@ from tools.llm.protocol import TokenLogprob
 _TOKENS = TypeAdapter(list[TokenLogprob])
 """Wire values checked (a token is text, a logprob a number) and the tokens built in one pass."""
 
+LOGPROB_FLOOR = -1e4
+"""Natural log; exp(-1e4) is 0.0 in float64. Servers send -inf (or -9999) for impossible tokens; one
+finite floor keeps every stored logprob valid JSON (the call journal, SQLite's json_extract)."""
+
 
 class MalformedResponse(Exception):
     """The server's reply is not the JSON shape the OpenAI wire format promises."""
@@ -24,6 +29,19 @@ class MalformedResponse(Exception):
 
 class UnusableResponse(Exception):
     """The reply is well formed but cannot serve the request."""
+
+
+def _floored(logprob: Any) -> Any:
+    """A wire logprob at or above `LOGPROB_FLOOR`; anything but a number is left for validation to refuse."""
+    if isinstance(logprob, float) and math.isnan(logprob):
+        raise MalformedResponse("a logprob is NaN")
+    if isinstance(logprob, (int, float)) and not isinstance(logprob, bool) and logprob < LOGPROB_FLOOR:
+        return LOGPROB_FLOOR
+    return logprob
+
+
+def _top(alternatives: Sequence[Any]) -> list[dict[str, Any]]:
+    return [{"token": alt["token"], "logprob": _floored(alt["logprob"])} for alt in alternatives]
 
 
 def chat_logprobs(raw: object) -> list[TokenLogprob] | None:
@@ -39,7 +57,8 @@ def chat_logprobs(raw: object) -> list[TokenLogprob] | None:
         raise MalformedResponse("logprobs.content is not a list")
     try:
         return _TOKENS.validate_python(
-            [{"token": entry["token"], "logprob": entry["logprob"], "top": entry.get("top_logprobs") or []} for entry in content]
+            [{"token": entry["token"], "logprob": _floored(entry["logprob"]), "top": _top(entry.get("top_logprobs") or [])}
+             for entry in content]
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise MalformedResponse(f"unreadable logprobs.content entry: {type(exc).__name__}: {exc}") from exc
@@ -70,7 +89,8 @@ def prompt_logprobs(raw: object, n_prompt_tokens: int | None) -> tuple[str, list
                 prefix.append(token)
                 continue
             alternatives = sorted((top or {}).items(), key=lambda item: item[1], reverse=True)
-            scored.append({"token": token, "logprob": logprob, "top": [{"token": t, "logprob": lp} for t, lp in alternatives]})
+            scored.append({"token": token, "logprob": _floored(logprob),
+                           "top": [{"token": t, "logprob": _floored(lp)} for t, lp in alternatives]})
         tokens_scored = _TOKENS.validate_python(scored)
     except (AttributeError, TypeError, ValueError) as exc:
         raise MalformedResponse(f"unreadable prompt logprobs: {type(exc).__name__}: {exc}") from exc
