@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from bench.report.core import Renderer
-from bench.report.renderers import faults, planted, real, records, sweep
+from bench.report.renderers import faults, planted, real, records, simulation, sweep
 
 RENDERERS: dict[str, Renderer] = {
     "records": records.RENDERER,
     "sweep": sweep.RENDERER,
     "planted": planted.RENDERER,
     "real": real.RENDERER,
+    "simulation": simulation.RENDERER,
     "faults": faults.RENDERER,
 }
 """In the order the README's table lists them; results of unknown kinds come last."""

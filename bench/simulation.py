@@ -1,0 +1,194 @@
+"""bench/simulation: can an LLM simulate, and can we read what it writes? Planted rules, one endpoint.
+
+    .venv/bin/python -m bench.simulation --local-gguf FILE [--rules money,water,colours,family]
+        [--records 10] [--simulators chat-logprob,chat-logprob-numbered]
+        [--record-answers tests/simulators/answers/NAME.jsonl] [--label NAME]
+
+Each planted rule's ground truth in words (its description, never an agent's explanation) is
+simulated by the endpoint on the rule's held-out records, half top-activating and half random, one
+record per request, with each answer format. Per format it reports the share of records read (and
+why the others failed), the output tokens and seconds per record, and per rule the pooled r of
+what was read against the planted activations. A model that reads the description well scores
+above 0 on every token rule; a format that needs fewer output tokens and reads as well is cheaper.
+
+`--record-answers` appends every answer, as the model wrote it, to the recorded-answers corpus of
+tests/simulators/test_answers.py: the request's tokens, the generated tokens with their top
+logprobs, and per record the values the tolerant reader read then (or its reason for failing).
+Results: bench/results/NAME.json (default simulation-<label>).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, get_args
+
+from pydantic import TypeAdapter
+
+from agent.backends import llm_config
+from agent.logs import configure_logging
+from agent.records_job import ensure_records, open_records
+from bench.common import write_result
+from bench.options import add_options, command_line, fresh_dir, llm_endpoint, settings_for, slug
+from bench.planted.__main__ import choose_rules
+from bench.planted.rules import Rule
+from bench.planted.subject import load_planted
+from bench.stats import mean_of
+from tools.evaluate import score_simulations
+from tools.formats.openai import ActivationRecord
+from tools.llm.openai_client import OpenAIChatLLM
+from tools.llm.protocol import LLM, LLMRequest, LLMResponse, TokenLogprob
+from tools.records.neuron_data import NeuronData
+from tools.records.splits import Split, split_indices
+from tools.simulators.base import RecordSimulation
+from tools.simulators.select import LLMSimulatorMethod, choose_llm_simulator
+
+TOKEN_RULES = "money,water,colours,family"
+TOKENS = TypeAdapter(list[TokenLogprob])
+
+
+class RecordingLLM:
+    """Passes calls through and keeps the last answer (records are simulated one request at a time)."""
+
+    def __init__(self, inner: LLM) -> None:
+        self.inner = inner
+        self.last: LLMResponse | None = None
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        self.last = None
+        self.last = await self.inner.complete(request)
+        return self.last
+
+
+def balanced(heldout: list[ActivationRecord], n_top: int, n: int) -> list[ActivationRecord]:
+    """`n` held-out records, half from the top-activating part and half from the random part."""
+    top, rand = heldout[:n_top], heldout[n_top:]
+    half = min(n // 2, len(top))
+    return top[:half] + rand[: n - half]
+
+
+def corpus_entry(name: str, source: str, method: str, tokens: list[str], response: LLMResponse | None,
+                 simulation: RecordSimulation) -> dict[str, Any] | None:
+    """One answer in the recorded-answers format, or None when no answer came back (nothing to read)."""
+    if response is None or not response.logprobs:
+        return None
+    return {"name": name, "source": source, "method": method, "finish_reason": response.finish_reason,
+            "records": [tokens], "truth": [simulation.expected if simulation.ok else None],
+            "reason": [None if simulation.ok else simulation.error],
+            "logprobs": TOKENS.dump_python(response.logprobs, mode="json")}
+
+
+async def measure(args: argparse.Namespace, rules: list[Rule]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    subject = load_planted(args.cache_dir, rules)
+    work = fresh_dir(args.runs_dir / "bench" / "work" / args.name)
+    settings = settings_for(args, "llm", work, work / "records", records_per_split=None)
+    ctx = open_records(settings, subject)  # type: ignore[arg-type]
+    neurons = list(range(len(rules)))
+    ensure_records(ctx, 0, neurons, settings)
+    llm = RecordingLLM(OpenAIChatLLM(llm_config(settings)))
+    passes, answers = [], []
+    for method in args.simulator_list:
+        simulator = choose_llm_simulator(llm, method)
+        rows = []
+        for neuron, rule in enumerate(rules):
+            data = NeuronData(0, neuron, ctx.store.read(0, neuron), None)
+            heldout = data.final_heldout()
+            records = balanced(heldout, n_top(data), args.records)
+            simulations, per_record = [], []
+            for i, record in enumerate(records):
+                started = time.monotonic()
+                [simulation] = await simulator.simulate(rule.description, [record.tokens])
+                seconds = time.monotonic() - started
+                simulations.append(simulation)
+                usage = llm.last.usage if llm.last is not None else None
+                per_record.append({"read": simulation.ok, "error": simulation.error, "seconds": round(seconds, 2),
+                                   "output_tokens": usage.completion_tokens if usage else None})
+                entry = corpus_entry(f"{slug(args.source)}/{method}/{rule.name}/{i}", args.source, method,
+                                     list(record.tokens), llm.last, simulation)
+                if entry is not None:
+                    answers.append(entry)
+                print(f"{method:<24}{rule.name:<12}{i:>3} {'read' if simulation.ok else 'FAILED':<7}{seconds:>6.1f} s  "
+                      f"{(simulation.error or '')[:60]}", flush=True)
+            score = score_simulations(rule.description, records, simulations, "test", method)
+            rows.append({"rule": rule.name, "kind": rule.kind, "description": rule.description, "records": len(records),
+                         "read": sum(s.ok for s in simulations), "score": score.score, "failed_records": score.n_failed,
+                         "per_record": per_record})
+        passes.append(summarise(method, rows))
+    return passes, answers
+
+
+def n_top(data: NeuronData) -> int:
+    """How many of the held-out records come from the top-activating part (they come first)."""
+    top, rand = data.record.most_positive_activation_records, data.record.random_sample
+    return len(split_indices(Split.HELDOUT, len(top), len(rand), data.n_per_split).top)
+
+
+def summarise(method: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    records = [r for row in rows for r in row["per_record"]]
+    failures: dict[str, int] = {}
+    for r in records:
+        if not r["read"]:
+            reason = (r["error"] or "unknown").split(":")[0]
+            failures[reason] = failures.get(reason, 0) + 1
+    return {
+        "simulator": method, "rules": rows, "records": len(records),
+        "share_read": round(sum(r["read"] for r in records) / len(records), 4) if records else None,
+        "failure_reasons": failures,
+        "output_tokens_per_record": mean_of([r["output_tokens"] for r in records]),
+        "seconds_per_record": mean_of([r["seconds"] for r in records]),
+        "rules_scoring_above_0": sum(1 for row in rows if row["score"] is not None and row["score"] > 0),
+        "mean_score": mean_of([row["score"] for row in rows]),
+    }
+
+
+def print_pass(result: dict[str, Any]) -> None:
+    print(f"\n== {result['simulator']}: {result['records']} records, read {result['share_read']}, "
+          f"{result['output_tokens_per_record']} output tokens and {result['seconds_per_record']} s per record ==")
+    for row in result["rules"]:
+        print(f"  {row['rule']:<14}read {row['read']:>2}/{row['records']:<3} r {row['score']}")
+    if result["failure_reasons"]:
+        print(f"  failures: {result['failure_reasons']}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.simulation", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rules", default=TOKEN_RULES, help="planted rules whose ground truth is simulated")
+    parser.add_argument("--records", type=int, default=10, help="held-out records per rule (half top, half random)")
+    parser.add_argument("--simulators", default="chat-logprob,chat-logprob-numbered", help="answer formats to measure")
+    parser.add_argument("--record-answers", type=Path, help="append every answer to this recorded-answers file")
+    parser.add_argument("--source", help="the model's name in the recorded answers (default: --label)")
+    parser.add_argument("--name", help="results file NAME.json (default: simulation-<label>)")
+    add_options(parser)
+    args = parser.parse_args()
+    if not (args.llm_base_url or args.local_gguf):
+        parser.error("give an endpoint: --llm-base-url URL or --local-gguf FILE")
+    args.simulator_list = [method for method in args.simulators.split(",") if method in get_args(LLMSimulatorMethod)]
+    if len(args.simulator_list) != len(args.simulators.split(",")):
+        parser.error(f"--simulators: choose from {', '.join(get_args(LLMSimulatorMethod))}")
+    configure_logging(args.log_level)
+    rules = choose_rules(args.rules)
+    started = time.monotonic()
+    with llm_endpoint(args):
+        args.label = args.label or args.llm_model
+        args.source = args.source or args.label
+        args.name = args.name or f"simulation-{slug(args.label)}"
+        passes, answers = asyncio.run(measure(args, rules))
+    for result in passes:
+        print_pass(result)
+    if args.record_answers is not None:
+        with args.record_answers.open("a", encoding="utf-8") as out:
+            for entry in answers:
+                out.write(json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n")
+        print(f"\n{len(answers)} answers appended to {args.record_answers}")
+    result = {"command": command_line("bench.simulation", sys.argv[1:]), "label": args.label,
+              "wall_seconds": round(time.monotonic() - started, 1), "passes": passes}
+    print(f"written {write_result(args.name, result, args.runs_dir, benchmark='simulation')}")
+
+
+if __name__ == "__main__":
+    main()
