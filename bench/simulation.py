@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
 import json
 import sys
 import time
@@ -132,7 +133,8 @@ def summarise(method: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
     failures: dict[str, int] = {}
     for r in records:
         if not r["read"]:
-            reason = (r["error"] or "unknown").split(":")[0]
+            # "token 3 (' x'): why" -> "why": the reason, without the record's own token
+            reason = (r["error"] or "unknown").rsplit("): ", 1)[-1]
             failures[reason] = failures.get(reason, 0) + 1
     return {
         "simulator": method, "rules": rows, "records": len(records),
@@ -160,7 +162,7 @@ def main() -> None:
     parser.add_argument("--rules", default=TOKEN_RULES, help="planted rules whose ground truth is simulated")
     parser.add_argument("--records", type=int, default=10, help="held-out records per rule (half top, half random)")
     parser.add_argument("--simulators", default="chat-logprob,chat-logprob-numbered", help="answer formats to measure")
-    parser.add_argument("--record-answers", type=Path, help="append every answer to this recorded-answers file")
+    parser.add_argument("--record-answers", type=Path, help="append every answer to this recorded-answers file (.jsonl, or .jsonl.gz)")
     parser.add_argument("--source", help="the model's name in the recorded answers (default: --label)")
     parser.add_argument("--name", help="results file NAME.json (default: simulation-<label>)")
     add_options(parser)
@@ -181,7 +183,8 @@ def main() -> None:
     for result in passes:
         print_pass(result)
     if args.record_answers is not None:
-        with args.record_answers.open("a", encoding="utf-8") as out:
+        opener = gzip.open if args.record_answers.suffix == ".gz" else open
+        with opener(args.record_answers, "at", encoding="utf-8") as out:
             for entry in answers:
                 out.write(json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n")
         print(f"\n{len(answers)} answers appended to {args.record_answers}")

@@ -158,6 +158,7 @@ def main() -> None:
     parser.add_argument("--neurons", type=int, default=200)
     parser.add_argument("--concurrency", default="1,8,32", help="comma-separated concurrency levels")
     parser.add_argument("--latency", type=float, default=0.2, help="seconds per scripted LLM call")
+    parser.add_argument("--name", default="sweep", help="results file NAME.json (e.g. sweep-1s for a run at --latency 1)")
     parser.add_argument("--cache-dir", type=Path, default=default_cache_dir())
     parser.add_argument("--workdir", type=Path, default=None, help="records and runs (default: a temporary directory)")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="default runs: results go to bench/results/ (committed); any other DIR: to DIR/bench/")
@@ -174,7 +175,8 @@ def main() -> None:
           f"spent ${budget['paid_usd']:.3f} in {budget['paid_calls']} calls, overshoot {budget['overshoot_calls']:+.2f} calls "
           f"(must be <= 1); {budget['ok']} done, {budget['unfinished']} unfinished")
     print(f"  peak RSS: {budget['peak_rss_mib']:.0f} MiB")
-    path = write_result("sweep", {"command": command, "neurons": args.neurons, "latency_s": args.latency, **result}, args.runs_dir)
+    path = write_result(args.name, {"command": command, "neurons": args.neurons, "latency_s": args.latency, **result}, args.runs_dir,
+                        benchmark="sweep")
     print(f"written {path}")
 
 

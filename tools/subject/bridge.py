@@ -102,6 +102,7 @@ class BridgeSubject:
             dtype=str(weight.dtype).removeprefix("torch."),
         )
         self._dtype_bytes = weight.element_size()
+        self._pieces: dict[int, str] = {}
         self._d_model, self._n_heads = int(cfg.d_model), int(cfg.n_heads)
 
     @property
@@ -112,7 +113,13 @@ class BridgeSubject:
         return tokenize_texts(self.tokenizer, texts, self.token_strings)
 
     def token_strings(self, ids: Sequence[int]) -> list[str]:
-        return [self.tokenizer.decode([int(i)]) for i in ids]
+        # A lone id decodes the same wherever it stands, so each is decoded once per process: probe texts
+        # of a sweep repeat the same few thousand ids, and a decode call costs ~25 µs of Python.
+        pieces = self._pieces
+        for i in ids:
+            if i not in pieces:
+                pieces[int(i)] = self.tokenizer.decode([int(i)])
+        return [pieces[i] for i in ids]
 
     def batch_size(self, seq_len: int, kept_neurons: int) -> int:
         """Sequences of `seq_len` tokens per forward: 32 on the CPU, else what half the free memory holds."""
