@@ -1,14 +1,22 @@
-"""The corpus of recorded simulator answers (tests/simulators/answers/*.jsonl) read back.
+"""The corpus of recorded simulator answers (tests/simulators/answers/) read back.
 
 Each answer holds the request's records, the generated tokens with their top logprobs, and per
-record either the true expected values (recoverable: it must be read, and read right) or the
-reason it must fail with (unrecoverable). The tolerant reader must read at least 95% of the
-recoverable records and fail every unrecoverable one with its reason; the strict reader it
-replaced (tests/simulators/strict_reading.py) must fall below that share on the same corpus.
+record either the expected values (recoverable: it must be read, and read right) or the reason it
+must fail with (unrecoverable). The tolerant reader must read at least 95% of the recoverable
+records and fail every unrecoverable one with its reason; the strict reader it replaced
+(tests/simulators/strict_reading.py) must fall below that share on the same corpus.
+
+Two kinds of answers: synthetic ones (answers/synthetic.py), whose expected values are known
+without any reader, one per failure class; and real ones, recorded from local open models by
+`python -m bench.simulation --record-answers` (gzipped: 15 top logprobs per token add up). A real
+answer's expected values are what the tolerant reader read when it was recorded (checked by eye
+then), so for those the test guards the reading against regressions, and `REAL_SHARE` holds each
+model's readable share as measured: a reader change that reads less of what real models write fails.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from dataclasses import replace
@@ -32,7 +40,10 @@ TOKENS = TypeAdapter(list[TokenLogprob])
 
 
 def load() -> list[dict[str, Any]]:
-    return [json.loads(line) for path in sorted(ANSWERS.glob("*.jsonl")) for line in path.read_text().splitlines()]
+    """Every answer: synthetic ones in .jsonl, real recordings gzipped (15 top logprobs per token add up)."""
+    paths = sorted([*ANSWERS.glob("*.jsonl"), *ANSWERS.glob("*.jsonl.gz")])
+    texts = [gzip.decompress(p.read_bytes()).decode() if p.suffix == ".gz" else p.read_text(encoding="utf-8") for p in paths]
+    return [json.loads(line) for text in texts for line in text.splitlines()]
 
 
 def tally(entries: list[dict[str, Any]], answer_format: AnswerFormat | None) -> dict[str, Any]:
@@ -85,3 +96,17 @@ def test_the_strict_reader_falls_below_the_threshold_on_the_same_answers() -> No
     counts = tally(entries, STRICT)
     assert counts["read"] / counts["recoverable"] < THRESHOLD
     assert counts["misread"] == []  # it fails answers, it does not misread them
+
+
+REAL_SHARE = {"qwen2.5-coder-1.5b-instruct": 0.85}
+"""Least share of each real model's recorded records the tolerant reader must read. SmolLM2-135M-Instruct
+is recorded for its failures (it answers with a bare, escaped closing marker): each must fail with its reason."""
+
+
+@pytest.mark.parametrize("source", sorted(REAL_SHARE))
+def test_real_models_answers_are_read_at_their_recorded_share(source: str) -> None:
+    entries = [entry for entry in load() if entry["source"] == source]
+    counts = tally(entries, None)
+    total = counts["recoverable"] + counts["unrecoverable"]
+    assert total >= 20
+    assert counts["read"] / total >= REAL_SHARE[source], counts
