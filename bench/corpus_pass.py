@@ -1,4 +1,4 @@
-"""One forward per layer over the whole corpus sample, for the sampled neurons, kept on disk.
+"""One forward over the whole corpus sample for every sampled layer and neuron, kept on disk.
 
 bench/real needs every sampled neuron's activation on every excerpt for its token-lookup baselines.
 The records builder and the agent's corpus pool read the same excerpts, so `CachedSubject` serves
@@ -9,8 +9,9 @@ goes to the real subject.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -21,26 +22,42 @@ from tools.subject.base import SubjectInfo, SubjectModel, TokenizedText
 BATCH = 32
 
 
-def layer_activations(subject: SubjectModel, excerpts: np.ndarray, layer: int, neurons: Sequence[int], path: Path,
-                      progress: bool = True) -> np.ndarray:
-    """(excerpts, length, neurons) activations, from `path` when an earlier run wrote it for these neurons
-    (or more: a subset of a sample reads its columns)."""
-    if path.is_file():
-        saved = np.load(path)
-        columns = {int(n): i for i, n in enumerate(saved["neurons"].tolist())}
-        if all(n in columns for n in neurons) and saved["acts"].shape[0] == len(excerpts):
-            return np.asarray(saved["acts"][:, :, [columns[n] for n in neurons]])
-    out = np.zeros((len(excerpts), excerpts.shape[1], len(neurons)), dtype=np.float32)
+class MultiLayerSubject(Protocol):
+    def activations_at_layers(self, ids: np.ndarray, wanted: Mapping[int, Sequence[int]]) -> dict[int, np.ndarray]: ...
+
+
+def _saved(path: Path, neurons: Sequence[int], n_excerpts: int) -> np.ndarray | None:
+    """The columns of `neurons` from an earlier run's file (which may hold more neurons), if it covers them."""
+    if not path.is_file():
+        return None
+    saved = np.load(path)
+    columns = {int(n): i for i, n in enumerate(saved["neurons"].tolist())}
+    if all(n in columns for n in neurons) and saved["acts"].shape[0] == n_excerpts:
+        return np.asarray(saved["acts"][:, :, [columns[n] for n in neurons]])
+    return None
+
+
+def corpus_activations(subject: MultiLayerSubject, excerpts: np.ndarray, wanted: Mapping[int, Sequence[int]],
+                       paths: Mapping[int, Path], progress: bool = True) -> dict[int, np.ndarray]:
+    """{layer: (excerpts, length, neurons) activations}, read from `paths[layer]` where an earlier run wrote
+    them, the other layers from one forward pass over the corpus (up to the deepest of them)."""
+    out = {layer: _saved(paths[layer], neurons, len(excerpts)) for layer, neurons in wanted.items()}
+    missing = {layer: list(neurons) for layer, neurons in wanted.items() if out[layer] is None}
+    if not missing:
+        return {layer: acts for layer, acts in out.items() if acts is not None}
+    fresh = {layer: np.zeros((len(excerpts), excerpts.shape[1], len(neurons)), dtype=np.float32) for layer, neurons in missing.items()}
     for start in range(0, len(excerpts), BATCH):
-        batch = [row.tolist() for row in excerpts[start : start + BATCH]]
-        for offset, values in enumerate(subject.activations(batch, layer, list(neurons))):
-            out[start + offset] = values
+        batch = excerpts[start : start + BATCH]
+        for layer, values in subject.activations_at_layers(batch, missing).items():
+            fresh[layer][start : start + len(batch)] = values
         if progress and (start // BATCH) % 20 == 0:
-            print(f"  layer {layer}: {start + len(batch):,}/{len(excerpts):,} excerpts", flush=True)
-    buffer = io.BytesIO()
-    np.savez(buffer, acts=out, neurons=np.asarray(neurons))
-    atomic_write_bytes(path, buffer.getvalue())
-    return out
+            print(f"  layers {','.join(map(str, sorted(missing)))}: {start + len(batch):,}/{len(excerpts):,} excerpts", flush=True)
+    for layer, acts in fresh.items():
+        buffer = io.BytesIO()
+        np.savez(buffer, acts=acts, neurons=np.asarray(missing[layer]))
+        atomic_write_bytes(paths[layer], buffer.getvalue())
+        out[layer] = acts
+    return {layer: acts for layer, acts in out.items() if acts is not None}
 
 
 class CachedSubject:

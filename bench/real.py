@@ -5,7 +5,7 @@ token-lookup baselines measured in the same run on the same held-out records.
         [--llm-base-url URL | --local-gguf FILE] [--label NAME]
 
 The sample is drawn once per (model, layers, per-layer, seed), so every backend and endpoint is
-measured on the same neurons and the same records. One forward per layer over the corpus sample
+measured on the same neurons and the same records. One forward over the corpus sample
 gives every sampled neuron's activations on every excerpt (runs/bench/real-corpus/): the records,
 the agent's corpus pool and the baselines are all read from it. Per neuron the results hold:
 - the one-shot and the refined explanation's held-out r (top-and-random, and the random records
@@ -35,7 +35,7 @@ from agent.refine_job import refine_neuron
 from agent.refine_setup import open_refine_environment
 from bench.baselines import lookup_baselines
 from bench.common import write_result
-from bench.corpus_pass import CachedSubject, layer_activations
+from bench.corpus_pass import CachedSubject, corpus_activations
 from bench.options import (
     Backend,
     add_options,
@@ -211,13 +211,12 @@ async def run(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str,
         excerpts = np.asarray(records.excerpts)
         subject = CachedSubject(base, excerpts)
         records.subject = subject  # type: ignore[assignment]
-        corpus = {}
-        for layer in sorted({layer for layer, _ in neurons}):
-            wanted = sorted(n for l_, n in neurons if l_ == layer)
-            path = args.runs_dir / "bench" / "real-corpus" / f"{model}-{args.max_excerpts}" / f"{layer}.npz"
-            corpus[layer] = layer_activations(base, excerpts, layer, wanted, path)
-            subject.add_layer(layer, wanted, corpus[layer])
-            ensure_records(records, layer, wanted, settings)
+        wanted = {layer: sorted(n for l_, n in neurons if l_ == layer) for layer in sorted({layer for layer, _ in neurons})}
+        folder = args.runs_dir / "bench" / "real-corpus" / f"{model}-{args.max_excerpts}"
+        corpus = corpus_activations(base, excerpts, wanted, {layer: folder / f"{layer}.npz" for layer in wanted})
+        for layer, layer_neurons in wanted.items():
+            subject.add_layer(layer, layer_neurons, corpus[layer])
+            ensure_records(records, layer, layer_neurons, settings)
         for backend in backends(args):
             result = await run_pass(args, subject, neurons, backend, records_dir, corpus, excerpts)
             print_pass(result)

@@ -55,6 +55,19 @@ def test_neuron_selection_matches_full_layer(tiny_subject: BridgeSubject) -> Non
     np.testing.assert_array_equal(some, full[:, [5, 1, 100]])
 
 
+def test_one_forward_reads_several_layers_as_each_layer_alone(tiny_subject: BridgeSubject) -> None:
+    ids = np.asarray([tok.ids[:6] for tok in tiny_subject.tokenize(["The value of x is returned here.", "Another text, of six or more tokens."])])
+    wanted = {0: [3, 1], 2: [0, 5, 7]}
+    together = tiny_subject.activations_at_layers(ids, wanted)
+    assert sorted(together) == [0, 2]
+    for layer, neurons in wanted.items():
+        alone = tiny_subject.activations(ids.tolist(), layer, neurons)
+        assert together[layer].shape == (2, 6, len(neurons))
+        np.testing.assert_allclose(together[layer], np.stack(alone), atol=1e-5)
+    with pytest.raises(BadInputError):
+        tiny_subject.activations_at_layers(ids, {tiny_subject.info.n_layers: [0]})
+
+
 def test_reads_hook_post_and_stops_at_the_layer(tiny_subject: BridgeSubject) -> None:
     import torch
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -178,6 +178,30 @@ class BridgeSubject:
             batch = batch.pin_memory()
         post = self._forward(batch.to(self.device, non_blocking=True), None, layer, neurons)
         return post[:, 1:] if self._bos_id is not None else post
+
+    def activations_at_layers(self, ids: np.ndarray, wanted: Mapping[int, Sequence[int]]) -> dict[int, np.ndarray]:
+        """Activations of equal-length sequences `ids` (b, T) at several layers from one forward (up to the
+        deepest): {layer: float32 (b, T, len(neurons))}. A pass over a corpus for many layers costs one
+        forward instead of one per layer."""
+        for layer, neurons in wanted.items():
+            check_layer(self.info, layer)
+            check_neurons(self.info, neurons)
+        batch = torch.tensor(ids, dtype=torch.long)  # a copy: the corpus array may be read-only
+        if self._bos_id is not None:
+            batch = torch.cat([torch.full((batch.shape[0], 1), self._bos_id, dtype=torch.long), batch], dim=1)
+        captured: dict[int, torch.Tensor] = {}
+
+        def keeper(layer: int, index: torch.Tensor) -> Callable[[torch.Tensor, Any], None]:
+            def keep(act: torch.Tensor, hook: Any) -> None:
+                captured[layer] = act.index_select(-1, index)
+            return keep
+
+        hooks = [(f"blocks.{layer}.mlp.hook_post", keeper(layer, torch.as_tensor(list(neurons), dtype=torch.long, device=self.device)))
+                 for layer, neurons in wanted.items()]
+        with torch.inference_mode():
+            self.bridge.run_with_hooks(batch.to(self.device), fwd_hooks=hooks, stop_at_layer=max(wanted) + 1)
+        offset = 1 if self._bos_id is not None else 0
+        return {layer: np.ascontiguousarray(post[:, offset:].float().cpu().numpy()) for layer, post in captured.items()}
 
     def _ragged_forward(self, sequences: list[Sequence[int]], layer: int, neurons: Sequence[int] | None) -> list[np.ndarray]:
         offset = 1 if self._bos_id is not None else 0
