@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     run: str = Field("default", description="Run name: outputs go to RUNS_DIR/RUN; rerunning a command on the same run resumes it.")
     max_iters: int = Field(6, ge=0, description="Probe-and-revise rounds per neuron at most.")
     epsilon: float = Field(0.01, ge=0, description="Selection-score gain at or below this counts as no improvement.")
-    patience: int = Field(2, ge=1, description="Stop after this many rounds in a row without improvement.")
+    patience: int = Field(3, ge=1, description="Stop after this many rounds in a row without improvement.")
     target: float | None = Field(None, description="Stop a neuron once its selection score reaches this.")
     n_revisions: int = Field(3, ge=1, le=20, description="Revised explanations written per round.")
     probes_per_generator: int = Field(4, ge=0, le=64, description="Probe texts per generator per round.")
@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     llm_concurrency: int = Field(8, ge=1, description="LLM requests in flight at once.")
     llm_rpm: float | None = Field(None, gt=0, description="Cap on LLM requests per minute.")
     llm_prices: Path | None = Field(None, description="JSON file {model: [usd_per_1M_prompt, usd_per_1M_completion]}; local servers cost $0.")
-    llm_prompt_logprobs: bool = Field(False, description="The server returns prompt logprobs (vLLM): enables the reference prompt-logprob simulator.")
+    llm_prompt_logprobs: bool = Field(False, description="The server returns prompt logprobs (vLLM): enables the reference prompt-logprob simulator (always on for --backend local).")
 
     # Output and logging
     runs_dir: Path = Field(Path("runs"), description="Where runs, reports and benchmark results are written.")

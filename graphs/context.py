@@ -26,7 +26,7 @@ from tools.subject.service import ActivationService
 class RefineParams(BaseModel):
     max_iters: int = Field(6, ge=0, description="Probe-and-revise rounds at most.")
     epsilon: float = Field(0.01, ge=0, description="An improvement of the selection score this small or smaller counts as none.")
-    patience: int = Field(2, ge=1, description="Stop after this many rounds in a row without improvement above epsilon.")
+    patience: int = Field(3, ge=1, description="Stop after this many rounds in a row without improvement above epsilon.")
     target: float | None = Field(None, description="Stop as soon as the selection score reaches this.")
     n_explanations: int = Field(5, ge=1, description="Best-of-n at the one-shot proposal.")
     n_revisions: int = Field(3, ge=1, description="Revised candidates written per round.")
