@@ -44,6 +44,12 @@ def resolve_backend(settings: Settings) -> BackendName:
     return "llm" if settings.llm_base_url or settings.llm_api_key else "builtin"
 
 
+def prompt_logprobs_supported(settings: Settings) -> bool:
+    """Whether the endpoint returns prompt logprobs: when the user says so (vLLM), and always for the
+    local backend, whose llama.cpp server is started with every position's logits kept."""
+    return settings.llm_prompt_logprobs or resolve_backend(settings) == "local"
+
+
 def _prices(settings: Settings) -> dict[str, ModelPrice] | None:
     if settings.llm_prices is None:
         return None
@@ -97,7 +103,7 @@ def _simulator(settings: Settings, llm: LLM | None, subject: SubjectModel) -> tu
     if llm is None:
         raise BadInputError(f"--simulator {settings.simulator} needs an LLM backend (--backend llm or local)")
     method = settings.simulator  # not "builtin": that returned above
-    return choose_llm_simulator(llm, method, prompt_logprobs_supported=settings.llm_prompt_logprobs), None
+    return choose_llm_simulator(llm, method, prompt_logprobs_supported=prompt_logprobs_supported(settings)), None
 
 
 @asynccontextmanager

@@ -6,7 +6,7 @@ import gc
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, nullcontext
 
-from agent.backends import llm_config, local_config, resolve_backend, vocab_for
+from agent.backends import llm_config, local_config, prompt_logprobs_supported, resolve_backend, vocab_for
 from agent.checkpoints import open_checkpointer
 from agent.params import refine_params
 from agent.records_job import ensure_records, open_records
@@ -82,7 +82,7 @@ async def _environment(
             vocab=vocab_for(records.subject), params=params, checkpointer=checkpointer, journal=journal,
             backend_name=backend, backend_description={"backend": backend}, simulator_method=settings.simulator,
             records_per_split=settings.records_per_split, neuron_limits=neuron_limits(settings),
-            global_budget=Budget(global_limits(settings), scope="global"), on_event=on_event, prompt_logprobs=settings.llm_prompt_logprobs,
+            global_budget=Budget(global_limits(settings), scope="global"), on_event=on_event, prompt_logprobs=prompt_logprobs_supported(settings),
         )
         whole = records.all_excerpts if records.all_excerpts is not None else records.excerpts
         env.pool = CorpusPool.for_neurons(run.root / "pool", env.service, whole, params.pool_size, settings.seed, neurons,

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from agent.backends import prompt_logprobs_supported
 from agent.refine_job import estimator_for
 from agent.settings import Settings
 from graphs.context import RefineParams
@@ -125,7 +126,7 @@ def neuron_requests(settings: Settings, params: RefineParams, refine: bool) -> l
     record = _record(n_tokens)
     method = settings.simulator
     simulator = None if method == "builtin" else choose_llm_simulator(
-        llm, method, prompt_logprobs_supported=settings.llm_prompt_logprobs)
+        llm, method, prompt_logprobs_supported=prompt_logprobs_supported(settings))
 
     def simulate(n_records: int, length: int = n_tokens) -> list[LLMRequest | PromptScoreRequest]:
         tokens = [_TOKEN] * length

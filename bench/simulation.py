@@ -1,7 +1,7 @@
 """bench/simulation: can an LLM simulate, and can we read what it writes? Planted rules, one endpoint.
 
     .venv/bin/python -m bench.simulation --local-gguf FILE [--rules money,water,colours,family]
-        [--records 10] [--simulators chat-logprob,chat-logprob-numbered]
+        [--records 10] [--simulators chat-logprob,chat-logprob-numbered,prompt-logprob]
         [--record-answers tests/simulators/answers/NAME.jsonl] [--label NAME]
 
 Each planted rule's ground truth in words (its description, never an agent's explanation) is
@@ -10,6 +10,9 @@ record per request, with each answer format. Per format it reports the share of 
 why the others failed), the output tokens and seconds per record, and per rule the pooled r of
 what was read against the planted activations. A model that reads the description well scores
 above 0 on every token rule; a format that needs fewer output tokens and reads as well is cheaper.
+`--simulators prompt-logprob` (the reference's all-at-once method; with `--local-gguf` the server's
+one-token-off prompt logprobs are realigned as for `--backend local`) generates nothing: no output
+tokens, nothing to copy, no answer to record.
 
 `--record-answers` appends every answer, as the model wrote it, to the recorded-answers corpus of
 tests/simulators/test_answers.py: the request's tokens, the generated tokens with their top
@@ -42,7 +45,7 @@ from bench.stats import mean_of
 from tools.evaluate import score_simulations
 from tools.formats.openai import ActivationRecord
 from tools.llm.openai_client import OpenAIChatLLM
-from tools.llm.protocol import LLM, LLMRequest, LLMResponse, TokenLogprob
+from tools.llm.protocol import LLMRequest, LLMResponse, PromptScoreRequest, PromptScoreResponse, TokenLogprob
 from tools.records.neuron_data import NeuronData
 from tools.records.splits import Split, split_indices
 from tools.simulators.base import RecordSimulation
@@ -55,7 +58,7 @@ TOKENS = TypeAdapter(list[TokenLogprob])
 class RecordingLLM:
     """Passes calls through and keeps the last answer (records are simulated one request at a time)."""
 
-    def __init__(self, inner: LLM) -> None:
+    def __init__(self, inner: OpenAIChatLLM) -> None:
         self.inner = inner
         self.last: LLMResponse | None = None
 
@@ -63,6 +66,11 @@ class RecordingLLM:
         self.last = None
         self.last = await self.inner.complete(request)
         return self.last
+
+    async def score_prompt(self, request: PromptScoreRequest) -> PromptScoreResponse:
+        """Prompt-logprob simulation generates nothing: there is no answer to record or read."""
+        self.last = None
+        return await self.inner.score_prompt(request)
 
 
 def balanced(heldout: list[ActivationRecord], n_top: int, n: int) -> list[ActivationRecord]:
@@ -90,7 +98,10 @@ async def measure(args: argparse.Namespace, rules: list[Rule]) -> tuple[list[dic
     ctx = open_records(settings, subject)  # type: ignore[arg-type]
     neurons = list(range(len(rules)))
     ensure_records(ctx, 0, neurons, settings)
-    llm = RecordingLLM(OpenAIChatLLM(llm_config(settings)))
+    config = llm_config(settings)
+    if args.local_gguf is not None:
+        config = config.model_copy(update={"prompt_logprobs_shifted": True})  # llama-cpp-python's echo, as for serve-local
+    llm = RecordingLLM(OpenAIChatLLM(config))
     passes, answers = [], []
     for method in args.simulator_list:
         simulator = choose_llm_simulator(llm, method)

@@ -338,6 +338,28 @@ async def test_prompt_logprobs_with_top_alternatives(chat_server: ChatServer, ma
     assert ledger.by_purpose("simulator").calls == 1
 
 
+async def test_a_server_one_token_off_is_realigned(chat_server: ChatServer, make_llm: Callable[..., OpenAIChatLLM]) -> None:
+    """llama-cpp-python's echo reports with each prompt token the prediction of the next one: with
+    `prompt_logprobs_shifted` each token gets the distribution reported with the token before it."""
+    chat_server.script(
+        Echo(
+            tokens=[
+                ("The", None, {}),
+                (" capital", -9.0, {" of": -0.1, " city": -2.5}),  # what follows " capital"
+                (" of", -8.0, {" France": -0.2, " Spain": -1.9}),
+                (" France", -7.0, {" is": -0.3}),
+                (" is", -6.0, {" big": -0.4}),  # the generated token's prediction: not part of the prompt
+            ],
+            prompt_tokens=4,
+        )
+    )
+    response = await make_llm(prompt_logprobs_shifted=True).score_prompt(PromptScoreRequest(prompt="The capital of France"))
+
+    assert response.unscored_prefix == "The capital"
+    assert [(t.token, t.logprob) for t in response.tokens] == [(" of", -0.1), (" France", -0.2)]
+    assert [alt.token for alt in response.tokens[1].top] == [" France", " Spain"]
+
+
 async def test_server_without_prompt_logprobs_is_an_error_not_retried(
     chat_server: ChatServer, make_llm: Callable[..., OpenAIChatLLM]
 ) -> None:

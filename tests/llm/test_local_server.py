@@ -278,10 +278,10 @@ async def test_real_prompt_scoring_is_shifted_by_one_token(real_server: str) -> 
     The server pairs prompt token i with the distribution computed *at* position i, i.e. the
     prediction of token i+1. So " Paris" gets log P(" Paris" | "... is Paris") ~ -8.5, while its
     true logprob (~ -0.26, as the fp32 HF conversion also gives) sits in the alternatives of the
-    token before it. `score_prompt` passes these numbers on as they come.
+    token before it. Read as the server sends them here; the local config realigns them (below).
     """
     prompt = "The capital of France is Paris"
-    async with OpenAIChatLLM(ls.local_llm_config(real_server)) as llm:
+    async with OpenAIChatLLM(ls.local_llm_config(real_server, prompt_logprobs_shifted=False)) as llm:
         scored = await llm.score_prompt(PromptScoreRequest(prompt=prompt, top_logprobs=5))
     assert scored.unscored_prefix == "The"
     assert [t.token for t in scored.tokens] == [" capital", " of", " France", " is", " Paris"]
@@ -292,11 +292,12 @@ async def test_real_prompt_scoring_is_shifted_by_one_token(real_server: str) -> 
 
 
 @pytest.mark.local_llm
-@pytest.mark.xfail(strict=True, reason="llama-cpp-python's echo logprobs are shifted by one token without BOS")
-async def test_real_prompt_scoring_gives_true_logprobs(real_server: str) -> None:
+async def test_real_prompt_scoring_gives_true_logprobs_once_realigned(real_server: str) -> None:
     async with OpenAIChatLLM(ls.local_llm_config(real_server)) as llm:
         scored = await llm.score_prompt(PromptScoreRequest(prompt="The capital of France is Paris", top_logprobs=5))
+    assert scored.unscored_prefix == "The capital"
     assert scored.tokens[-1].token == " Paris" and scored.tokens[-1].logprob > -1.0
+    assert scored.tokens[-1].top[0].token == " Paris"
 
 
 @pytest.mark.local_llm

@@ -6,7 +6,9 @@ from tools.llm.parsing import (
     UnusableResponse,
     chat_logprobs,
     prompt_logprobs,
+    unshift_prompt_logprobs,
 )
+from tools.llm.protocol import TokenLogprob
 
 
 def legacy(tokens: list[str], logprobs: list[float | None], tops: list[dict[str, float] | None] | None = None) -> dict:
@@ -64,3 +66,18 @@ def test_impossible_tokens_get_one_finite_floor_and_nan_is_refused() -> None:
     assert scored.logprob == LOGPROB_FLOOR and scored.top[0].logprob == LOGPROB_FLOOR
     with pytest.raises(MalformedResponse, match="NaN"):
         chat_logprobs({"content": [{"token": "7", "logprob": float("nan")}]})
+
+
+def test_unshifting_gives_each_token_the_distribution_reported_before_it() -> None:
+    prefix, tokens = prompt_logprobs(
+        legacy(["A", " b", " c", " d"], [None, -5.0, -6.0, -7.0],
+               [None, {" c": -0.5, " x": -1.5}, {" y": -0.1, " z": -3.0}, {" e": -0.2}]), 4)
+    prefix, realigned = unshift_prompt_logprobs(prefix, tokens)
+    assert prefix == "A b"
+    assert [t.token for t in realigned] == [" c", " d"]
+    assert realigned[0].logprob == -0.5  # " c" is among the alternatives reported with " b"
+    assert realigned[1].logprob == -3.0  # " d" is not: the least alternative bounds it from above
+    assert [alt.token for alt in realigned[1].top] == [" y", " z"]
+    assert unshift_prompt_logprobs("", []) == ("", [])
+    only = [TokenLogprob(token="A", logprob=-1.0, top=[])]
+    assert unshift_prompt_logprobs("<s>", only) == ("<s>A", [])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from agent.backends import prompt_logprobs_supported
+from agent.settings import Settings
 from tools.llm.config import LLMConfig
 from tools.llm.fake import ScriptedLLM
 from tools.llm.openai_client import OpenAIChatLLM
@@ -33,3 +35,16 @@ def test_choice(llm: object, method: str, supported: bool, expected: str) -> Non
 def test_prompt_logprob_needs_a_prompt_scorer() -> None:
     with pytest.raises(ValueError, match="ScriptedLLM cannot score prompts"):
         choose_llm_simulator(ScriptedLLM(), "prompt-logprob")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "supported"),
+    [
+        ({"backend": "local"}, True),  # our llama.cpp server keeps every position's logits
+        ({"backend": "llm", "llm_base_url": "http://127.0.0.1:9/v1"}, False),  # unknown server: only if the user says so
+        ({"backend": "llm", "llm_base_url": "http://127.0.0.1:9/v1", "llm_prompt_logprobs": True}, True),
+        ({"backend": "auto", "llm_base_url": "http://127.0.0.1:9/v1"}, False),
+    ],
+)
+def test_which_endpoints_score_prompts(overrides: dict[str, object], supported: bool) -> None:
+    assert prompt_logprobs_supported(Settings(**overrides)) is supported  # type: ignore[arg-type]

@@ -32,6 +32,11 @@ class LLMConfig(BaseModel):
     backoff_max_s: float = Field(30.0, ge=0, description="Largest wait between attempts, seconds; also caps Retry-After.")
     concurrency: int = Field(8, ge=1, description="Most requests in flight at once (per client).")
     requests_per_minute: float | None = Field(None, gt=0, description="Request rate cap, requests per minute; None = unlimited.")
+    prompt_logprobs_shifted: bool = Field(
+        False,
+        description="The server's echoed prompt logprobs pair each token with the prediction of the next one "
+        "(llama-cpp-python 0.3): score_prompt realigns them.",
+    )
     prices: dict[str, ModelPrice] | None = Field(
         None,
         description="Model name -> (USD per 1M prompt tokens, USD per 1M completion tokens); unlisted models cost $0. "

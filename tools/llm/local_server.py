@@ -115,7 +115,8 @@ def local_llm_config(base_url: str, model: str = LOCAL_MODEL_NAME, **overrides: 
     """The `LLMConfig` for a local server: every purpose on `model`, priced at $0.
 
     Small local models are slow and serve one request at a time: concurrency 1 and a longer
-    per-attempt deadline, unless `overrides` say otherwise.
+    per-attempt deadline, unless `overrides` say otherwise. The server's echoed prompt logprobs are
+    one token off (see `unshift_prompt_logprobs`), so the client realigns them.
     """
     settings: dict[str, object] = {
         "base_url": base_url,
@@ -124,6 +125,7 @@ def local_llm_config(base_url: str, model: str = LOCAL_MODEL_NAME, **overrides: 
         "prices": {},
         "concurrency": 1,
         "timeout_s": 300.0,
+        "prompt_logprobs_shifted": True,
     }
     return LLMConfig.model_validate(settings | overrides)
 

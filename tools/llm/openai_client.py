@@ -23,7 +23,13 @@ from pydantic import SecretStr
 
 from tools.llm.config import LLMConfig
 from tools.llm.ledger import UsageLedger
-from tools.llm.parsing import MalformedResponse, UnusableResponse, chat_logprobs, prompt_logprobs
+from tools.llm.parsing import (
+    MalformedResponse,
+    UnusableResponse,
+    chat_logprobs,
+    prompt_logprobs,
+    unshift_prompt_logprobs,
+)
 from tools.llm.pricing import cost_usd, find_price
 from tools.llm.protocol import (
     LLMError,
@@ -135,6 +141,8 @@ class OpenAIChatLLM:
             choice_logprobs = completion.choices[0].logprobs
             prompt_tokens = completion.usage.prompt_tokens if completion.usage else None
             prefix, tokens = prompt_logprobs(choice_logprobs.model_dump() if choice_logprobs else None, prompt_tokens)
+            if self._config.prompt_logprobs_shifted:
+                prefix, tokens = unshift_prompt_logprobs(prefix, tokens)
             completion_tokens = completion.usage.completion_tokens if completion.usage else 0
             return prefix, tokens, prompt_tokens or 0, completion_tokens
 

@@ -97,3 +97,22 @@ def prompt_logprobs(raw: object, n_prompt_tokens: int | None) -> tuple[str, list
     if not tokens_scored:
         raise UnusableResponse("server does not return prompt logprobs")
     return "".join(prefix), tokens_scored
+
+
+def unshift_prompt_logprobs(prefix: str, tokens: Sequence[TokenLogprob]) -> tuple[str, list[TokenLogprob]]:
+    """Prompt logprobs realigned for a server that pairs each prompt token with the distribution computed
+    at its own position, i.e. the prediction of the *next* token (llama-cpp-python 0.3's echo).
+
+    Token i's distribution is then the one reported with token i-1: the first scored token has none
+    (it joins the unscored prefix) and the last reported distribution (of the text after the prompt)
+    is dropped. A token's own logprob is read from that distribution; a token outside its top
+    alternatives gets the least of them, an upper bound.
+    """
+    if not tokens:
+        return prefix, []
+    realigned = []
+    for before, token in zip(tokens, tokens[1:], strict=False):
+        alternatives = {alt.token: alt.logprob for alt in before.top}
+        logprob = alternatives.get(token.token, min(alternatives.values(), default=LOGPROB_FLOOR))
+        realigned.append(TokenLogprob(token=token.token, logprob=logprob, top=before.top))
+    return prefix + tokens[0].token, realigned

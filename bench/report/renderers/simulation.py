@@ -11,9 +11,15 @@ def _share(p: dict[str, Any]) -> str:
     return f"{num(100 * p['share_read'], 1)}%" if p["share_read"] is not None else "n/a"
 
 
+def _output(p: dict[str, Any]) -> str:
+    # prompt-logprob scores the prompt itself: no answer is generated
+    tokens = p["output_tokens_per_record"]
+    return "nothing generated" if tokens is None else f"{num(tokens, 0)} output tokens per record"
+
+
 def headline(d: dict[str, Any]) -> str:
     parts = [f"{p['simulator']}: **{_share(p)}** of {p['records']} records read, {p['rules_scoring_above_0']}/{len(p['rules'])} "
-             f"rules' ground truth scored above 0, {num(p['output_tokens_per_record'], 0)} output tokens per record"
+             f"rules' ground truth scored above 0, {_output(p)}"
              for p in d["passes"]]
     return f"{d['label']}: " + "; ".join(parts)
 
