@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from agent.params import refine_params
-from agent.settings import Settings
+from agent.settings import Settings, prompt_logprobs_supported
 from tools.builtin.explainer import BuiltinExplainer
 from tools.builtin.simulator import BuiltinSimulator
 from tools.builtin.vocab import VocabIndex
@@ -42,12 +42,6 @@ def resolve_backend(settings: Settings) -> BackendName:
     if settings.backend != "auto":
         return settings.backend
     return "llm" if settings.llm_base_url or settings.llm_api_key else "builtin"
-
-
-def prompt_logprobs_supported(settings: Settings) -> bool:
-    """Whether the endpoint returns prompt logprobs: when the user says so (vLLM), and always for the
-    local backend, whose llama.cpp server is started with every position's logits kept."""
-    return settings.llm_prompt_logprobs or resolve_backend(settings) == "local"
 
 
 def _prices(settings: Settings) -> dict[str, ModelPrice] | None:

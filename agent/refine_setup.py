@@ -6,13 +6,13 @@ import gc
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, nullcontext
 
-from agent.backends import llm_config, local_config, prompt_logprobs_supported, resolve_backend, vocab_for
+from agent.backends import llm_config, local_config, resolve_backend, vocab_for
 from agent.checkpoints import open_checkpointer
 from agent.params import refine_params
 from agent.records_job import ensure_records, open_records
 from agent.refine_job import RefineEnvironment, estimator_for
 from agent.runstore import RunStore
-from agent.settings import Settings
+from agent.settings import Settings, prompt_logprobs_supported
 from agent.spending import guard_spending, price_of
 from graphs.trace import TraceEvent
 from tools.llm.budget import Budget, BudgetLimits, Estimator

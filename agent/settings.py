@@ -144,3 +144,9 @@ class Settings(BaseSettings):
     def public_dump(self) -> dict[str, Any]:
         """The resolved settings, JSON-ready, with secrets left out (saved into run folders)."""
         return self.model_dump(mode="json", exclude={"llm_api_key"})
+
+
+def prompt_logprobs_supported(settings: Settings) -> bool:
+    """Whether the endpoint returns prompt logprobs: when the user says so (vLLM), and always for the
+    local backend, whose llama.cpp server is started with every position's logits kept."""
+    return settings.llm_prompt_logprobs or settings.backend == "local"

@@ -15,9 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agent.backends import prompt_logprobs_supported
 from agent.refine_job import estimator_for
-from agent.settings import Settings
+from agent.settings import Settings, prompt_logprobs_supported
 from graphs.context import RefineParams
 from tools.errors import BadInputError
 from tools.explainers.llm_explainer import LLMExplainer, explain_messages

@@ -73,7 +73,7 @@ def test_a_new_benchmark_gets_the_generic_view_in_the_other_block(root: Path) ->
 
 
 def test_a_renderer_that_cannot_read_a_new_shape_falls_back_with_a_note(root: Path) -> None:
-    [result] = [r for r in load_results(root / RESULTS) if r.benchmark == "sweep"]
+    [result] = [r for r in load_results(root / RESULTS) if r.benchmark == "sweep" and r.path.stem == "sweep"]
     changed = type(result)(result.path, {**result.data, "levels": "renamed"})
     rendered = render(changed, RENDERERS)
     assert rendered.note and "'sweep' renderer cannot read this file" in rendered.note

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.backends import prompt_logprobs_supported
-from agent.settings import Settings
+from agent.settings import Settings, prompt_logprobs_supported
 from tools.llm.config import LLMConfig
 from tools.llm.fake import ScriptedLLM
 from tools.llm.openai_client import OpenAIChatLLM
