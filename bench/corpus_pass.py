@@ -41,10 +41,11 @@ def corpus_activations(subject: MultiLayerSubject, excerpts: np.ndarray, wanted:
                        paths: Mapping[int, Path], progress: bool = True) -> dict[int, np.ndarray]:
     """{layer: (excerpts, length, neurons) activations}, read from `paths[layer]` where an earlier run wrote
     them, the other layers from one forward pass over the corpus (up to the deepest of them)."""
-    out = {layer: _saved(paths[layer], neurons, len(excerpts)) for layer, neurons in wanted.items()}
-    missing = {layer: list(neurons) for layer, neurons in wanted.items() if out[layer] is None}
+    saved = {layer: _saved(paths[layer], neurons, len(excerpts)) for layer, neurons in wanted.items()}
+    out = {layer: acts for layer, acts in saved.items() if acts is not None}
+    missing = {layer: list(neurons) for layer, neurons in wanted.items() if layer not in out}
     if not missing:
-        return {layer: acts for layer, acts in out.items() if acts is not None}
+        return out
     fresh = {layer: np.zeros((len(excerpts), excerpts.shape[1], len(neurons)), dtype=np.float32) for layer, neurons in missing.items()}
     for start in range(0, len(excerpts), BATCH):
         batch = excerpts[start : start + BATCH]
@@ -56,8 +57,7 @@ def corpus_activations(subject: MultiLayerSubject, excerpts: np.ndarray, wanted:
         buffer = io.BytesIO()
         np.savez(buffer, acts=acts, neurons=np.asarray(missing[layer]))
         atomic_write_bytes(paths[layer], buffer.getvalue())
-        out[layer] = acts
-    return {layer: acts for layer, acts in out.items() if acts is not None}
+    return out | fresh
 
 
 class CachedSubject:

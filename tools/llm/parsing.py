@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from itertools import pairwise
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -110,8 +111,8 @@ def unshift_prompt_logprobs(prefix: str, tokens: Sequence[TokenLogprob]) -> tupl
     """
     if not tokens:
         return prefix, []
-    realigned = []
-    for before, token in zip(tokens, tokens[1:], strict=False):
+    realigned: list[TokenLogprob] = []
+    for before, token in pairwise(tokens):
         alternatives = {alt.token: alt.logprob for alt in before.top}
         logprob = alternatives.get(token.token, min(alternatives.values(), default=LOGPROB_FLOOR))
         realigned.append(TokenLogprob(token=token.token, logprob=logprob, top=before.top))

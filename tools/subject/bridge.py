@@ -169,14 +169,7 @@ class BridgeSubject:
 
         No padding and no mask: every position is a real token. The caller checks layer and neurons.
         """
-        batch = torch.as_tensor(np.ascontiguousarray(ids), dtype=torch.long)
-        if self._bos_id is not None:
-            batch = torch.cat([torch.full((batch.shape[0], 1), self._bos_id, dtype=torch.long), batch], dim=1)
-        if self.device.type == "cuda":
-            # From pinned memory the copy is queued behind the work already on the GPU, instead of
-            # making the host wait for that work to finish first.
-            batch = batch.pin_memory()
-        post = self._forward(batch.to(self.device, non_blocking=True), None, layer, neurons)
+        post = self._forward(self._equal_length_batch(ids), None, {layer: neurons})[layer]
         return post[:, 1:] if self._bos_id is not None else post
 
     def activations_at_layers(self, ids: np.ndarray, wanted: Mapping[int, Sequence[int]]) -> dict[int, np.ndarray]:
@@ -186,22 +179,20 @@ class BridgeSubject:
         for layer, neurons in wanted.items():
             check_layer(self.info, layer)
             check_neurons(self.info, neurons)
-        batch = torch.tensor(ids, dtype=torch.long)  # a copy: the corpus array may be read-only
+        offset = 1 if self._bos_id is not None else 0
+        posts = self._forward(self._equal_length_batch(ids), None, wanted)
+        return {layer: np.ascontiguousarray(post[:, offset:].cpu().numpy()) for layer, post in posts.items()}
+
+    def _equal_length_batch(self, ids: np.ndarray) -> torch.Tensor:
+        """`ids` (b, T) with BOS in front where the model has one, on the device."""
+        batch = torch.tensor(np.asarray(ids), dtype=torch.long)  # a copy: the corpus array may be read-only
         if self._bos_id is not None:
             batch = torch.cat([torch.full((batch.shape[0], 1), self._bos_id, dtype=torch.long), batch], dim=1)
-        captured: dict[int, torch.Tensor] = {}
-
-        def keeper(layer: int, index: torch.Tensor) -> Callable[[torch.Tensor, Any], None]:
-            def keep(act: torch.Tensor, hook: Any) -> None:
-                captured[layer] = act.index_select(-1, index)
-            return keep
-
-        hooks = [(f"blocks.{layer}.mlp.hook_post", keeper(layer, torch.as_tensor(list(neurons), dtype=torch.long, device=self.device)))
-                 for layer, neurons in wanted.items()]
-        with torch.inference_mode():
-            self.bridge.run_with_hooks(batch.to(self.device), fwd_hooks=hooks, stop_at_layer=max(wanted) + 1)
-        offset = 1 if self._bos_id is not None else 0
-        return {layer: np.ascontiguousarray(post[:, offset:].float().cpu().numpy()) for layer, post in captured.items()}
+        if self.device.type == "cuda":
+            # From pinned memory the copy is queued behind the work already on the GPU, instead of
+            # making the host wait for that work to finish first.
+            batch = batch.pin_memory()
+        return batch.to(self.device, non_blocking=True)
 
     def _ragged_forward(self, sequences: list[Sequence[int]], layer: int, neurons: Sequence[int] | None) -> list[np.ndarray]:
         offset = 1 if self._bos_id is not None else 0
@@ -213,22 +204,26 @@ class BridgeSubject:
                 ids[row, 0] = self._bos_id
             ids[row, offset : offset + len(seq)] = torch.as_tensor(list(seq), dtype=torch.long)
             mask[row, : offset + len(seq)] = 1
-        post = self._forward(ids.to(self.device), mask.to(self.device), layer, neurons).cpu().numpy()
+        post = self._forward(ids.to(self.device), mask.to(self.device), {layer: neurons})[layer].cpu().numpy()
         return [np.ascontiguousarray(post[row, offset : offset + len(seq)]) for row, seq in enumerate(sequences)]
 
-    def _forward(self, ids: torch.Tensor, mask: torch.Tensor | None, layer: int, neurons: Sequence[int] | None) -> torch.Tensor:
-        """`blocks.{layer}.mlp.hook_post` for every position of `ids`, float32 on the device."""
-        index = torch.as_tensor(list(neurons), dtype=torch.long, device=self.device) if neurons is not None else None
-        captured: dict[str, torch.Tensor] = {}
+    def _forward(self, ids: torch.Tensor, mask: torch.Tensor | None,
+                 wanted: Mapping[int, Sequence[int] | None]) -> dict[int, torch.Tensor]:
+        """`blocks.{layer}.mlp.hook_post` of each wanted layer (its neurons, or all of them for None) for
+        every position of `ids`, float32 on the device, from one forward stopped after the deepest layer."""
+        captured: dict[int, torch.Tensor] = {}
 
-        def keep(act: torch.Tensor, hook: Any) -> None:
-            captured["post"] = act if index is None else act.index_select(-1, index)
+        def keeper(layer: int, neurons: Sequence[int] | None) -> Callable[[torch.Tensor, Any], None]:
+            index = torch.as_tensor(list(neurons), dtype=torch.long, device=self.device) if neurons is not None else None
 
+            def keep(act: torch.Tensor, hook: Any) -> None:
+                captured[layer] = act if index is None else act.index_select(-1, index)
+            return keep
+
+        hooks = [(f"blocks.{layer}.mlp.hook_post", keeper(layer, neurons)) for layer, neurons in wanted.items()]
         with torch.inference_mode():
-            self.bridge.run_with_hooks(
-                ids, fwd_hooks=[(f"blocks.{layer}.mlp.hook_post", keep)], stop_at_layer=layer + 1, attention_mask=mask
-            )
-        return captured["post"].float()
+            self.bridge.run_with_hooks(ids, fwd_hooks=hooks, stop_at_layer=max(wanted) + 1, attention_mask=mask)
+        return {layer: post.float() for layer, post in captured.items()}
 
     def generate(self, prompt_ids: Sequence[int], max_new_tokens: int, temperature: float, seed: int) -> list[int]:
         prefix = [self._bos_id] if self._bos_id is not None else []
