@@ -7,6 +7,7 @@ again. A budget that would be crossed by the next call stops the loop at the nod
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import json
@@ -260,8 +261,10 @@ async def probe(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[str
     if pool is None:
         texts += generators.fresh_corpus(explanation, src, fresh)
     # Sampling is the slowest probe (a full forward per new token): half as many.
-    for prefix, seed, source in generators.continuation_prompts(train, src, (k + 1) // 2, offset=(iteration - 1) * k):
-        more = await ctx.service.generate(prefix, CONTINUATION_TOKENS, temperature=1.0, seed=seed)
+    prompts = generators.continuation_prompts(train, src, (k + 1) // 2, offset=(iteration - 1) * k)
+    continuations = await asyncio.gather(*(ctx.service.generate(prefix, CONTINUATION_TOKENS, temperature=1.0, seed=seed)
+                                           for prefix, seed, _ in prompts))
+    for (prefix, _, source), more in zip(prompts, continuations, strict=True):
         if more is not None:
             texts.append(src.probe("subject-continuation", prefix + more, source))
     results = await run_probes(texts, ctx.service, data.layer, data.neuron, ctx.simulator, explanation)

@@ -67,4 +67,4 @@ def test_cuda_forward_matches_the_cpu(tiny_subject: BridgeSubject, dtype: str) -
     on_device = gpu.activations_tensor(np.array([ids[0]]), 3)
     assert on_device.device.type == "cuda" and on_device.dtype == torch.float32
     assert gpu.batch_size(64, 128) >= 1
-    assert gpu.generate(ids[0], 4, 1.0, seed=1) == gpu.generate(ids[0], 4, 1.0, seed=1)
+    assert gpu.generate([ids[0]], 4, 1.0, [1]) == gpu.generate([ids[0]], 4, 1.0, [1])

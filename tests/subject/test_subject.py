@@ -138,8 +138,8 @@ def test_model_path_without_config_is_refused(tmp_path: Path) -> None:
 
 def test_generate_is_seeded(tiny_subject: BridgeSubject) -> None:
     [tok] = tiny_subject.tokenize(["The function"])
-    a = tiny_subject.generate(tok.ids, 8, 1.0, seed=3)
-    b = tiny_subject.generate(tok.ids, 8, 1.0, seed=3)
+    [a] = tiny_subject.generate([tok.ids], 8, 1.0, seeds=[3])
+    [b] = tiny_subject.generate([tok.ids], 8, 1.0, seeds=[3])
     assert a == b and len(a) == 8
 
 
@@ -167,7 +167,21 @@ def test_generate_samples_the_model_given_the_whole_text(name: str) -> None:
     for i, prompt in enumerate(prompts):
         for seed, temperature in [(0, 1.0), (3, 1.0), (17, 0.7)]:
             expected = _reference_sample(subject, prompt, 12, temperature, seed)
-            assert subject.generate(prompt, 12, temperature, seed) == expected, (i, seed, temperature)
+            assert subject.generate([prompt], 12, temperature, [seed]) == [expected], (i, seed, temperature)
+
+
+@pytest.mark.parametrize("name", ["tiny-llama", "tiny-gpt2"])
+def test_prompts_sampled_together_get_what_each_gets_alone(name: str) -> None:
+    """Left padding, positions and per-prompt generators: a batch changes no prompt's continuation."""
+    subject = load_subject(name)
+    prompts = [t.ids for t in subject.tokenize(["The function", "for item in sequence:", "x"])]
+    assert len({len(p) for p in prompts}) == 3
+    for temperature in (1.0, 0.0):
+        seeds = [5, 6, 7]
+        alone = [subject.generate([p], 10, temperature, [s])[0] for p, s in zip(prompts, seeds, strict=True)]
+        assert subject.generate(prompts, 10, temperature, seeds) == alone
+    with pytest.raises(ValueError, match="3 prompts but 2 seeds"):
+        subject.generate(prompts, 4, 1.0, [1, 2])
 
 
 @pytest.mark.model

@@ -83,8 +83,10 @@ class TensorSubject(Protocol):
 class TextGenerator(Protocol):
     """Subjects that can sample continuations (used by model-primed probes)."""
 
-    def generate(self, prompt_ids: Sequence[int], max_new_tokens: int, temperature: float, seed: int) -> list[int]:
-        """Sampled continuation ids (without the prompt)."""
+    def generate(self, prompts: Sequence[Sequence[int]], max_new_tokens: int, temperature: float,
+                 seeds: Sequence[int]) -> list[list[int]]:
+        """Per prompt, sampled continuation ids (without the prompt), drawn from a generator seeded
+        with its seed: the same whatever other prompts are sampled with it."""
         ...
 
 

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import inspect
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import numpy as np
 import structlog
 import torch
-
-if TYPE_CHECKING:
-    from transformers import GenerationMixin
 
 from tools.subject.base import SubjectInfo, TokenizedText, check_layer, check_neurons
 from tools.subject.device import (
@@ -44,7 +42,7 @@ def unwrapped(module: torch.nn.Module) -> torch.nn.Module:
 
     The bridge swaps its components into the HF model in place. Sampling through them is slow (every
     hook point runs for every new token) and wrong: transformer-lens 4.3's re-implemented attention
-    ignores the KV cache `generate` hands it, so each new token was computed as if it were the whole
+    ignores the KV cache a decoding step hands it, so each new token was computed as if it were the whole
     text. The view shares the parameters and buffers (only the module containers on the way down to
     a bridge are copied) and leaves the bridged model untouched.
     """
@@ -78,8 +76,9 @@ class BridgeSubject:
                  max_batch_tokens: int | None = None) -> None:
         self.bridge = bridge
         self.hf_model = hf_model
-        # copy.copy keeps the class: the view of an HF causal LM is one, with its `generate`.
-        self._plain = cast("GenerationMixin", unwrapped(hf_model))
+        self._plain = unwrapped(hf_model)
+        # transformers 5 renames the KV cache argument and output `past_key_values` -> `cache` (from 5.2x).
+        self._cache_name = "cache" if "cache" in inspect.signature(self._plain.forward).parameters else "past_key_values"
         self.tokenizer = tokenizer
         self.max_batch_tokens = max_batch_tokens
         """Tokens per forward of `activations`; None: 4,096 on the CPU, from free memory on a GPU."""
@@ -225,23 +224,50 @@ class BridgeSubject:
             self.bridge.run_with_hooks(ids, fwd_hooks=hooks, stop_at_layer=max(wanted) + 1, attention_mask=mask)
         return {layer: post.float() for layer, post in captured.items()}
 
-    def generate(self, prompt_ids: Sequence[int], max_new_tokens: int, temperature: float, seed: int) -> list[int]:
+    def generate(self, prompts: Sequence[Sequence[int]], max_new_tokens: int, temperature: float,
+                 seeds: Sequence[int]) -> list[list[int]]:
+        """A sampled continuation of each prompt, all decoded together (one forward per new token).
+
+        Each prompt draws from its own generator seeded with its seed, so its continuation does not
+        depend on the prompts sampled beside it. Prompts are left-padded, positions count real tokens
+        only; a row stops after an end-of-text token (kept, as `generate` of Hugging Face keeps it)."""
+        if len(prompts) != len(seeds):
+            raise ValueError(f"{len(prompts)} prompts but {len(seeds)} seeds")
+        if not prompts:
+            return []
         prefix = [self._bos_id] if self._bos_id is not None else []
-        ids = torch.as_tensor([prefix + list(prompt_ids)], dtype=torch.long, device=self.device)
-        # Sampling on a GPU draws from its own generator: fork that one, so seeding here changes nothing elsewhere.
-        rng_devices = [self.device.index or 0] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=rng_devices), torch.inference_mode(), one_cpu_thread(self.device):
-            torch.manual_seed(seed)
-            out = self._plain.generate(
-                ids,
-                attention_mask=torch.ones_like(ids),
-                max_new_tokens=max_new_tokens,
-                do_sample=temperature > 0,
-                temperature=max(temperature, 1e-5),
-                top_k=0,
-                pad_token_id=self._pad_id,
-            )
-        return [int(t) for t in out[0, ids.shape[1] :]]
+        rows = [prefix + list(p) for p in prompts]
+        width = max(len(r) for r in rows)
+        ids = torch.tensor([[self._pad_id] * (width - len(r)) + r for r in rows], dtype=torch.long, device=self.device)
+        mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], dtype=torch.long, device=self.device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        generators = [torch.Generator(device=self.device).manual_seed(int(s)) for s in seeds]
+        eos = self.hf_model.generation_config.eos_token_id
+        stops = set(eos if isinstance(eos, list) else [] if eos is None else [eos])
+        new: list[list[int]] = [[] for _ in rows]
+        cache = None
+        with torch.inference_mode(), one_cpu_thread(self.device):
+            for _ in range(max_new_tokens):
+                # The plain model, with its KV cache: the bridge does not keep one.
+                out = self._plain(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
+                                  **{self._cache_name: cache})
+                cache = getattr(out, self._cache_name)
+                logits = out.logits[:, -1].float()
+                if temperature > 0:
+                    probs = (logits / temperature).softmax(-1)
+                    drawn = [torch.multinomial(probs[i], 1, generator=g) for i, g in enumerate(generators)]
+                    chosen = torch.cat(drawn)
+                else:
+                    chosen = logits.argmax(-1)
+                for row, token in enumerate(chosen.tolist()):
+                    if not new[row] or new[row][-1] not in stops:
+                        new[row].append(token)
+                if all(r and r[-1] in stops for r in new):
+                    break
+                ids = chosen.view(-1, 1)
+                mask = torch.cat([mask, torch.ones_like(ids)], dim=1)
+                positions = positions[:, -1:] + 1
+        return new
 
     def token_embeddings(self) -> np.ndarray:
         """The input embedding matrix, shape (vocab, d_model), float32."""

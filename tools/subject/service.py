@@ -2,16 +2,18 @@
 
 Forwards run in a worker thread (torch releases the GIL), one at a time: the bridge installs hooks
 on the shared model for each forward, so two forwards must never overlap. Requests that arrive
-while a forward runs are merged into the next one when they read the same layer (micro-batching):
-one forward serves the probes of every neuron waiting on that layer. Sampling goes through the same
-lock for the same reason.
+while a forward runs are merged into the next one of their kind (micro-batching): one forward
+serves the probes of every neuron waiting on that layer, and one decoding loop samples the
+continuations of every neuron waiting for one (each from its own seed, so the batch it lands in
+does not change what it gets).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -20,9 +22,8 @@ from tools.subject.base import SubjectInfo, SubjectModel, TextGenerator
 
 @dataclass
 class _Request:
-    sequences: list[list[int]]
-    neurons: list[int]
-    future: asyncio.Future[list[np.ndarray]]
+    payload: Any
+    future: asyncio.Future[Any]
 
 
 @dataclass
@@ -30,8 +31,9 @@ class ActivationService:
     subject: SubjectModel
     forwards: int = 0
     """Forward batches run (a request merged into another's batch does not add one)."""
-    sequences: int = 0
-    _queues: dict[int, list[_Request]] = field(default_factory=dict)
+    samplings: int = 0
+    """Decoding loops run (continuations sampled together count once)."""
+    _queues: dict[Hashable, list[_Request]] = field(default_factory=dict)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -40,39 +42,55 @@ class ActivationService:
 
     async def activations(self, sequences: Sequence[Sequence[int]], layer: int, neurons: Sequence[int]) -> list[np.ndarray]:
         """Like `SubjectModel.activations`, for the given neurons, possibly batched with other callers."""
-        loop = asyncio.get_running_loop()
-        request = _Request([list(s) for s in sequences], list(neurons), loop.create_future())
-        self._queues.setdefault(layer, []).append(request)
-        async with self._lock:
-            batch = self._queues.pop(layer, [])
-            if batch:
-                await self._run(layer, batch)
-        return await request.future
+        result: list[np.ndarray] = await self._batched(
+            ("activations", layer), ([list(s) for s in sequences], list(neurons)),
+            lambda batch: self._forward(layer, batch),
+        )
+        return result
 
     async def generate(self, prompt_ids: Sequence[int], max_new_tokens: int, temperature: float, seed: int) -> list[int] | None:
         """A sampled continuation, or None when the subject cannot generate; never overlaps a forward."""
-        if not isinstance(self.subject, TextGenerator):
+        subject = self.subject
+        if not isinstance(subject, TextGenerator):
             return None
-        async with self._lock:
-            return await asyncio.to_thread(self.subject.generate, prompt_ids, max_new_tokens, temperature, seed)
 
-    async def _run(self, layer: int, batch: list[_Request]) -> None:
-        neurons = sorted({n for r in batch for n in r.neurons})
+        def sample(batch: list[tuple[list[int], int]]) -> list[list[int]]:
+            self.samplings += 1
+            return subject.generate([p for p, _ in batch], max_new_tokens, temperature, [s for _, s in batch])
+
+        result: list[int] = await self._batched(("generate", max_new_tokens, temperature), (list(prompt_ids), seed), sample)
+        return result
+
+    async def _batched(self, key: Hashable, payload: Any, run: Callable[[list[Any]], list[Any]]) -> Any:
+        """`payload`'s share of `run` over every payload queued under `key` when the lock comes free;
+        `run` gets the payloads in order and returns one result each, in a worker thread."""
+        request = _Request(payload, asyncio.get_running_loop().create_future())
+        self._queues.setdefault(key, []).append(request)
+        async with self._lock:
+            batch = self._queues.pop(key, [])
+            if batch:
+                try:
+                    results = await asyncio.to_thread(run, [r.payload for r in batch])
+                except Exception as err:  # every waiting caller gets the same error
+                    for r in batch:
+                        if not r.future.done():
+                            r.future.set_exception(err)
+                else:
+                    for r, value in zip(batch, results, strict=True):
+                        if not r.future.done():
+                            r.future.set_result(value)
+        return await request.future
+
+    def _forward(self, layer: int, batch: list[tuple[list[list[int]], list[int]]]) -> list[list[np.ndarray]]:
+        """One forward for every request's sequences, over the union of their neurons; each request
+        gets its own sequences and neurons back."""
+        neurons = sorted({n for _, wanted in batch for n in wanted})
         column = {n: i for i, n in enumerate(neurons)}
-        sequences = [s for r in batch for s in r.sequences]
-        try:
-            values = await asyncio.to_thread(self.subject.activations, sequences, layer, neurons)
-        except Exception as err:  # every waiting caller gets the same error
-            for r in batch:
-                if not r.future.done():
-                    r.future.set_exception(err)
-            return
+        values = self.subject.activations([s for sequences, _ in batch for s in sequences], layer, neurons)
         self.forwards += 1
-        self.sequences += len(sequences)
-        start = 0
-        for r in batch:
-            cols = [column[n] for n in r.neurons]
-            part = values[start : start + len(r.sequences)]
-            start += len(r.sequences)
-            if not r.future.done():
-                r.future.set_result([v[:, cols] for v in part])
+        out, start = [], 0
+        for sequences, wanted in batch:
+            cols = [column[n] for n in wanted]
+            out.append([v[:, cols] for v in values[start : start + len(sequences)]])
+            start += len(sequences)
+        return out
