@@ -35,6 +35,7 @@ from tools.records.store import RecordStore
 from tools.revisers.base import Reviser
 from tools.revisers.llm_reviser import LLMReviser
 from tools.simulators.base import Simulator
+from tools.simulators.memo import MemoizedSimulator
 from tools.simulators.select import LLMSimulatorMethod, choose_llm_simulator
 from tools.subject.service import ActivationService
 
@@ -142,6 +143,7 @@ async def refine_neuron(
         words = env.params.max_explanation_words
         explainer, reviser, prober = BuiltinExplainer(env.vocab, words), BuiltinReviser(env.vocab, words), None
         simulator = BuiltinSimulator(env.vocab)
+    simulator = MemoizedSimulator(simulator)
     record = data.record
     record_excerpts = {r.excerpt_index for r in record.most_positive_activation_records + record.random_sample
                        if r.excerpt_index is not None}

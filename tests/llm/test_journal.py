@@ -50,3 +50,22 @@ async def test_a_prompt_score_with_an_impossible_token_keeps_the_spend_query_wor
     assert replayed.usage.cached and replayed.tokens == first.tokens
     assert journal.spent("n1") == (0.25, 12, 1)
     assert journal.summary()["total"]
+
+
+async def test_a_simulation_asked_again_in_a_later_node_is_not_paid_again(tmp_path: Path) -> None:
+    """Simulations are keyed by neuron, not node: a later node (or a resumed run) asking the same
+    simulation gets the journaled answer; other calls stay per node."""
+    journal = CallJournal(tmp_path / "calls.sqlite")
+    simulate = LLMRequest(purpose="simulator", messages=[Message(role="user", content="x")], logprobs=True, top_logprobs=2)
+    revise = LLMRequest(purpose="reviser", messages=[Message(role="user", content="y")])
+    inner = ScriptedLLM([LLMResponse(text="9", usage=PRICED), LLMResponse(text="a", usage=PRICED), LLMResponse(text="b", usage=PRICED)])
+    llm = JournaledLLM(inner, journal, "0/1")
+    llm.set_scope("0/1/simulate/0")
+    first = [await llm.complete(simulate), await llm.complete(revise)]
+    llm.set_scope("0/1/revise/1")
+    second = [await llm.complete(simulate), await llm.complete(revise)]
+    assert [r.text for r in first + second] == ["9", "a", "9", "b"]
+    assert [r.usage.cached for r in second] == [True, False]
+    assert inner.remaining == 0 and journal.spent("0/1") == (0.75, 36, 3)
+    other_neuron = JournaledLLM(ScriptedLLM([LLMResponse(text="7", usage=PRICED)]), journal, "0/2")
+    assert (await other_neuron.complete(simulate)).text == "7"

@@ -3,7 +3,7 @@
 A node interrupted by a kill re-runs from its top on resume; its calls are then answered from
 the journal. A call is identified by its scope (neuron, node, iteration), the request itself, and
 how many identical requests the scope made before it, so concurrent calls may complete in any
-order. SQLite in WAL mode: an entry survives a killed process once `complete()` returns. WAL lets
+order; a simulation, by its neuron and the request alone (see `JournaledLLM`). SQLite in WAL mode: an entry survives a killed process once `complete()` returns. WAL lets
 several processes of one host share the journal (Ray workers); synchronous=NORMAL skips the fsync
 per commit, which only a power loss could undo (the call would then be paid again on resume).
 """
@@ -98,10 +98,15 @@ class CallJournal:
 
 
 class JournaledLLM:
-    """LLM (and PromptScorer) that answers a repeated call from the journal, marked `cached`."""
+    """LLM (and PromptScorer) that answers a repeated call from the journal, marked `cached`.
+
+    A simulation (purpose "simulator", asked at temperature 0) is identified by the neuron and the
+    request alone: asked again in a later node, or by a resumed run whose in-memory memo of
+    simulations is cold (`MemoizedSimulator`), it is answered from the journal instead of paid again."""
 
     def __init__(self, inner: LLM, journal: CallJournal, scope: str) -> None:
         self.inner, self.journal = inner, journal
+        self.neuron_scope = scope
         self.set_scope(scope)
 
     def set_scope(self, scope: str) -> None:
@@ -109,11 +114,14 @@ class JournaledLLM:
         self.scope = scope
         self._seen: Counter[str] = Counter()
 
-    def _key(self, kind: str, payload: str) -> str:
+    def _key(self, kind: str, payload: str, purpose: str) -> str:
         digest = hashlib.sha256(payload.encode("utf-8")).hexdigest()
-        occurrence = self._seen[digest]
-        self._seen[digest] += 1
-        return hashlib.sha256(f"{self.scope}\x1f{kind}\x1f{digest}\x1f{occurrence}".encode()).hexdigest()
+        if purpose == "simulator":
+            scope, occurrence = self.neuron_scope, 0
+        else:
+            scope, occurrence = self.scope, self._seen[digest]
+            self._seen[digest] += 1
+        return hashlib.sha256(f"{scope}\x1f{kind}\x1f{digest}\x1f{occurrence}".encode()).hexdigest()
 
     def _replay(self, key: str, response_type: type[R]) -> R | None:
         """The journaled response under `key`, marked cached (it costs nothing now), or None."""
@@ -125,7 +133,7 @@ class JournaledLLM:
         return response
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
-        key = self._key("chat", request.model_dump_json())
+        key = self._key("chat", request.model_dump_json(), request.purpose)
         if (replayed := self._replay(key, LLMResponse)) is not None:
             return replayed
         response = await self.inner.complete(request)
@@ -135,7 +143,7 @@ class JournaledLLM:
     async def score_prompt(self, request: PromptScoreRequest) -> PromptScoreResponse:
         if not isinstance(self.inner, PromptScorer):
             raise TypeError(f"{type(self.inner).__name__} cannot score prompts")
-        key = self._key("prompt", request.model_dump_json())
+        key = self._key("prompt", request.model_dump_json(), request.purpose)
         if (replayed := self._replay(key, PromptScoreResponse)) is not None:
             return replayed
         response = await self.inner.score_prompt(request)
