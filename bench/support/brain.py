@@ -99,12 +99,20 @@ def brain_behaviour(explanation: str, revised: str | None = None) -> Callable[[A
 def brain_response(explanation: str, revised: str | None = None) -> Callable[[LLMRequest], LLMResponse]:
     """For `ScriptedLLM` script items."""
 
+    # One object per distinct generated piece, shared by every answer: answers repeat the same few
+    # hundred pieces, and nothing downstream mutates a response's logprobs. Building them anew took
+    # most of the fake's time, which a sweep benchmark would count as the agent's.
+    tokens: dict[tuple[str, float, tuple[tuple[str, float], ...]], TokenLogprob] = {}
+
+    def token(text: str, logprob: float, top: list[tuple[str, float]]) -> TokenLogprob:
+        key = (text, logprob, tuple(top))
+        if key not in tokens:
+            tokens[key] = TokenLogprob(token=text, logprob=logprob, top=[TopLogprob(token=a, logprob=b) for a, b in top])
+        return tokens[key]
+
     def reply(request: LLMRequest) -> LLMResponse:
         ans = respond([m.model_dump() for m in request.messages], explanation, revised)
-        logprobs = None
-        if ans.logprobs is not None:
-            logprobs = [TokenLogprob(token=t, logprob=lp, top=[TopLogprob(token=a, logprob=b) for a, b in top])
-                        for t, lp, top in ans.logprobs]
+        logprobs = None if ans.logprobs is None else [token(*piece) for piece in ans.logprobs]
         return LLMResponse(text=ans.content, logprobs=logprobs, finish_reason=ans.finish_reason,
                            usage=Usage(model="brain", prompt_tokens=ans.prompt_tokens, completion_tokens=ans.completion_tokens))
 

@@ -66,12 +66,14 @@ def weighted_pooled_r(true: Sequence[npt.ArrayLike], pred: Sequence[npt.ArrayLik
 
 def _resample_counts(strata: np.ndarray, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
     """(resamples, records) how often each record is drawn, drawing within each stratum as many as it holds."""
-    counts = np.zeros((n_resamples, len(strata)))
+    n = len(strata)
+    counts = np.zeros((n_resamples, n))
     for stratum in np.unique(strata):
         members = np.flatnonzero(strata == stratum)
         picks = members[rng.integers(0, len(members), (n_resamples, len(members)))]
-        for row in range(n_resamples):
-            counts[row] += np.bincount(picks[row], minlength=len(strata))
+        # One bincount for all resamples: row r's picks are counted at r * n + record.
+        flat = (np.arange(n_resamples)[:, None] * n + picks).ravel()
+        counts += np.bincount(flat, minlength=n_resamples * n).reshape(n_resamples, n)
     return counts
 
 
