@@ -1,10 +1,13 @@
 """bench/sweep: sweep throughput against the LLM-bound ideal, budget overshoot, and peak RSS.
 
-    .venv/bin/python -m bench.sweep [--neurons 200] [--concurrency 1,8,32] [--latency 0.2]
+    .venv/bin/python -m bench.sweep [--waves 6] [--neurons 200] [--concurrency 1,8,32] [--latency 0.2]
 
-A sweep of `--neurons` neurons of the tiny model (layer 0 first, then layer 1, ...) with a
-scripted LLM whose every call takes `--latency` seconds (`ScriptedLLM` answering with the test
-brain), one probe-and-revise round per neuron, in-process executor.
+At each concurrency c, a sweep of `--waves` x c neurons of the tiny model (at most `--neurons`;
+layer 0 first, then layer 1, ...) with a scripted LLM whose every call takes `--latency` seconds
+(`ScriptedLLM` answering with the test brain), one probe-and-revise round per neuron, in-process
+executor. Several waves, because a rate needs a steady state: with as many neurons as slots (one
+wave) every neuron starts at once and the sweep lasts as long as its slowest neuron, whose critical
+path is longer than the mean the ideal uses.
 
 - Calls per neuron, `cp`: the sequential critical path of a neuron's LLM calls, measured. Every call
   is attributed to its neuron; a neuron's cp is the longest chain of its calls in which each call
@@ -127,14 +130,18 @@ def neuron_keys(n: int, d_mlp: int = 128) -> list[tuple[int, int]]:
     return [(i // d_mlp, i % d_mlp) for i in range(n)]
 
 
+def level_keys(args: argparse.Namespace, concurrency: int) -> list[tuple[int, int]]:
+    return neuron_keys(min(args.neurons, args.waves * concurrency))
+
+
 async def main_async(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    keys = neuron_keys(args.neurons)
     levels = [int(c) for c in args.concurrency.split(",")]
     # Build every neuron's records first, so no phase pays for them.
-    async with open_refine_environment(bench_settings(args, workdir, "records", 1), keys):
+    async with open_refine_environment(bench_settings(args, workdir, "records", 1), level_keys(args, max(levels))):
         pass
     rows = []
     for c in levels:
+        keys = level_keys(args, c)
         result = await one_sweep(bench_settings(args, workdir, f"c{c}", c), keys, args.latency)
         result |= {"concurrency": c, "latency_s": args.latency, "ideal_neurons_per_s": c / (result["cp_mean"] * args.latency)}
         result["ratio"] = result["neurons_per_s"] / result["ideal_neurons_per_s"]
@@ -145,6 +152,7 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
               flush=True)
     # A budget that stops the sweep after about a third of its calls.
     c = max(levels)
+    keys = level_keys(args, c)
     calls_per_neuron = rows[-1]["calls"] / len(keys)
     budget = round(COST_PER_CALL * calls_per_neuron * len(keys) / 3, 3)
     stopped = await one_sweep(bench_settings(args, workdir, "budget", c, budget_usd=budget), keys, args.latency, COST_PER_CALL)
@@ -155,7 +163,8 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--neurons", type=int, default=200)
+    parser.add_argument("--waves", type=int, default=6, help="neurons per level = WAVES x its concurrency")
+    parser.add_argument("--neurons", type=int, default=200, help="at most this many neurons per level")
     parser.add_argument("--concurrency", default="1,8,32", help="comma-separated concurrency levels")
     parser.add_argument("--latency", type=float, default=0.2, help="seconds per scripted LLM call")
     parser.add_argument("--name", default="sweep", help="results file NAME.json (e.g. sweep-1s for a run at --latency 1)")
@@ -166,7 +175,8 @@ def main() -> None:
     configure_logging("error")
     command = shlex.join([".venv/bin/python", "-m", "bench.sweep", *sys.argv[1:]])
     print(f"$ {command}")
-    print(f"{args.neurons} neurons of tiny-llama, scripted LLM at {args.latency:g} s per call, in-process executor;"
+    print(f"{args.waves} x concurrency neurons of tiny-llama (at most {args.neurons}), scripted LLM at {args.latency:g} s"
+          " per call, in-process executor;"
           " ideal = concurrency / (cp * latency), cp = critical path of LLM calls per neuron (measured)", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         result = asyncio.run(main_async(args, args.workdir or Path(tmp)))
@@ -175,7 +185,8 @@ def main() -> None:
           f"spent ${budget['paid_usd']:.3f} in {budget['paid_calls']} calls, overshoot {budget['overshoot_calls']:+.2f} calls "
           f"(must be <= 1); {budget['ok']} done, {budget['unfinished']} unfinished")
     print(f"  peak RSS: {budget['peak_rss_mib']:.0f} MiB")
-    path = write_result(args.name, {"command": command, "neurons": args.neurons, "latency_s": args.latency, **result}, args.runs_dir,
+    path = write_result(args.name, {"command": command, "waves": args.waves, "max_neurons": args.neurons, "latency_s": args.latency,
+                                    **result}, args.runs_dir,
                         benchmark="sweep")
     print(f"written {path}")
 

@@ -10,12 +10,14 @@ pytestmark = pytest.mark.slow
 
 
 def test_sweep_smoke(run_bench: RunBench) -> None:
-    result = run_bench("bench.sweep", "--neurons", "6", "--concurrency", "1,3", "--latency", "0.01")
-    assert result["benchmark"] == "sweep" and result["neurons"] == 6
+    result = run_bench("bench.sweep", "--waves", "2", "--neurons", "5", "--concurrency", "1,3", "--latency", "0.01")
+    assert result["benchmark"] == "sweep" and (result["waves"], result["max_neurons"]) == (2, 5)
     levels = {level["concurrency"]: level for level in result["levels"]}
     assert set(levels) == {1, 3}
     for c, level in levels.items():
-        assert level["ok"] + level["failed"] == 6 and level["unattributed_calls"] == 0
+        # Two waves of c neurons, at most 5.
+        assert level["neurons"] == min(5, 2 * c)
+        assert level["ok"] + level["failed"] == level["neurons"] and level["unattributed_calls"] == 0
         assert level["ideal_neurons_per_s"] == pytest.approx(c / (level["cp_mean"] * 0.01))
         assert level["ratio"] == pytest.approx(level["neurons_per_s"] / level["ideal_neurons_per_s"])
     budget = result["budget"]

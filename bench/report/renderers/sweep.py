@@ -11,24 +11,26 @@ def headline(d: dict[str, Any]) -> str:
     levels = ", ".join(f"{level['concurrency']} → **{num(level['ratio'])}**" for level in d["levels"])
     budget = d["budget"]
     return (f"achieved ÷ ideal neurons/s by concurrency at {d['latency_s']:g} s per call: {levels}; "
-            f"spend at the budget stop {num(budget['overshoot_calls'], sign=True)} calls past the limit ({d['neurons']} neurons)")
+            f"spend at the budget stop {num(budget['overshoot_calls'], sign=True)} calls past the limit "
+            f"({d['waves']} waves of neurons per level)")
 
 
 def details(d: dict[str, Any]) -> str:
-    rows = [[f"{level['latency_s']:g} s", str(level["concurrency"]), num(level["neurons_per_s"]),
+    rows = [[f"{level['latency_s']:g} s", str(level["concurrency"]), str(level["neurons"]), num(level["neurons_per_s"]),
              num(level["ideal_neurons_per_s"]), f"**{num(level['ratio'], 3)}**", num(level["calls"] / level["neurons"], 1),
              f"{num(1000 * level['cpu_s_per_neuron'], 0)} ms", f"{level['ok']} / {level['failed']}", num(level["seconds"], 1),
              " → ".join(num(x) for x in level["load_avg_1m"])]
             for level in d["levels"]]
-    levels = table(["latency", "concurrency", "achieved neurons/s", "ideal", "achieved ÷ ideal", "calls per neuron",
+    levels = table(["latency", "concurrency", "neurons", "achieved neurons/s", "ideal", "achieved ÷ ideal", "calls per neuron",
                     "CPU per neuron", "ok / failed", "wall s", "load average"], rows)
     b = d["budget"]
     budget = (f"Budget: ${b['budget_usd']:g} at ${b['cost_per_call_usd']:g} per call, concurrency {b['concurrency']}: "
               f"spent ${num(b['paid_usd'], 3)} in {b['paid_calls']:,} calls, **overshoot "
               f"{num(b['overshoot_calls'], sign=True)} calls**; {b['ok']} done, {b['failed']} failed, {b['unfinished']} "
               f"unfinished. Stop: {cell(b['budget_stop'] or 'none')}. Peak RSS {num(b['peak_rss_mib'], 0)} MiB.")
-    return (f"{d['neurons']} neurons of the tiny model, a scripted LLM taking {d['latency_s']:g} s per call. Ideal = "
-            "concurrency ÷ (calls on a neuron's critical path × latency).\n\n" + levels + "\n\n" + budget)
+    return (f"At each concurrency, {d['waves']} × concurrency neurons of the tiny model (at most {d['max_neurons']}), a scripted "
+            f"LLM taking {d['latency_s']:g} s per call. Ideal = concurrency ÷ (calls on a neuron's critical path × latency).\n\n"
+            + levels + "\n\n" + budget)
 
 
 RENDERER = Renderer(headline, details)
