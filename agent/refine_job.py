@@ -152,17 +152,18 @@ async def refine_neuron(
         excerpts=env.excerpts, vocab=env.vocab, trace=trace, run_dir=env.run.root, params=env.params, budget=budget,
         journal=journal, budgeted=budgeted, record_excerpts=record_excerpts, pool=env.pool,
     )
-    trace.emit(NeuronStarted(run=env.run.name, backend=env.backend_description | {"simulator": simulator.method},
-                             params=env.params.model_dump(), resumed=resumed, **trace.base()))
-    log.info("refine_neuron", layer=layer, neuron=neuron, resumed=resumed)
-    start: RefineInput = {"layer": layer, "neuron": neuron}
-    if seed_explanation:
-        start["seed_explanation"] = seed_explanation
-    if skip_reason:
-        start["skip_reason"] = skip_reason
-    if baseline:
-        start["baseline"] = baseline
-    out: dict[str, Any] = await graph.ainvoke(None if snapshot.next else start, config, context=ctx, durability="sync")
+    with trace:  # the trace file stays open while the graph runs
+        trace.emit(NeuronStarted(run=env.run.name, backend=env.backend_description | {"simulator": simulator.method},
+                                 params=env.params.model_dump(), resumed=resumed, **trace.base()))
+        log.info("refine_neuron", layer=layer, neuron=neuron, resumed=resumed)
+        start: RefineInput = {"layer": layer, "neuron": neuron}
+        if seed_explanation:
+            start["seed_explanation"] = seed_explanation
+        if skip_reason:
+            start["skip_reason"] = skip_reason
+        if baseline:
+            start["baseline"] = baseline
+        out: dict[str, Any] = await graph.ainvoke(None if snapshot.next else start, config, context=ctx, durability="sync")
     if stop_before_probe:
         return out
     final: dict[str, Any] = out["final"]

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal, TextIO, TypedDict
 
 from pydantic import BaseModel, Field, TypeAdapter
 
@@ -244,7 +244,9 @@ class TraceWriter:
 
     Flushed, not fsynced: a killed process loses nothing the OS already has, and an fsync per event
     (a few ms each, on the event loop) capped a concurrent sweep far below its LLM-bound rate. After
-    a power loss the trace may lose its tail, like the run's WAL databases (synchronous=NORMAL)."""
+    a power loss the trace may lose its tail, like the run's WAL databases (synchronous=NORMAL).
+    The file stays open until `close()`: opening it per event was five system calls each, 70 times
+    a neuron."""
 
     def __init__(self, path: Path, layer: int, neuron: int, on_event: Callable[[TraceEvent], None] | None = None) -> None:
         self.path, self.layer, self.neuron = path, layer, neuron
@@ -252,17 +254,30 @@ class TraceWriter:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._span: str | None = None
         self._iteration: int | None = None
+        self._handle: TextIO | None = None
 
     def emit(self, event: TraceEvent) -> None:
         if event.span_id is None:
             event.span_id = self._span
         if event.iteration is None:
             event.iteration = self._iteration
-        line = event.model_dump_json(exclude_none=False) + "\n"
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(line)
+        if self._handle is None:
+            self._handle = self.path.open("a", encoding="utf-8")
+        self._handle.write(event.model_dump_json(exclude_none=False) + "\n")
+        self._handle.flush()
         if self.on_event is not None:
             self.on_event(event)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    def __enter__(self) -> TraceWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def base(self) -> EventBase:
         return {"layer": self.layer, "neuron": self.neuron}

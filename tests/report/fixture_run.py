@@ -142,6 +142,7 @@ def _finished_neuron(run: Path) -> None:
         writer.emit(final)
     summary = json.loads(final.model_dump_json()) | {"error": None, "stop_reason": "1 probe-and-revise rounds done"}
     atomic_write_json(run / "results" / "0" / "1.json", summary, indent=2)
+    writer.close()
 
 
 def _failed_neuron(run: Path) -> None:
@@ -156,6 +157,7 @@ def _failed_neuron(run: Path) -> None:
                           counterexamples=0, tokens=0, cost_usd=0.0, seconds=0.3, **base)
         writer.emit(final)
     atomic_write_json(run / "results" / "0" / "2.json", json.loads(final.model_dump_json()) | {"error": reason, "stop_reason": reason})
+    writer.close()
 
 
 def _baseline(run: Path, layer: int, neuron: int) -> BaselineResult:
@@ -203,6 +205,7 @@ def _degraded_neuron(run: Path) -> None:
                           paired=PairedGain.of(score, score), **base)
         writer.emit(final)
     atomic_write_json(run / "results" / "1" / "8.json", json.loads(final.model_dump_json()) | {"error": None, "stop_reason": reason})
+    writer.close()
 
 
 def _skipped_neuron(run: Path) -> None:
@@ -217,6 +220,7 @@ def _skipped_neuron(run: Path) -> None:
                           counterexamples=0, tokens=0, cost_usd=0.0, seconds=0.1, baseline=_baseline(run, 2, 3), **base)
         writer.emit(final)
     atomic_write_json(run / "results" / "2" / "3.json", json.loads(final.model_dump_json()) | {"error": None, "stop_reason": reason})
+    writer.close()
 
 
 def _running_neuron(run: Path) -> None:
@@ -229,6 +233,7 @@ def _running_neuron(run: Path) -> None:
         writer.emit(ExplanationsProposed(source="explainer", explanations=[SCRIPT], **base))
     # The simulate step is under way: started, not ended.
     writer.emit(SpanStarted(node="simulate", span_id="open0", iteration=0, **base))
+    writer.close()
 
 
 def write_fixture_run(runs_dir: Path, name: str = "fixture") -> Path:

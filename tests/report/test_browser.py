@@ -175,6 +175,7 @@ def test_report_from_refinery_view_follows_a_running_sweep(browser: Any, view: t
     writer = TraceWriter(trace_path(run, 1, 9), 1, 9)
     writer.emit(NeuronStarted(run=run.name, backend={"simulator": "chat-logprob"}, params={}, **writer.base()))
     writer.emit(SpanStarted(node="propose", span_id="live0", iteration=0, **writer.base()))
+    writer.close()
     watched.page.wait_for_selector('tr[data-neuron="1/9"][data-status="running"]', timeout=30_000)
     assert "propose, iteration 0" in watched.page.locator('tr[data-neuron="1/9"]').text_content()
     watched.page.screenshot(path=str(SCREENSHOTS / "view-running.png"), full_page=True)

@@ -63,6 +63,7 @@ def test_each_request_sees_the_run_as_it_is_now(served: tuple[ReportServer, Path
     before = json.loads(_get(server.url + "data/run.json")[2])
     writer = TraceWriter(trace_path(run, 2, 5), 2, 5)
     writer.emit(NeuronStarted(run=run.name, backend={}, params={}, **writer.base()))
+    writer.close()
     after = json.loads(_get(server.url + "data/run.json")[2])
     assert after["version"] != before["version"]
     rows = {f"{r['layer']}/{r['neuron']}": r["status"] for r in after["summary"]["neurons"]}

@@ -87,6 +87,7 @@ def test_a_neuron_a_sweep_just_started_shows_as_running(tmp_path: Path) -> None:
     run = write_fixture_run(tmp_path)
     writer = TraceWriter(trace_path(run, 3, 4), 3, 4)
     writer.emit(NeuronStarted(run=run.name, backend={"simulator": "builtin-lexical"}, params={}, **writer.base()))
+    writer.close()
     with trace_path(run, 3, 4).open("a") as handle:
         handle.write('{"ts": "2026-01-01T00:00:00", "layer": 3, "neu')  # the writer is mid-line
     rows = {(r.layer, r.neuron): r for r in load_summary(run).neurons}
