@@ -14,7 +14,7 @@ from typing import Literal
 
 from graphs.context import RefineParams
 from graphs.state import Candidate, Stop
-from tools.compare import judge, like_with_like, rank
+from tools.compare import judge, rank
 from tools.evaluate import ExplanationScore
 
 
@@ -53,8 +53,8 @@ def decide(
         return Decision(best, None, "failed" if iteration == 0 else "rejected", "no candidate" if iteration == 0 else "no revision",
                         stale if iteration == 0 else stale + 1)
     if iteration == 0 or best is None or best_result is None:
-        order = rank(results)
-        values = like_with_like(results)
+        ranking = rank(results)
+        order, values = ranking.order, ranking.values
         top_index = order[0]
         top = scored[top_index] | {"score": values[top_index]}
         verdicts = [Verdict(scored[i]["explanation"], values[i], i == top_index,
@@ -63,8 +63,8 @@ def decide(
         if values[top_index] is None:
             return Decision(top, top, "failed", "no candidate has a defined selection score", stale, verdicts)
         return Decision(top, top, "adopted", "best of the one-shot candidates", 0, verdicts)
-    order = rank(results)
-    values = like_with_like(results)
+    ranking = rank(results)
+    order, values = ranking.order, ranking.values
     top_index = order[0]
     verdict = judge(best_result, results[top_index], params.adopt_confidence, seed=params.seed + iteration)
     top = scored[top_index] | {"score": verdict.challenger_score}

@@ -61,17 +61,19 @@ def common_view(scores: Sequence[ExplanationScore]) -> CommonView:
     return CommonView(true, predictions, weights, strata, failed)
 
 
-def like_with_like(scores: Sequence[ExplanationScore]) -> list[float | None]:
-    """Each candidate's weighted pooled r on the common view (failures flattened)."""
+@dataclass(frozen=True)
+class Ranking:
+    values: list[float | None]
+    """Each candidate's weighted pooled r on the common view (failures flattened), in input order."""
+    order: list[int]
+    """Candidate indices, best first: defined scores above undefined, then higher, then fewer failures."""
+
+
+def rank(scores: Sequence[ExplanationScore]) -> Ranking:
     view = common_view(scores)
-    return [weighted_pooled_r(view.true, p, view.weights) for p in view.predictions]
-
-
-def rank(scores: Sequence[ExplanationScore]) -> list[int]:
-    """Candidate indices, best first: defined like-with-like scores above undefined, then higher, then fewer failures."""
-    values = like_with_like(scores)
-    failed = common_view(scores).failed if scores else []
-    return sorted(range(len(scores)), key=lambda i: (values[i] is None, -(values[i] or 0.0), failed[i], i))
+    values = [weighted_pooled_r(view.true, p, view.weights) for p in view.predictions]
+    order = sorted(range(len(scores)), key=lambda i: (values[i] is None, -(values[i] or 0.0), view.failed[i], i))
+    return Ranking(values, order)
 
 
 @dataclass(frozen=True)

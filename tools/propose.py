@@ -14,7 +14,7 @@ from tools.simulators.base import Simulator, gather_all
 def best_of(scores: Sequence[ExplanationScore]) -> ExplanationScore:
     """The best candidate by the loop's own ranking (`tools.compare.rank`: like with like, a failed record
     counting against the candidate that failed it), so `explain`, the triage and the graph choose alike."""
-    return scores[rank(scores)[0]]
+    return scores[rank(scores).order[0]]
 
 
 async def score_candidates(

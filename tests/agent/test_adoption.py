@@ -8,7 +8,7 @@ import numpy as np
 from graphs.context import RefineParams
 from graphs.policy import decide
 from graphs.state import Candidate
-from tools.compare import judge, like_with_like, rank
+from tools.compare import judge, rank
 from tools.evaluate import ExplanationScore, score_simulations
 from tools.formats.openai import ActivationRecord
 from tools.simulators.base import RecordSimulation
@@ -42,9 +42,10 @@ def test_a_candidate_cannot_climb_by_failing_its_hard_records() -> None:
     a = scored("a", 0.6)
     b = scored("b", 0.3, failed=frozenset(hard), seed=2)
     assert b.score is not None and a.score is not None and b.score > a.score  # on its own records B looks better
-    values = like_with_like([a, b])
+    ranking = rank([a, b])
+    values = ranking.values
     assert values[0] is not None and values[1] is not None and values[0] > values[1]
-    assert rank([a, b]) == [0, 1]
+    assert ranking.order == [0, 1]
 
 
 def test_the_adoption_rule_refuses_a_noise_level_win_and_takes_a_real_one() -> None:

@@ -52,7 +52,8 @@ class RecordSimulation(BaseModel):
         empty = sum(slot.kept_candidates == 0 for slot in slots)
         if slots and empty == len(slots):
             return cls.failed(method, tokens, f"no value candidate among the top logprobs at any of {len(slots)} slots")
-        return cls(
+        # Built from typed slots, so unvalidated: validating every per-token list cost more than the reading.
+        return cls.model_construct(
             method=method,
             tokens=list(tokens),
             expected=[slot.expected_value for slot in slots],
