@@ -1,6 +1,6 @@
 """bench/sweep: sweep throughput against the LLM-bound ideal, budget overshoot, and peak RSS.
 
-    .venv/bin/python -m bench.sweep [--waves 6] [--neurons 200] [--concurrency 1,8,32] [--latency 0.2]
+    .venv/bin/python -m bench.sweep [--waves 10] [--neurons 320] [--concurrency 1,8,32] [--latency 0.2]
 
 At each concurrency c, a sweep of `--waves` x c neurons of the tiny model (at most `--neurons`;
 layer 0 first, then layer 1, ...) with a scripted LLM whose every call takes `--latency` seconds
@@ -163,8 +163,8 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--waves", type=int, default=6, help="neurons per level = WAVES x its concurrency")
-    parser.add_argument("--neurons", type=int, default=200, help="at most this many neurons per level")
+    parser.add_argument("--waves", type=int, default=10, help="neurons per level = WAVES x its concurrency")
+    parser.add_argument("--neurons", type=int, default=320, help="at most this many neurons per level")
     parser.add_argument("--concurrency", default="1,8,32", help="comma-separated concurrency levels")
     parser.add_argument("--latency", type=float, default=0.2, help="seconds per scripted LLM call")
     parser.add_argument("--name", default="sweep", help="results file NAME.json (e.g. sweep-1s for a run at --latency 1)")
