@@ -53,6 +53,7 @@ from tools.probes.runner import read_probe_batches, run_probes, simulate_known, 
 from tools.probes.types import Counterexample, Generator, ProbeRequest, ProbeText
 from tools.revisers.base import RevisionContext
 from tools.science.normalize import normalize_records
+from tools.simulators.base import gather_all
 
 CONTINUATION_TOKENS = 16
 
@@ -267,12 +268,14 @@ async def probe(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[str
     for (prefix, _, source), more in zip(prompts, continuations, strict=True):
         if more is not None:
             texts.append(src.probe("subject-continuation", prefix + more, source))
-    results = await run_probes(texts, ctx.service, data.layer, data.neuron, ctx.simulator, explanation)
+    batches = [run_probes(texts, ctx.service, data.layer, data.neuron, ctx.simulator, explanation)]
     if pool is not None:
-        # Fresh text the pool already read through the subject: this round's share of it.
+        # Fresh text the pool already read through the subject: this round's share of it, simulated in
+        # the same LLM round-trip as the probe texts.
         revealed = pool.evidence[(iteration - 1) * fresh : iteration * fresh]
-        results += await simulate_known(pool_records(pool, revealed, ctx.service.subject.token_strings), "corpus-fresh",
-                                        ctx.simulator, explanation)
+        batches.append(simulate_known(pool_records(pool, revealed, ctx.service.subject.token_strings), "corpus-fresh",
+                                      ctx.simulator, explanation))
+    results = [result for batch in await gather_all(batches) for result in batch]
     found = top_counterexamples(results, data.max_activation, ctx.params.counterexamples)
     if ctx.vocab is not None and k > 0:
         # Gates the counterexamples suggest are tested on new text before any revision may adopt one.
