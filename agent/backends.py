@@ -76,6 +76,7 @@ def llm_config(settings: Settings) -> LLMConfig:
         explainer_model=settings.llm_explainer_model, simulator_model=settings.llm_simulator_model,
         timeout_s=settings.llm_timeout_s, max_retries=settings.llm_max_retries, concurrency=settings.llm_concurrency,
         requests_per_minute=settings.llm_rpm, prices=_prices(settings),
+        prompt_logprobs_shifted=settings.llm_prompt_logprobs_shifted,
     )
 
 

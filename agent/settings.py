@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     llm_rpm: float | None = Field(None, gt=0, description="Cap on LLM requests per minute.")
     llm_prices: Path | None = Field(None, description="JSON file {model: [usd_per_1M_prompt, usd_per_1M_completion]}; local servers cost $0.")
     llm_prompt_logprobs: bool = Field(False, description="The server returns prompt logprobs (vLLM): enables the reference prompt-logprob simulator (always on for --backend local).")
+    llm_prompt_logprobs_shifted: bool = Field(
+        False, description="The server's echoed prompt logprobs are one token off, each token with the next one's "
+        "(llama-cpp-python's server): the client realigns them (always on for --backend local).")
 
     # Output and logging
     runs_dir: Path = Field(Path("runs"), description="Where runs, reports and benchmark results are written.")

@@ -94,7 +94,9 @@ def settings_for(args: argparse.Namespace, backend: Backend, work: Path, records
                  "llm_timeout_s": args.llm_timeout_s, "llm_concurrency": args.llm_concurrency,
                  "max_iters": args.llm_max_iters, "n_explanations": args.llm_n_explanations,
                  "n_revisions": args.llm_n_revisions, "probes_per_generator": args.llm_probes_per_generator,
-                 "records_per_split": args.llm_records_per_split}
+                 "records_per_split": args.llm_records_per_split,
+                 # A GGUF is served by llama-cpp-python, as for --backend local.
+                 "llm_prompt_logprobs_shifted": args.local_gguf is not None}
     return Settings(**(common | sizes | fixed))
 
 

@@ -98,10 +98,7 @@ async def measure(args: argparse.Namespace, rules: list[Rule]) -> tuple[list[dic
     ctx = open_records(settings, subject)  # type: ignore[arg-type]
     neurons = list(range(len(rules)))
     ensure_records(ctx, 0, neurons, settings)
-    config = llm_config(settings)
-    if args.local_gguf is not None:
-        config = config.model_copy(update={"prompt_logprobs_shifted": True})  # llama-cpp-python's echo, as for serve-local
-    llm = RecordingLLM(OpenAIChatLLM(config))
+    llm = RecordingLLM(OpenAIChatLLM(llm_config(settings)))
     passes, answers = [], []
     for method in args.simulator_list:
         simulator = choose_llm_simulator(llm, method)

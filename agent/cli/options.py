@@ -93,6 +93,7 @@ def backend_options(parser: argparse.ArgumentParser) -> None:
     setting(llm, "--llm-rpm", field="llm_rpm", type=float, metavar="N")
     setting(llm, "--llm-prices", field="llm_prices", metavar="FILE")
     setting(llm, "--llm-prompt-logprobs", field="llm_prompt_logprobs", action="store_true")
+    setting(llm, "--llm-prompt-logprobs-shifted", field="llm_prompt_logprobs_shifted", action="store_true")
 
 
 def refine_options(parser: argparse.ArgumentParser) -> None:

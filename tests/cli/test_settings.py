@@ -45,3 +45,16 @@ def test_budget_options_mean_the_same_in_refine_and_sweep(capsys: pytest.Capture
     # refine's old per-neuron name is gone rather than silently meaning something else.
     with pytest.raises(SystemExit):
         parser.parse_args(["refine", "--layer", "0", "--neuron", "0", "--budget-minutes", "5"])
+
+
+def test_a_shifted_prompt_logprob_server_is_told_to_the_client() -> None:
+    """--llm-prompt-logprobs-shifted (your own llama-cpp-python server) reaches the client config, whose
+    realignment tests/llm/test_client.py checks over loopback HTTP."""
+    from agent.backends import llm_config
+    from agent.cli.main import _settings_from, build_parser
+
+    base = ["refine", "--layer", "0", "--neuron", "0", "--backend", "llm", "--llm-base-url", "http://127.0.0.1:9/v1"]
+    parser = build_parser()
+    plain = llm_config(_settings_from(parser.parse_args(base)))
+    shifted = llm_config(_settings_from(parser.parse_args([*base, "--llm-prompt-logprobs-shifted"])))
+    assert (plain.prompt_logprobs_shifted, shifted.prompt_logprobs_shifted) == (False, True)

@@ -3,9 +3,10 @@
 A node interrupted by a kill re-runs from its top on resume; its calls are then answered from
 the journal. A call is identified by its scope (neuron, node, iteration), the request itself, and
 how many identical requests the scope made before it, so concurrent calls may complete in any
-order; a simulation, by its neuron and the request alone (see `JournaledLLM`). SQLite in WAL mode: an entry survives a killed process once `complete()` returns. WAL lets
-several processes of one host share the journal (Ray workers); synchronous=NORMAL skips the fsync
-per commit, which only a power loss could undo (the call would then be paid again on resume).
+order; a simulation, by its neuron and the request alone (see `JournaledLLM`). SQLite in WAL mode:
+an entry survives a killed process once `complete()` returns. WAL lets several processes of one
+host share the journal (Ray workers); synchronous=NORMAL skips the fsync per commit, which only a
+power loss could undo (the call would then be paid again on resume).
 """
 
 from __future__ import annotations

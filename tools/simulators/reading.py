@@ -166,11 +166,12 @@ def align(keys: Sequence[str], written: Sequence[str], labels: Sequence[str], sh
     `labels` name the slots and `shown` the written lines as they read, for the messages. Raises
     `UnreadableAnswer` naming the first slot that no line stands for, or for which another line
     between its neighbours' lines would do as well."""
-    if list(keys) == list(written):
+    keys, written = list(keys), list(written)
+    if keys == written:
         # What a model that follows the format writes; the matching below would map each key to
         # its own line and find nothing ambiguous.
         return list(range(len(keys)))
-    matcher = SequenceMatcher(None, list(keys), list(written), autojunk=False)
+    matcher = SequenceMatcher(None, keys, written, autojunk=False)
     mapped: dict[int, int] = {}
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
