@@ -19,6 +19,11 @@ path is longer than the mean the ideal uses.
   (records, subject, databases) left out.
 - Budget overshoot: one more sweep at the highest concurrency under a global dollar budget that
   stops it mid-way (every call costs the same); (spent - budget) / cost per call, must be <= 1.
+- Slots busy: the neurons' summed wall time / (achieved window * c); below 1 while the first
+  neurons start and the last ones finish with fewer than c in flight.
+- Not LLM per neuron: a neuron's wall time minus its critical path * latency, averaged: its own
+  CPU, the subject's forwards, and waiting for the event loop behind other neurons. Achieved / ideal
+  is about slots busy * cp * latency / (cp * latency + not LLM).
 - CPU seconds of this process per neuron (all its threads): 1 / that is the rate one core allows,
   whatever the concurrency. The scripted LLM's own work (the brain parsing prompts and building
   answers with logprobs) is part of it.
@@ -98,6 +103,7 @@ def estimate(request: LLMRequest | PromptScoreRequest) -> tuple[float, int]:
 async def one_sweep(settings: Settings, keys: list[tuple[int, int]], latency: float, cost: float = 0.0) -> dict[str, Any]:
     llm = TimedLLM(ScriptedLLM([brain_response(EXPLANATION)] * (200 * len(keys)), latency_s=latency, cost_usd_per_call=cost))
     window: dict[str, float] = {}
+    spans: dict[tuple[int, int], tuple[float, float]] = {}
 
     def progress(state: SweepState) -> None:
         window.setdefault("first", time.monotonic())
@@ -109,19 +115,27 @@ async def one_sweep(settings: Settings, keys: list[tuple[int, int]], latency: fl
         cpu_before = time.process_time()
         async def runner(layer: int, neuron: int, **kwargs: Any) -> dict[str, Any]:
             _neuron.set((layer, neuron))  # this task's calls are this neuron's
-            return await refine_neuron(env, layer, neuron, **kwargs)
+            started = time.monotonic()
+            try:
+                return await refine_neuron(env, layer, neuron, **kwargs)
+            finally:
+                spans[(layer, neuron)] = (started, time.monotonic())
 
         state = await run_sweep(runner, env.run, select(keys).candidates, settings.concurrency, on_progress=progress)
         cpu = time.process_time() - cpu_before
         paid = env.journal.summary()["total"]
     elapsed = window.get("last", time.monotonic()) - window["first"]
-    paths = [critical_path(calls) for key, calls in llm.calls.items() if key is not None]
+    paths = {key: critical_path(calls) for key, calls in llm.calls.items() if key is not None}
+    busy = sum(end - start for start, end in spans.values())
+    waits = [end - start - paths.get(key, 0) * latency for key, (start, end) in spans.items()]
     return {
         "neurons": len(keys), "ok": state.done, "failed": state.failed, "unfinished": len(state.unfinished),
         "budget_stop": state.budget_stop, "seconds": round(elapsed, 2), "neurons_per_s": len(keys) / elapsed,
         "calls": sum(len(c) for c in llm.calls.values()), "unattributed_calls": len(llm.calls.get(None, [])),
-        "cp_mean": sum(paths) / len(paths), "cp_max": max(paths), "paid_usd": paid["cost_usd"], "paid_calls": paid["calls"],
+        "cp_mean": sum(paths.values()) / len(paths), "cp_max": max(paths.values()), "paid_usd": paid["cost_usd"], "paid_calls": paid["calls"],
         "cpu_s_per_neuron": cpu / len(keys),
+        "neuron_s_mean": busy / len(spans), "occupancy": busy / (elapsed * settings.concurrency),
+        "non_llm_s_mean": sum(waits) / len(waits),
         "load_avg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)], "peak_rss_mib": round(peak_rss_mib(), 1),
     }
 
@@ -148,7 +162,8 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         rows.append(result)
         print(f"  concurrency {c:>3}: {result['neurons_per_s']:6.2f} neurons/s of ideal {result['ideal_neurons_per_s']:6.2f} "
               f"(ratio {result['ratio']:.3f}); cp {result['cp_mean']:.2f}, {result['calls'] / len(keys):.1f} calls/neuron, "
-              f"CPU {1000 * result['cpu_s_per_neuron']:.0f} ms/neuron, {result['seconds']:.1f} s, load {result['load_avg_1m']}",
+              f"CPU {1000 * result['cpu_s_per_neuron']:.0f} ms/neuron, {result['seconds']:.1f} s, load {result['load_avg_1m']}; "
+              f"slots busy {result['occupancy']:.3f}, {result['neuron_s_mean']:.2f} s per neuron of which not LLM {result['non_llm_s_mean']:.2f} s",
               flush=True)
     # A budget that stops the sweep after about a third of its calls.
     c = max(levels)

@@ -7,7 +7,6 @@ again. A budget that would be crossed by the next call stops the loop at the nod
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hashlib
 import json
@@ -246,25 +245,20 @@ async def probe(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[str
         rng=np.random.default_rng([ctx.params.seed, data.layer, data.neuron, iteration]),
     )
     train = sorted(data.train(), key=lambda r: -max(r.activations))
-    texts: list[ProbeText] = []
-    problems: list[str] = []
-    if ctx.prober is not None:
-        try:
-            texts += await _llm_probes(ctx, explanation, train, k)
-        except (LLMError, UnreadableProbeAnswer) as err:
-            # The other generators still probe; the neuron ends degraded, with this reason.
-            ctx.trace.emit(StepFailed(step="probe", reason=str(err), **ctx.trace.base()))
-            problems.append(f"probe writing failed in round {iteration}: {err}")
-    texts += generators.builtin_targeted(explanation, src, k)
-    texts += generators.record_edits(train, src, k, offset=(iteration - 1) * k)
+    # Generators that draw from `src` run first, in a fixed order (their texts depend on its random
+    # state); the LLM's probes, the pool and the subject's continuations then run together, so the
+    # subject's sampling waits behind the LLM's round-trip instead of after it.
+    own = generators.builtin_targeted(explanation, src, k) + generators.record_edits(train, src, k, offset=(iteration - 1) * k)
     fresh = ctx.params.fresh_excerpts(k, ctx.simulator.method)
-    pool = await _neuron_pool(ctx)
-    if pool is None:
-        texts += generators.fresh_corpus(explanation, src, fresh)
+    if ctx.pool is None:
+        own += generators.fresh_corpus(explanation, src, fresh)
     # Sampling is the slowest probe (a full forward per new token): half as many.
     prompts = generators.continuation_prompts(train, src, (k + 1) // 2, offset=(iteration - 1) * k)
-    continuations = await asyncio.gather(*(ctx.service.generate(prefix, CONTINUATION_TOKENS, temperature=1.0, seed=seed)
-                                           for prefix, seed, _ in prompts))
+    jobs: list[Awaitable[Any]] = [_written_probes(ctx, explanation, train, k, iteration), _neuron_pool(ctx),
+                                  gather_all(ctx.service.generate(prefix, CONTINUATION_TOKENS, temperature=1.0, seed=seed)
+                                             for prefix, seed, _ in prompts)]
+    (written, problems), pool, continuations = await gather_all(jobs)
+    texts: list[ProbeText] = [*written, *own]
     for (prefix, _, source), more in zip(prompts, continuations, strict=True):
         if more is not None:
             texts.append(src.probe("subject-continuation", prefix + more, source))
@@ -306,6 +300,19 @@ async def probe(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[str
         "used_excerpts": sorted(set(state.get("used_excerpts", [])) | src.used),
         "problems": [*state.get("problems", []), *problems],
     }
+
+
+async def _written_probes(ctx: NeuronContext, explanation: str, train: list[ActivationRecord], k: int,
+                          iteration: int) -> tuple[list[ProbeText], list[str]]:
+    """The LLM prober's texts and the problems met writing them: a failing prober is a trace event and
+    a problem (the neuron ends degraded, with this reason), and the other generators still probe."""
+    if ctx.prober is None:
+        return [], []
+    try:
+        return await _llm_probes(ctx, explanation, train, k), []
+    except (LLMError, UnreadableProbeAnswer) as err:
+        ctx.trace.emit(StepFailed(step="probe", reason=str(err), **ctx.trace.base()))
+        return [], [f"probe writing failed in round {iteration}: {err}"]
 
 
 async def _llm_probes(ctx: NeuronContext, explanation: str, train: list[ActivationRecord], k: int) -> list[ProbeText]:
@@ -400,9 +407,11 @@ async def finalize(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[
     if best is not None and oneshot is not None and stop != "failed":
         heldout = data.final_heldout()
         try:
-            refined = await score_explanation(best["explanation"], heldout, ctx.simulator, "test", with_ci=True, seed=ctx.params.seed)
-            first = refined if oneshot["explanation"] == best["explanation"] else await score_explanation(
-                oneshot["explanation"], heldout, ctx.simulator, "test", with_ci=True, seed=ctx.params.seed)
+            # Both at once: one LLM round-trip, not two.
+            texts = list(dict.fromkeys([best["explanation"], oneshot["explanation"]]))
+            scored = await gather_all(score_explanation(text, heldout, ctx.simulator, "test", with_ci=True, seed=ctx.params.seed)
+                                      for text in texts)
+            refined, first = scored[0], scored[-1]
         except BudgetExhausted as err:
             if err.scope == "global":
                 raise

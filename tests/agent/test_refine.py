@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -139,3 +140,26 @@ async def test_a_finished_neuron_is_not_run_again(tmp_path: Path, session_cache:
     calls = len(llm.requests)
     [again] = await refine(settings, [(1, 3)], llm=llm)
     assert again == first and len(llm.requests) == calls
+
+
+async def test_heldout_scores_of_one_shot_and_refined_share_one_round_trip(tmp_path: Path, session_cache: Path) -> None:
+    # The planted neuron fires on " object"; the explainer says " the", the reviser " object", which is adopted.
+    subject = load_subject("tiny-llama")
+    plant_token_neuron(subject.hf_model, 7, subject.tokenize([TRIGGER])[0].ids[0])
+    settings = tiny_settings(tmp_path, session_cache, max_iters=1, patience=5)
+    latency = 0.2
+    llm = ScriptedLLM([brain_response('the token " the"', 'the token " object"')] * 400, latency_s=latency)
+    [final] = await refine(settings, [(0, 7)], llm=llm, subject=subject)
+    assert (final["oneshot"]["explanation"], final["refined"]["explanation"]) == ('the token " the"', 'the token " object"')
+    events = read_trace(trace_path(settings.runs_dir / "t", 0, 7))
+    [span] = [e.span_id for e in events if isinstance(e, SpanStarted) and e.node == "finalize"]
+    ended: dict[str, list[float]] = {'" the"': [], '" object"': []}
+    for e in events:
+        if isinstance(e, ModelCalled) and e.span_id == span:
+            prompt = "\n".join(m["content"] for m in e.messages)
+            [quoted] = [q for q in ended if f"the token {q}" in prompt]
+            ended[quoted].append(datetime.fromisoformat(e.ts).timestamp())
+    assert all(ended.values())
+    # Asked one after the other, the second explanation's calls would end a whole call later.
+    everything = [t for times in ended.values() for t in times]
+    assert max(everything) - min(everything) < latency

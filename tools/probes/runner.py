@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from tools.atomic import atomic_write_text
 from tools.formats.openai import ActivationRecord
 from tools.probes.types import Generator, ProbeResult, ProbeText
-from tools.simulators.base import Simulator
+from tools.simulators.base import Simulator, gather_all
 from tools.subject.service import ActivationService
 
 
@@ -21,8 +22,10 @@ async def run_probes(
     kept = [p for p in probes if p.token_ids]
     if not kept:
         return []
-    real = await service.activations([p.token_ids for p in kept], layer, [neuron])
-    simulations = await simulator.simulate(explanation, [p.tokens for p in kept])
+    # The subject's forward runs while the simulator's LLM is asked: neither needs the other.
+    jobs: list[Awaitable[Any]] = [service.activations([p.token_ids for p in kept], layer, [neuron]),
+                                  simulator.simulate(explanation, [p.tokens for p in kept])]
+    real, simulations = await gather_all(jobs)
     results = []
     for probe, values, sim in zip(kept, real, simulations, strict=True):
         results.append(ProbeResult(
