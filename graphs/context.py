@@ -75,7 +75,8 @@ class NeuronContext:
     """Excerpts of the neuron's records (never probed again: probes must be new text)."""
     pool: CorpusPool | None = None
     cache: dict[str, Any] = field(default_factory=dict)
-    """What a node computed once for this neuron and later nodes reuse (the pool, the enlarged selection set)."""
+    """What a node computed once for this neuron and later nodes reuse (the pool, the enlarged selection set,
+    the selection scores written this run)."""
 
     def neuron_dir(self, kind: str) -> Path:
         path = self.run_dir / kind / str(self.data.layer) / str(self.data.neuron)

@@ -176,6 +176,7 @@ async def _score_selection(ctx: NeuronContext, text: str, selection: SelectionSe
                                      strata=selection.strata)
     path = ctx.neuron_dir("scores") / f"{name}.json"
     atomic_write_text(path, result.model_dump_json())
+    ctx.cache[f"score:{path}"] = result
     ctx.trace.emit(_scored_event(result, str(path), ctx))
     return result, str(path)
 
@@ -195,8 +196,8 @@ async def score(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[str
     iteration = state.get("iteration", 0)
     scored = state.get("scored", [])
     best = state.get("best")
-    results = [_read_score(c["path"]) for c in scored]
-    best_result = _read_score(best["path"]) if iteration > 0 and best is not None and best.get("path") else None
+    results = [_read_score(ctx, c["path"]) for c in scored]
+    best_result = _read_score(ctx, best["path"]) if iteration > 0 and best is not None and best.get("path") else None
     d = decide(best, best_result, scored, results, iteration, state.get("stale_rounds", 0), ctx.params)
     answers = {c["explanation"]: c.get("answers", []) for c in scored}
     for v in d.verdicts:
@@ -224,10 +225,12 @@ async def score(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[str
     return update
 
 
-def _read_score(path: str | None) -> ExplanationScore:
+def _read_score(ctx: NeuronContext, path: str | None) -> ExplanationScore:
+    """The score this process wrote at `path`, or the file itself when it was written before a resume."""
     if path is None:
         raise ValueError("a scored candidate has no simulation file")
-    return ExplanationScore.model_validate_json(Path(path).read_text(encoding="utf-8"))
+    kept: ExplanationScore | None = ctx.cache.get(f"score:{path}")
+    return kept if kept is not None else ExplanationScore.model_validate_json(Path(path).read_text(encoding="utf-8"))
 
 
 @traced("probe")

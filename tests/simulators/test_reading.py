@@ -100,9 +100,9 @@ def test_token_key_ignores_whitespace_and_html_escapes_only() -> None:
 
 
 def test_align_maps_keys_by_sequence_and_names_the_failing_slot() -> None:
-    assert align(["a", "b", "c"], ["x", "a", "b", "y", "c"], ["A", "B", "C"], []) == [1, 2, 4]
+    assert align(["a", "b", "c"], ["x", "a", "b", "y", "c"], "ABC".__getitem__, []) == [1, 2, 4]
     with pytest.raises(UnreadableAnswer, match="B: no line of the answer stands for it"):
-        align(["a", "b", "c"], ["a", "c"], ["A", "B", "C"], ["a", "c"])
+        align(["a", "b", "c"], ["a", "c"], "ABC".__getitem__, ["a", "c"])
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,7 @@ from __future__ import annotations
 import functools
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
@@ -160,10 +160,10 @@ def _numbered_lines(lines: Sequence[_Line]) -> list[AnswerLine]:
     return read
 
 
-def align(keys: Sequence[str], written: Sequence[str], labels: Sequence[str], shown: Sequence[str]) -> list[int]:
+def align(keys: Sequence[str], written: Sequence[str], label: Callable[[int], str], shown: Sequence[str]) -> list[int]:
     """For each of `keys`, the index of the `written` key that stands for it, by sequence matching.
 
-    `labels` name the slots and `shown` the written lines as they read, for the messages. Raises
+    `label(i)` names slot i and `shown` the written lines as they read, for the messages. Raises
     `UnreadableAnswer` naming the first slot that no line stands for, or for which another line
     between its neighbours' lines would do as well."""
     keys, written = list(keys), list(written)
@@ -177,22 +177,26 @@ def align(keys: Sequence[str], written: Sequence[str], labels: Sequence[str], sh
         if tag == "equal":
             mapped.update(zip(range(i1, i2), range(j1, j2), strict=True))
         elif tag == "replace" and i2 - i1 == j2 - j1:
-            raise UnreadableAnswer(f"{labels[i1]}: re-emitted as {shown[j1]!r}")
+            raise UnreadableAnswer(f"{label(i1)}: re-emitted as {shown[j1]!r}")
         elif tag in ("replace", "delete"):
-            raise UnreadableAnswer(f"{labels[i1]}: no line of the answer stands for it")
+            raise UnreadableAnswer(f"{label(i1)}: no line of the answer stands for it")
     indices = [mapped[i] for i in range(len(keys))]
     bounds = [-1, *indices, len(written)]
     for i, key in enumerate(keys):
         others = [j for j in range(bounds[i] + 1, bounds[i + 2]) if j != indices[i] and written[j] == key]
         if others:
-            raise UnreadableAnswer(f"{labels[i]}: written on {len(others) + 1} lines")
+            raise UnreadableAnswer(f"{label(i)}: written on {len(others) + 1} lines")
     return indices
 
 
-def _checked(slots: list[AnswerLine], labels: Sequence[str]) -> list[AnswerLine]:
-    for line, label in zip(slots, labels, strict=True):
+def _numbered_label(tokens: Sequence[str], index: int) -> str:
+    return f"token {index} ({escape_token(tokens[index])!r}, line {index + 1})"
+
+
+def _checked(slots: list[AnswerLine], label: Callable[[int], str]) -> list[AnswerLine]:
+    for index, line in enumerate(slots):
         if _VALUE.fullmatch(line.value) is None:
-            raise UnreadableAnswer(f"{label}: value {line.value!r} is not a whole number 0-10")
+            raise UnreadableAnswer(f"{label(index)}: value {line.value!r} is not a whole number 0-10")
     return slots
 
 
@@ -212,13 +216,13 @@ def read_copied(text: str, records: Sequence[Sequence[str]]) -> list[Reading]:
     readings = []
     for number, tokens in enumerate(records, start=1):
         shown = [escape_token(token) for token in tokens]
-        labels = [f"token {index} ({token!r})" for index, token in enumerate(shown)]
+        label = functools.partial(_copied_label, shown)
         try:
             token_keys = [token_key(token) for token in shown]
             lines = _copied_lines(_block(number, len(records), blocks, problems, text), set(token_keys))
             keys = [token_key(line.key) for line in lines]
-            indices = align(token_keys, keys, labels, [line.key for line in lines])
-            slots = _checked([lines[j] for j in indices], labels)
+            indices = align(token_keys, keys, label, [line.key for line in lines])
+            slots = _checked([lines[j] for j in indices], label)
         except UnreadableAnswer as err:
             readings.append(Reading(None, str(err)))
             continue
@@ -227,17 +231,21 @@ def read_copied(text: str, records: Sequence[Sequence[str]]) -> list[Reading]:
     return readings
 
 
+def _copied_label(shown: Sequence[str], index: int) -> str:
+    return f"token {index} ({shown[index]!r})"
+
+
 def read_numbered(text: str, records: Sequence[Sequence[str]]) -> list[Reading]:
     """Numbered format: each block holds `N<TAB>value` for N = 1 .. the record's token count."""
     blocks, problems = _find_blocks(text)
     readings = []
     for number, tokens in enumerate(records, start=1):
-        labels = [f"token {index} ({escape_token(token)!r}, line {index + 1})" for index, token in enumerate(tokens)]
+        label = functools.partial(_numbered_label, tokens)
         try:
             lines = _numbered_lines(_block(number, len(records), blocks, problems, text))
             keys = [str(n) for n in range(1, len(tokens) + 1)]
             written = [line.key for line in lines]
-            slots = _checked([lines[j] for j in align(keys, written, labels, written)], labels)
+            slots = _checked([lines[j] for j in align(keys, written, label, written)], label)
         except UnreadableAnswer as err:
             readings.append(Reading(None, str(err)))
             continue

@@ -78,7 +78,11 @@ class BridgeSubject:
         self.hf_model = hf_model
         self._plain = unwrapped(hf_model)
         # transformers 5 renames the KV cache argument and output `past_key_values` -> `cache` (from 5.2x).
-        self._cache_name = "cache" if "cache" in inspect.signature(self._plain.forward).parameters else "past_key_values"
+        forward_params = inspect.signature(self._plain.forward).parameters
+        self._cache_name = "cache" if "cache" in forward_params else "past_key_values"
+        # Sampling reads the last position's logits only: over a vocabulary of 50k, the logits of a
+        # whole prompt cost more than the forward that feeds them.
+        self._last_logits_only: dict[str, int] = {"logits_to_keep": 1} if "logits_to_keep" in forward_params else {}
         self.tokenizer = tokenizer
         self.max_batch_tokens = max_batch_tokens
         """Tokens per forward of `activations`; None: 4,096 on the CPU, from free memory on a GPU."""
@@ -250,7 +254,7 @@ class BridgeSubject:
             for _ in range(max_new_tokens):
                 # The plain model, with its KV cache: the bridge does not keep one.
                 out = self._plain(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
-                                  **{self._cache_name: cache})
+                                  **{self._cache_name: cache}, **self._last_logits_only)
                 cache = getattr(out, self._cache_name)
                 logits = out.logits[:, -1].float()
                 if temperature > 0:
