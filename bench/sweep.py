@@ -24,6 +24,9 @@ path is longer than the mean the ideal uses.
 - Not LLM per neuron: a neuron's wall time minus its critical path * latency, averaged: its own
   CPU, the subject's forwards, and waiting for the event loop behind other neurons. Achieved / ideal
   is about slots busy * cp * latency / (cp * latency + not LLM).
+- Achieved / ideal with slots busy: achieved / ideal / slots busy, that is cp * latency / a
+  neuron's mean wall time: the ratio of a sweep long enough that the slots idling at its end no
+  longer count (the neurons' own overhead only).
 - CPU seconds of this process per neuron (all its threads): 1 / that is the rate one core allows,
   whatever the concurrency. The scripted LLM's own work (the brain parsing prompts and building
   answers with logprobs) is part of it.
@@ -159,9 +162,10 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         result = await one_sweep(bench_settings(args, workdir, f"c{c}", c), keys, args.latency)
         result |= {"concurrency": c, "latency_s": args.latency, "ideal_neurons_per_s": c / (result["cp_mean"] * args.latency)}
         result["ratio"] = result["neurons_per_s"] / result["ideal_neurons_per_s"]
+        result["ratio_slots_busy"] = result["ratio"] / result["occupancy"]
         rows.append(result)
         print(f"  concurrency {c:>3}: {result['neurons_per_s']:6.2f} neurons/s of ideal {result['ideal_neurons_per_s']:6.2f} "
-              f"(ratio {result['ratio']:.3f}); cp {result['cp_mean']:.2f}, {result['calls'] / len(keys):.1f} calls/neuron, "
+              f"(ratio {result['ratio']:.3f}, {result['ratio_slots_busy']:.3f} with slots busy); cp {result['cp_mean']:.2f}, {result['calls'] / len(keys):.1f} calls/neuron, "
               f"CPU {1000 * result['cpu_s_per_neuron']:.0f} ms/neuron, {result['seconds']:.1f} s, load {result['load_avg_1m']}; "
               f"slots busy {result['occupancy']:.3f}, {result['neuron_s_mean']:.2f} s per neuron of which not LLM {result['non_llm_s_mean']:.2f} s",
               flush=True)

@@ -22,6 +22,7 @@ def test_sweep_smoke(run_bench: RunBench) -> None:
         assert level["ratio"] == pytest.approx(level["neurons_per_s"] / level["ideal_neurons_per_s"])
         # Every neuron's wall time holds its critical path of calls, each at least the latency.
         assert 0 < level["occupancy"] <= 1 and level["non_llm_s_mean"] >= 0
+        assert level["ratio_slots_busy"] == pytest.approx(level["ratio"] / level["occupancy"])
         assert level["neuron_s_mean"] >= level["cp_mean"] * 0.01
     budget = result["budget"]
     assert budget["overshoot_calls"] <= 1 and budget["budget_stop"] is not None

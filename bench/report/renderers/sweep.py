@@ -17,13 +17,14 @@ def headline(d: dict[str, Any]) -> str:
 
 def details(d: dict[str, Any]) -> str:
     rows = [[f"{level['latency_s']:g} s", str(level["concurrency"]), str(level["neurons"]), num(level["neurons_per_s"]),
-             num(level["ideal_neurons_per_s"]), f"**{num(level['ratio'], 3)}**", num(level["calls"] / level["neurons"], 1),
+             num(level["ideal_neurons_per_s"]), f"**{num(level['ratio'], 3)}**",
+             _measured(level, "ratio_slots_busy", "{:.3f}"), num(level["calls"] / level["neurons"], 1),
              f"{num(1000 * level['cpu_s_per_neuron'], 0)} ms", _measured(level, "occupancy", "{:.3f}"),
              _measured(level, "non_llm_s_mean", "{:.2f} s"),
              f"{level['ok']} / {level['failed']}", num(level["seconds"], 1),
              " → ".join(num(x) for x in level["load_avg_1m"])]
             for level in d["levels"]]
-    levels = table(["latency", "concurrency", "neurons", "achieved neurons/s", "ideal", "achieved ÷ ideal", "calls per neuron",
+    levels = table(["latency", "concurrency", "neurons", "achieved neurons/s", "ideal", "achieved ÷ ideal", "with slots busy", "calls per neuron",
                     "CPU per neuron", "slots busy", "not LLM per neuron", "ok / failed", "wall s", "load average"], rows)
     b = d["budget"]
     budget = (f"Budget: ${b['budget_usd']:g} at ${b['cost_per_call_usd']:g} per call, concurrency {b['concurrency']}: "
@@ -34,7 +35,8 @@ def details(d: dict[str, Any]) -> str:
             f"LLM taking {d['latency_s']:g} s per call. Ideal = concurrency ÷ (calls on a neuron's critical path × latency). "
             "Achieved ÷ ideal is about slots busy × (critical path × latency) ÷ (that + not-LLM time per neuron): slots "
             "sit idle while the last neurons finish, and a neuron's own time between its LLM calls (CPU, the subject, "
-            "waiting for the event loop) lengthens it.\n\n"
+            "waiting for the event loop) lengthens it. With slots busy: achieved ÷ ideal ÷ slots busy, the ratio of a "
+            "sweep long enough that its last neurons' drain no longer counts.\n\n"
             + levels + "\n\n" + budget)
 
 
