@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -71,9 +72,10 @@ def assert_outcomes(report: dict, run: RunView, failed: dict[str, str], degraded
     assert report["degraded"] == [{"neuron": key, "reason": run.rows[key]["problems"]} for key in sorted(degraded)]
 
 
-async def _sweep(tmp_path: Path, cache: Path, records: Path, serve: Serve, faults: list[Fault]) -> tuple[dict, RunView, FaultPlan]:
+async def _sweep(tmp_path: Path, cache: Path, records: Path, serve: Serve, faults: list[Fault],
+                 **overrides: Any) -> tuple[dict, RunView, FaultPlan]:
     server, plan = serve(faults)
-    report = await sweep(http_settings(tmp_path, cache, records, server.base_url), select(NEURONS))
+    report = await sweep(http_settings(tmp_path, cache, records, server.base_url, **overrides), select(NEURONS))
     return report, read_run(tmp_path / "runs" / "s"), plan
 
 
@@ -133,14 +135,16 @@ async def test_useless_answers_are_paid_once_and_fail_only_what_they_touch(
     faults = [Fault("empty-explanation", "explain", nth=0), Fault("long-explanation", "explain", nth=1),
               Fault("missing-logprobs", "simulate", nth=0), Fault("no-digit-logprobs", "simulate", nth=1),
               Fault("empty-explanation", "revise", nth=0)]
-    report, run, plan = await _sweep(tmp_path, session_cache, sweep_records, serve, faults)
+    # One request at a time, so the two useless simulations are those of the first two records. Asked
+    # at once, they could be the only two records the explanation names; the neuron would then end
+    # `failed` (its other predictions are constant: no defined score), rightly, before any revision.
+    report, run, plan = await _sweep(tmp_path, session_cache, sweep_records, serve, faults, llm_concurrency=1)
 
     # Each was answered once, not retried: a well-formed answer is not a failed attempt.
     assert [log.outcomes[:1] for log in plan.targeted()] == [[f.kind] for f in faults]
     assert all(log.outcomes[1:] in ([], ["answer"]) for log in plan.targeted())
     assert_outcomes(report, run, {"1/1": "unusable explanation (0 characters)", "1/2": "unusable explanation (199992 characters)"},
                     {"1/3": "revision failed in round 1: no usable reviser answer from 1 samples: unusable explanation (0 characters)"})
-    # The records of one simulation are asked for at once, so which one arrived first varies.
     simulations = _simulations(tmp_path / "runs" / "s", 3)
     # Neither is scored as zeros: both records fail, each with its reason.
     failed = sorted(s["error"] for s in simulations if s["status"] == "failed")
