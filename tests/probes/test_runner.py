@@ -7,37 +7,29 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from tests.support.subjects import PlainSubject
 from tools.probes.runner import run_probes
 from tools.probes.types import ProbeText
 from tools.simulators.base import RecordSimulation
-from tools.subject.base import SubjectInfo, SubjectModel, TokenizedText
+from tools.subject.base import SubjectModel
 from tools.subject.registry import load_subject
 from tools.subject.service import ActivationService
 
 WAIT_S = 30.0  # a guard against a deadlock, not a speed limit: concurrent, the wait ends at once
 
 
-class HeldForward:
+class HeldForward(PlainSubject):
     """The real subject, whose forward waits until the simulator has been asked: run one after the
     other, the forward would wait for a question that comes only after it."""
 
     def __init__(self, inner: SubjectModel, asked: threading.Event) -> None:
-        self.inner, self.asked = inner, asked
+        super().__init__(inner)
+        self.asked = asked
 
-    @property
-    def info(self) -> SubjectInfo:
-        return self.inner.info
-
-    def tokenize(self, texts: Sequence[str]) -> list[TokenizedText]:
-        return self.inner.tokenize(texts)
-
-    def token_strings(self, ids: Sequence[int]) -> list[str]:
-        return self.inner.token_strings(ids)
-
-    def activations(self, sequences: Sequence[Sequence[int]], layer: int, neurons: Sequence[int]) -> list[np.ndarray]:
+    def activations(self, sequences: Sequence[Sequence[int]], layer: int, neurons: Sequence[int] | None = None) -> list[np.ndarray]:
         if not self.asked.wait(WAIT_S):
             raise AssertionError("the forward ran alone: the simulator was not asked while it ran")
-        return self.inner.activations(sequences, layer, neurons)
+        return super().activations(sequences, layer, neurons)
 
 
 class AskedFlag:

@@ -4,7 +4,6 @@ where and in what dtype they were computed, and directories that stay in one dty
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -12,36 +11,17 @@ import pytest
 import torch
 
 from tests.support.records import make_manifest
+from tests.support.subjects import PlainSubject
 from tools.errors import BadInputError
 from tools.formats.openai import read_neuron_record
 from tools.records.accumulate import LayerAccumulator, hash_priority
 from tools.records.builder import build_layer_records
 from tools.records.store import RecordsManifest, RecordStore
-from tools.subject.base import SubjectInfo, SubjectModel, TensorSubject, TokenizedText
+from tools.subject.base import SubjectModel, TensorSubject
 from tools.subject.bridge import BridgeSubject
 from tools.subject.registry import load_subject
 
 NEURONS = [1, 8, 30, 127]
-
-
-class HostOnly:
-    """The tiny subject seen through the plain `SubjectModel` seam (numpy activations only)."""
-
-    def __init__(self, inner: BridgeSubject) -> None:
-        self.inner = inner
-
-    @property
-    def info(self) -> SubjectInfo:
-        return self.inner.info
-
-    def tokenize(self, texts: Sequence[str]) -> list[TokenizedText]:
-        return self.inner.tokenize(texts)
-
-    def token_strings(self, ids: Sequence[int]) -> list[str]:
-        return self.inner.token_strings(ids)
-
-    def activations(self, sequences: Sequence[Sequence[int]], layer: int, neurons: Sequence[int] | None = None) -> list[np.ndarray]:
-        return self.inner.activations(sequences, layer, neurons)
 
 
 def _build(subject: SubjectModel, excerpts: np.ndarray, root: Path, manifest: RecordsManifest, neurons: list[int] = NEURONS) -> RecordStore:
@@ -51,7 +31,7 @@ def _build(subject: SubjectModel, excerpts: np.ndarray, root: Path, manifest: Re
 
 
 def test_device_path_writes_the_records_of_the_host_path(tiny_subject: BridgeSubject, tiny_excerpts: np.ndarray, tmp_path: Path) -> None:
-    host = HostOnly(tiny_subject)
+    host = PlainSubject(tiny_subject)
     assert not isinstance(host, TensorSubject) and isinstance(tiny_subject, TensorSubject)
     manifest = make_manifest(tiny_subject, tiny_excerpts)
     a = _build(host, tiny_excerpts, tmp_path / "host", manifest)
