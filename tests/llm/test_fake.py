@@ -85,7 +85,8 @@ async def test_fills_the_ledger_including_failures() -> None:
 
 
 async def test_latency_overlaps_across_concurrent_calls() -> None:
-    llm = ScriptedLLM(["a"] * 8, latency_s=0.05)
+    built = LLMResponse(text="b", usage=Usage(model="scripted"))
+    llm = ScriptedLLM(["a"] * 4 + [lambda request: built] * 4, latency_s=0.05)
     answers = await asyncio.gather(*(llm.complete(ask()) for _ in range(8)))
-    assert all(answer.usage.latency_s == 0.05 for answer in answers)
+    assert all(answer.usage.latency_s == 0.05 for answer in answers)  # built answers too
     assert llm.max_in_flight == 8 and llm.in_flight == 0

@@ -79,9 +79,11 @@ class ScriptedLLM:
         # nothing downstream mutates a response's logprobs.
         response = (answer.model_copy(update={"usage": answer.usage.model_copy()}) if isinstance(answer, LLMResponse)
                     else self._response(request, answer))
+        # Answers that carry no cost or latency of their own (e.g. built by a callable) take the script's.
         if self._cost_usd_per_call and response.usage.cost_usd == 0:
-            # Answers that carry no cost of their own (e.g. built by a callable) cost the per-call price.
             response.usage.cost_usd = self._cost_usd_per_call
+        if self._latency_s and response.usage.latency_s == 0:
+            response.usage.latency_s = self._latency_s
         if self._ledger is not None:
             self._ledger.record(request.purpose, response.usage)
         return response
