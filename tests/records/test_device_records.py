@@ -75,6 +75,7 @@ def test_bfloat16_records_hold_float32_values_of_the_bfloat16_model(tiny_excerpt
     record = store.read(2, 8)
     assert record.provenance is not None and record.provenance.dtype == "bfloat16"
     top = record.most_positive_activation_records[0]
+    assert top.token_ids is not None
     expected = half.activations([top.token_ids], 2, [8])[0][:, 0]
     np.testing.assert_allclose(top.activations, expected, atol=1e-6)
 
