@@ -18,9 +18,8 @@ def headline(d: dict[str, Any]) -> str:
 def details(d: dict[str, Any]) -> str:
     rows = [[f"{level['latency_s']:g} s", str(level["concurrency"]), str(level["neurons"]), num(level["neurons_per_s"]),
              num(level["ideal_neurons_per_s"]), f"**{num(level['ratio'], 3)}**",
-             _measured(level, "ratio_slots_busy", "{:.3f}"), num(level["calls"] / level["neurons"], 1),
-             f"{num(1000 * level['cpu_s_per_neuron'], 0)} ms", _measured(level, "occupancy", "{:.3f}"),
-             _measured(level, "non_llm_s_mean", "{:.2f} s"),
+             num(level["ratio_slots_busy"], 3), num(level["calls"] / level["neurons"], 1),
+             f"{num(1000 * level['cpu_s_per_neuron'], 0)} ms", num(level["occupancy"], 3), f"{num(level['non_llm_s_mean'], 2)} s",
              f"{level['ok']} / {level['failed']}", num(level["seconds"], 1),
              " → ".join(num(x) for x in level["load_avg_1m"])]
             for level in d["levels"]]
@@ -38,11 +37,6 @@ def details(d: dict[str, Any]) -> str:
             "waiting for the event loop) lengthens it. With slots busy: achieved ÷ ideal ÷ slots busy, the ratio of a "
             "sweep long enough that its last neurons' drain no longer counts.\n\n"
             + levels + "\n\n" + budget)
-
-
-def _measured(level: dict[str, Any], key: str, form: str) -> str:
-    """Results written before this figure was measured lack it."""
-    return form.format(level[key]) if key in level else "—"
 
 
 RENDERER = Renderer(headline, details)
