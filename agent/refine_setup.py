@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, nullcontext
@@ -14,13 +15,16 @@ from agent.refine_job import RefineEnvironment, estimator_for
 from agent.runstore import RunStore
 from agent.settings import Settings, prompt_logprobs_supported
 from agent.spending import guard_spending, price_of
+from agent.subject_process import start_subject_process
 from graphs.trace import TraceEvent
+from tools.errors import BadInputError
 from tools.llm.budget import Budget, BudgetLimits, Estimator
 from tools.llm.journal import CallJournal
 from tools.llm.ledger import UsageLedger
 from tools.llm.protocol import LLM
 from tools.probes.pool import CorpusPool
 from tools.subject.base import SubjectModel
+from tools.subject.process import SubjectProcess
 from tools.subject.service import ActivationService
 
 
@@ -66,19 +70,29 @@ async def _environment(
     config = llm_config(settings) if llm is None and backend == "llm" else None
     # Before any work: a command that may not spend money refuses at once, not after building records.
     guard_spending(settings, backend, config, params, len(neurons), refine=True, budgeted=True)
+    if settings.subject_process and subject is not None:
+        raise BadInputError("--subject-process loads the configured model in a child process; it cannot serve an injected subject")
     records = open_records(settings, subject)
-    for layer in sorted({layer for layer, _ in neurons}):
-        ensure_records(records, layer, [n for l_, n in neurons if l_ == layer], settings)
-    run.save_config({"settings": settings.public_dump(), "backend": backend, "params": params.model_dump(),
-                     "records": records.manifest.model_dump()})
     ledger = ledger or UsageLedger()
     async with AsyncExitStack() as stack:
+        served: SubjectModel = records.subject
+        if settings.subject_process:
+            # The child loads its copy while this process builds the records.
+            child = start_subject_process(settings, records.subject)
+            stack.callback(child.close)
+            served = child
+        for layer in sorted({layer for layer, _ in neurons}):
+            ensure_records(records, layer, [n for l_, n in neurons if l_ == layer], settings)
+        run.save_config({"settings": settings.public_dump(), "backend": backend, "params": params.model_dump(),
+                         "records": records.manifest.model_dump()})
+        if isinstance(served, SubjectProcess):
+            await asyncio.to_thread(served.wait_ready)
         journal = CallJournal(run.journal)
         stack.callback(journal.close)
         stack.callback(lambda: run.write_ledger({"paid": journal.summary(), "this_process": ledger.summary()}))
         checkpointer = stack.enter_context(open_checkpointer(run.checkpoints))
         env = RefineEnvironment(
-            run=run, store=records.store, service=ActivationService(records.subject), excerpts=records.excerpts,
+            run=run, store=records.store, service=ActivationService(served), excerpts=records.excerpts,
             vocab=vocab_for(records.subject), params=params, checkpointer=checkpointer, journal=journal,
             backend_name=backend, backend_description={"backend": backend}, simulator_method=settings.simulator,
             records_per_split=settings.records_per_split, neuron_limits=neuron_limits(settings),

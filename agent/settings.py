@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     concurrency: int = Field(4, ge=1, le=256, description="Neurons refined at once in a sweep.")
     executor: Literal["inprocess", "ray"] = Field("inprocess", description="Where sweep neurons run: this process, or a Ray cluster.")
     ray_address: str | None = Field(None, description="Ray cluster address (e.g. ray://head:10001 or auto); unset = a local Ray.")
+    subject_process: bool = Field(
+        False, description="Run the subject model's forwards and sampling in a child process, on a second copy of its weights: "
+        "with many neurons in flight the sweep's own work keeps a core (in-process executor).")
 
     # LLM endpoint
     llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1; unset = OpenAI.")

@@ -32,3 +32,8 @@ class RecordFileError(RefineryError):
         self.field = field
         where = f"{self.path}" + (f" (field {field!r})" if field else "")
         super().__init__(f"{where}: {message}")
+
+
+class SharedResourceLost(RefineryError):
+    """Something every neuron of the command needs is gone (the subject's child process, say): the
+    command stops instead of failing each neuron in turn; a rerun resumes where it stopped."""

@@ -74,6 +74,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     setting(run_group, "--concurrency", field="concurrency", type=int, metavar="N")
     setting(run_group, "--executor", field="executor", choices=["inprocess", "ray"])
     setting(run_group, "--ray-address", field="ray_address", metavar="ADDR")
+    setting(run_group, "--subject-process", field="subject_process", action="store_true")
     parser.add_argument("--json", action="store_true", help="print the summary totals as one JSON object")
     explaining_options(parser, refine=True)
     parser.set_defaults(handler=run)

@@ -5,7 +5,9 @@ neuron is one LangGraph thread in the run's checkpoint database, so rerunning th
 finished neurons and resumes the others where they stopped. When the global budget refuses a
 call, no new neuron starts and the neurons in flight stop where they are, left resumable. A
 neuron whose own input is unusable (a `RefineryError`, e.g. a malformed records file) fails with
-its reason and the sweep goes on; it is not finished, so a rerun tries it again.
+its reason and the sweep goes on; it is not finished, so a rerun tries it again. When something
+every neuron needs is lost (`SharedResourceLost`: the subject's child process died), the sweep
+stops with that reason instead, every neuron at its last checkpoint.
 
 A neuron may be finished without refinement (`skipped`): by the free triage (the builtin
 explanation already reaches the target on the selection split; no LLM call) or, with `below`,
@@ -27,7 +29,7 @@ import structlog
 from agent.runstore import RunStore
 from agent.sweep.select import Candidate, NeuronKey
 from tools.atomic import atomic_write_json
-from tools.errors import RefineryError
+from tools.errors import RefineryError, SharedResourceLost
 from tools.llm.budget import BudgetExhausted
 
 log = structlog.get_logger(__name__)
@@ -151,6 +153,8 @@ async def run_sweep(
             state.unfinished.append((item.layer, item.neuron))
             log.warning("sweep_budget_exhausted", layer=item.layer, neuron=item.neuron, reason=str(err))
             return None
+        except SharedResourceLost:
+            raise  # no neuron can go on: the sweep stops, each neuron at its last checkpoint
         except RefineryError as err:
             # This neuron's own input is unusable (its records file, say): it fails, the others go on.
             state.errors[(item.layer, item.neuron)] = str(err)

@@ -13,6 +13,7 @@ from agent.sweep.runner import Manifest, NeuronRunner, SweepState, run_sweep
 from agent.sweep.select import Selection
 from agent.sweep.summary import row, totals, write_summary
 from agent.sweep.triage import triage
+from tools.errors import BadInputError
 from tools.llm.budget import Estimator
 from tools.llm.protocol import LLM
 
@@ -33,6 +34,8 @@ async def sweep(
 
     `llm` and `estimator` replace the configured endpoint and its cost estimate (scripted models in
     tests and benchmarks); with the Ray executor they are shipped to every worker."""
+    if settings.subject_process and settings.executor == "ray":
+        raise BadInputError("--subject-process is for the in-process executor: each Ray worker loads its own subject")
     candidates = selection.candidates
     keys = [(c.layer, c.neuron) for c in candidates]
     async with open_refine_environment(settings, keys, llm=llm, estimator=estimator) as env:
