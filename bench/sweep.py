@@ -5,7 +5,7 @@
 At each concurrency c, a sweep of `--waves` x c neurons of the tiny model (at most `--neurons`;
 layer 0 first, then layer 1, ...) with a scripted LLM whose every call takes `--latency` seconds
 (`ScriptedLLM` answering with the test brain), one probe-and-revise round per neuron, in-process
-executor. Several waves, because a rate needs a steady state: with as many neurons as slots (one
+executor, the subject's forwards and sampling in a child process (`--subject-process`). Several waves, because a rate needs a steady state: with as many neurons as slots (one
 wave) every neuron starts at once and the sweep lasts as long as its slowest neuron, whose critical
 path is longer than the mean the ideal uses.
 
@@ -29,7 +29,9 @@ path is longer than the mean the ideal uses.
   longer count (the neurons' own overhead only).
 - CPU seconds of this process per neuron (all its threads): 1 / that is the rate one core allows,
   whatever the concurrency. The scripted LLM's own work (the brain parsing prompts and building
-  answers with logprobs) is part of it.
+  answers with logprobs) is part of it. The subject process's CPU per neuron is shown apart (Linux).
+- Baseline, in the same run: the highest concurrency again with the subject in a worker thread of
+  the sweep's own process (the default without `--subject-process`).
 - Peak RSS of this process after each phase (it only grows).
 
 The machine's load average is recorded with each phase: on a shared machine, others' work lowers
@@ -60,6 +62,7 @@ from bench.common import peak_rss_mib, write_result
 from bench.support.brain import brain_response
 from tools.llm.fake import ScriptedLLM
 from tools.llm.protocol import LLMRequest, LLMResponse, PromptScoreRequest
+from tools.subject.process import SubjectProcess
 
 EXPLANATION = 'the token " object"'
 COST_PER_CALL = 0.001
@@ -81,6 +84,17 @@ class TimedLLM:
             self.calls[_neuron.get()].append((started, time.monotonic()))
 
 
+def process_cpu_s(pid: int | None) -> float | None:
+    """CPU seconds (user + system) of another process so far, where /proc tells (Linux); else None."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def critical_path(calls: list[tuple[float, float]]) -> int:
     """Length of the longest chain of calls in which each starts after the previous one ended."""
     calls = sorted(calls)
@@ -90,12 +104,13 @@ def critical_path(calls: list[tuple[float, float]]) -> int:
     return max(depth, default=0)
 
 
-def bench_settings(args: argparse.Namespace, workdir: Path, run: str, concurrency: int, **extra: Any) -> Settings:
+def bench_settings(args: argparse.Namespace, workdir: Path, run: str, concurrency: int, subject_process: bool = True,
+                   **extra: Any) -> Settings:
     return Settings(
         model="tiny-llama", corpus="pydoc", cache_dir=args.cache_dir, excerpt_tokens=32, max_excerpts=200,
         records=workdir / "records", runs_dir=workdir / "runs", run=run, top_k=20, n_random=15,
         max_iters=1, n_explanations=1, n_revisions=1, probes_per_generator=1, records_per_split=2,
-        concurrency=concurrency, **extra,
+        concurrency=concurrency, subject_process=subject_process, **extra,
     )
 
 
@@ -115,7 +130,8 @@ async def one_sweep(settings: Settings, keys: list[tuple[int, int]], latency: fl
 
     load_before = os.getloadavg()[0]
     async with open_refine_environment(settings, keys, llm=llm, estimator=estimate if cost else None) as env:
-        cpu_before = time.process_time()
+        child = env.service.subject.pid if isinstance(env.service.subject, SubjectProcess) else None
+        cpu_before, child_before = time.process_time(), process_cpu_s(child)
         async def runner(layer: int, neuron: int, **kwargs: Any) -> dict[str, Any]:
             _neuron.set((layer, neuron))  # this task's calls are this neuron's
             started = time.monotonic()
@@ -126,6 +142,8 @@ async def one_sweep(settings: Settings, keys: list[tuple[int, int]], latency: fl
 
         state = await run_sweep(runner, env.run, select(keys).candidates, settings.concurrency, on_progress=progress)
         cpu = time.process_time() - cpu_before
+        child_after = process_cpu_s(child)
+        child_cpu = child_after - child_before if child_after is not None and child_before is not None else None
         paid = env.journal.summary()["total"]
     elapsed = window.get("last", time.monotonic()) - window["first"]
     paths = {key: critical_path(calls) for key, calls in llm.calls.items() if key is not None}
@@ -136,7 +154,8 @@ async def one_sweep(settings: Settings, keys: list[tuple[int, int]], latency: fl
         "budget_stop": state.budget_stop, "seconds": round(elapsed, 2), "neurons_per_s": len(keys) / elapsed,
         "calls": sum(len(c) for c in llm.calls.values()), "unattributed_calls": len(llm.calls.get(None, [])),
         "cp_mean": sum(paths.values()) / len(paths), "cp_max": max(paths.values()), "paid_usd": paid["cost_usd"], "paid_calls": paid["calls"],
-        "cpu_s_per_neuron": cpu / len(keys),
+        "cpu_s_per_neuron": cpu / len(keys), "subject": "process" if settings.subject_process else "thread",
+        "subject_cpu_s_per_neuron": None if child_cpu is None else child_cpu / len(keys),
         "neuron_s_mean": busy / len(spans), "occupancy": busy / (elapsed * settings.concurrency),
         "non_llm_s_mean": sum(waits) / len(waits),
         "load_avg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)], "peak_rss_mib": round(peak_rss_mib(), 1),
@@ -151,33 +170,39 @@ def level_keys(args: argparse.Namespace, concurrency: int) -> list[tuple[int, in
     return neuron_keys(min(args.neurons, args.waves * concurrency))
 
 
+async def one_level(args: argparse.Namespace, workdir: Path, c: int, subject_process: bool = True) -> dict[str, Any]:
+    keys = level_keys(args, c)
+    settings = bench_settings(args, workdir, f"c{c}" if subject_process else f"c{c}-thread", c, subject_process)
+    result = await one_sweep(settings, keys, args.latency)
+    result |= {"concurrency": c, "latency_s": args.latency, "ideal_neurons_per_s": c / (result["cp_mean"] * args.latency)}
+    result["ratio"] = result["neurons_per_s"] / result["ideal_neurons_per_s"]
+    result["ratio_slots_busy"] = result["ratio"] / result["occupancy"]
+    child = result["subject_cpu_s_per_neuron"]
+    print(f"  concurrency {c:>3}, subject in a {result['subject']}: {result['neurons_per_s']:6.2f} neurons/s of ideal "
+          f"{result['ideal_neurons_per_s']:6.2f} (ratio {result['ratio']:.3f}, {result['ratio_slots_busy']:.3f} with slots busy); "
+          f"cp {result['cp_mean']:.2f}, {result['calls'] / len(keys):.1f} calls/neuron, CPU {1000 * result['cpu_s_per_neuron']:.0f} ms/neuron"
+          + (f" (+ subject process {1000 * child:.0f} ms)" if child is not None else "")
+          + f", {result['seconds']:.1f} s, load {result['load_avg_1m']}; slots busy {result['occupancy']:.3f}, "
+          f"{result['neuron_s_mean']:.2f} s per neuron of which not LLM {result['non_llm_s_mean']:.2f} s", flush=True)
+    return result
+
+
 async def main_async(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     levels = [int(c) for c in args.concurrency.split(",")]
     # Build every neuron's records first, so no phase pays for them.
     async with open_refine_environment(bench_settings(args, workdir, "records", 1), level_keys(args, max(levels))):
         pass
-    rows = []
-    for c in levels:
-        keys = level_keys(args, c)
-        result = await one_sweep(bench_settings(args, workdir, f"c{c}", c), keys, args.latency)
-        result |= {"concurrency": c, "latency_s": args.latency, "ideal_neurons_per_s": c / (result["cp_mean"] * args.latency)}
-        result["ratio"] = result["neurons_per_s"] / result["ideal_neurons_per_s"]
-        result["ratio_slots_busy"] = result["ratio"] / result["occupancy"]
-        rows.append(result)
-        print(f"  concurrency {c:>3}: {result['neurons_per_s']:6.2f} neurons/s of ideal {result['ideal_neurons_per_s']:6.2f} "
-              f"(ratio {result['ratio']:.3f}, {result['ratio_slots_busy']:.3f} with slots busy); cp {result['cp_mean']:.2f}, {result['calls'] / len(keys):.1f} calls/neuron, "
-              f"CPU {1000 * result['cpu_s_per_neuron']:.0f} ms/neuron, {result['seconds']:.1f} s, load {result['load_avg_1m']}; "
-              f"slots busy {result['occupancy']:.3f}, {result['neuron_s_mean']:.2f} s per neuron of which not LLM {result['non_llm_s_mean']:.2f} s",
-              flush=True)
-    # A budget that stops the sweep after about a third of its calls.
+    rows = [await one_level(args, workdir, c) for c in levels]
     c = max(levels)
+    thread = await one_level(args, workdir, c, subject_process=False)
+    # A budget that stops the sweep after about a third of its calls.
     keys = level_keys(args, c)
     calls_per_neuron = rows[-1]["calls"] / len(keys)
     budget = round(COST_PER_CALL * calls_per_neuron * len(keys) / 3, 3)
     stopped = await one_sweep(bench_settings(args, workdir, "budget", c, budget_usd=budget), keys, args.latency, COST_PER_CALL)
     stopped |= {"concurrency": c, "budget_usd": budget, "cost_per_call_usd": COST_PER_CALL,
                 "overshoot_calls": (stopped["paid_usd"] - budget) / COST_PER_CALL}
-    return {"levels": rows, "budget": stopped}
+    return {"levels": rows, "thread_subject": thread, "budget": stopped}
 
 
 def main() -> None:
@@ -195,7 +220,7 @@ def main() -> None:
     command = shlex.join([".venv/bin/python", "-m", "bench.sweep", *sys.argv[1:]])
     print(f"$ {command}")
     print(f"{args.waves} x concurrency neurons of tiny-llama (at most {args.neurons}), scripted LLM at {args.latency:g} s"
-          " per call, in-process executor;"
+          " per call, in-process executor, subject in a child process (baseline: in a thread, at the highest concurrency);"
           " ideal = concurrency / (cp * latency), cp = critical path of LLM calls per neuron (measured)", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         result = asyncio.run(main_async(args, args.workdir or Path(tmp)))

@@ -24,5 +24,11 @@ def test_sweep_smoke(run_bench: RunBench) -> None:
         assert 0 < level["occupancy"] <= 1 and level["non_llm_s_mean"] >= 0
         assert level["ratio_slots_busy"] == pytest.approx(level["ratio"] / level["occupancy"])
         assert level["neuron_s_mean"] >= level["cp_mean"] * 0.01
+    # The levels run the subject in a child process and count its CPU apart; the baseline, in a thread.
+    assert {level["subject"] for level in levels.values()} == {"process"}
+    assert all(level["subject_cpu_s_per_neuron"] > 0 for level in levels.values())
+    thread = result["thread_subject"]
+    assert (thread["subject"], thread["concurrency"], thread["subject_cpu_s_per_neuron"]) == ("thread", 3, None)
+    assert thread["neurons"] == levels[3]["neurons"]
     budget = result["budget"]
     assert budget["overshoot_calls"] <= 1 and budget["budget_stop"] is not None
