@@ -5,9 +5,10 @@
 At each concurrency c, a sweep of `--waves` x c neurons of the tiny model (at most `--neurons`;
 layer 0 first, then layer 1, ...) with a scripted LLM whose every call takes `--latency` seconds
 (`ScriptedLLM` answering with the test brain), one probe-and-revise round per neuron, in-process
-executor, the subject's forwards and sampling in a child process (`--subject-process`). Several waves, because a rate needs a steady state: with as many neurons as slots (one
-wave) every neuron starts at once and the sweep lasts as long as its slowest neuron, whose critical
-path is longer than the mean the ideal uses.
+executor, the subject's forwards and sampling in a child process (`--subject-process`). Several
+waves, because a rate needs a steady state: with as many neurons as slots (one wave) every neuron
+starts at once and the sweep lasts as long as its slowest neuron, whose critical path is longer
+than the mean the ideal uses.
 
 - Calls per neuron, `cp`: the sequential critical path of a neuron's LLM calls, measured. Every call
   is attributed to its neuron; a neuron's cp is the longest chain of its calls in which each call
@@ -189,8 +190,8 @@ async def one_level(args: argparse.Namespace, workdir: Path, c: int, subject_pro
 
 async def main_async(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     levels = [int(c) for c in args.concurrency.split(",")]
-    # Build every neuron's records first, so no phase pays for them.
-    async with open_refine_environment(bench_settings(args, workdir, "records", 1), level_keys(args, max(levels))):
+    # Build every neuron's records first, so no phase pays for them (no subject process: nothing runs).
+    async with open_refine_environment(bench_settings(args, workdir, "records", 1, subject_process=False), level_keys(args, max(levels))):
         pass
     rows = [await one_level(args, workdir, c) for c in levels]
     c = max(levels)
