@@ -193,6 +193,10 @@ class ChatServer:
 
 
 class _QuietServer(ThreadingHTTPServer):
+    # socketserver's default listen backlog is 5: more clients connecting at once (a client with 32
+    # calls in flight) would see connection resets that a real server never sends.
+    request_queue_size = 128
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client dropping a kept-alive connection (a killed process, an attempt that timed out) is
         # routine here, not worth a traceback on stderr.
