@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from bench.report.core import Renderer
-from bench.report.renderers import faults, planted, real, records, simulation, sweep
+from bench.report.renderers import faults, llm_client, planted, real, records, simulation, sweep
 
 RENDERERS: dict[str, Renderer] = {
     "records": records.RENDERER,
     "sweep": sweep.RENDERER,
+    "llm_client": llm_client.RENDERER,
     "planted": planted.RENDERER,
     "real": real.RENDERER,
     "simulation": simulation.RENDERER,

@@ -1,0 +1,141 @@
+"""bench/llm_client: CPU per call of the real LLM client, against a bare HTTP request in the same run.
+
+    .venv/bin/python -m bench.llm_client [--calls 2000] [--concurrency 32] [--tokens 40]
+
+A sweep against a fast endpoint spends its CPU between LLM calls, and every call itself costs CPU
+on this side: building the request, the HTTP exchange, parsing the answer and its logprobs. A
+loopback OpenAI-format server in its own process (bench/support/chat_server, so its work is not
+counted here) answers every request at once with a chat completion of `--tokens` tokens, each with
+5 top alternatives (the shape of a simulation's answer). This process makes `--calls` calls,
+`--concurrency` in flight, three ways:
+
+- client: `OpenAIChatLLM.complete`, as refinement uses it (langchain-openai's `ChatOpenAI` over the
+  openai SDK, with our retries, limits, logprob parsing and accounting);
+- sdk: the openai SDK's `chat.completions.create` alone, same body;
+- bare (the baseline): an httpx POST of the same body and `json.loads` of the answer.
+
+CPU seconds of this process (all its threads) per call, and each way's ratio to bare. The sweep's
+calls per neuron (bench/sweep: about 30) times the client's CPU per call is what the client adds to
+a neuron's CPU when the LLM is a real endpoint instead of bench/sweep's in-process script. No
+thresholds: the numbers are written to bench/results/llm_client.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import time
+from collections.abc import Awaitable, Callable
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import httpx
+import openai
+
+from agent.logs import configure_logging
+from bench.common import write_result
+from bench.support.chat_server import Answer, ChatServer
+from prompts import Message
+from tools.llm.config import LLMConfig
+from tools.llm.openai_client import OpenAIChatLLM
+from tools.llm.protocol import LLMRequest
+
+MODEL = "bench-model"
+PROMPT = "Predict the neuron's activation on each token of this text. " * 40  # about a simulation prompt's size
+TOP = 5
+WARMUP_CALLS = 20
+
+
+def _serve(tokens: int, conn: Connection) -> None:
+    """The server process: a canned chat completion for every request, until the parent says stop."""
+    logprobs = [(f" t{i}", -0.1, [(f" a{j}", -1.0 - j) for j in range(TOP)]) for i in range(tokens)]
+    answer = Answer(content="".join(t for t, _, _ in logprobs), logprobs=logprobs, completion_tokens=tokens)
+    with ChatServer(default=answer) as server:
+        conn.send(server.base_url)
+        conn.recv()
+
+
+async def _measure(call: Callable[[], Awaitable[object]], calls: int, concurrency: int) -> dict[str, float]:
+    slots = asyncio.Semaphore(concurrency)
+
+    async def one() -> None:
+        async with slots:
+            await call()
+
+    await asyncio.gather(*(one() for _ in range(WARMUP_CALLS)))  # connections opened, code paths warm
+    cpu, wall = time.process_time(), time.monotonic()
+    await asyncio.gather(*(one() for _ in range(calls)))
+    cpu, wall = time.process_time() - cpu, time.monotonic() - wall
+    return {"cpu_ms_per_call": 1000 * cpu / calls, "calls_per_s": calls / wall, "seconds": round(wall, 2)}
+
+
+async def main_async(base_url: str, args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    body = {"model": MODEL, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": args.tokens,
+            "temperature": 0.0, "logprobs": True, "top_logprobs": TOP}
+    request = LLMRequest(purpose="simulator", messages=[Message(role="user", content=PROMPT)], max_tokens=args.tokens,
+                         logprobs=True, top_logprobs=TOP)
+    config = LLMConfig(base_url=base_url, explainer_model=MODEL, simulator_model=MODEL, prices={}, concurrency=args.concurrency)
+    results: dict[str, dict[str, float]] = {}
+    async with httpx.AsyncClient(base_url=base_url, timeout=60) as http:
+        async def bare() -> object:
+            response = await http.post("/chat/completions", json=body)
+            response.raise_for_status()
+            return response.json()
+
+        results["bare"] = await _measure(bare, args.calls, args.concurrency)
+    sdk_client = openai.AsyncOpenAI(base_url=base_url, api_key="not-needed", max_retries=0)
+    try:
+        async def sdk() -> object:
+            return await sdk_client.chat.completions.create(
+                model=MODEL, messages=[{"role": "user", "content": PROMPT}], max_tokens=args.tokens, temperature=0.0,
+                logprobs=True, top_logprobs=TOP)
+
+        results["sdk"] = await _measure(sdk, args.calls, args.concurrency)
+    finally:
+        await sdk_client.close()
+    async with OpenAIChatLLM(config) as client:
+        async def ours() -> object:
+            response = await client.complete(request)
+            assert response.logprobs is not None and len(response.logprobs) == args.tokens
+            return response
+
+        results["client"] = await _measure(ours, args.calls, args.concurrency)
+    for way in results.values():
+        way["ratio_to_bare"] = way["cpu_ms_per_call"] / results["bare"]["cpu_ms_per_call"]
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", type=int, default=2000, help=f"measured calls per way (after {WARMUP_CALLS} warm-up calls)")
+    parser.add_argument("--concurrency", type=int, default=32, help="calls in flight at once")
+    parser.add_argument("--tokens", type=int, default=40, help=f"answer tokens, each with {TOP} top alternatives")
+    parser.add_argument("--calls-per-neuron", type=float, default=30.0,
+                        help="for the per-neuron figure: LLM calls per neuron (bench/sweep measures about 30)")
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="default runs: results go to bench/results/ (committed); any other DIR: to DIR/bench/")
+    args = parser.parse_args()
+    configure_logging("error")
+    context = multiprocessing.get_context("spawn")
+    parent_end, child_end = context.Pipe()
+    server = context.Process(target=_serve, args=(args.tokens, child_end), daemon=True)
+    server.start()
+    try:
+        results = asyncio.run(main_async(parent_end.recv(), args))
+    finally:
+        parent_end.send("stop")
+        server.join(10)
+    print(f"{args.calls} calls per way, {args.concurrency} in flight, answers of {args.tokens} tokens x {TOP} alternatives; "
+          "CPU of this process per call:")
+    for name, way in results.items():
+        print(f"  {name:>6}: {way['cpu_ms_per_call']:6.2f} ms ({way['ratio_to_bare']:.2f} x bare), {way['calls_per_s']:7.1f} calls/s")
+    per_neuron = results["client"]["cpu_ms_per_call"] * args.calls_per_neuron
+    print(f"  the client at {args.calls_per_neuron:g} calls per neuron: {per_neuron:.0f} ms of CPU per neuron")
+    path = write_result("llm_client", {"calls": args.calls, "concurrency": args.concurrency, "tokens": args.tokens, "top_logprobs": TOP,
+                                       "calls_per_neuron": args.calls_per_neuron, "client_ms_per_neuron": per_neuron,
+                                       "ways": results}, args.runs_dir)
+    print(f"written {path}")
+
+
+if __name__ == "__main__":
+    main()
