@@ -18,6 +18,7 @@ import openai
 import structlog
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, UsageMetadata
 from langchain_openai import ChatOpenAI
+from openai.resources.chat.completions import AsyncCompletions
 from openai.types import Completion
 from pydantic import SecretStr
 
@@ -82,13 +83,15 @@ class OpenAIChatLLM:
         self._http = openai.DefaultAsyncHttpxClient()
         self._chats: dict[str, ChatOpenAI] = {}
         self._unpriced_warned: set[str] = set()
-        self._completions = openai.AsyncOpenAI(
+        sdk = openai.AsyncOpenAI(
             api_key=self._key.get_secret_value(),
             base_url=config.endpoint,
             max_retries=0,
             timeout=config.timeout_s,
             http_client=self._http,
-        ).completions
+        )
+        self._completions = sdk.completions
+        self._chat_completions = _PlainChatCompletions(sdk.chat.completions)
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         model = self._config.model_for(request.purpose)
@@ -190,6 +193,7 @@ class OpenAIChatLLM:
                 max_retries=0,
                 timeout=self._config.timeout_s,
                 http_async_client=self._http,
+                async_client=self._chat_completions,
                 cache=False,
             )
         return self._chats[model]
@@ -293,6 +297,35 @@ class OpenAIChatLLM:
         )
         if self._ledger is not None:
             self._ledger.record(purpose, usage)
+
+
+class _PlainChatCompletions:
+    """The SDK's `chat.completions` as `ChatOpenAI` calls it (`with_raw_response.create`), with raw
+    responses that parse to the plain JSON body. `ChatOpenAI` dumps the SDK's typed completion
+    straight back to a dict, and the SDK builds that typed object by validating every logprob of
+    the answer as a pydantic model: most of the client's CPU per call (bench/llm_client). A dict body
+    is what `ChatOpenAI` reads anyway. Status errors are raised by the SDK as before."""
+
+    def __init__(self, completions: AsyncCompletions) -> None:
+        self.with_raw_response = _RawChatCompletions(completions)
+
+
+class _RawChatCompletions:
+    def __init__(self, completions: AsyncCompletions) -> None:
+        self._completions = completions
+
+    async def create(self, **payload: Any) -> _PlainBody:
+        return _PlainBody(await self._completions.with_raw_response.create(**payload))
+
+
+class _PlainBody:
+    def __init__(self, raw: Any) -> None:  # the SDK's raw response (its class is not public)
+        self.http_response = raw.http_response
+        self.headers = raw.headers
+
+    def parse(self) -> object:
+        """The body as JSON (a non-JSON body raises ValueError: a malformed response)."""
+        return self.http_response.json()
 
 
 def _resolve_key(config: LLMConfig) -> SecretStr:
