@@ -5,6 +5,7 @@ from tools.llm.parsing import (
     MalformedResponse,
     UnusableResponse,
     chat_logprobs,
+    completion_parts,
     prompt_logprobs,
     unshift_prompt_logprobs,
 )
@@ -21,10 +22,26 @@ def test_chat_logprobs_absent_or_empty_content() -> None:
     assert chat_logprobs({"content": []}) == []
 
 
-@pytest.mark.parametrize("raw", ["text", {"content": 3}, {"content": [{"token": "a"}]}, {"content": [{"token": "a", "logprob": "x"}]}])
+@pytest.mark.parametrize("raw", ["text", {"content": 3}, {"content": [{"token": "a"}]}, {"content": [{"token": "a", "logprob": "x"}]},
+                                 {"content": [{"token": 3, "logprob": -1.0}]}, {"content": ["a"]},
+                                 {"content": [{"token": "a", "logprob": -1.0, "top_logprobs": [{"token": "b", "logprob": True}]}]}])
 def test_chat_logprobs_malformed(raw: object) -> None:
     with pytest.raises(MalformedResponse):
         chat_logprobs(raw)
+
+
+def test_completion_parts_reads_the_first_choice_s_logprobs_and_the_usage_counts() -> None:
+    logprobs = legacy(["a", "b"], [None, -1.0])
+    body = {"choices": [{"logprobs": logprobs, "text": "ab"}], "usage": {"prompt_tokens": 1, "completion_tokens": 1}}
+    assert completion_parts(body) == (logprobs, 1, 1)
+    assert completion_parts({"choices": [{"text": "ab"}]}) == (None, None, 0)  # no usage, no logprobs: the callers decide
+
+
+@pytest.mark.parametrize("body", ["<html>", [], {}, {"choices": None}, {"choices": []}, {"choices": "ab"}, {"choices": ["ab"]},
+                                  {"choices": [{}], "usage": {"prompt_tokens": "3"}}])
+def test_completion_parts_malformed(body: object) -> None:
+    with pytest.raises(MalformedResponse):
+        completion_parts(body)
 
 
 def test_prompt_logprobs_without_a_usage_count_keeps_every_token() -> None:
@@ -45,6 +62,9 @@ def test_prompt_logprobs_tolerate_missing_top_lists() -> None:
         legacy(["a", "b"], [None]),  # lengths differ
         legacy(["a", "b", "c"], [None, -1.0, None]),  # a gap after scoring began
         legacy(["a", "b"], [None, "high"]),  # not a number
+        legacy(["a", "b"], [None, "-1.5"]),  # a number as text is not a number either
+        legacy([7, "b"], [None, -1.0]),  # a token that is not text, even unscored
+        legacy(["a", "b"], [None, -1.0], [None, {"c": "low"}]),  # an alternative that is not a number
     ],
 )
 def test_prompt_logprobs_malformed(raw: dict) -> None:

@@ -19,7 +19,6 @@ import structlog
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, UsageMetadata
 from langchain_openai import ChatOpenAI
 from openai.resources.chat.completions import AsyncCompletions
-from openai.types import Completion
 from pydantic import SecretStr
 
 from tools.llm.config import LLMConfig
@@ -28,6 +27,7 @@ from tools.llm.parsing import (
     MalformedResponse,
     UnusableResponse,
     chat_logprobs,
+    completion_parts,
     prompt_logprobs,
     unshift_prompt_logprobs,
 )
@@ -128,7 +128,9 @@ class OpenAIChatLLM:
 
         async def attempt() -> tuple[str, list[TokenLogprob], int, int]:
             try:
-                completion = await self._completions.create(
+                # The JSON body, not the SDK's typed completion: that validates every alternative of
+                # every prompt token as a pydantic model, only for us to read it back as a dict.
+                raw = await self._completions.with_raw_response.create(
                     model=model,
                     prompt=request.prompt,
                     echo=True,
@@ -137,16 +139,13 @@ class OpenAIChatLLM:
                     temperature=0.0,
                     extra_body=extra_body,
                 )
+                body = raw.http_response.json()
             except (KeyError, TypeError, ValueError) as exc:
                 raise MalformedResponse(f"{type(exc).__name__}: {exc}") from exc
-            if not isinstance(completion, Completion) or not completion.choices:
-                raise MalformedResponse(f"not a completion: {str(completion)[:100]!r}")
-            choice_logprobs = completion.choices[0].logprobs
-            prompt_tokens = completion.usage.prompt_tokens if completion.usage else None
-            prefix, tokens = prompt_logprobs(choice_logprobs.model_dump() if choice_logprobs else None, prompt_tokens)
+            choice_logprobs, prompt_tokens, completion_tokens = completion_parts(body)
+            prefix, tokens = prompt_logprobs(choice_logprobs, prompt_tokens)
             if self._config.prompt_logprobs_shifted:
                 prefix, tokens = unshift_prompt_logprobs(prefix, tokens)
-            completion_tokens = completion.usage.completion_tokens if completion.usage else 0
             return prefix, tokens, prompt_tokens or 0, completion_tokens
 
         (prefix, tokens, prompt_tokens, completion_tokens), retries, latency_s = await self._run(

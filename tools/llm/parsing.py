@@ -12,12 +12,7 @@ from collections.abc import Mapping, Sequence
 from itertools import pairwise
 from typing import Any
 
-from pydantic import TypeAdapter
-
-from tools.llm.protocol import TokenLogprob
-
-_TOKENS = TypeAdapter(list[TokenLogprob])
-"""Wire values checked (a token is text, a logprob a number) and the tokens built in one pass."""
+from tools.llm.protocol import TokenLogprob, TopLogprob
 
 LOGPROB_FLOOR = -1e4
 """Natural log; exp(-1e4) is 0.0 in float64. Servers send -inf (or -9999) for impossible tokens; one
@@ -32,17 +27,26 @@ class UnusableResponse(Exception):
     """The reply is well formed but cannot serve the request."""
 
 
-def _floored(logprob: Any) -> Any:
-    """A wire logprob at or above `LOGPROB_FLOOR`; anything but a number is left for validation to refuse."""
-    if isinstance(logprob, float) and math.isnan(logprob):
+# Checked by hand, not by a pydantic adapter: an answer holds hundreds of tokens with up to 20
+# alternatives each, and validating them as models was most of the client's CPU per prompt scoring
+# (bench/llm_client).
+def _logprob(value: Any) -> float:
+    """A wire logprob as a float at or above `LOGPROB_FLOOR`; NaN and anything but a number are malformed."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise MalformedResponse(f"a logprob is {value!r}, not a number"[:200])
+    if math.isnan(value):
         raise MalformedResponse("a logprob is NaN")
-    if isinstance(logprob, (int, float)) and not isinstance(logprob, bool) and logprob < LOGPROB_FLOOR:
-        return LOGPROB_FLOOR
-    return logprob
+    return LOGPROB_FLOOR if value < LOGPROB_FLOOR else float(value)
 
 
-def _top(alternatives: Sequence[Any]) -> list[dict[str, Any]]:
-    return [{"token": alt["token"], "logprob": _floored(alt["logprob"])} for alt in alternatives]
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise MalformedResponse(f"a token is {value!r}, not text"[:200])
+    return value
+
+
+def _top(alternatives: Sequence[Any]) -> list[TopLogprob]:
+    return [TopLogprob(token=_text(alt["token"]), logprob=_logprob(alt["logprob"])) for alt in alternatives]
 
 
 def chat_logprobs(raw: object) -> list[TokenLogprob] | None:
@@ -57,12 +61,24 @@ def chat_logprobs(raw: object) -> list[TokenLogprob] | None:
     if not isinstance(content, Sequence):
         raise MalformedResponse("logprobs.content is not a list")
     try:
-        return _TOKENS.validate_python(
-            [{"token": entry["token"], "logprob": _floored(entry["logprob"]), "top": _top(entry.get("top_logprobs") or [])}
-             for entry in content]
-        )
+        return [TokenLogprob(token=_text(entry["token"]), logprob=_logprob(entry["logprob"]), top=_top(entry.get("top_logprobs") or []))
+                for entry in content]
     except (KeyError, TypeError, ValueError) as exc:
         raise MalformedResponse(f"unreadable logprobs.content entry: {type(exc).__name__}: {exc}") from exc
+
+
+def completion_parts(body: object) -> tuple[object, int | None, int]:
+    """`choices[0].logprobs`, `usage.prompt_tokens` (None when absent) and `usage.completion_tokens`
+    of a legacy completion's JSON body."""
+    choices = body.get("choices") if isinstance(body, Mapping) else None
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], Mapping):
+        raise MalformedResponse(f"not a completion: {str(body)[:100]!r}")
+    usage = body.get("usage") if isinstance(body, Mapping) else None
+    usage = usage if isinstance(usage, Mapping) else {}
+    prompt_tokens, completion_tokens = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    if not isinstance(prompt_tokens, int | None) or not isinstance(completion_tokens, int | None):
+        raise MalformedResponse(f"usage counts are not integers: {dict(usage)!r}"[:200])
+    return choices[0].get("logprobs"), prompt_tokens, completion_tokens or 0
 
 
 def prompt_logprobs(raw: object, n_prompt_tokens: int | None) -> tuple[str, list[TokenLogprob]]:
@@ -81,23 +97,22 @@ def prompt_logprobs(raw: object, n_prompt_tokens: int | None) -> tuple[str, list
         raise MalformedResponse(f"logprobs lists differ in length: {len(tokens)}, {len(logprobs)}, {len(tops)}")
     end = n_prompt_tokens if n_prompt_tokens is not None and 0 < n_prompt_tokens <= len(tokens) else len(tokens)
     prefix: list[str] = []
-    scored: list[dict[str, Any]] = []
+    scored: list[TokenLogprob] = []
     try:
         for token, logprob, top in zip(tokens[:end], logprobs[:end], tops[:end], strict=True):
             if logprob is None:
                 if scored:
                     raise MalformedResponse("a prompt token after the first scored one has no logprob")
-                prefix.append(token)
+                prefix.append(_text(token))
                 continue
             alternatives = sorted((top or {}).items(), key=lambda item: item[1], reverse=True)
-            scored.append({"token": token, "logprob": _floored(logprob),
-                           "top": [{"token": t, "logprob": _floored(lp)} for t, lp in alternatives]})
-        tokens_scored = _TOKENS.validate_python(scored)
+            scored.append(TokenLogprob(token=_text(token), logprob=_logprob(logprob),
+                                       top=[TopLogprob(token=_text(t), logprob=_logprob(lp)) for t, lp in alternatives]))
     except (AttributeError, TypeError, ValueError) as exc:
         raise MalformedResponse(f"unreadable prompt logprobs: {type(exc).__name__}: {exc}") from exc
-    if not tokens_scored:
+    if not scored:
         raise UnusableResponse("server does not return prompt logprobs")
-    return "".join(prefix), tokens_scored
+    return "".join(prefix), scored
 
 
 def unshift_prompt_logprobs(prefix: str, tokens: Sequence[TokenLogprob]) -> tuple[str, list[TokenLogprob]]:
