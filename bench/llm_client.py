@@ -1,6 +1,6 @@
 """bench/llm_client: CPU per call of the real LLM client, against a bare HTTP request in the same run.
 
-    .venv/bin/python -m bench.llm_client [--calls 2000] [--concurrency 32] [--tokens 40]
+    .venv/bin/python -m bench.llm_client [--calls 2000] [--concurrency 32] [--tokens 40] [--prompt-tokens 300]
 
 A sweep against a fast endpoint spends its CPU between LLM calls, and every call itself costs CPU
 on this side: building the request, the HTTP exchange, parsing the answer and its logprobs. A
@@ -13,6 +13,10 @@ counted here) answers every request at once with a chat completion of `--tokens`
   openai SDK, with our retries, limits, logprob parsing and accounting);
 - sdk: the openai SDK's `chat.completions.create` alone, same body;
 - bare (the baseline): an httpx POST of the same body and `json.loads` of the answer.
+
+Then prompt scoring (the reference simulator on vLLM or a local server), two ways: the client's
+`score_prompt` and a bare POST to /completions, answered with `--prompt-tokens` echoed prompt
+tokens, each with 15 alternatives.
 
 CPU seconds of this process (all its threads) per call, and each way's ratio to bare. The sweep's
 calls per neuron (bench/sweep: about 30) times the client's CPU per call is what the client adds to
@@ -29,29 +33,38 @@ import time
 from collections.abc import Awaitable, Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
 
 from agent.logs import configure_logging
 from bench.common import write_result
-from bench.support.chat_server import Answer, ChatServer
+from bench.support.chat_server import Answer, Behaviour, ChatServer, Echo, Respond
 from prompts import Message
 from tools.llm.config import LLMConfig
 from tools.llm.openai_client import OpenAIChatLLM
-from tools.llm.protocol import LLMRequest
+from tools.llm.protocol import LLMRequest, PromptScoreRequest
 
 MODEL = "bench-model"
 PROMPT = "Predict the neuron's activation on each token of this text. " * 40  # about a simulation prompt's size
 TOP = 5
+PROMPT_TOP = 15
 WARMUP_CALLS = 20
 
 
-def _serve(tokens: int, conn: Connection) -> None:
-    """The server process: a canned chat completion for every request, until the parent says stop."""
+def _serve(tokens: int, prompt_tokens: int, conn: Connection) -> None:
+    """The server process: a canned chat completion or echoed prompt for every request, until the parent says stop."""
     logprobs = [(f" t{i}", -0.1, [(f" a{j}", -1.0 - j) for j in range(TOP)]) for i in range(tokens)]
     answer = Answer(content="".join(t for t, _, _ in logprobs), logprobs=logprobs, completion_tokens=tokens)
-    with ChatServer(default=answer) as server:
+    echoed = [(f" p{i}", None if i == 0 else -0.5, {} if i == 0 else {f" b{j}": -1.0 - j for j in range(PROMPT_TOP)})
+              for i in range(prompt_tokens + 1)]
+    echo = Echo(tokens=echoed)  # the prompt's tokens, then one generated
+
+    def reply(body: Any) -> Behaviour:
+        return echo if "prompt" in body else answer
+
+    with ChatServer(default=Respond(reply)) as server:
         conn.send(server.base_url)
         conn.recv()
 
@@ -68,6 +81,30 @@ async def _measure(call: Callable[[], Awaitable[object]], calls: int, concurrenc
     await asyncio.gather(*(one() for _ in range(calls)))
     cpu, wall = time.process_time() - cpu, time.monotonic() - wall
     return {"cpu_ms_per_call": 1000 * cpu / calls, "calls_per_s": calls / wall, "seconds": round(wall, 2)}
+
+
+async def prompt_scoring(base_url: str, args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    prompt = "".join(f" p{i}" for i in range(args.prompt_tokens))
+    body = {"model": MODEL, "prompt": prompt, "echo": True, "logprobs": PROMPT_TOP, "max_tokens": 1, "temperature": 0.0}
+    config = LLMConfig(base_url=base_url, explainer_model=MODEL, simulator_model=MODEL, prices={}, concurrency=args.concurrency)
+    results: dict[str, dict[str, float]] = {}
+    async with httpx.AsyncClient(base_url=base_url, timeout=60) as http:
+        async def bare() -> object:
+            response = await http.post("/completions", json=body)
+            response.raise_for_status()
+            return response.json()
+
+        results["bare"] = await _measure(bare, args.calls, args.concurrency)
+    async with OpenAIChatLLM(config) as client:
+        async def ours() -> object:
+            scored = await client.score_prompt(PromptScoreRequest(prompt=prompt, top_logprobs=PROMPT_TOP))
+            assert len(scored.tokens) == args.prompt_tokens - 1
+            return scored
+
+        results["client"] = await _measure(ours, args.calls, args.concurrency)
+    for way in results.values():
+        way["ratio_to_bare"] = way["cpu_ms_per_call"] / results["bare"]["cpu_ms_per_call"]
+    return results
 
 
 async def main_async(base_url: str, args: argparse.Namespace) -> dict[str, dict[str, float]]:
@@ -111,6 +148,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2000, help=f"measured calls per way (after {WARMUP_CALLS} warm-up calls)")
     parser.add_argument("--concurrency", type=int, default=32, help="calls in flight at once")
     parser.add_argument("--tokens", type=int, default=40, help=f"answer tokens, each with {TOP} top alternatives")
+    parser.add_argument("--prompt-tokens", type=int, default=300, help=f"prompt tokens echoed when scoring a prompt, each with {PROMPT_TOP} alternatives")
     parser.add_argument("--calls-per-neuron", type=float, default=30.0,
                         help="for the per-neuron figure: LLM calls per neuron (bench/sweep measures about 30)")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="default runs: results go to bench/results/ (committed); any other DIR: to DIR/bench/")
@@ -118,10 +156,12 @@ def main() -> None:
     configure_logging("error")
     context = multiprocessing.get_context("spawn")
     parent_end, child_end = context.Pipe()
-    server = context.Process(target=_serve, args=(args.tokens, child_end), daemon=True)
+    server = context.Process(target=_serve, args=(args.tokens, args.prompt_tokens, child_end), daemon=True)
     server.start()
     try:
-        results = asyncio.run(main_async(parent_end.recv(), args))
+        base_url = parent_end.recv()
+        results = asyncio.run(main_async(base_url, args))
+        prompt_results = asyncio.run(prompt_scoring(base_url, args))
     finally:
         parent_end.send("stop")
         server.join(10)
@@ -129,11 +169,15 @@ def main() -> None:
           "CPU of this process per call:")
     for name, way in results.items():
         print(f"  {name:>6}: {way['cpu_ms_per_call']:6.2f} ms ({way['ratio_to_bare']:.2f} x bare), {way['calls_per_s']:7.1f} calls/s")
+    print(f"prompt scoring, {args.prompt_tokens} prompt tokens x {PROMPT_TOP} alternatives:")
+    for name, way in prompt_results.items():
+        print(f"  {name:>6}: {way['cpu_ms_per_call']:6.2f} ms ({way['ratio_to_bare']:.2f} x bare), {way['calls_per_s']:7.1f} calls/s")
     per_neuron = results["client"]["cpu_ms_per_call"] * args.calls_per_neuron
     print(f"  the client at {args.calls_per_neuron:g} calls per neuron: {per_neuron:.0f} ms of CPU per neuron")
     path = write_result("llm_client", {"calls": args.calls, "concurrency": args.concurrency, "tokens": args.tokens, "top_logprobs": TOP,
                                        "calls_per_neuron": args.calls_per_neuron, "client_ms_per_neuron": per_neuron,
-                                       "ways": results}, args.runs_dir)
+                                       "ways": results, "prompt_tokens": args.prompt_tokens, "prompt_top_logprobs": PROMPT_TOP,
+                                       "prompt_ways": prompt_results}, args.runs_dir)
     print(f"written {path}")
 
 

@@ -7,21 +7,28 @@ from typing import Any
 from bench.report.core import Renderer, num, table
 
 WAYS = {"client": "the client (`OpenAIChatLLM`)", "sdk": "the openai SDK alone", "bare": "bare httpx POST + json (baseline)"}
+"""The ways a call is made, as the tables name them."""
 
 
 def headline(d: dict[str, Any]) -> str:
-    ways = d["ways"]
-    return (f"CPU per call: the client {num(ways['client']['cpu_ms_per_call'])} ms, **{num(ways['client']['ratio_to_bare'])} ×** "
-            f"a bare HTTP request ({num(ways['bare']['cpu_ms_per_call'])} ms); at {d['calls_per_neuron']:g} calls per neuron, "
-            f"{num(d['client_ms_per_neuron'], 0)} ms of CPU per neuron ({d['concurrency']} calls in flight)")
+    chat, prompt = d["ways"]["client"], d["prompt_ways"]["client"]
+    return (f"CPU per call: the client's chat call {num(chat['cpu_ms_per_call'])} ms, **{num(chat['ratio_to_bare'])} ×** "
+            f"a bare HTTP request; its prompt scoring {num(prompt['cpu_ms_per_call'])} ms, **{num(prompt['ratio_to_bare'])} ×**; "
+            f"at {d['calls_per_neuron']:g} chat calls per neuron, {num(d['client_ms_per_neuron'], 0)} ms of CPU per neuron "
+            f"({d['concurrency']} calls in flight)")
+
+
+def _rows(ways: dict[str, Any], call: str) -> list[list[str]]:
+    return [[call, WAYS[name], f"{num(way['cpu_ms_per_call'])} ms", f"**{num(way['ratio_to_bare'])}**", num(way["calls_per_s"], 0)]
+            for name, way in ways.items()]
 
 
 def details(d: dict[str, Any]) -> str:
-    rows = [[WAYS[name], f"{num(way['cpu_ms_per_call'])} ms", f"**{num(way['ratio_to_bare'])}**", num(way["calls_per_s"], 0)]
-            for name, way in d["ways"].items()]
-    return (f"{d['calls']:,} calls per way, {d['concurrency']} in flight, to a loopback server in its own process answering at once "
-            f"with {d['tokens']} tokens × {d['top_logprobs']} top alternatives. CPU of the calling process per call (all threads).\n\n"
-            + table(["way", "CPU per call", "÷ bare", "calls/s"], rows))
+    chat = f"chat, {d['tokens']} tokens × {d['top_logprobs']} alternatives"
+    prompt = f"prompt scoring, {d['prompt_tokens']} tokens × {d['prompt_top_logprobs']} alternatives"
+    return (f"{d['calls']:,} calls per way, {d['concurrency']} in flight, to a loopback server in its own process answering at once. "
+            "CPU of the calling process per call (all threads).\n\n"
+            + table(["call", "way", "CPU per call", "÷ bare", "calls/s"], _rows(d["ways"], chat) + _rows(d["prompt_ways"], prompt)))
 
 
 RENDERER = Renderer(headline, details)
