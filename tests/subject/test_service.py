@@ -25,7 +25,7 @@ def test_concurrent_activation_requests_share_a_forward(tiny_subject: BridgeSubj
     # The first request runs alone; the two that queued behind it share the next forward.
     assert service.forwards == 2
     for [values], sequence, neurons in zip(got, ids, wanted, strict=True):
-        np.testing.assert_allclose(values, tiny_subject.activations([sequence], 1, neurons)[0], atol=1e-5)
+        np.testing.assert_array_equal(values, tiny_subject.activations([sequence], 1, neurons)[0])
 
 
 def test_concurrent_continuations_share_a_decoding_loop(tiny_subject: BridgeSubject) -> None:

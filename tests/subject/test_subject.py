@@ -171,6 +171,21 @@ def test_generate_samples_the_model_given_the_whole_text(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["tiny-llama", "tiny-gpt2"])
+def test_a_sequence_s_values_are_the_same_bits_whatever_it_is_batched_with(name: str) -> None:
+    """A sweep merges neurons' requests into one forward: were a sequence's values to change in their
+    last bits with its neighbours, a resumed run could decide differently from an uninterrupted one."""
+    subject = load_subject(name)
+    texts = ["x", "A short one.", "for item in sequence: print(item)",
+             "A much longer sentence that needs many more tokens than the others, in several padded widths."]
+    ids = [t.ids for t in subject.tokenize(texts)]
+    assert len({len(i) for i in ids}) == 4
+    for i, sequence in enumerate(ids):
+        alone = subject.activations([sequence], 1)[0]
+        np.testing.assert_array_equal(subject.activations(ids, 1)[i], alone)
+        np.testing.assert_array_equal(subject.activations([ids[-1], sequence], 1, [3, 7])[1], alone[:, [3, 7]])
+
+
+@pytest.mark.parametrize("name", ["tiny-llama", "tiny-gpt2"])
 def test_prompts_sampled_together_get_what_each_gets_alone(name: str) -> None:
     """Left padding, positions and per-prompt generators: a batch changes no prompt's continuation."""
     subject = load_subject(name)

@@ -60,7 +60,8 @@ class SubjectModel(Protocol):
     ) -> list[np.ndarray]:
         """Raw MLP neuron values for each sequence: a float32 array of shape (len(seq), n_neurons).
 
-        `neurons=None` means the whole layer. Sequences may differ in length; padding never leaks.
+        `neurons=None` means the whole layer. Sequences may differ in length; padding never leaks, and
+        a sequence's values are the same whatever other sequences it is passed with.
         """
         ...
 

@@ -29,6 +29,12 @@ from tools.subject.device import (
 
 log = structlog.get_logger(__name__)
 
+PAD_MULTIPLE = 16
+"""Sequences of different lengths run padded to the next multiple of this many positions, never to
+the longest sequence beside them: padded to another width, a sequence's values change in their last
+bits, so they would depend on what a sweep happened to batch it with, and a resumed run could
+decide differently from an uninterrupted one."""
+
 
 def tokenizer_fingerprint(tokenizer: Any) -> str:
     """sha256 of the tokenizer's full serialized definition (vocab, merges, normalizers)."""
@@ -149,23 +155,25 @@ class BridgeSubject:
             check_neurons(self.info, neurons)
         kept = len(neurons) if neurons is not None else self.info.d_mlp
         out: list[np.ndarray | None] = [None] * len(sequences)
-        # Sorting by length keeps padding small when lengths vary (probes); equal lengths cost nothing.
+        # Sorted by length, a forward holds sequences of one padded width (see PAD_MULTIPLE).
         order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
+        limit = self._batch_tokens(len(sequences[order[-1]]), kept) if order else 0
         start = 0
         while start < len(order):
-            longest = len(sequences[order[start]])
-            limit = self._batch_tokens(len(sequences[order[-1]]), kept)
+            width = self._padded_width(len(sequences[order[start]]))
             end = start + 1
-            while end < len(order):
-                longest = max(longest, len(sequences[order[end]]))
-                if (end + 1 - start) * (longest + 1) > limit:
-                    break
+            while (end < len(order) and self._padded_width(len(sequences[order[end]])) == width
+                   and (end + 1 - start) * width <= limit):
                 end += 1
             chunk = order[start:end]
-            for i, values in zip(chunk, self._ragged_forward([sequences[i] for i in chunk], layer, neurons), strict=True):
+            for i, values in zip(chunk, self._ragged_forward([sequences[i] for i in chunk], width, layer, neurons), strict=True):
                 out[i] = values
             start = end
         return [v for v in out if v is not None]
+
+    def _padded_width(self, length: int) -> int:
+        """Positions a sequence of `length` tokens runs padded to, its BOS included."""
+        return -(-(length + (1 if self._bos_id is not None else 0)) // PAD_MULTIPLE) * PAD_MULTIPLE
 
     def activations_tensor(self, ids: np.ndarray, layer: int, neurons: Sequence[int] | None = None) -> torch.Tensor:
         """Activations of equal-length sequences `ids` (b, T): float32 (b, T, n_neurons) on the subject's device.
@@ -197,9 +205,8 @@ class BridgeSubject:
             batch = batch.pin_memory()
         return batch.to(self.device, non_blocking=True)
 
-    def _ragged_forward(self, sequences: list[Sequence[int]], layer: int, neurons: Sequence[int] | None) -> list[np.ndarray]:
+    def _ragged_forward(self, sequences: list[Sequence[int]], width: int, layer: int, neurons: Sequence[int] | None) -> list[np.ndarray]:
         offset = 1 if self._bos_id is not None else 0
-        width = offset + max((len(s) for s in sequences), default=0)
         ids = torch.full((len(sequences), width), self._pad_id, dtype=torch.long)
         mask = torch.zeros((len(sequences), width), dtype=torch.long)
         for row, seq in enumerate(sequences):
