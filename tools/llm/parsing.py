@@ -70,10 +70,12 @@ def chat_logprobs(raw: object) -> list[TokenLogprob] | None:
 def completion_parts(body: object) -> tuple[object, int | None, int]:
     """`choices[0].logprobs`, `usage.prompt_tokens` (None when absent) and `usage.completion_tokens`
     of a legacy completion's JSON body."""
-    choices = body.get("choices") if isinstance(body, Mapping) else None
+    if not isinstance(body, Mapping):
+        raise MalformedResponse(f"not a completion: {str(body)[:100]!r}")
+    choices = body.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], Mapping):
         raise MalformedResponse(f"not a completion: {str(body)[:100]!r}")
-    usage = body.get("usage") if isinstance(body, Mapping) else None
+    usage = body.get("usage")
     usage = usage if isinstance(usage, Mapping) else {}
     prompt_tokens, completion_tokens = usage.get("prompt_tokens"), usage.get("completion_tokens")
     if not isinstance(prompt_tokens, int | None) or not isinstance(completion_tokens, int | None):
