@@ -83,64 +83,65 @@ async def _measure(call: Callable[[], Awaitable[object]], calls: int, concurrenc
     return {"cpu_ms_per_call": 1000 * cpu / calls, "calls_per_s": calls / wall, "seconds": round(wall, 2)}
 
 
-async def prompt_scoring(base_url: str, args: argparse.Namespace) -> dict[str, dict[str, float]]:
-    prompt = "".join(f" p{i}" for i in range(args.prompt_tokens))
-    body = {"model": MODEL, "prompt": prompt, "echo": True, "logprobs": PROMPT_TOP, "max_tokens": 1, "temperature": 0.0}
-    config = LLMConfig(base_url=base_url, explainer_model=MODEL, simulator_model=MODEL, prices={}, concurrency=args.concurrency)
-    results: dict[str, dict[str, float]] = {}
+async def _bare(base_url: str, path: str, body: dict[str, Any], args: argparse.Namespace) -> dict[str, float]:
+    """The baseline: POST `body` to `path` and decode the JSON answer, nothing else."""
     async with httpx.AsyncClient(base_url=base_url, timeout=60) as http:
-        async def bare() -> object:
-            response = await http.post("/completions", json=body)
+        async def post() -> object:
+            response = await http.post(path, json=body)
             response.raise_for_status()
             return response.json()
 
-        results["bare"] = await _measure(bare, args.calls, args.concurrency)
-    async with OpenAIChatLLM(config) as client:
-        async def ours() -> object:
-            scored = await client.score_prompt(PromptScoreRequest(prompt=prompt, top_logprobs=PROMPT_TOP))
-            assert len(scored.tokens) == args.prompt_tokens - 1
-            return scored
+        return await _measure(post, args.calls, args.concurrency)
 
-        results["client"] = await _measure(ours, args.calls, args.concurrency)
+
+def _client(base_url: str, args: argparse.Namespace) -> OpenAIChatLLM:
+    return OpenAIChatLLM(LLMConfig(base_url=base_url, explainer_model=MODEL, simulator_model=MODEL, prices={},
+                                   concurrency=args.concurrency))
+
+
+def _with_ratios(results: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
     for way in results.values():
         way["ratio_to_bare"] = way["cpu_ms_per_call"] / results["bare"]["cpu_ms_per_call"]
     return results
 
 
-async def main_async(base_url: str, args: argparse.Namespace) -> dict[str, dict[str, float]]:
-    body = {"model": MODEL, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": args.tokens,
-            "temperature": 0.0, "logprobs": True, "top_logprobs": TOP}
-    request = LLMRequest(purpose="simulator", messages=[Message(role="user", content=PROMPT)], max_tokens=args.tokens,
-                         logprobs=True, top_logprobs=TOP)
-    config = LLMConfig(base_url=base_url, explainer_model=MODEL, simulator_model=MODEL, prices={}, concurrency=args.concurrency)
-    results: dict[str, dict[str, float]] = {}
-    async with httpx.AsyncClient(base_url=base_url, timeout=60) as http:
-        async def bare() -> object:
-            response = await http.post("/chat/completions", json=body)
-            response.raise_for_status()
-            return response.json()
-
-        results["bare"] = await _measure(bare, args.calls, args.concurrency)
+async def chat_calls(base_url: str, args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    messages = [{"role": "user", "content": PROMPT}]
+    results = {"bare": await _bare(base_url, "/chat/completions", {"model": MODEL, "messages": messages, "max_tokens": args.tokens,
+                                                                    "temperature": 0.0, "logprobs": True, "top_logprobs": TOP}, args)}
     sdk_client = openai.AsyncOpenAI(base_url=base_url, api_key="not-needed", max_retries=0)
     try:
         async def sdk() -> object:
-            return await sdk_client.chat.completions.create(
-                model=MODEL, messages=[{"role": "user", "content": PROMPT}], max_tokens=args.tokens, temperature=0.0,
-                logprobs=True, top_logprobs=TOP)
+            return await sdk_client.chat.completions.create(model=MODEL, messages=messages,  # type: ignore[arg-type]  # plain dicts, as on the wire
+                                                            max_tokens=args.tokens, temperature=0.0, logprobs=True, top_logprobs=TOP)
 
         results["sdk"] = await _measure(sdk, args.calls, args.concurrency)
     finally:
         await sdk_client.close()
-    async with OpenAIChatLLM(config) as client:
+    request = LLMRequest(purpose="simulator", messages=[Message(role="user", content=PROMPT)], max_tokens=args.tokens,
+                         logprobs=True, top_logprobs=TOP)
+    async with _client(base_url, args) as client:
         async def ours() -> object:
             response = await client.complete(request)
             assert response.logprobs is not None and len(response.logprobs) == args.tokens
             return response
 
         results["client"] = await _measure(ours, args.calls, args.concurrency)
-    for way in results.values():
-        way["ratio_to_bare"] = way["cpu_ms_per_call"] / results["bare"]["cpu_ms_per_call"]
-    return results
+    return _with_ratios(results)
+
+
+async def prompt_scoring(base_url: str, args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    prompt = "".join(f" p{i}" for i in range(args.prompt_tokens))
+    results = {"bare": await _bare(base_url, "/completions", {"model": MODEL, "prompt": prompt, "echo": True, "logprobs": PROMPT_TOP,
+                                                               "max_tokens": 1, "temperature": 0.0}, args)}
+    async with _client(base_url, args) as client:
+        async def ours() -> object:
+            scored = await client.score_prompt(PromptScoreRequest(prompt=prompt, top_logprobs=PROMPT_TOP))
+            assert len(scored.tokens) == args.prompt_tokens - 1  # the first prompt token has no logprob
+            return scored
+
+        results["client"] = await _measure(ours, args.calls, args.concurrency)
+    return _with_ratios(results)
 
 
 def main() -> None:
@@ -160,7 +161,7 @@ def main() -> None:
     server.start()
     try:
         base_url = parent_end.recv()
-        results = asyncio.run(main_async(base_url, args))
+        results = asyncio.run(chat_calls(base_url, args))
         prompt_results = asyncio.run(prompt_scoring(base_url, args))
     finally:
         parent_end.send("stop")
