@@ -24,7 +24,6 @@ from tools.llm.ledger import UsageLedger
 from tools.llm.protocol import LLM
 from tools.probes.pool import CorpusPool
 from tools.subject.base import SubjectModel
-from tools.subject.process import SubjectProcess
 from tools.subject.service import ActivationService
 
 
@@ -75,24 +74,22 @@ async def _environment(
     records = open_records(settings, subject)
     ledger = ledger or UsageLedger()
     async with AsyncExitStack() as stack:
-        served: SubjectModel = records.subject
-        if settings.subject_process:
-            # The child loads its copy while this process builds the records.
-            child = start_subject_process(settings, records.subject)
+        # The child loads its copy while this process builds the records.
+        child = start_subject_process(settings, records.subject) if settings.subject_process else None
+        if child is not None:
             stack.callback(child.close)
-            served = child
         for layer in sorted({layer for layer, _ in neurons}):
             ensure_records(records, layer, [n for l_, n in neurons if l_ == layer], settings)
         run.save_config({"settings": settings.public_dump(), "backend": backend, "params": params.model_dump(),
                          "records": records.manifest.model_dump()})
-        if isinstance(served, SubjectProcess):
-            await asyncio.to_thread(served.wait_ready)
+        if child is not None:
+            await asyncio.to_thread(child.wait_ready)
         journal = CallJournal(run.journal)
         stack.callback(journal.close)
         stack.callback(lambda: run.write_ledger({"paid": journal.summary(), "this_process": ledger.summary()}))
         checkpointer = stack.enter_context(open_checkpointer(run.checkpoints))
         env = RefineEnvironment(
-            run=run, store=records.store, service=ActivationService(served), excerpts=records.excerpts,
+            run=run, store=records.store, service=ActivationService(child if child is not None else records.subject), excerpts=records.excerpts,
             vocab=vocab_for(records.subject), params=params, checkpointer=checkpointer, journal=journal,
             backend_name=backend, backend_description={"backend": backend}, simulator_method=settings.simulator,
             records_per_split=settings.records_per_split, neuron_limits=neuron_limits(settings),

@@ -113,8 +113,7 @@ class SubjectProcess:
                 raise SubjectProcessError(f"the subject process loaded a different model: {theirs} (this process has {ours})")
             # Same name, same shape: also the same weights? (a model dir rewritten between the two loads, say)
             probe = [list(range(min(8, ours.vocab_size)))]
-            self._conn.send(("activations", (probe, 0, None)))
-            kind, value = self._receive("checking its weights")
+            kind, value = self._exchange("activations", (probe, 0, None), "checking its weights")
             if kind == "error":
                 raise SubjectProcessError(f"the subject process failed its first forward: {value}") from value
             [mine] = self._local.activations(probe, 0)
@@ -145,16 +144,21 @@ class SubjectProcess:
         self._conn.close()
 
     def _call(self, method: str, *args: Any) -> Any:
-        self.wait_ready()
+        if not self._ready:
+            self.wait_ready()
         with self._lock:
-            try:
-                self._conn.send((method, args))
-            except (BrokenPipeError, OSError) as err:
-                raise self._gone(f"running {method}") from err
-            kind, value = self._receive(f"running {method}")
+            kind, value = self._exchange(method, args, f"running {method}")
         if kind == "error":
             raise value
         return value
+
+    def _exchange(self, method: str, args: tuple[Any, ...], doing: str) -> tuple[str, Any]:
+        """Send one call to the child and wait for its ("ok" | "error", value); the caller holds the lock."""
+        try:
+            self._conn.send((method, args))
+        except (BrokenPipeError, OSError) as err:
+            raise self._gone(doing) from err
+        return self._receive(doing)
 
     def _receive(self, doing: str) -> tuple[str, Any]:
         # Polling, not a bare recv: a child killed before it could reply must not hang the parent.
