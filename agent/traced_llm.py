@@ -23,9 +23,10 @@ T = TypeVar("T", LLMResponse, PromptScoreResponse)
 
 
 def logprob_summary(tokens: list[TokenLogprob] | None) -> dict[str, float | int] | None:
-    if not tokens:
+    # Prompt tokens a sparse scoring request did not name carry no logprob.
+    probs = [math.exp(t.logprob) for t in tokens or [] if t.logprob is not None]
+    if not tokens or not probs:
         return None
-    probs = [math.exp(t.logprob) for t in tokens]
     return {"tokens": len(tokens), "mean_token_probability": round(sum(probs) / len(probs), 4),
             "with_alternatives": sum(1 for t in tokens if t.top)}
 

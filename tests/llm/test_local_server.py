@@ -1,8 +1,8 @@
-"""llama.cpp's local server: start/stop logic, its errors and the CLI (fast tier, no build needed);
+"""The local LLM server: start/stop logic, its errors and the CLI (fast tier, no build needed);
 real calls against the real server with SmolLM2-135M-Instruct (`local_llm` tier, after `make local`).
 
-The fast tier stands a tiny Python HTTP server in for llama.cpp (same argv slot, same readiness
-probe), so the subprocess handling is tested for real without the compiled library.
+The fast tier stands a tiny Python HTTP server in for ours (same argv slot, same readiness probe), so
+the subprocess handling is tested for real without the compiled library.
 """
 
 from __future__ import annotations
@@ -105,19 +105,12 @@ def test_free_port_is_bindable_on_loopback() -> None:
         sock.bind(("127.0.0.1", port))
 
 
-def test_server_command_listens_on_loopback_with_full_logits(gguf: Path) -> None:
-    argv = ls.server_command(gguf, 8123, alias="tiny", n_ctx=4096, python="py")
-    assert argv[:3] == ["py", "-m", "llama_cpp.server"]
+def test_server_command_runs_our_server_on_loopback(gguf: Path) -> None:
+    argv = ls.server_command(gguf, 8123, alias="tiny", n_ctx=4096, n_threads=2)
+    assert argv[:3] == [sys.executable, "-m", "tools.llm.llama_server"]
     flags = dict(zip(argv[3::2], argv[4::2], strict=True))
-    assert flags == {
-        "--model": str(gguf),
-        "--model_alias": "tiny",
-        "--host": "127.0.0.1",
-        "--port": "8123",
-        "--logits_all": "True",
-        "--chat_format": "chatml-function-calling",
-        "--n_ctx": "4096",
-    }
+    assert flags == {"--model": str(gguf), "--alias": "tiny", "--host": "127.0.0.1", "--port": "8123",
+                     "--n-ctx": "4096", "--n-threads": "2"}
 
 
 def test_model_alias_drops_the_quantization_tag() -> None:
@@ -132,6 +125,8 @@ def test_local_llm_config_is_local_free_and_uses_one_model() -> None:
     assert {config.model_for(p) for p in ("explainer", "simulator", "prober", "reviser")} == {"smollm2-135m-instruct"}
     assert config.price_table == {}
     assert config.concurrency == 1
+    # Our server's prompt logprobs are aligned, and it scores only the offsets a request names.
+    assert config.prompt_logprob_offsets and not config.prompt_logprobs_shifted
     other = ls.local_llm_config("http://127.0.0.1:1/v1", model="qwen", concurrency=2)
     assert other.model_for("simulator") == "qwen" and other.concurrency == 2
 
@@ -272,32 +267,35 @@ async def test_real_model_name_is_not_checked(real_server: str) -> None:
 
 
 @pytest.mark.local_llm
-async def test_real_prompt_scoring_is_shifted_by_one_token(real_server: str) -> None:
-    """Pins llama-cpp-python 0.3.36's echo logprobs for a model without BOS (SmolLM2, Qwen2.5).
-
-    The server pairs prompt token i with the distribution computed *at* position i, i.e. the
-    prediction of token i+1. So " Paris" gets log P(" Paris" | "... is Paris") ~ -8.5, while its
-    true logprob (~ -0.26, as the fp32 HF conversion also gives) sits in the alternatives of the
-    token before it. Read as the server sends them here; the local config realigns them (below).
-    """
-    prompt = "The capital of France is Paris"
-    async with OpenAIChatLLM(ls.local_llm_config(real_server, prompt_logprobs_shifted=False)) as llm:
-        scored = await llm.score_prompt(PromptScoreRequest(prompt=prompt, top_logprobs=5))
+async def test_real_prompt_scoring_is_aligned(real_server: str) -> None:
+    """Each prompt token carries log P(token | the tokens before it): " Paris" after "... is" is likely
+    (~ -0.26, as the fp32 HF conversion also gives), and is the top alternative at its own position."""
+    async with OpenAIChatLLM(ls.local_llm_config(real_server)) as llm:
+        scored = await llm.score_prompt(PromptScoreRequest(prompt="The capital of France is Paris", top_logprobs=5))
     assert scored.unscored_prefix == "The"
     assert [t.token for t in scored.tokens] == [" capital", " of", " France", " is", " Paris"]
-    is_, paris = scored.tokens[-2], scored.tokens[-1]
-    assert paris.logprob < -5.0
-    assert is_.top[0].token == " Paris" and is_.top[0].logprob > -1.0
+    paris = scored.tokens[-1]
+    assert paris.logprob is not None and paris.logprob > -1.0
+    assert paris.top[0].token == " Paris" and paris.top[0].logprob == pytest.approx(paris.logprob)
     assert scored.usage.prompt_tokens == 6 and scored.usage.cost_usd == 0.0
 
 
 @pytest.mark.local_llm
-async def test_real_prompt_scoring_gives_true_logprobs_once_realigned(real_server: str) -> None:
+async def test_real_prompt_scoring_at_named_offsets_only(real_server: str) -> None:
+    """With offsets, only the tokens starting there are scored, with the same values as a full scoring."""
+    prompt = "The capital of France is Paris"
     async with OpenAIChatLLM(ls.local_llm_config(real_server)) as llm:
-        scored = await llm.score_prompt(PromptScoreRequest(prompt="The capital of France is Paris", top_logprobs=5))
-    assert scored.unscored_prefix == "The capital"
-    assert scored.tokens[-1].token == " Paris" and scored.tokens[-1].logprob > -1.0
-    assert scored.tokens[-1].top[0].token == " Paris"
+        full = await llm.score_prompt(PromptScoreRequest(prompt=prompt, top_logprobs=5))
+        sparse = await llm.score_prompt(PromptScoreRequest(prompt=prompt, top_logprobs=5, offsets=[prompt.index(" France")]))
+    assert sparse.unscored_prefix == "The capital of"
+    assert [t.token for t in sparse.tokens] == [" France", " is", " Paris"]
+    france, is_, paris = sparse.tokens
+    assert is_.logprob is None and paris.logprob is None and not is_.top and not paris.top
+    whole = full.tokens[2]
+    assert whole.token == " France" and whole.logprob is not None and france.logprob is not None
+    assert france.logprob == pytest.approx(whole.logprob, abs=1e-4)
+    assert [t.token for t in france.top] == [t.token for t in whole.top]
+    assert [t.logprob for t in france.top] == pytest.approx([t.logprob for t in whole.top], abs=1e-4)
 
 
 @pytest.mark.local_llm
@@ -325,3 +323,51 @@ def test_real_serve_local_command_serves_until_ctrl_c(tmp_path: Path) -> None:
     assert "stopped" in out
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
         pass  # the server went with the command
+
+
+@pytest.mark.local_llm
+async def test_real_simulator_slots_match_llama_cpp_python_within_1e_3(real_server: str) -> None:
+    """The local server's fast path (logits only at the placeholders, the shared prefix's KV cache
+    reused across records) gives the logprobs of llama-cpp-python's own server (every position,
+    realigned) at every slot of 5 records."""
+    from bench.support import llama_cpp_python
+    from tools.simulators.rendering import all_at_once_prompt, slot_token_indices
+    from tools.subject import smollm2
+
+    records = [
+        ["The", " cat", " sat", " on", " the", " mat", "."],
+        ["Money", " is", " the", " root", " of", " all", " evil", ",", " they", " say", "."],
+        ["He", " paid", " ten", " dollars", " for", " a", " book", "."],
+        ["\n", "Water", " boils", " at", " 100", " degrees", "."],
+        ["I", " want", " to", " go", " home", " now", "!"],
+    ]
+    prompts = [all_at_once_prompt("money and prices", tokens) for tokens in records]
+
+    async def slots(llm: OpenAIChatLLM, sparse: bool) -> list[list[dict[str, float]]]:
+        out = []
+        for prompt in prompts:
+            scored = await llm.score_prompt(
+                PromptScoreRequest(prompt=prompt.text, top_logprobs=15, offsets=prompt.slots if sparse else None)
+            )
+            at = slot_token_indices(prompt.text, prompt.slots, scored.unscored_prefix, [t.token for t in scored.tokens])
+            out.append([{alt.token: alt.logprob for alt in scored.tokens[i].top} for i in at])
+        return out
+
+    async with OpenAIChatLLM(ls.local_llm_config(real_server)) as llm:
+        ours = await slots(llm, sparse=True)
+    gguf = smollm2.ensure_gguf(default_cache_dir())
+    with ls.LocalServer(gguf, command=llama_cpp_python.command) as baseline:
+        config = ls.local_llm_config(baseline.base_url, prompt_logprob_offsets=False, prompt_logprobs_shifted=True)
+        async with OpenAIChatLLM(config) as llm:
+            theirs = await slots(llm, sparse=False)
+    assert len(ours) == len(theirs) == 5
+    compared = 0
+    for mine, other in zip(ours, theirs, strict=True):
+        assert len(mine) == len(other)
+        for a, b in zip(mine, other, strict=True):
+            shared = set(a) & set(b)
+            assert len(shared) >= 12  # the same top candidates, give or take ties at the edge
+            for token in shared:
+                assert a[token] == pytest.approx(b[token], abs=1e-3), token
+                compared += 1
+    assert compared > 5 * 7 * 12

@@ -37,6 +37,11 @@ class LLMConfig(BaseModel):
         description="The server's echoed prompt logprobs pair each token with the prediction of the next one "
         "(llama-cpp-python 0.3): score_prompt realigns them.",
     )
+    prompt_logprob_offsets: bool = Field(
+        False,
+        description="The server scores only the prompt tokens a request names (`logprob_offsets`, an extension "
+        "that neuron-refinery's local server reads); off for every other server, which would reject it.",
+    )
     prices: dict[str, ModelPrice] | None = Field(
         None,
         description="Model name -> (USD per 1M prompt tokens, USD per 1M completion tokens); unlisted models cost $0. "

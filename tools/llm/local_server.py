@@ -1,15 +1,16 @@
-"""llama.cpp's OpenAI-compatible server (llama-cpp-python) as a loopback subprocess: a real LLM offline.
+"""The local LLM server (`tools.llm.llama_server`) as a loopback subprocess: a real LLM offline.
 
 Optional: it needs the `local` extra (`make local`), which compiles llama.cpp. The server listens on
 127.0.0.1 only and is started as
 
-    python -m llama_cpp.server --model X.gguf --host 127.0.0.1 --port P
-        --logits_all True --chat_format chatml-function-calling --model_alias NAME
+    python -m tools.llm.llama_server --model X.gguf --host 127.0.0.1 --port P --alias NAME
+        [--n-ctx N] [--n-threads T]
 
-`--logits_all True` keeps every position's logits, without which the server cannot return prompt
-logprobs; `chatml-function-calling` is the chat format under which tool-calling structured output
-works (json_schema gives a 500 there). The server's own output goes to a log file, whose tail is
-quoted when it fails to start.
+It is neuron-refinery's own OpenAI-compatible server over llama.cpp's C API, not llama-cpp-python's:
+that one's echoed prompt logprobs sort the whole vocabulary and detokenize the whole prefix again
+for every prompt token, and come one token off. Ours compute logits only at the offsets a request
+names and keep the KV cache of the prefix that consecutive requests share (`llama_engine`). The
+server's own output goes to a log file, whose tail is quoted when it fails to start.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
+from typing import Protocol
 
 import structlog
 
@@ -35,18 +37,17 @@ log = structlog.get_logger(__name__)
 
 HOST = "127.0.0.1"
 LOCAL_MODEL_NAME = "smollm2-135m-instruct"
-CHAT_FORMAT = "chatml-function-calling"
-# What `llama-cpp-python[server]` brings; each is imported by `python -m llama_cpp.server`.
-REQUIRED_MODULES = ("llama_cpp", "fastapi", "uvicorn", "sse_starlette", "starlette_context")
-INSTALL_HINT = "run `make local` (or `pip install '.[local]'`; it compiles llama.cpp, about 7 min on 2 cores)"
-STARTUP_TIMEOUT_S = 120.0
+SERVER_MODULE = "tools.llm.llama_server"
+REQUIRED_MODULES = ("llama_cpp",)
+INSTALL_HINT = "run `make local` (or `pip install '.[local]'`; it compiles llama.cpp, about 10 min on 2 cores)"
+STARTUP_TIMEOUT_S = 180.0
 STOP_GRACE_S = 10.0
 _LOG_TAIL_CHARS = 2000
 _POLL_S = 0.2
 
 
 class LocalServerError(RefineryError):
-    """llama.cpp's server died, or did not answer in time; the message quotes its log."""
+    """the local LLM server died, or did not answer in time; the message quotes its log."""
 
     exit_code = 1
 
@@ -85,6 +86,11 @@ def model_alias(gguf: Path) -> str:
     return gguf.name.split(".", 1)[0].lower() or LOCAL_MODEL_NAME
 
 
+class ServerCommand(Protocol):
+    def __call__(self, gguf: Path, port: int, *, alias: str, n_ctx: int | None = None,
+                 n_threads: int | None = None) -> list[str]: ...
+
+
 def server_command(
     gguf: Path,
     port: int,
@@ -92,31 +98,22 @@ def server_command(
     alias: str,
     n_ctx: int | None = None,
     n_threads: int | None = None,
-    python: str = sys.executable,
 ) -> list[str]:
-    """The argv that starts llama-cpp-python's server on loopback (flags as of llama-cpp-python 0.3.x)."""
-    argv = [
-        python, "-m", "llama_cpp.server",
-        "--model", str(gguf),
-        "--model_alias", alias,
-        "--host", HOST,
-        "--port", str(port),
-        "--logits_all", "True",
-        "--chat_format", CHAT_FORMAT,
-    ]
+    """The argv that starts the local server on loopback."""
+    argv = [sys.executable, "-m", SERVER_MODULE, "--model", str(gguf), "--alias", alias, "--host", HOST, "--port", str(port)]
     if n_ctx is not None:
-        argv += ["--n_ctx", str(n_ctx)]
+        argv += ["--n-ctx", str(n_ctx)]
     if n_threads is not None:
-        argv += ["--n_threads", str(n_threads)]
+        argv += ["--n-threads", str(n_threads)]
     return argv
 
 
 def local_llm_config(base_url: str, model: str = LOCAL_MODEL_NAME, **overrides: object) -> LLMConfig:
-    """The `LLMConfig` for a local server: every purpose on `model`, priced at $0.
+    """The `LLMConfig` for the local server: every purpose on `model`, priced at $0.
 
-    Small local models are slow and serve one request at a time: concurrency 1 and a longer
-    per-attempt deadline, unless `overrides` say otherwise. The server's echoed prompt logprobs are
-    one token off (see `unshift_prompt_logprobs`), so the client realigns them.
+    The server answers one request at a time: concurrency 1, and a long per-attempt deadline (a
+    1.5B model on two cores reads a few thousand prompt tokens in minutes), unless `overrides` say
+    otherwise. Its prompt logprobs are aligned, and computed only at the offsets a request names.
     """
     settings: dict[str, object] = {
         "base_url": base_url,
@@ -124,8 +121,8 @@ def local_llm_config(base_url: str, model: str = LOCAL_MODEL_NAME, **overrides: 
         "simulator_model": model,
         "prices": {},
         "concurrency": 1,
-        "timeout_s": 300.0,
-        "prompt_logprobs_shifted": True,
+        "timeout_s": 900.0,
+        "prompt_logprob_offsets": True,
     }
     return LLMConfig.model_validate(settings | overrides)
 
@@ -169,6 +166,7 @@ class LocalServer:
         n_threads: int | None = None,
         log_path: Path | None = None,
         startup_timeout_s: float = STARTUP_TIMEOUT_S,
+        command: ServerCommand | None = None,
     ) -> None:
         self.gguf = gguf
         self.port = port
@@ -177,6 +175,8 @@ class LocalServer:
         self.n_threads = n_threads
         self.log_path = log_path
         self.startup_timeout_s = startup_timeout_s
+        self.command = command
+        """What starts the server (default `server_command`); bench/simulation starts llama-cpp-python's own with it."""
         self.startup_s: float | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -198,7 +198,7 @@ class LocalServer:
             self._tmp = tempfile.TemporaryDirectory(prefix="refinery-llama-")
             self.log_path = Path(self._tmp.name) / "server.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        argv = server_command(self.gguf, self.port, alias=self.alias, n_ctx=self.n_ctx, n_threads=self.n_threads)
+        argv = (self.command or server_command)(self.gguf, self.port, alias=self.alias, n_ctx=self.n_ctx, n_threads=self.n_threads)
         log.info("local_server_start", argv=argv, log=str(self.log_path))
         started = time.monotonic()
         # A file, not a pipe: nobody reads a pipe while the server runs, and a full one would block it.
@@ -223,7 +223,7 @@ class LocalServer:
             code = self._proc.poll()
             if code is not None:
                 raise LocalServerError(
-                    f"llama.cpp's server exited with code {code} before answering; its log{self._where()} ends:\n"
+                    f"the local LLM server exited with code {code} before answering; its log{self._where()} ends:\n"
                     f"{self.log_tail()}"
                 )
             try:
@@ -234,7 +234,7 @@ class LocalServer:
                 pass  # not listening yet
             if time.monotonic() >= deadline:
                 raise LocalServerError(
-                    f"llama.cpp's server did not answer on {self.base_url} within {self.startup_timeout_s:g} s; "
+                    f"the local LLM server did not answer on {self.base_url} within {self.startup_timeout_s:g} s; "
                     f"its log{self._where()} ends:\n{self.log_tail()}"
                 )
             time.sleep(_POLL_S)

@@ -124,7 +124,10 @@ class OpenAIChatLLM:
         """Logprobs of the prompt's own tokens (legacy completions with echo; vLLM, llama.cpp)."""
         model = self._config.model_for(request.purpose)
         # vLLM reads prompt_logprobs; OpenAI itself would reject the unknown field.
-        extra_body = None if self._config.is_openai else {"prompt_logprobs": request.top_logprobs}
+        extra_body: dict[str, Any] | None = None if self._config.is_openai else {"prompt_logprobs": request.top_logprobs}
+        sparse = self._config.prompt_logprob_offsets and request.offsets is not None
+        if sparse and extra_body is not None:
+            extra_body["logprob_offsets"] = request.offsets
 
         async def attempt() -> tuple[str, list[TokenLogprob], int, int]:
             try:
@@ -143,7 +146,7 @@ class OpenAIChatLLM:
             except (KeyError, TypeError, ValueError) as exc:
                 raise MalformedResponse(f"{type(exc).__name__}: {exc}") from exc
             choice_logprobs, prompt_tokens, completion_tokens = completion_parts(body)
-            prefix, tokens = prompt_logprobs(choice_logprobs, prompt_tokens)
+            prefix, tokens = prompt_logprobs(choice_logprobs, prompt_tokens, sparse=sparse)
             if self._config.prompt_logprobs_shifted:
                 prefix, tokens = unshift_prompt_logprobs(prefix, tokens)
             return prefix, tokens, prompt_tokens or 0, completion_tokens

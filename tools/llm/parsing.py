@@ -83,12 +83,13 @@ def completion_parts(body: object) -> tuple[object, int | None, int]:
     return choices[0].get("logprobs"), prompt_tokens, completion_tokens or 0
 
 
-def prompt_logprobs(raw: object, n_prompt_tokens: int | None) -> tuple[str, list[TokenLogprob]]:
+def prompt_logprobs(raw: object, n_prompt_tokens: int | None, *, sparse: bool = False) -> tuple[str, list[TokenLogprob]]:
     """Prompt tokens from a legacy completion's `choices[0].logprobs` (echo=True).
 
     The echoed list holds the prompt's tokens followed by the generated one(s); the server's
     `usage.prompt_tokens` says where the prompt ends (BOS included on both sides). Returns the text
-    of the unscored leading token(s) and the scored tokens.
+    of the unscored leading token(s) and the scored tokens. With `sparse` (the request named the
+    offsets it reads) a token after the first scored one may have no logprob: it keeps `logprob=None`.
     """
     if not isinstance(raw, Mapping) or not raw.get("tokens") or not raw.get("token_logprobs"):
         raise UnusableResponse("server does not return prompt logprobs")
@@ -103,9 +104,12 @@ def prompt_logprobs(raw: object, n_prompt_tokens: int | None) -> tuple[str, list
     try:
         for token, logprob, top in zip(tokens[:end], logprobs[:end], tops[:end], strict=True):
             if logprob is None:
-                if scored:
+                if not scored:
+                    prefix.append(_text(token))
+                    continue
+                if not sparse:
                     raise MalformedResponse("a prompt token after the first scored one has no logprob")
-                prefix.append(_text(token))
+                scored.append(TokenLogprob(token=_text(token), logprob=None))
                 continue
             alternatives = sorted((top or {}).items(), key=lambda item: item[1], reverse=True)
             scored.append(TokenLogprob(token=_text(token), logprob=_logprob(logprob),

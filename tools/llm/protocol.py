@@ -35,8 +35,8 @@ class TokenLogprob:
     """One generated (or prompt) token, its logprob, and the top alternatives at its position."""
 
     token: str
-    logprob: float
-    """Natural log."""
+    logprob: float | None
+    """Natural log; None for a prompt token the server was not asked to score (`PromptScoreRequest.offsets`)."""
     top: list[TopLogprob] = field(default_factory=list)
 
 
@@ -79,6 +79,11 @@ class PromptScoreRequest(BaseModel):
     purpose: Purpose = "simulator"
     prompt: str
     top_logprobs: int = Field(15, ge=1, le=20)
+    offsets: list[int] | None = Field(
+        None,
+        description="Character offsets into `prompt` of the tokens whose logprobs are read; None = every token. "
+        "Servers that support it (LLMConfig.prompt_logprob_offsets) compute only those; others score every token.",
+    )
 
 
 class PromptScoreResponse(BaseModel):

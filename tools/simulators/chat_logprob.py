@@ -200,7 +200,7 @@ def _read_slot(
 
 def _zero_probability(token: TokenLogprob) -> float:
     """P("0") at a generated position: the token's own probability if it is "0", else its "0" candidate's."""
-    if token.token == "0":
+    if token.token == "0" and token.logprob is not None:
         logprob = token.logprob
     else:
         logprob = next((alt.logprob for alt in token.top if alt.token == "0"), -math.inf)

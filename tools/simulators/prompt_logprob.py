@@ -47,7 +47,8 @@ class PromptLogprobSimulator:
     async def simulate(self, explanation: str, records: Sequence[Sequence[str]]) -> list[RecordSimulation]:
         async def score(group: Sequence[Sequence[str]]) -> tuple[AllAtOncePrompt, PromptScoreResponse]:
             prompt = all_at_once_prompt(explanation, group[0])
-            request = PromptScoreRequest(purpose="simulator", prompt=prompt.text, top_logprobs=self._top_logprobs)
+            request = PromptScoreRequest(purpose="simulator", prompt=prompt.text, top_logprobs=self._top_logprobs,
+                                         offsets=prompt.slots)
             return prompt, await self._scorer.score_prompt(request)
 
         # One record per request: the prompt's own logprobs are read, so records cannot share one.

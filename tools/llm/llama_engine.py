@@ -1,0 +1,279 @@
+"""A GGUF model in llama.cpp, driven through its public C API: prompt scoring and generation.
+
+One context, one sequence, one request at a time (the server holds a lock). What makes it fast on a
+CPU, against llama-cpp-python's `Llama` with `logits_all`:
+- logits are computed only at the positions a request reads (the simulator's placeholders, or the
+  last position while generating), so the output layer runs over a few rows instead of every token;
+- the KV cache of the previous request is kept, and a new request evaluates only the tokens after
+  the prefix it shares with it: a neuron's records share the simulator's instructions, example and
+  explanation, and best-of-n explanations share their whole prompt;
+- each row becomes logprobs by one log-sum-exp and one partial selection (`local_logprobs`).
+
+Needs the `local` extra (llama-cpp-python); imported only by the server process.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import llama_cpp
+import numpy as np
+
+from tools.llm.local_logprobs import (
+    Logits,
+    RowLogprobs,
+    common_prefix,
+    row_logprobs,
+    sample_token,
+    token_texts,
+    tokens_at_offsets,
+)
+
+DEFAULT_N_CTX = 8192
+N_BATCH = 512
+
+
+class EngineError(Exception):
+    """A request the engine cannot serve (too long for the context, a failed decode); the message says why."""
+
+
+@dataclass(frozen=True)
+class ScoredToken:
+    """One prompt token: its text, and its logprob with the top alternatives where they were computed."""
+
+    text: str
+    offset: int
+    """Character offset of `text` in the concatenation of all token texts."""
+    logprob: float | None = None
+    """Natural log of P(this token | the tokens before it); None where it was not computed."""
+    top: list[tuple[str, float]] | None = None
+
+
+@dataclass
+class Generation:
+    text: str
+    finish_reason: str
+    """"stop" (end-of-generation token) or "length" (hit max_tokens or the context)."""
+    prompt_tokens: int
+    tokens: list[ScoredToken] = field(default_factory=list)
+    """Generated tokens with their logprob; `top` only when asked for."""
+
+
+class LlamaEngine:
+    """A loaded GGUF model and its context; see the module docstring."""
+
+    def __init__(self, gguf: Path, *, n_ctx: int = DEFAULT_N_CTX, n_threads: int | None = None) -> None:
+        llama_cpp.llama_backend_init()
+        self.model = llama_cpp.llama_model_load_from_file(str(gguf).encode(), llama_cpp.llama_model_default_params())
+        if not self.model:
+            raise EngineError(f"llama.cpp could not load {gguf}")
+        params = llama_cpp.llama_context_default_params()
+        threads = n_threads or os.cpu_count() or 1
+        params.n_ctx = n_ctx
+        params.n_batch = params.n_ubatch = N_BATCH
+        params.n_threads = params.n_threads_batch = threads
+        # Flash attention on the CPU rounds through F16 in chunks that depend on how many tokens a
+        # batch holds, so a record's logprobs moved by up to 0.2 with the length of the prefix reused
+        # from the cache. Without it a token's values are the same bits however the prompt was split.
+        params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        self.ctx = llama_cpp.llama_init_from_model(self.model, params)
+        if not self.ctx:
+            raise EngineError(f"llama.cpp could not create a context of {n_ctx} tokens for {gguf}")
+        self.n_ctx = llama_cpp.llama_n_ctx(self.ctx)
+        self.n_threads = threads
+        self.vocab = llama_cpp.llama_model_get_vocab(self.model)
+        self.n_vocab = llama_cpp.llama_vocab_n_tokens(self.vocab)
+        self.add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self.vocab))
+        self._memory = llama_cpp.llama_get_memory(self.ctx)
+        self._batch = llama_cpp.llama_batch_init(N_BATCH, 0, 1)
+        self._cached: list[int] = []
+        """Tokens whose keys and values sit in the cache (sequence 0), in order."""
+        self._pieces: dict[int, bytes] = {}
+        template = llama_cpp.llama_model_chat_template(self.model, None)
+        self._chat_template = template or b"chatml"
+        self.evaluated_tokens = 0
+        """Tokens run through the model so far (prefix reuse makes this less than the tokens asked for)."""
+
+    def close(self) -> None:
+        llama_cpp.llama_batch_free(self._batch)
+        llama_cpp.llama_free(self.ctx)
+        llama_cpp.llama_model_free(self.model)
+
+    # --- tokens ---------------------------------------------------------------------------------
+
+    def tokenize(self, text: str, *, special: bool) -> list[int]:
+        """Token ids of `text`, with BOS when the model wants one; `special` parses control tokens
+        such as <|im_start|> (chat prompts), which raw completion prompts never do."""
+        data = text.encode()
+        room = len(data) + 8
+        buffer = (llama_cpp.llama_token * room)()
+        n = llama_cpp.llama_tokenize(self.vocab, data, len(data), buffer, room, self.add_bos, special)
+        if n < 0:
+            raise EngineError(f"the prompt needs {-n} tokens, more than the tokenizer was given room for")
+        return list(buffer[:n])
+
+    def piece(self, token: int) -> bytes:
+        """The bytes a token writes (control tokens write none)."""
+        cached = self._pieces.get(token)
+        if cached is None:
+            buffer = ctypes.create_string_buffer(64)
+            n = llama_cpp.llama_token_to_piece(self.vocab, token, buffer, 64, 0, False)
+            if n < 0:
+                buffer = ctypes.create_string_buffer(-n)
+                n = llama_cpp.llama_token_to_piece(self.vocab, token, buffer, -n, 0, False)
+            cached = self._pieces[token] = buffer.raw[:n]
+        return cached
+
+    def token_text(self, token: int) -> str:
+        return self.piece(token).decode("utf-8", errors="replace")
+
+    def chat_prompt(self, messages: Sequence[tuple[str, str]]) -> str:
+        """The model's own chat template (from its GGUF) applied to (role, content) pairs, ready for the answer."""
+        array = (llama_cpp.llama_chat_message * len(messages))()
+        keep = []  # the C strings must outlive the call
+        for slot, (role, content) in zip(array, messages, strict=True):
+            keep += [role.encode(), content.encode()]
+            slot.role, slot.content = keep[-2], keep[-1]
+        size = 2 * sum(len(k) for k in keep) + 256
+        for _ in range(2):
+            buffer = ctypes.create_string_buffer(size)
+            n = llama_cpp.llama_chat_apply_template(self._chat_template, array, len(messages), True, buffer, size)
+            if n < 0:
+                raise EngineError("llama.cpp does not know this model's chat template")
+            if n <= size:
+                return buffer.raw[:n].decode("utf-8", errors="replace")
+            size = n
+        raise EngineError("the chat template's output did not fit")
+
+    # --- evaluation -----------------------------------------------------------------------------
+
+    def _evaluate(self, tokens: Sequence[int], outputs: Iterable[int]) -> dict[int, Logits]:
+        """Logits rows at the positions `outputs` after evaluating `tokens` as the whole sequence.
+
+        The cached prefix shared with the previous call is reused, except from the first output
+        position on (its row must be computed now).
+        """
+        if len(tokens) > self.n_ctx:
+            raise EngineError(f"{len(tokens)} tokens do not fit the context of {self.n_ctx}")
+        wanted = sorted(set(outputs))
+        start = common_prefix(self._cached, tokens)
+        start = min(start, wanted[0] if wanted else len(tokens), len(tokens) - 1)
+        llama_cpp.llama_memory_seq_rm(self._memory, 0, start, -1)
+        del self._cached[start:]
+        rows: dict[int, Logits] = {}
+        flags = set(wanted)
+        batch = self._batch
+        for first in range(start, len(tokens), N_BATCH):
+            chunk = tokens[first:first + N_BATCH]
+            for i, token in enumerate(chunk):
+                batch.token[i] = token
+                batch.pos[i] = first + i
+                batch.n_seq_id[i] = 1
+                batch.seq_id[i][0] = 0
+                batch.logits[i] = (first + i) in flags
+            batch.n_tokens = len(chunk)
+            code = llama_cpp.llama_decode(self.ctx, batch)
+            if code != 0:
+                # The cache may hold part of the chunk; forget it all rather than guess.
+                self.clear()
+                raise EngineError(f"llama.cpp's decode failed (code {code})")
+            self._cached.extend(chunk)
+            self.evaluated_tokens += len(chunk)
+            for i in range(len(chunk)):
+                if first + i in flags:
+                    pointer = llama_cpp.llama_get_logits_ith(self.ctx, i)
+                    rows[first + i] = np.ctypeslib.as_array(pointer, shape=(self.n_vocab,)).copy()
+        return rows
+
+    def forward(self, prompt: str) -> None:
+        """A plain forward of `prompt` from an empty cache, computing the last position's logits only:
+        the least any scoring of the prompt can cost (benchmarks compare against it)."""
+        self.clear()
+        tokens = self.tokenize(prompt, special=False)
+        self._evaluate(tokens, [len(tokens) - 1])
+
+    def clear(self) -> None:
+        """Forget the cached prefix: the next request evaluates its prompt from the start."""
+        llama_cpp.llama_memory_seq_rm(self._memory, 0, 0, -1)
+        self._cached.clear()
+
+    def score(self, prompt: str, top_k: int, offsets: Iterable[int] | None = None) -> list[ScoredToken]:
+        """Every token of `prompt` (as raw text) with its logprob and top `top_k` alternatives.
+
+        With `offsets` (character offsets into `prompt`), only the tokens starting there are scored;
+        the others carry no logprob, and no logits row is computed for them.
+        """
+        tokens = self.tokenize(prompt, special=False)
+        texts = token_texts(self.piece(t) for t in tokens)
+        scored = set(range(1, len(tokens))) if offsets is None else tokens_at_offsets(prompt, texts, offsets) - {0}
+        # The logits row at position i - 1 is the distribution of token i.
+        rows = self._evaluate(tokens, (i - 1 for i in scored))
+        result, offset = [], 0
+        for i, (token, text) in enumerate(zip(tokens, texts, strict=True)):
+            entry = ScoredToken(text, offset)
+            if i in scored:
+                found = row_logprobs(rows[i - 1], top_k)
+                entry = ScoredToken(text, offset, _logprob(rows[i - 1], found, token), self._top(found))
+            result.append(entry)
+            offset += len(text)
+        return result
+
+    def generate(
+        self,
+        prompt: str,
+        *,
+        special: bool,
+        max_tokens: int,
+        temperature: float,
+        seed: int | None,
+        top_k: int | None,
+        stop: Callable[[str], bool] | None = None,
+    ) -> Generation:
+        """Sample up to `max_tokens` tokens after `prompt`; greedy at temperature 0. Logprobs are of the
+        model's own distribution (before temperature), with `top_k` alternatives when asked for."""
+        tokens = self.tokenize(prompt, special=special)
+        room = self.n_ctx - len(tokens)
+        if room < 1:
+            raise EngineError(f"the prompt has {len(tokens)} tokens; the context holds {self.n_ctx}")
+        rng = np.random.default_rng(seed)
+        generated: list[int] = []
+        out: list[ScoredToken] = []
+        pieces = bytearray()
+        finish = "length"
+        for _ in range(min(max_tokens, room)):
+            sequence = tokens + generated
+            row = self._evaluate(sequence, [len(sequence) - 1])[len(sequence) - 1]
+            token = sample_token(row, temperature, rng)
+            if llama_cpp.llama_vocab_is_eog(self.vocab, token):
+                finish = "stop"
+                break
+            found = row_logprobs(row, top_k or 1)
+            generated.append(token)
+            pieces += self.piece(token)
+            out.append(ScoredToken(self.token_text(token), 0, _logprob(row, found, token),
+                                   self._top(found) if top_k else None))
+            if stop is not None and stop(pieces.decode("utf-8", errors="replace")):
+                finish = "stop"
+                break
+        texts = token_texts(self.piece(t) for t in generated)
+        offsets = 0
+        final = []
+        for entry, text in zip(out, texts, strict=True):
+            final.append(ScoredToken(text, offsets, entry.logprob, entry.top))
+            offsets += len(text)
+        return Generation("".join(texts), finish, len(tokens), final)
+
+    def _top(self, found: RowLogprobs) -> list[tuple[str, float]]:
+        # Two ids can write the same text; the likelier one is kept (found.top is sorted).
+        top: dict[str, float] = {}
+        for token, logprob in found.top:
+            top.setdefault(self.token_text(token), logprob)
+        return list(top.items())
+
+
+def _logprob(row: Logits, found: RowLogprobs, token: int) -> float:
+    return float(row[token]) - found.log_norm
