@@ -77,6 +77,7 @@ def llm_config(settings: Settings) -> LLMConfig:
         timeout_s=settings.llm_timeout_s, max_retries=settings.llm_max_retries, concurrency=settings.llm_concurrency,
         requests_per_minute=settings.llm_rpm, prices=_prices(settings),
         prompt_logprobs_shifted=settings.llm_prompt_logprobs_shifted,
+        prompt_logprob_offsets=settings.llm_prompt_logprob_offsets,
     )
 
 
@@ -133,6 +134,6 @@ def local_config(settings: Settings, stack: AsyncExitStack) -> LLMConfig:
     from tools.llm.local_server import LocalServer, local_llm_config
     from tools.subject.smollm2 import ensure_gguf
 
-    gguf = ensure_gguf(settings.cache_dir)
-    server = stack.enter_context(LocalServer(gguf))
-    return local_llm_config(server.base_url)
+    gguf = settings.local_gguf or ensure_gguf(settings.cache_dir)
+    server = stack.enter_context(LocalServer(gguf, n_ctx=settings.local_n_ctx, n_threads=settings.local_threads))
+    return local_llm_config(server.base_url, server.alias, timeout_s=max(settings.llm_timeout_s, 900.0))

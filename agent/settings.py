@@ -100,9 +100,19 @@ class Settings(BaseSettings):
     llm_rpm: float | None = Field(None, gt=0, description="Cap on LLM requests per minute.")
     llm_prices: Path | None = Field(None, description="JSON file {model: [usd_per_1M_prompt, usd_per_1M_completion]}; local servers cost $0.")
     llm_prompt_logprobs: bool = Field(False, description="The server returns prompt logprobs (vLLM): enables the reference prompt-logprob simulator (always on for --backend local).")
+    llm_prompt_logprob_offsets: bool = Field(
+        False, description="The server is neuron-refinery's local server (`refinery serve-local`), which scores only "
+        "the prompt tokens the simulator reads (always on for --backend local).")
     llm_prompt_logprobs_shifted: bool = Field(
         False, description="The server's echoed prompt logprobs are one token off, each token with the next one's "
-        "(llama-cpp-python's server): the client realigns them (always on for --backend local).")
+        "(llama-cpp-python's own server): the client realigns them. Not for `refinery serve-local`, whose are aligned.")
+
+    # The local backend (llama.cpp in a loopback server)
+    local_gguf: Path | None = Field(
+        None, description="GGUF chat model that --backend local serves for every role (explainer, prober, reviser, "
+        "simulator); unset = SmolLM2-135M-Instruct, which exercises the plumbing but writes no useful explanations.")
+    local_threads: int | None = Field(None, ge=1, description="CPU threads of the local server; unset = all cores.")
+    local_n_ctx: int = Field(8192, ge=512, description="Context window of the local server, tokens.")
 
     # Output and logging
     runs_dir: Path = Field(Path("runs"), description="Where runs, reports and benchmark results are written.")
@@ -130,7 +140,7 @@ class Settings(BaseSettings):
         "auto", description="The subject's precision: auto = float32 on the CPU, bfloat16 on a GPU; activations are float32 either way, "
         "and records directories stay in one dtype.")
 
-    @field_validator("cache_dir", "model_path", "records", "runs_dir", mode="after")
+    @field_validator("cache_dir", "model_path", "records", "runs_dir", "local_gguf", mode="after")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None
@@ -153,6 +163,6 @@ class Settings(BaseSettings):
 
 
 def prompt_logprobs_supported(settings: Settings) -> bool:
-    """Whether the endpoint returns prompt logprobs: when the user says so (vLLM), and always for the
-    local backend, whose llama.cpp server is started with every position's logits kept."""
-    return settings.llm_prompt_logprobs or settings.backend == "local"
+    """Whether the endpoint returns prompt logprobs: when the user says so (vLLM), and always for
+    neuron-refinery's local server (--backend local, or `refinery serve-local` at --llm-base-url)."""
+    return settings.llm_prompt_logprobs or settings.llm_prompt_logprob_offsets or settings.backend == "local"

@@ -38,7 +38,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     llm.add_argument("--llm-base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1")
     llm.add_argument("--local-gguf", type=Path, help="serve this GGUF with llama.cpp on 127.0.0.1 for the run")
     llm.add_argument("--local-threads", type=int, default=None,
-                     help="llama.cpp threads (default: its own, half the cores); keep 1 on a busy machine, where its "
+                     help="local server threads (default: all cores); keep 1 on a busy machine, where llama.cpp's "
                           "threads stall at per-layer barriers whenever one is preempted")
     llm.add_argument("--llm-model", default="gpt-4o-mini", help="model name sent to the endpoint (explainer and simulator)")
     llm.add_argument("--label", help="the LLM's name in the results (default: --llm-model)")
@@ -95,8 +95,8 @@ def settings_for(args: argparse.Namespace, backend: Backend, work: Path, records
                  "max_iters": args.llm_max_iters, "n_explanations": args.llm_n_explanations,
                  "n_revisions": args.llm_n_revisions, "probes_per_generator": args.llm_probes_per_generator,
                  "records_per_split": args.llm_records_per_split,
-                 # A GGUF is served by llama-cpp-python, as for --backend local.
-                 "llm_prompt_logprobs_shifted": args.local_gguf is not None}
+                 # A GGUF is served by the local server, as for --backend local.
+                 "llm_prompt_logprob_offsets": args.local_gguf is not None}
     return Settings(**(common | sizes | fixed))
 
 

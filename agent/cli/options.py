@@ -93,7 +93,12 @@ def backend_options(parser: argparse.ArgumentParser) -> None:
     setting(llm, "--llm-rpm", field="llm_rpm", type=float, metavar="N")
     setting(llm, "--llm-prices", field="llm_prices", metavar="FILE")
     setting(llm, "--llm-prompt-logprobs", field="llm_prompt_logprobs", action="store_true")
+    setting(llm, "--llm-prompt-logprob-offsets", field="llm_prompt_logprob_offsets", action="store_true")
     setting(llm, "--llm-prompt-logprobs-shifted", field="llm_prompt_logprobs_shifted", action="store_true")
+    local = parser.add_argument_group("local LLM (--backend local; needs `make local`)")
+    setting(local, "--local-gguf", field="local_gguf", metavar="FILE")
+    setting(local, "--local-threads", field="local_threads", type=int, metavar="N")
+    setting(local, "--local-n-ctx", field="local_n_ctx", type=int, metavar="N")
 
 
 def refine_options(parser: argparse.ArgumentParser) -> None:
