@@ -27,3 +27,16 @@ def token_value_lines(tokens: Sequence[str], values: Sequence[int], omit_zeros: 
     """`token<TAB>value` lines between `<start>` and `<end>` (docs/science.md#explanations)."""
     lines = [f"{escape_token(t)}\t{v}" for t, v in zip(tokens, values, strict=True) if not (omit_zeros and v == 0)]
     return "\n".join(["<start>", *lines, "<end>"])
+
+
+def marked_text(tokens: Sequence[str], values: Sequence[int], at_least: int = 1) -> str:
+    """The text with each token whose value is at least `at_least` wrapped in [[ ]] (a leading space stays
+    outside the marks): plain prose that a small model reads as a text, not a table to copy."""
+    parts = []
+    for token, value in zip(tokens, values, strict=True):
+        shown = escape_token(token)
+        if value >= at_least and shown.strip():
+            body = shown.lstrip(" ")
+            shown = f"{shown[: len(shown) - len(body)]}[[{body}]]"
+        parts.append(shown)
+    return "".join(parts)

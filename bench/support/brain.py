@@ -30,7 +30,6 @@ _EXPLANATION = re.compile(r"^Explanation: (.*)$", re.MULTILINE)
 _QUOTED = re.compile(r'"([^"]+)"')
 _CURRENT = re.compile(r"^Current explanation: the main thing this neuron does is find (.*)$", re.MULTILINE)
 _FALSE_NEGATIVE = re.compile(r"^Counterexample \d+ \(false negative[^\n]*\n<start>\n(.*?)\n<end>", re.MULTILINE | re.DOTALL)
-_PROBED = re.compile(r"^Explanation: the main thing this neuron does is find (.*)$", re.MULTILINE)
 
 
 def named_tokens(explanation: str) -> set[str]:
@@ -66,7 +65,7 @@ def revise_answer(user_text: str) -> str:
 
 def probe_answer(user_text: str) -> str:
     """Two texts per kind; the near misses are the should-fire texts with the quoted token swapped out."""
-    quoted = _QUOTED.findall(_PROBED.findall(user_text)[-1])
+    quoted = _QUOTED.findall(_EXPLANATION.findall(user_text)[-1])
     word = quoted[0].strip() if quoted else "word"
     templates = ["The note said {} twice.", "At the end of the line came {} again."]
     texts = {

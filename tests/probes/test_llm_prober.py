@@ -31,18 +31,20 @@ def request(**changes: object) -> ProbeRequest:
 def test_prompt_holds_the_explanation_examples_and_count() -> None:
     values = probe_prompt_values(request())
     assert values == {"explanation": EXPLANATION, "per_kind": "2",
-                      "examples": "Text 1:\n<start>\nAn\t0\n object\t10\n\\n\t0\n<end>"}
+                      "examples": "Text 1: An [[object]]\\n"}
     messages = probe_messages(request())
     assert messages[0].content.startswith("You write test texts")
     assert '"should_fire"' in messages[0].content and "near_miss" in messages[0].content
     assert messages[-1].content.endswith("Write 2 texts of each kind.")
 
 
-def test_examples_are_bounded_in_number_and_length() -> None:
+def test_examples_are_plain_text_bounded_in_number_and_length() -> None:
+    """Plain text with marked tokens, never token<TAB>value lines, which a small model copied back as its answer."""
     long = ([f" t{i}" for i in range(50)], [10 if i == 30 else 0 for i in range(50)])
     text = probe_prompt_values(request(examples=[long] * 5))["examples"]
-    assert text.count("<start>") == 3
-    assert text.startswith("Text 1 (tokens 13-36 of 50):\n<start>\n t12\t0\n")
+    assert text.count("Text ") == 3 and "<start>" not in text and "\t" not in text
+    assert text.startswith("Text 1 (tokens 13-36 of 50): t12 t13")
+    assert " [[t30]] t31" in text
     assert probe_prompt_values(request(examples=[]))["examples"] == "(none)"
 
 

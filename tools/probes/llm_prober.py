@@ -1,9 +1,11 @@
 """The LLM prober (generator (a), docs/science.md#probes): texts an explanation says should fire, should not, and near misses.
 
 Prompt (`prompts/probe.txt`): the explanation, at most `MAX_EXAMPLES` of the request's examples as
-`token<TAB>value` blocks (each cut to a window around its peak by `peak_window`), and how many texts
-of each kind to write. The answer is a JSON object `{"should_fire": [...], "should_not_fire": [...],
-"near_miss": [...]}`, read by `parse_probe_answer`.
+plain text with the tokens where the neuron responds marked `[[like this]]` (each cut to a window
+around its peak by `peak_window`), one worked example, and how many texts of each kind to write. Not
+`token<TAB>value` lines: a 1.5B model answered those with more such lines instead of texts. The
+answer is a JSON object `{"should_fire": [...], "should_not_fire": [...], "near_miss": [...]}`, read
+by `parse_probe_answer`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from prompts import Message
 from tools.llm.protocol import LLM, LLMRequest
 from tools.probes.types import ProbeRequest
 from tools.prompt_window import peak_index, peak_window, window_note
-from tools.prompting import token_value_lines
+from tools.prompting import marked_text
 
 PROBE_KINDS = ("should_fire", "should_not_fire", "near_miss")
 MAX_EXAMPLES = 3
@@ -30,13 +32,18 @@ class UnreadableProbeAnswer(ValueError):
     """The prober's answer holds no usable JSON object; the message says why."""
 
 
+MARK_AT = 5
+"""Tokens at or above this 0-10 value are marked: where the neuron responds strongly, not every flicker."""
+
+
 def examples_text(examples: list[tuple[list[str], list[int]]], limit: int = MAX_EXAMPLES) -> str:
-    blocks = []
+    lines = []
     for number, (tokens, values) in enumerate(examples[:limit], start=1):
         window = peak_window(len(tokens), peak_index(values))
-        block = token_value_lines([tokens[i] for i in window], [values[i] for i in window])
-        blocks.append(f"Text {number}{window_note(window, len(tokens))}:\n{block}")
-    return "\n\n".join(blocks) or "(none)"
+        peak = max(values, default=0)
+        text = marked_text([tokens[i] for i in window], [values[i] for i in window], min(MARK_AT, max(peak, 1)))
+        lines.append(f"Text {number}{window_note(window, len(tokens))}: {text.strip()}")
+    return "\n".join(lines) or "(none)"
 
 
 def probe_prompt_values(request: ProbeRequest) -> dict[str, str]:
