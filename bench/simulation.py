@@ -10,9 +10,13 @@ record per request, with each answer format. Per format it reports the share of 
 why the others failed), the output tokens and seconds per record, and per rule the pooled r of
 what was read against the planted activations. A model that reads the description well scores
 above 0 on every token rule; a format that needs fewer output tokens and reads as well is cheaper.
-`--simulators prompt-logprob` (the reference's all-at-once method; with `--local-gguf` the server's
-one-token-off prompt logprobs are realigned as for `--backend local`) generates nothing: no output
-tokens, nothing to copy, no answer to record.
+`--simulators prompt-logprob` (the reference's all-at-once method) generates nothing: no output
+tokens, nothing to copy, no answer to record. With `--local-gguf` it also measures, in the same run:
+- the limit: a plain forward of every record's prompt (from an empty cache, last position's logits
+  only), in this process; the pass reports scoring seconds / forward seconds;
+- the baseline: llama-cpp-python's own server (echo logprobs, realigned) on the first
+  `--baseline-records` records of each rule, with the local server's seconds on the same records
+  and the largest difference between the two paths' expected values at any slot.
 
 `--record-answers` appends every answer, as the model wrote it, to the recorded-answers corpus of
 tests/simulators/test_answers.py: the request's tokens, the generated tokens with their top
@@ -37,7 +41,15 @@ from agent.backends import llm_config
 from agent.logs import configure_logging
 from agent.records_job import ensure_records, open_records
 from bench.common import write_result
-from bench.options import add_options, command_line, fresh_dir, llm_endpoint, settings_for, slug
+from bench.options import (
+    LOCAL_CONTEXT_TOKENS,
+    add_options,
+    command_line,
+    fresh_dir,
+    llm_endpoint,
+    settings_for,
+    slug,
+)
 from bench.planted.__main__ import choose_rules
 from bench.planted.rules import Rule
 from bench.planted.subject import load_planted
@@ -49,6 +61,7 @@ from tools.llm.protocol import LLMRequest, LLMResponse, PromptScoreRequest, Prom
 from tools.records.neuron_data import NeuronData
 from tools.records.splits import Split, split_indices
 from tools.simulators.base import RecordSimulation
+from tools.simulators.rendering import all_at_once_prompt
 from tools.simulators.select import LLMSimulatorMethod, choose_llm_simulator
 
 TOKEN_RULES = "money,water,colours,family"
@@ -100,13 +113,16 @@ async def measure(args: argparse.Namespace, rules: list[Rule]) -> tuple[list[dic
     ensure_records(ctx, 0, neurons, settings)
     llm = RecordingLLM(OpenAIChatLLM(llm_config(settings)))
     passes, answers = [], []
+    chosen = {}
+    for neuron, rule in enumerate(rules):
+        data = NeuronData(0, neuron, ctx.store.read(0, neuron), None)
+        chosen[rule.name] = balanced(data.final_heldout(), n_top(data), args.records)
+    args.chosen_records = chosen
     for method in args.simulator_list:
         simulator = choose_llm_simulator(llm, method)
         rows = []
-        for neuron, rule in enumerate(rules):
-            data = NeuronData(0, neuron, ctx.store.read(0, neuron), None)
-            heldout = data.final_heldout()
-            records = balanced(heldout, n_top(data), args.records)
+        for rule in rules:
+            records = chosen[rule.name]
             simulations, per_record = [], []
             for i, record in enumerate(records):
                 started = time.monotonic()
@@ -125,9 +141,82 @@ async def measure(args: argparse.Namespace, rules: list[Rule]) -> tuple[list[dic
             score = score_simulations(rule.description, records, simulations, "test", method)
             rows.append({"rule": rule.name, "kind": rule.kind, "description": rule.description, "records": len(records),
                          "read": sum(s.ok for s in simulations), "score": score.score, "failed_records": score.n_failed,
-                         "per_record": per_record})
+                         "per_record": per_record,
+                         "expected": [s.expected if s.ok else None for s in simulations]})
         passes.append(summarise(method, rows))
     return passes, answers
+
+
+def plain_forward_seconds(args: argparse.Namespace, rules: list[Rule]) -> dict[str, list[float]]:
+    """Per rule, the seconds of a plain forward of each chosen record's prompt-logprob prompt (the limit)."""
+    from tools.llm.llama_engine import LlamaEngine
+
+    engine = LlamaEngine(args.local_gguf, n_ctx=LOCAL_CONTEXT_TOKENS, n_threads=args.local_threads)
+    try:
+        out: dict[str, list[float]] = {}
+        for rule in rules:
+            out[rule.name] = []
+            for record in args.chosen_records[rule.name]:
+                prompt = all_at_once_prompt(rule.description, record.tokens).text
+                started = time.monotonic()
+                engine.forward(prompt)
+                out[rule.name].append(round(time.monotonic() - started, 2))
+                print(f"{'plain forward':<24}{rule.name:<12}{len(out[rule.name]) - 1:>3} {out[rule.name][-1]:>13.1f} s", flush=True)
+        return out
+    finally:
+        engine.close()
+
+
+async def baseline_pass(args: argparse.Namespace, rules: list[Rule]) -> dict[str, Any]:
+    """llama-cpp-python's own server on the first `--baseline-records` records of each rule."""
+    from bench.support import llama_cpp_python
+    from tools.llm.local_server import LocalServer, local_llm_config
+
+    with LocalServer(args.local_gguf, alias=args.llm_model, n_ctx=LOCAL_CONTEXT_TOKENS, n_threads=args.local_threads,
+                     command=llama_cpp_python.command) as server:
+        config = local_llm_config(server.base_url, args.llm_model, prompt_logprob_offsets=False,
+                                  prompt_logprobs_shifted=True, timeout_s=args.llm_timeout_s)
+        async with OpenAIChatLLM(config) as llm:
+            simulator = choose_llm_simulator(llm, "prompt-logprob")
+            rows = []
+            for rule in rules:
+                for i, record in enumerate(args.chosen_records[rule.name][: args.baseline_records]):
+                    started = time.monotonic()
+                    [simulation] = await simulator.simulate(rule.description, [record.tokens])
+                    seconds = round(time.monotonic() - started, 2)
+                    rows.append({"rule": rule.name, "record": i, "seconds": seconds, "read": simulation.ok,
+                                 "expected": simulation.expected if simulation.ok else None})
+                    print(f"{'baseline':<24}{rule.name:<12}{i:>3} {'read' if simulation.ok else 'FAILED':<7}{seconds:>6.1f} s",
+                          flush=True)
+    return {"path": llama_cpp_python.DESCRIPTION, "rows": rows}
+
+
+def speed_summary(result: dict[str, Any], forward: dict[str, list[float]], baseline: dict[str, Any]) -> dict[str, Any]:
+    """Scoring ÷ plain forward over every record, and the baseline against the local server on its records."""
+    by_rule = {row["rule"]: row for row in result["rules"]}
+    scoring = [r["seconds"] for row in result["rules"] for r in row["per_record"]]
+    plain = [s for rule in by_rule for s in forward[rule]]
+    same_new, same_old, differences = [], [], []
+    for row in baseline["rows"]:
+        mine = by_rule[row["rule"]]
+        same_new.append(mine["per_record"][row["record"]]["seconds"])
+        same_old.append(row["seconds"])
+        ours = mine["expected"][row["record"]]
+        if ours is not None and row["expected"] is not None:
+            differences.append(max(abs(a - b) for a, b in zip(ours, row["expected"], strict=True)))
+    return {
+        "seconds_per_record": round(sum(scoring) / len(scoring), 2),
+        "plain_forward_seconds_per_record": round(sum(plain) / len(plain), 2),
+        "ratio_to_plain_forward": round(sum(scoring) / sum(plain), 3),
+        "baseline": {
+            "path": baseline["path"], "records": len(same_old),
+            "seconds_per_record": round(sum(same_old) / len(same_old), 2) if same_old else None,
+            "local_server_seconds_per_record": round(sum(same_new) / len(same_new), 2) if same_new else None,
+            "speedup": round(sum(same_old) / sum(same_new), 2) if same_new else None,
+            "records_read": sum(1 for row in baseline["rows"] if row["read"]),
+            "max_expected_value_difference": round(max(differences), 5) if differences else None,
+        },
+    }
 
 
 def n_top(data: NeuronData) -> int:
@@ -158,6 +247,13 @@ def summarise(method: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
 def print_pass(result: dict[str, Any]) -> None:
     print(f"\n== {result['simulator']}: {result['records']} records, read {result['share_read']}, "
           f"{result['output_tokens_per_record']} output tokens and {result['seconds_per_record']} s per record ==")
+    if "speed" in result:
+        speed, base = result["speed"], result["speed"]["baseline"]
+        print(f"  scoring ÷ plain forward: {speed['ratio_to_plain_forward']} ({speed['seconds_per_record']} s vs "
+              f"{speed['plain_forward_seconds_per_record']} s per record)")
+        print(f"  baseline ({base['path']}): {base['seconds_per_record']} s per record on {base['records']} records, "
+              f"local server {base['local_server_seconds_per_record']} s on the same: {base['speedup']}x; "
+              f"largest EV difference {base['max_expected_value_difference']}")
     for row in result["rules"]:
         print(f"  {row['rule']:<14}read {row['read']:>2}/{row['records']:<3} r {row['score']}")
     if result["failure_reasons"]:
@@ -173,6 +269,9 @@ def main() -> None:
     parser.add_argument("--record-answers", type=Path, help="append every answer to this recorded-answers file (.jsonl, or .jsonl.gz)")
     parser.add_argument("--source", help="the model's name in the recorded answers (default: --label)")
     parser.add_argument("--name", help="results file NAME.json (default: simulation-<label>)")
+    parser.add_argument("--baseline-records", type=int, default=1,
+                        help="with --local-gguf and prompt-logprob: records per rule also scored by llama-cpp-python's "
+                             "own server, the slow path it replaced (0: skip)")
     add_options(parser)
     args = parser.parse_args()
     if not (args.llm_base_url or args.local_gguf):
@@ -188,6 +287,13 @@ def main() -> None:
         args.source = args.source or args.label
         args.name = args.name or f"simulation-{slug(args.label)}"
         passes, answers = asyncio.run(measure(args, rules))
+    timed = next((p for p in passes if p["simulator"] == "prompt-logprob"), None) if args.local_gguf else None
+    if timed is not None:
+        # After the server has stopped: each measurement has the cores to itself.
+        forward = plain_forward_seconds(args, rules)
+        baseline = (asyncio.run(baseline_pass(args, rules)) if args.baseline_records
+                    else {"path": None, "rows": []})
+        timed["speed"] = speed_summary(timed, forward, baseline)
     for result in passes:
         print_pass(result)
     if args.record_answers is not None:
