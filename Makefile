@@ -39,17 +39,35 @@ browser:
 		|| echo "warning: could not install Debian's chromium; the browser test will fail" >&2
 
 # Lint (ruff + strict mypy) runs first: `make test` is what .ci/run calls, so CI checks the types too.
-test: lint assets browser
-	REFINERY_REQUIRE_ASSETS=1 $(BIN)/python -m pytest -q
+# The local LLM is installed too, and its tests (marker local_llm, on SmolLM2-135M-Instruct) run.
+test: lint assets browser local
+	REFINERY_REQUIRE_ASSETS=1 $(BIN)/python -m pytest -q -m 'not hub and not faults_slow'
 
-# Optional: llama.cpp's OpenAI-compatible server for `refinery serve-local`. It has no binary wheel,
-# so pip compiles llama.cpp (about 10 min on 2 cores; LLAVA_BUILD=OFF skips the multimodal part and
-# halves that). GGML_NATIVE=OFF builds for AVX2 instead of -march=native: the native build uses AMX
-# tile instructions on these Xeons, which die with SIGILL in this VM, and a native build breaks on
-# any other CPU. --no-cache-dir: pip's wheel cache ignores CMAKE_ARGS, so it could hand back a wheel
-# built with other flags. pip skips the build when the pinned version is already installed.
-local: install
-	CMAKE_ARGS="-DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF" $(BIN)/pip install --no-cache-dir -c constraints.txt -e '.[local]'
+# The local LLM (`--backend local`, `refinery serve-local`, the `local_llm` tests): llama-cpp-python,
+# which has no binary wheel, so pip compiles llama.cpp (about 10 min on 2 cores). The wheel is built
+# once and kept under the cache directory, keyed by its version and build flags, so that later
+# installs (a fresh clone, CI) take seconds. LLAVA_BUILD=OFF skips the multimodal part and halves the
+# build. GGML_NATIVE=OFF builds for AVX2 instead of -march=native: the native build uses AMX tile
+# instructions on these Xeons, which die with SIGILL in this VM, and a native build breaks on any
+# other CPU. --no-cache-dir: pip's wheel cache ignores CMAKE_ARGS, so it could hand back a wheel built
+# with other flags.
+LLAMA_VERSION := 0.3.36
+LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF
+CACHE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/neuron-refinery
+LLAMA_WHEELS := $(CACHE_DIR)/wheels/llama-cpp-python-$(LLAMA_VERSION)-$(shell printf '%s' "$(LLAMA_CMAKE_ARGS) $$(uname -m)" | sha256sum | cut -c1-12)
+LOCAL_STAMP := $(VENV)/.installed-local
+
+$(LOCAL_STAMP): $(STAMP)
+	@if ! ls $(LLAMA_WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1; then \
+		echo "building llama-cpp-python $(LLAMA_VERSION) once into $(LLAMA_WHEELS) (about 10 min on 2 cores)"; \
+		rm -rf $(LLAMA_WHEELS).tmp && \
+		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip wheel --quiet --no-deps --no-cache-dir -w $(LLAMA_WHEELS).tmp \
+			"llama-cpp-python==$(LLAMA_VERSION)" && mv $(LLAMA_WHEELS).tmp $(LLAMA_WHEELS); \
+	fi
+	$(BIN)/pip install --quiet --find-links $(LLAMA_WHEELS) -c constraints.txt -e '.[local]'
+	touch $(LOCAL_STAMP)
+
+local: $(LOCAL_STAMP)
 
 # mypy in strict mode ([tool.mypy] in pyproject.toml) on the application's layers; it follows their
 # imports into prompts/. Its cache (.mypy_cache) makes a re-run take seconds instead of a minute or two.
