@@ -11,6 +11,7 @@ import textwrap
 import unicodedata
 from collections.abc import Sequence
 
+from agent.score_job import ScoreOutcome
 from agent.views.model import (
     Call,
     Change,
@@ -22,6 +23,7 @@ from agent.views.model import (
     Step,
 )
 from graphs.trace import Finalized
+from tools.scorers import FieldScores
 from tools.subject.output_side import OutputSide, TokenValue
 
 WIDTH = 80
@@ -143,11 +145,27 @@ def _heldout_lines(item: Heldout, row: NeuronRow) -> list[str]:
         lines += _wrap(f"simulation failed on record{'s' if len(item.failed) > 1 else ''} "
                        f"{', '.join(str(i + 1) for i in item.failed)}: left out of its score", 4)
     if item.scorers is not None:
-        s = item.scorers
-        lines += _wrap(f"detection {_r(s.detection)} · fuzzing {_r(s.fuzzing)} (balanced accuracy, chance 0.50) · random records: "
-                       f"F1 {_r(s.f1)} · IoU {_r(s.iou)} · AUPRC {_r(s.auprc)} · r {_r(s.random_r)} (active: ≥ {s.active_fraction:g} "
-                       f"of max = {s.threshold:.3g})", 4)
+        lines += _scorer_lines(item.scorers, 4)
     return lines + _wrap(item.explanation, 4, EXPLANATION_LINES)
+
+
+def _scorer_lines(s: FieldScores, indent: int) -> list[str]:
+    return _wrap(f"detection {_r(s.detection)} · fuzzing {_r(s.fuzzing)} (balanced accuracy, chance 0.50) · random records: "
+                 f"F1 {_r(s.f1)} · IoU {_r(s.iou)} · AUPRC {_r(s.auprc)} · r {_r(s.random_r)} (active: ≥ {s.active_fraction:g} "
+                 f"of max = {s.threshold:.3g})", indent)
+
+
+def score_text(outcome: ScoreOutcome) -> str:
+    """`refinery score`: the held-out r, the field's scorers beside it, and the output side."""
+    reason = f" ({outcome.heldout_reason})" if outcome.heldout_reason else ""
+    lines = _wrap(f"neuron {outcome.layer}/{outcome.neuron} · simulator {outcome.method}", 0)
+    lines += _wrap(outcome.explanation, 2, EXPLANATION_LINES)
+    lines += [f"  held-out r {_r(outcome.heldout_score)}  {_ci(outcome.heldout_ci)}{reason}".rstrip()]
+    lines += _scorer_lines(outcome.scorers, 2)
+    lines += [f"  cost: simulation {outcome.simulate_seconds:.2f} s, scorers {outcome.scorers_seconds * 1000:.1f} ms"]
+    if outcome.output is not None:
+        lines += _output_lines(outcome.output)
+    return "\n".join(lines) + "\n"
 
 
 def _tokens(values: Sequence[TokenValue], n: int = 6) -> str:

@@ -82,3 +82,13 @@ def test_vocab_projection_is_the_output_row_through_the_unembedding(subject: Bri
     # Scaled by the norm's weight, a dimension's share changes: the normed top token is read from W_U @ (w * g).
     normed = unembed @ (w_out * norm)
     assert proj.promoted_normed[0].value == pytest.approx(float(normed.max()), abs=1e-5)
+
+
+def test_ablation_windows_end_on_the_token_after_the_peak() -> None:
+    from tools.subject.output_side import WINDOW, ablation_windows
+
+    long_ids = list(range(40))
+    acts = [0.0] * 40
+    acts[30] = 5.0
+    assert ablation_windows([(long_ids, acts), ([7, 8, 9], [1.0, 0.0, 0.0]), ([], [])]) == [
+        long_ids[32 - WINDOW : 32], [7, 8]]
