@@ -20,6 +20,7 @@ from tools.simulators.base import RecordSimulation
 
 
 def test_balanced_accuracy_golden() -> None:
+    """docs/science.md#field-scorers"""
     # TPR 2/3, TNR 1/2.
     assert balanced_accuracy([1, 1, 1, 0, 0], [1, 0, 1, 0, 1]).value == pytest.approx(7 / 12)
     # Saying yes to everything is chance, whatever the class balance.
@@ -28,6 +29,7 @@ def test_balanced_accuracy_golden() -> None:
 
 
 def test_f1_and_iou_golden() -> None:
+    """docs/science.md#field-scorers"""
     f1, iou = f1_and_iou([1, 1, 0, 0, 1], [1, 0, 1, 0, 1])
     assert f1.value == pytest.approx(4 / 6) and iou.value == pytest.approx(2 / 4)
     empty_f1, empty_iou = f1_and_iou([0, 0], [0, 0])
@@ -35,6 +37,7 @@ def test_f1_and_iou_golden() -> None:
 
 
 def test_average_precision_golden_and_ties_enter_together() -> None:
+    """docs/science.md#field-scorers"""
     # Hits at ranks 1 and 3: 1/2 * 1 + 1/2 * 2/3.
     assert average_precision([1, 0, 1, 0], [0.9, 0.8, 0.7, 0.1]).value == pytest.approx(5 / 6)
     # The tie at 0.5 is one threshold: precision 1/2 at recall 1/2, then 2/3 at recall 1.
@@ -51,6 +54,7 @@ SIMULATED = [[0.0, 8.0, 0.0], [0.0, 5.0], [9.0, 0.0, 0.0, 0.0]]
 
 
 def test_detection_and_fuzzing_golden() -> None:
+    """docs/science.md#field-scorers"""
     threshold = active_threshold(4.0)
     assert threshold == 1.0
     detect = detection_items(RECORDS, threshold)
