@@ -453,7 +453,9 @@ async def finalize(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[
         write_simulation_results(
             ctx.run_dir / "explanations" / str(data.layer) / f"{data.neuron}.jsonl",
             NeuronSimulationResults(neuron_id=NeuronId(layer_index=data.layer, neuron_index=data.neuron),
-                                    scored_explanations=[e.to_openai() for e in exported]),
+                                    scored_explanations=[e.to_openai() for e in exported],
+                                    # Our extra field (readers of the format ignore it): what the neuron does.
+                                    **({"output_side": output.model_dump()} if output is not None else {})),
         )
     return {"final": summary}
 
