@@ -285,12 +285,13 @@ class BridgeSubject:
         check_layer(self.info, layer)
         check_neurons(self.info, [neuron])
 
-        def run(ids: torch.Tensor, hooks: list[tuple[str, Any]]) -> torch.Tensor:
-            logits: torch.Tensor = self.bridge.run_with_hooks(ids, fwd_hooks=hooks)
+        def run(ids: torch.Tensor, mask: torch.Tensor, hooks: list[tuple[str, Any]]) -> torch.Tensor:
+            logits: torch.Tensor = self.bridge.run_with_hooks(ids, fwd_hooks=hooks, attention_mask=mask)
             return logits
 
-        with torch.inference_mode():
-            return read_output_side(self._plain, run, sequences, self._bos_id, layer, neuron, self.token_strings)
+        # Small forwards: on a busy CPU torch's parallel operations wait for descheduled threads (see one_cpu_thread).
+        with torch.inference_mode(), one_cpu_thread(self.device):
+            return read_output_side(self._plain, run, sequences, self._bos_id, self._pad_id, layer, neuron, self.token_strings)
 
     def token_embeddings(self) -> np.ndarray:
         """The input embedding matrix, shape (vocab, d_model), float32."""

@@ -28,8 +28,7 @@ RECORDS = 5
 WINDOW = 16
 """Tokens of each record the ablation reads: the window ending on the token after its peak. A causal
 model's predictions there do not depend on what comes later, and the forwards are the cost (three per
-record: clean, zeroed, doubled): on SmolLM2 and 2 busy CPU cores, whole 64-token records took 60 s for
-10 records, windows up to the peak 18 s for 5."""
+record: clean, zeroed, doubled)."""
 FACTORS = {"zeroed": 0.0, "doubled": 2.0}
 
 
@@ -109,29 +108,25 @@ def scale_neuron(neuron: int, factor: float) -> Callable[[torch.Tensor, Any], to
     return hook
 
 
-def token_change(run: Callable[[torch.Tensor, list[tuple[str, Any]]], torch.Tensor], batches: Sequence[torch.Tensor],
-                 layer: int, neuron: int, strings: Callable[[Sequence[int]], list[str]], k: int = TOP_TOKENS,
-                 ) -> dict[str, TokenChange]:
-    """`run(ids, hooks)` returns the logits (b, T, vocab) of a forward with `hooks`; `batches` are equal-length
-    id tensors (BOS included where the model has one). Every position but the last predicts the next id."""
+Run = Callable[[torch.Tensor, torch.Tensor, list[tuple[str, Any]]], torch.Tensor]
+"""`run(ids, mask, hooks)`: the logits (b, T, vocab) of one forward with `hooks` on the subject."""
+
+
+def token_change(run: Run, ids: torch.Tensor, mask: torch.Tensor, layer: int, neuron: int,
+                 strings: Callable[[Sequence[int]], list[str]], k: int = TOP_TOKENS) -> dict[str, TokenChange]:
+    """`ids` (b, T) right-padded, `mask` 1 on real tokens (BOS included where the model has one). Every real
+    position whose next token is real predicts it; padding is never scored. One forward per variant: on a
+    busy CPU a forward's fixed cost is seconds, so the records go together, not one length at a time."""
     name = f"blocks.{layer}.mlp.hook_post"
-    loss = {key: 0.0 for key in ("clean", *FACTORS)}
-    shift = {key: torch.zeros(0) for key in FACTORS}
-    positions = 0
-    for ids in batches:
-        target = ids[:, 1:]
-        clean = run(ids, [])[:, :-1].float().log_softmax(-1)
-        loss["clean"] += float(-clean.gather(-1, target[..., None]).sum())
-        for key, factor in FACTORS.items():
-            changed = run(ids, [(name, scale_neuron(neuron, factor))])[:, :-1].float().log_softmax(-1)
-            loss[key] += float(-changed.gather(-1, target[..., None]).sum())
-            moved = (changed.exp() - clean.exp()).sum((0, 1))
-            shift[key] = moved if shift[key].numel() == 0 else shift[key] + moved
-        positions += target.numel()
+    target, scored = ids[:, 1:], mask[:, 1:].bool()
+    positions = int(scored.sum())
+    clean = run(ids, mask, [])[:, :-1].float().log_softmax(-1)[scored]
+    clean_loss = float(-clean.gather(-1, target[scored][:, None]).sum()) / max(positions, 1)
     out = {}
     for key, factor in FACTORS.items():
-        mean = shift[key] / max(positions, 1)
-        clean_loss, changed_loss = loss["clean"] / max(positions, 1), loss[key] / max(positions, 1)
+        changed = run(ids, mask, [(name, scale_neuron(neuron, factor))])[:, :-1].float().log_softmax(-1)[scored]
+        changed_loss = float(-changed.gather(-1, target[scored][:, None]).sum()) / max(positions, 1)
+        mean = (changed.exp() - clean.exp()).sum(0) / max(positions, 1)
         out[key] = TokenChange(factor=factor, loss_clean=round(clean_loss, 6), loss_changed=round(changed_loss, 6),
                                delta_loss=round(changed_loss - clean_loss, 6), risen=_ranked(mean, strings, k, True),
                                fallen=_ranked(mean, strings, k, False), positions=positions)
@@ -148,24 +143,22 @@ def ablation_windows(records: Sequence[tuple[Sequence[int], Sequence[float]]], n
     return out
 
 
-def equal_length_batches(sequences: Sequence[Sequence[int]], bos: int | None, device: torch.device,
-                         max_rows: int = 8) -> list[torch.Tensor]:
-    """Sequences grouped by length (no padding, so no mask), BOS in front, at most `max_rows` per batch."""
-    by_length: dict[int, list[list[int]]] = {}
-    for seq in sequences:
-        if seq:
-            by_length.setdefault(len(seq), []).append(([bos] if bos is not None else []) + list(seq))
-    return [torch.tensor(rows[i : i + max_rows], dtype=torch.long, device=device)
-            for rows in by_length.values() for i in range(0, len(rows), max_rows)]
+def padded_batch(sequences: Sequence[Sequence[int]], bos: int | None, pad: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids, mask) of the sequences right-padded to the longest, BOS in front: with causal attention a real
+    token never attends to the padding after it."""
+    rows = [([bos] if bos is not None else []) + list(seq) for seq in sequences if seq]
+    width = max((len(r) for r in rows), default=0)
+    ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows], dtype=torch.long, device=device)
+    mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], dtype=torch.long, device=device)
+    return ids, mask
 
 
-def read_output_side(model: torch.nn.Module, run: Callable[[torch.Tensor, list[tuple[str, Any]]], torch.Tensor],
-                     sequences: Sequence[Sequence[int]], bos: int | None, layer: int, neuron: int,
-                     strings: Callable[[Sequence[int]], list[str]]) -> OutputSide:
+def read_output_side(model: torch.nn.Module, run: Run, sequences: Sequence[Sequence[int]], bos: int | None, pad: int,
+                     layer: int, neuron: int, strings: Callable[[Sequence[int]], list[str]]) -> OutputSide:
     started = time.monotonic()
     vocab = vocab_projection(*output_weights(model, layer, neuron), strings)
     device = next(model.parameters()).device
-    changes = token_change(run, equal_length_batches(sequences, bos, device), layer, neuron, strings)
+    changes = token_change(run, *padded_batch(sequences, bos, pad, device), layer, neuron, strings)
     return OutputSide(vocab=vocab, changes=changes, records=len(sequences),
                       seconds=round(time.monotonic() - started, 3))
 
