@@ -20,7 +20,11 @@ def headline(d: dict[str, Any]) -> str:
         h, gain = p["headline"], p["headline"]["refined_minus_oneshot"]
         out.append(f"{cell(p['label'], 40)}: held-out r one-shot {num(h['mean_oneshot'])} → refined **{num(h['mean_refined'])}** "
                    f"(gain {num(gain['mean'], 3, sign=True)} {interval(gain['ci'])}); "
-                   f"{h['neurons'] - len(h['not_recovered'])} of {h['neurons']} rules recovered (r ≥ 0.9)")
+                   f"{h['neurons'] - len(h['not_recovered'])} of {h['neurons']} rules recovered (r ≥ 0.9)"
+                   + (f"; refined − refit {num(h['refined_minus_refit']['mean'], 3, sign=True)} {interval(h['refined_minus_refit']['ci'])}, "
+                      f"− best-of-k {num(h['refined_minus_best_of_k']['mean'], 3, sign=True)}; detection of the ground truth on token "
+                      f"rules {num(h['truth_detection_token_rules'])}, of a shuffled one {num(h['field_scorers']['shuffled']['detection'])}"
+                      if "refined_minus_refit" in h else ""))
     return "; ".join(out) or "no pass"
 
 
