@@ -36,6 +36,7 @@ from agent.refine_setup import open_refine_environment
 from bench.baselines import lookup_baselines
 from bench.common import write_result
 from bench.corpus_pass import CachedSubject, corpus_activations
+from bench.matched import matched_baselines, revision_share
 from bench.options import (
     Backend,
     add_options,
@@ -83,7 +84,7 @@ def random_only(path: Path, n_top: int) -> float | None:
 
 
 def neuron_row(layer: int, neuron: int, final: dict[str, Any], seconds: float, baselines: dict[str, float | None],
-               run_dir: Path, n_top: int) -> dict[str, Any]:
+               run_dir: Path, n_top: int, matched: dict[str, Any] | None = None) -> dict[str, Any]:
     def held(key: str) -> dict[str, Any]:
         part = final.get(key) or {}
         text = part.get("explanation")
@@ -91,7 +92,7 @@ def neuron_row(layer: int, neuron: int, final: dict[str, Any], seconds: float, b
         if key == "oneshot" and not scores.is_file():
             scores = run_dir / "scores" / str(layer) / str(neuron) / "heldout-refined.json"  # the same explanation
         return {"explanation": text, "words": word_count(text) if text else None, "score": part.get("heldout_score"),
-                "ci": part.get("heldout_ci"), "random_only": random_only(scores, n_top)}
+                "ci": part.get("heldout_ci"), "random_only": random_only(scores, n_top), "scorers": part.get("scorers")}
 
     oneshot, refined = held("oneshot"), held("refined")
     gain = refined["score"] - oneshot["score"] if refined["score"] is not None and oneshot["score"] is not None else None
@@ -99,7 +100,8 @@ def neuron_row(layer: int, neuron: int, final: dict[str, Any], seconds: float, b
         "layer": layer, "neuron": neuron, "status": final["status"], "stop": final["stop"], "error": final.get("error"),
         "oneshot": oneshot, "refined": refined, "gain": None if gain is None else round(gain, 4), "baselines": baselines,
         "iterations": final["iterations"], "probes": final["probes"], "tokens": final["tokens"],
-        "cost_usd": final["cost_usd"], "seconds": round(seconds, 2),
+        "cost_usd": final["cost_usd"], "seconds": round(seconds, 2), "matched": matched,
+        "output_seconds": (final.get("output") or {}).get("seconds"),
     }
 
 
@@ -144,6 +146,31 @@ def summary(rows: list[dict[str, Any]], seed: int) -> dict[str, Any]:
         "gain_ci_method": "paired bootstrap over neurons (2000 resamples, 95% percentile interval)",
         "failed": [f"{r['layer']}/{r['neuron']}" for r in rows if r["status"] != "ok"],
         "gain_per_neuron_interval": mean_ci(gains, seed=seed),
+        **matched_summary(rows, seed),
+    }
+
+
+def matched_summary(rows: list[dict[str, Any]], seed: int) -> dict[str, Any]:
+    """Refined against best-of-k and the refit, paired over neurons, with each arm's cost per neuron."""
+    scored = [r for r in rows if r.get("matched")]
+    refined = [r["refined"]["score"] for r in scored]
+    arms = {name: [r["matched"][name] for r in scored] for name in ("best_of_k", "refit")}
+    return {
+        "mean_best_of_k": mean_of([a["score"] for a in arms["best_of_k"]]),
+        "mean_refit": mean_of([a["score"] for a in arms["refit"]]),
+        "refined_minus_best_of_k": paired_gain([a["score"] for a in arms["best_of_k"]], refined, seed),
+        "refined_minus_refit": paired_gain([a["score"] for a in arms["refit"]], refined, seed),
+        "cost_per_neuron": {
+            "refined": {"candidates": mean_of([r["matched"]["k"] for r in scored]), "probes": mean_of([r["probes"] for r in scored]),
+                        "seconds": mean_of([r["seconds"] for r in scored]), "tokens": mean_of([r["tokens"] for r in scored])},
+            **{name: {"candidates": mean_of([a["candidates"] for a in arm]), "probes": 0, "tokens": 0,
+                      "seconds": mean_of([a["seconds"] for a in arm])} for name, arm in arms.items()},
+        },
+        "share_adopted_answering_counterexample": revision_share(scored),
+        "output_side_seconds_per_neuron": mean_of([r.get("output_seconds") for r in rows]),
+        "field_scorers": {arm: {name: mean_of([((r[arm] if arm in ("oneshot", "refined") else r["matched"][arm]).get("scorers") or {})
+                                               .get(name) for r in scored]) for name in ("detection", "fuzzing", "f1", "auprc")}
+                          for arm in ("oneshot", "refined", "best_of_k", "refit")},
     }
 
 
@@ -164,7 +191,11 @@ async def run_pass(args: argparse.Namespace, subject: CachedSubject, neurons: li
                                       len(data.record.random_sample), env.records_per_split).top)
             column = sorted(n for l_, n in neurons if l_ == layer).index(neuron)
             baselines = lookup_baselines(heldout, data.train(), excerpts, corpus[layer][:, :, column], subject.info.vocab_size)
-            rows.append(neuron_row(layer, neuron, final, time.monotonic() - started, baselines, env.run.root, n_top))
+            seconds = time.monotonic() - started
+            matched = (await matched_baselines(env.run.root, data, env.vocab, settings.n_explanations,
+                                               settings.max_explanation_words, args.seed)
+                       if backend == "builtin" and env.vocab is not None else None)
+            rows.append(neuron_row(layer, neuron, final, seconds, baselines, env.run.root, n_top, matched))
             print_row(rows[-1])
     return {"model": model, "backend": backend, "label": name, "settings": sizes_of(settings),
             "neurons": rows, "summary": summary(rows, args.seed)}
@@ -190,7 +221,16 @@ def print_pass(result: dict[str, Any]) -> None:
           f"{fmt_ci(s['refined_minus_corpus_25']['ci'])}")
     print(f"random records only: one-shot {fmt(s['mean_oneshot_random_only'], 3)}, refined {fmt(s['mean_refined_random_only'], 3)}; "
           f"refined words: mean {fmt(s['mean_refined_words'], 1)}, max {s['max_refined_words']}")
-    print(f"per neuron {fmt(s['tokens_per_neuron'], 0)} LLM tokens, ${fmt(s['usd_per_neuron'], 4)}, {fmt(s['seconds_per_neuron'], 1)} s wall")
+    print(f"per neuron {fmt(s['tokens_per_neuron'], 0)} LLM tokens, ${fmt(s['usd_per_neuron'], 4)}, {fmt(s['seconds_per_neuron'], 1)} s wall; "
+          f"output side {fmt(s['output_side_seconds_per_neuron'], 1)} s")
+    for name in ("best_of_k", "refit"):
+        diff, cost = s[f"refined_minus_{name}"], s["cost_per_neuron"][name]
+        print(f"refined - {name} {fmt(diff['mean'], 3)} {fmt_ci(diff['ci'])} over {diff['n']} neurons (mean {name} "
+              f"{fmt(s[f'mean_{name}'], 3)}; {fmt(cost['candidates'], 1)} candidates, {fmt(cost['seconds'], 1)} s per neuron)")
+    print(f"adopted revisions that answered a named counterexample: {fmt(s['share_adopted_answering_counterexample'], 3)}")
+    for arm, means in s["field_scorers"].items():
+        print(f"  {arm:<10} detection {fmt(means['detection'])}  fuzzing {fmt(means['fuzzing'])}  F1 {fmt(means['f1'])}  "
+              f"AUPRC {fmt(means['auprc'])}")
     if s["failed"]:
         print(f"failed: {', '.join(s['failed'])}")
 

@@ -42,6 +42,8 @@ class RefineParams(BaseModel):
     selection_pool: int = Field(
         320, ge=0, description="Pool excerpts added to the selection set when the simulator is the free builtin one "
                                "(random excerpts, weighted so the set keeps its top-vs-random mixture).")
+    output_side: bool = Field(True, description="At finalize, read what the neuron does to the output (VocabProj, TokenChange) "
+                                                 "where the subject's weights are at hand.")
     seed: int = 0
 
     def fresh_excerpts(self, k: int, simulator_method: str) -> int:

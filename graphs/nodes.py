@@ -52,7 +52,9 @@ from tools.probes.runner import read_probe_batches, run_probes, simulate_known, 
 from tools.probes.types import Counterexample, Generator, ProbeRequest, ProbeText
 from tools.revisers.base import RevisionContext
 from tools.science.normalize import normalize_records
+from tools.scorers import field_scores
 from tools.simulators.base import gather_all
+from tools.subject.output_side import OutputSide, ablation_windows
 
 CONTINUATION_TOKENS = 16
 
@@ -425,7 +427,8 @@ async def finalize(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[
                 path = ctx.neuron_dir("scores") / f"heldout-{name}.json"
                 atomic_write_text(path, result.model_dump_json())
                 ctx.trace.emit(_scored_event(result, str(path), ctx))
-                results[name] = HeldoutResult.of(result)
+                results[name] = HeldoutResult.of(result, field_scores(result, data.heldout_top_count, data.max_activation,
+                                                                      ctx.params.seed))
             paired = PairedGain.of(first, refined)
             exported = [refined] + ([first] if first is not refined else [])
             if refined.n_records and refined.n_failed == refined.n_records:
@@ -433,6 +436,7 @@ async def finalize(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[
     elif stop == "skipped" and baseline is not None and baseline.path:
         # Finished by the free triage: its explanation is the neuron's, exported like any other.
         exported = [ExplanationScore.model_validate_json(Path(baseline.path).read_text(encoding="utf-8"))]
+    output = await _output_side(ctx) if ctx.params.output_side and stop != "failed" else None
     problems = list(state.get("problems", []))
     spend = ctx.budget
     final = Finalized(
@@ -440,7 +444,7 @@ async def finalize(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[
         refined=results["refined"], iterations=state.get("iteration", 0), probes=state.get("probes_run", 0),
         counterexamples=state.get("counterexamples_found", 0), tokens=spend.spent_tokens if spend else 0,
         cost_usd=round(spend.spent_usd, 6) if spend else 0.0, seconds=round(spend.elapsed, 2) if spend else 0.0,
-        problems=problems, paired=paired, baseline=baseline, **ctx.trace.base(),
+        problems=problems, paired=paired, baseline=baseline, output=output, **ctx.trace.base(),
     )
     ctx.trace.emit(final)
     summary = json.loads(final.model_dump_json()) | {"error": error, "stop_reason": state.get("stop_reason")}
@@ -449,9 +453,18 @@ async def finalize(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[
         write_simulation_results(
             ctx.run_dir / "explanations" / str(data.layer) / f"{data.neuron}.jsonl",
             NeuronSimulationResults(neuron_id=NeuronId(layer_index=data.layer, neuron_index=data.neuron),
-                                    scored_explanations=[e.to_openai() for e in exported]),
+                                    scored_explanations=[e.to_openai() for e in exported],
+                                    # Our extra field (readers of the format ignore it): what the neuron does.
+                                    **({"output_side": output.model_dump()} if output is not None else {})),
         )
     return {"final": summary}
+
+
+async def _output_side(ctx: NeuronContext) -> OutputSide | None:
+    """What the neuron does to the output, read on its top records (not a score: no split is opened)."""
+    tops = ctx.data.record.most_positive_activation_records
+    windows = ablation_windows([(r.token_ids or [], r.activations) for r in tops])
+    return await ctx.service.output_side(ctx.data.layer, ctx.data.neuron, windows) if windows else None
 
 
 def _status(stop: str, error: str | None, problems: list[str]) -> NeuronStatus:

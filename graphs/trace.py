@@ -21,6 +21,8 @@ from pydantic import BaseModel, Field, TypeAdapter
 from tools.errors import RecordFileError
 from tools.evaluate import ExplanationScore, compare_on, failed_records, score_on
 from tools.probes.types import Counterexample
+from tools.scorers import FieldScores
+from tools.subject.output_side import OutputSide
 
 
 class EventBase(TypedDict):
@@ -157,11 +159,12 @@ class HeldoutResult(BaseModel):
     reason: str | None = None
     n_records: int | None = Field(None, description="Held-out records simulated (None in results written before it was kept).")
     failed_records: list[int] = Field(default_factory=list, description="Indices of the held-out records whose simulation failed.")
+    scorers: FieldScores | None = Field(None, description="Detection, fuzzing, F1/IoU and AUPRC on the same held-out simulation.")
 
     @classmethod
-    def of(cls, score: ExplanationScore) -> HeldoutResult:
+    def of(cls, score: ExplanationScore, scorers: FieldScores | None = None) -> HeldoutResult:
         return cls(explanation=score.explanation, heldout_score=score.score, heldout_ci=score.ci, reason=score.score_reason,
-                   n_records=score.n_records, failed_records=failed_records(score))
+                   n_records=score.n_records, failed_records=failed_records(score), scorers=scorers)
 
 
 class PairedGain(BaseModel):
@@ -225,6 +228,7 @@ class Finalized(_Event):
     problems: list[str] = Field(default_factory=list, description="Why a degraded neuron is degraded, one reason per failed step.")
     paired: PairedGain | None = None
     baseline: BaselineResult | None = None
+    output: OutputSide | None = Field(None, description="What the neuron does to the output; None when not read.")
 
 
 TraceEvent = Annotated[

@@ -13,6 +13,7 @@ from agent.cli import (
     cmd_records,
     cmd_refine,
     cmd_report,
+    cmd_score,
     cmd_serve_local,
     cmd_setup,
     cmd_sweep,
@@ -23,7 +24,7 @@ from agent.logs import configure_logging, quiet_libraries
 from agent.settings import Settings
 from tools.errors import RefineryError
 
-COMMANDS = (cmd_setup, cmd_demo, cmd_records, cmd_explain, cmd_refine, cmd_sweep, cmd_trace, cmd_report, cmd_view, cmd_serve_local)
+COMMANDS = (cmd_setup, cmd_demo, cmd_records, cmd_explain, cmd_score, cmd_refine, cmd_sweep, cmd_trace, cmd_report, cmd_view, cmd_serve_local)
 
 EPILOG = """\
 Every option is also settable in the environment as REFINERY_<OPTION> (e.g. REFINERY_MODEL=gpt2),

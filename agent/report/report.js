@@ -338,6 +338,31 @@
       step.errors.map((e) => h("p", { class: "error" }, `error in ${e}`)));
   }
 
+  function scorersView(s) {
+    if (!s) return null;
+    return h("p", { class: "scorers" },
+      `beside r: detection ${r3(s.detection)} · fuzzing ${r3(s.fuzzing)} (balanced accuracy, chance 0.5) · random records: `
+      + `F1 ${r3(s.f1)} · IoU ${r3(s.iou)} · AUPRC ${r3(s.auprc)} · r ${r3(s.random_r)} `
+      + `(active: ≥ ${s.active_fraction} of the max, ${s.threshold.toPrecision(3)}; judge: ${s.judge})`);
+  }
+
+  function tokenList(values) {
+    return values.map((t) => `${JSON.stringify(t.token)} ${t.value >= 0 ? "+" : ""}${t.value.toPrecision(2)}`).join(", ");
+  }
+
+  function outputView(side) {
+    if (!side) return h("p", { class: "muted" }, "not read (the subject's weights were not at hand, or the option was off)");
+    const rows = [["promotes", tokenList(side.vocab.promoted_normed)], ["suppresses", tokenList(side.vocab.suppressed_normed)],
+      ["promotes (raw, no final-norm scale)", tokenList(side.vocab.promoted)], ["suppresses (raw)", tokenList(side.vocab.suppressed)]];
+    for (const [key, c] of Object.entries(side.changes)) {
+      rows.push([`${key}: next-token loss`, `${c.loss_clean.toFixed(4)} → ${c.loss_changed.toFixed(4)} (${c.delta_loss >= 0 ? "+" : ""}${c.delta_loss.toFixed(4)} nats, ${c.positions} positions)`]);
+      rows.push([`${key}: rises / falls`, `${tokenList(c.risen.slice(0, 5))} / ${tokenList(c.fallen.slice(0, 5))}`]);
+    }
+    return h("div", { class: "output-side" },
+      h("table", {}, rows.map(([k, v]) => h("tr", {}, h("th", {}, k), h("td", {}, v)))),
+      h("p", { class: "muted" }, `${side.records} top records, ${side.seconds.toFixed(1)} s`));
+  }
+
   function heldoutView(story) {
     if (!story.heldout.length) return h("p", { class: "muted" }, story.row.status === "running" ? "the held-out split is scored when the loop ends" : "no held-out score");
     const refinedFirst = [...story.heldout].sort((a, b) => (a.role === "refined" ? -1 : 1) - (b.role === "refined" ? -1 : 1));
@@ -347,7 +372,7 @@
         + (item.reason ? ` (${item.reason})` : "")
         + (item.failed.length ? ` · simulation failed on ${plural(item.failed.length, "record")}` : "");
       const records = () => h("div", { class: "heldout-records" }, item.records.map((rec, j) => heatmap(rec, story.max_real, `record ${j + 1}`)));
-      const body = [h("div", { class: "explanation" }, item.explanation),
+      const body = [h("div", { class: "explanation" }, item.explanation), scorersView(item.scorers),
         item.records.length ? null : h("p", { class: "muted" }, "no per-record simulations recorded")];
       return i === 0
         ? h("div", { class: "heldout", "data-role": item.role }, h("h3", {}, head), body, item.records.length ? records() : null)
@@ -370,6 +395,7 @@
       cards(row),
       h("h2", {}, "Score per iteration"), chart(story),
       h("h2", {}, "Held-out records: real vs simulated"), legend(story.max_real), heldoutView(story),
+      h("h2", {}, "What the neuron does (output side)"), outputView(story.output),
       h("h2", {}, "Explanation history, probes and counterexamples"),
       story.steps.length ? story.steps.map((st) => stepView(st, story.max_real)) : h("p", { class: "muted" }, "no completed step yet"),
       story.final_calls.length ? [h("h2", {}, "Held-out scoring"), callsView(story.final_calls, "LLM calls")] : null,

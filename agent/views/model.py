@@ -11,6 +11,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from tools.scorers import FieldScores
+from tools.subject.output_side import OutputSide
+
 Status = Literal["ok", "degraded", "failed", "skipped", "running", "unreadable"]
 """`degraded`: finished and scored, but an LLM step failed on the way (`problems` says which);
 `failed`: nothing usable (`error` says why); `skipped`: finished without refinement (a sweep's triage or
@@ -137,6 +140,7 @@ class Heldout(BaseModel):
     reason: str | None = None
     records: list[TokenRow] = Field(default_factory=list)
     failed: list[int] = Field(default_factory=list, description="Indices of the records whose simulation failed.")
+    scorers: FieldScores | None = Field(None, description="Detection, fuzzing, F1/IoU, AUPRC beside r (None in older results).")
 
 
 class NeuronStory(BaseModel):
@@ -153,6 +157,7 @@ class NeuronStory(BaseModel):
     final_calls: list[Call] = Field(default_factory=list, description="LLM calls of the held-out scoring.")
     max_real: float = Field(description="Largest real activation shown: the heatmaps' full-colour value.")
     notes: list[str] = Field(default_factory=list, description="What could not be shown and why (e.g. a missing file).")
+    output: OutputSide | None = Field(None, description="What the neuron does to the output (None when not read).")
 
 
 class Change(BaseModel):

@@ -229,7 +229,7 @@ def neuron_story(
     return NeuronStory(
         run=run, row=row, backend=backend, params=params, steps=[steps[k] for k in sorted(steps)],
         stop=row.stop or stop, stop_reason=row.stop_reason or stop_reason, heldout=heldout, final_calls=final_calls,
-        max_real=top if top > 0 else 1.0, notes=notes,
+        max_real=top if top > 0 else 1.0, notes=notes, output=final.output if final else None,
     )
 
 
@@ -252,7 +252,8 @@ def _heldout(final: Finalized | None, events: Sequence[Scored], scores: Mapping[
         else:
             notes.append(f"held-out simulation file not found: {event.path}")
         out.append(Heldout(role=role, explanation=result.explanation, score=_r(result.heldout_score),
-                           ci=_ci(result.heldout_ci), reason=result.reason, records=records, failed=result.failed_records))
+                           ci=_ci(result.heldout_ci), reason=result.reason, records=records, failed=result.failed_records,
+                           scorers=result.scorers))
     if final.baseline is not None:
         base = final.baseline
         records = score_rows(scores[base.path]) if base.path is not None and base.path in scores else []

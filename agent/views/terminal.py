@@ -11,6 +11,7 @@ import textwrap
 import unicodedata
 from collections.abc import Sequence
 
+from agent.score_job import ScoreOutcome
 from agent.views.model import (
     Call,
     Change,
@@ -22,6 +23,8 @@ from agent.views.model import (
     Step,
 )
 from graphs.trace import Finalized
+from tools.scorers import FieldScores
+from tools.subject.output_side import OutputSide, TokenValue
 
 WIDTH = 80
 EXPLANATION_LINES = 6
@@ -141,7 +144,45 @@ def _heldout_lines(item: Heldout, row: NeuronRow) -> list[str]:
     if item.failed:
         lines += _wrap(f"simulation failed on record{'s' if len(item.failed) > 1 else ''} "
                        f"{', '.join(str(i + 1) for i in item.failed)}: left out of its score", 4)
+    if item.scorers is not None:
+        lines += _scorer_lines(item.scorers, 4)
     return lines + _wrap(item.explanation, 4, EXPLANATION_LINES)
+
+
+def _scorer_lines(s: FieldScores, indent: int) -> list[str]:
+    return _wrap(f"detection {_r(s.detection)} · fuzzing {_r(s.fuzzing)} (balanced accuracy, chance 0.50) · random records: "
+                 f"F1 {_r(s.f1)} · IoU {_r(s.iou)} · AUPRC {_r(s.auprc)} · r {_r(s.random_r)} (active: ≥ {s.active_fraction:g} "
+                 f"of max = {s.threshold:.3g})", indent)
+
+
+def score_text(outcome: ScoreOutcome) -> str:
+    """`refinery score`: the held-out r, the field's scorers beside it, and the output side."""
+    reason = f" ({outcome.heldout_reason})" if outcome.heldout_reason else ""
+    lines = _wrap(f"neuron {outcome.layer}/{outcome.neuron} · simulator {outcome.method}", 0)
+    lines += _wrap(outcome.explanation, 2, EXPLANATION_LINES)
+    lines += [f"  held-out r {_r(outcome.heldout_score)}  {_ci(outcome.heldout_ci)}{reason}".rstrip()]
+    lines += _scorer_lines(outcome.scorers, 2)
+    lines += [f"  cost: simulation {outcome.simulate_seconds:.2f} s, scorers {outcome.scorers_seconds * 1000:.1f} ms"]
+    if outcome.output is not None:
+        lines += _output_lines(outcome.output)
+    return "\n".join(lines) + "\n"
+
+
+def _tokens(values: Sequence[TokenValue], n: int = 6) -> str:
+    return ", ".join(f"{visible(t.token)!r} {t.value:+.2g}" for t in values[:n])
+
+
+def _output_lines(side: OutputSide) -> list[str]:
+    """What the neuron does to the output: its vocabulary projection and its ablation effect."""
+    lines = ["", f"Output side (what it does; {side.records} top records, {side.seconds:.1f} s)"]
+    lines += _wrap(f"promotes: {_tokens(side.vocab.promoted_normed)}", 2)
+    lines += _wrap(f"suppresses: {_tokens(side.vocab.suppressed_normed)}", 2)
+    lines += _wrap(f"raw, without the final norm's scale: promotes {_tokens(side.vocab.promoted, 4)}; "
+                   f"suppresses {_tokens(side.vocab.suppressed, 4)}", 2)
+    for key, change in side.changes.items():
+        lines += _wrap(f"{key}: next-token loss {change.loss_clean:.4f} → {change.loss_changed:.4f} ({change.delta_loss:+.4f} nats) "
+                       f"over {change.positions} positions; rises: {_tokens(change.risen, 4)}; falls: {_tokens(change.fallen, 4)}", 2)
+    return lines
 
 
 def _snippet(item: CounterexampleView) -> str:
@@ -239,6 +280,8 @@ def story_text(story: NeuronStory, each_call: bool = False) -> str:
                            "simulations read", 2)
     elif row.status == "running" and row.best_selection is not None:
         lines += ["", f"Best so far (selection split): r {_r(row.best_selection)}"] + _wrap(row.explanation or "", 4, EXPLANATION_LINES)
+    if story.output is not None:
+        lines += _output_lines(story.output)
     for step in story.steps:
         lines += [""] + _step_lines(step, each_call)
     if story.final_calls:

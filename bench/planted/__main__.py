@@ -54,11 +54,35 @@ def print_pass(result: dict[str, Any]) -> None:
           f"{fmt(gain['mean'], 3)} {fmt_ci(gain['ci'])} (paired bootstrap over {gain['n']} rules); the ground truth in words, "
           f"as this simulator reads it: {fmt(head['mean_truth_in_words'], 3)}")
     print(f"{fmt(head['tokens_per_neuron'], 0)} tokens, ${fmt(head['usd_per_neuron'], 4)}, {fmt(head['seconds_per_neuron'], 1)} s per neuron")
+    print_matched(rows, head)
     notes = [f"{r['rule']} ({r['note']})" for r in rows if r.get("note")]
     if notes:
         print(f"beyond the builtin language: {'; '.join(notes)}")
     if head["failed"]:
         print(f"failed: {', '.join(head['failed'])}")
+
+
+def _scorers(part: dict[str, Any] | None) -> str:
+    s = (part or {}).get("scorers") or {}
+    return f"{fmt(s.get('detection'))}/{fmt(s.get('fuzzing'))}/{fmt(s.get('f1'))}"
+
+
+def print_matched(rows: list[dict[str, Any]], head: dict[str, Any]) -> None:
+    """Matched baselines and the field's scorers (detection / fuzzing balanced accuracy / F1) per rule."""
+    print(f"\n{'rule':<20}{'best-k':>7}{'refit':>7}{'k':>5}  det/fuzz/F1: {'truth':<15}{'shuffled':<15}{'one-shot':<15}{'refined':<15}")
+    for r in rows:
+        m = r.get("matched") or {}
+        print(f"{r['rule']:<20}{fmt((m.get('best_of_k') or {}).get('score')):>7}{fmt((m.get('refit') or {}).get('score')):>7}"
+              f"{m.get('k', 0):>5}  {'':<14}{_scorers(r['truth_in_words']):<15}{_scorers(r.get('shuffled')):<15}"
+              f"{_scorers(r['oneshot']):<15}{_scorers(r['refined']):<15}")
+    for name in ("best_of_k", "refit"):
+        gain = head[f"refined_minus_{name}"]
+        print(f"refined - {name}: {fmt(gain['mean'], 3)} {fmt_ci(gain['ci'])} over {gain['n']} rules")
+    print(f"adopted revisions that answered a named counterexample: {fmt(head['share_adopted_answering_counterexample'])}; "
+          f"ground truth's detection on token rules: {fmt(head['truth_detection_token_rules'])}")
+    for arm, means in head["field_scorers"].items():
+        print(f"  {arm:<15} detection {fmt(means['detection'])}  fuzzing {fmt(means['fuzzing'])}  F1 {fmt(means['f1'])}  "
+              f"AUPRC {fmt(means['auprc'])}")
 
 
 async def run(args: argparse.Namespace, rules: list[Rule]) -> list[dict[str, Any]]:

@@ -36,6 +36,9 @@ async def test_builtin_loop_refines_a_planted_neuron_with_real_probes(tmp_path: 
     assert final["status"] == "ok" and final["stop"] in ("converged", "max_iters", "target")
     assert final["refined"]["heldout_score"] > 0.9
     assert final["probes"] > 0 and final["iterations"] >= 1
+    # The field's scorers sit beside r, and the planted token is what the neuron's top records hold.
+    assert final["refined"]["scorers"]["detection"] is not None and final["refined"]["scorers"]["threshold"] > 0
+    assert set(final["output"]["changes"]) == {"zeroed", "doubled"} and final["output"]["records"] == 5
     # Probes really went through the subject: their stored activations are the model's.
     run = settings.runs_dir / "t"
     batches = sorted((run / "probes" / "0" / "7").glob("iter*.jsonl"))
@@ -61,6 +64,7 @@ async def test_llm_loop_uses_every_role_and_exports_openai_format(tmp_path: Path
     assert final["method"] == "chat-logprob"
     exported = (settings.runs_dir / "t" / "explanations" / "1" / "3.jsonl").read_text()
     assert json.loads(exported)["dataclass_name"] == "NeuronSimulationResults"
+    assert json.loads(exported)["output_side"]["vocab"]["promoted"], "the export's extra field: what the neuron does"
 
 
 async def test_a_worse_revision_is_recorded_not_adopted(tmp_path: Path, session_cache: Path) -> None:

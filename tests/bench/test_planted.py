@@ -31,3 +31,11 @@ def test_planted_smoke(run_bench: RunBench) -> None:
     head = builtin["headline"]
     assert head["neurons"] == 3 and {"money", "numbers"}.isdisjoint(head["not_recovered"])
     assert set(head["refined_minus_oneshot"]) == {"mean", "ci", "n", "method"}
+    # The field's scorers beside r, matched baselines, and a shuffled control.
+    money = rows["money"]
+    assert money["truth_in_words"]["scorers"]["detection"] >= 0.9 and money["refined"]["scorers"]["detection"] >= 0.9
+    assert money["shuffled"]["scorers"]["detection"] < 0.75
+    for arm in ("best_of_k", "refit"):
+        assert money["matched"][arm]["score"] is not None and money["matched"][arm]["refined_minus"] is not None
+    assert money["matched"]["k"] >= 1
+    assert head["refined_minus_refit"]["n"] == 3 and head["truth_detection_token_rules"] >= 0.9

@@ -23,6 +23,11 @@ def test_real_smoke(run_bench: RunBench) -> None:
                 "tokens_per_neuron", "usd_per_neuron", "seconds_per_neuron"):
         assert key in summary
     assert summary["refined_minus_oneshot"]["n"] == 2
+    assert summary["refined_minus_best_of_k"]["n"] == 2 and summary["refined_minus_refit"]["n"] == 2
+    assert set(summary["cost_per_neuron"]) == {"refined", "best_of_k", "refit"}
+    # The output side is read through the corpus pass's subject, and its cost is reported.
+    assert summary["output_side_seconds_per_neuron"] is not None
+    assert all(r["refined"]["scorers"] is not None for r in rows)
     # GPT-2 is either measured or reported as unavailable, never silently dropped.
     measured = {p["model"] for p in result["passes"]}
     assert "gpt2" in measured or "gpt2" in result["unavailable_models"]

@@ -35,7 +35,9 @@ from tools.evaluate import score_simulations
 from tools.formats.openai import ActivationRecord
 from tools.probes.runner import write_probe_batch
 from tools.probes.types import Counterexample, ProbeResult
+from tools.scorers import field_scores
 from tools.simulators.base import RecordSimulation
+from tools.subject.output_side import OutputSide, TokenChange, TokenValue, VocabProjection
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = '"><img src=x onerror=alert(1)>'
@@ -135,14 +137,27 @@ def _finished_neuron(run: Path) -> None:
             writer.emit(Scored(explanation=text, split="test", method=METHOD, score=score.score, ci=score.ci,
                                n_records=score.n_records, n_failed=score.n_failed, per_record=score.per_record, path=str(path),
                                **base))
-            results[role], scores[role] = HeldoutResult.of(score), score
+            results[role], scores[role] = HeldoutResult.of(score, field_scores(score, 2, 2.0)), score
         final = Finalized(status="ok", stop="max_iters", method=METHOD, oneshot=results["oneshot"], refined=results["refined"],
                           iterations=1, probes=3, counterexamples=1, tokens=640, cost_usd=0.0001, seconds=4.2,
-                          paired=PairedGain.of(scores["oneshot"], scores["refined"]), baseline=_baseline(run, 0, 1), **base)
+                          paired=PairedGain.of(scores["oneshot"], scores["refined"]), baseline=_baseline(run, 0, 1),
+                          output=_output_side(), **base)
         writer.emit(final)
     summary = json.loads(final.model_dump_json()) | {"error": None, "stop_reason": "1 probe-and-revise rounds done"}
     atomic_write_json(run / "results" / "0" / "1.json", summary, indent=2)
     writer.close()
+
+
+def _output_side() -> OutputSide:
+    def tokens(*pairs: tuple[str, float]) -> list[TokenValue]:
+        return [TokenValue(token=t, value=v) for t, v in pairs]
+
+    vocab = VocabProjection(promoted=tokens((" src", 0.31), ("=", 0.2)), suppressed=tokens((" the", -0.25)),
+                            promoted_normed=tokens((" src", 0.52), (" alt", 0.4)), suppressed_normed=tokens((" the", -0.3)))
+    changes = {key: TokenChange(factor=factor, loss_clean=3.2, loss_changed=3.2 + delta, delta_loss=delta,
+                                risen=tokens(("=", abs(delta) / 10)), fallen=tokens((" src", -abs(delta) / 10)), positions=40)
+               for key, factor, delta in (("zeroed", 0.0, 0.0125), ("doubled", 2.0, -0.008))}
+    return OutputSide(vocab=vocab, changes=changes, records=5, seconds=1.5)
 
 
 def _failed_neuron(run: Path) -> None:

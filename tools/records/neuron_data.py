@@ -71,6 +71,12 @@ class NeuronData:
         self.heldout_opened = True
         return self._split(Split.HELDOUT)
 
+    @property
+    def heldout_top_count(self) -> int:
+        """How many of the held-out records are top records (they come first; the rest are random)."""
+        top, rand = self.record.most_positive_activation_records, self.record.random_sample
+        return len(split_indices(Split.HELDOUT, len(top), len(rand), self.n_per_split).top)
+
     def heldout_excerpts(self) -> set[int]:
         """Corpus indices of held-out excerpts (so probes can avoid them) without opening the split."""
         return {r.excerpt_index for r in self._split(Split.HELDOUT) if r.excerpt_index is not None}

@@ -19,6 +19,8 @@ from tools.errors import BadInputError
 if TYPE_CHECKING:
     import torch
 
+    from tools.subject.output_side import OutputSide
+
 
 class SubjectInfo(BaseModel):
     """Identity and shape of a subject model."""
@@ -88,6 +90,16 @@ class TextGenerator(Protocol):
                  seeds: Sequence[int]) -> list[list[int]]:
         """Per prompt, sampled continuation ids (without the prompt), drawn from a generator seeded
         with its seed: the same whatever other prompts are sampled with it."""
+        ...
+
+
+@runtime_checkable
+class OutputReader(Protocol):
+    """Subjects whose weights and forwards can say what a neuron does to the output (VocabProj, TokenChange)."""
+
+    def output_side(self, layer: int, neuron: int, sequences: Sequence[Sequence[int]]) -> OutputSide:
+        """The neuron's vocabulary projection, and the effect of zeroing and doubling it on `sequences` (its top
+        records, cut by `output_side.ablation_windows`)."""
         ...
 
 

@@ -26,6 +26,7 @@ from tools.subject.device import (
     free_memory,
     one_cpu_thread,
 )
+from tools.subject.output_side import OutputSide, read_output_side
 
 log = structlog.get_logger(__name__)
 
@@ -279,6 +280,18 @@ class BridgeSubject:
                 mask = torch.cat([mask, torch.ones_like(ids)], dim=1)
                 positions = positions[:, -1:] + 1
         return new
+
+    def output_side(self, layer: int, neuron: int, sequences: Sequence[Sequence[int]]) -> OutputSide:
+        check_layer(self.info, layer)
+        check_neurons(self.info, [neuron])
+
+        def run(ids: torch.Tensor, mask: torch.Tensor, hooks: list[tuple[str, Any]]) -> torch.Tensor:
+            logits: torch.Tensor = self.bridge.run_with_hooks(ids, fwd_hooks=hooks, attention_mask=mask)
+            return logits
+
+        # Small forwards: on a busy CPU torch's parallel operations wait for descheduled threads (see one_cpu_thread).
+        with torch.inference_mode(), one_cpu_thread(self.device):
+            return read_output_side(self._plain, run, sequences, self._bos_id, self._pad_id, layer, neuron, self.token_strings)
 
     def token_embeddings(self) -> np.ndarray:
         """The input embedding matrix, shape (vocab, d_model), float32."""

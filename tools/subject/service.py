@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from tools.subject.base import SubjectInfo, SubjectModel, TextGenerator
+from tools.subject.base import OutputReader, SubjectInfo, SubjectModel, TextGenerator
+from tools.subject.output_side import OutputSide
 
 
 @dataclass
@@ -59,6 +60,19 @@ class ActivationService:
             return subject.generate([p for p, _ in batch], max_new_tokens, temperature, [s for _, s in batch])
 
         result: list[int] = await self._batched(("generate", max_new_tokens, temperature), (list(prompt_ids), seed), sample)
+        return result
+
+    async def output_side(self, layer: int, neuron: int, sequences: Sequence[Sequence[int]]) -> OutputSide | None:
+        """What the neuron does to the output (`OutputReader`), or None when the subject cannot say; never
+        overlaps a forward (its hooks sit on the shared model while it runs)."""
+        subject = self.subject
+        if not isinstance(subject, OutputReader):
+            return None
+
+        def read(batch: list[tuple[int, int, list[list[int]]]]) -> list[OutputSide]:
+            return [subject.output_side(l_, n, seqs) for l_, n, seqs in batch]
+
+        result: OutputSide = await self._batched(("output_side", layer, neuron), (layer, neuron, [list(s) for s in sequences]), read)
         return result
 
     async def _batched(self, key: Hashable, payload: Any, run: Callable[[list[Any]], list[Any]]) -> Any:

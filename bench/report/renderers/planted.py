@@ -20,7 +20,11 @@ def headline(d: dict[str, Any]) -> str:
         h, gain = p["headline"], p["headline"]["refined_minus_oneshot"]
         out.append(f"{cell(p['label'], 40)}: held-out r one-shot {num(h['mean_oneshot'])} → refined **{num(h['mean_refined'])}** "
                    f"(gain {num(gain['mean'], 3, sign=True)} {interval(gain['ci'])}); "
-                   f"{h['neurons'] - len(h['not_recovered'])} of {h['neurons']} rules recovered (r ≥ 0.9)")
+                   f"{h['neurons'] - len(h['not_recovered'])} of {h['neurons']} rules recovered (r ≥ 0.9)"
+                   + (f"; refined − refit {num(h['refined_minus_refit']['mean'], 3, sign=True)} {interval(h['refined_minus_refit']['ci'])}, "
+                      f"− best-of-k {num(h['refined_minus_best_of_k']['mean'], 3, sign=True)}; detection of the ground truth on token "
+                      f"rules {num(h['truth_detection_token_rules'])}, of a shuffled one {num(h['field_scorers']['shuffled']['detection'])}"
+                      if "refined_minus_refit" in h else ""))
     return "; ".join(out) or "no pass"
 
 
@@ -44,7 +48,48 @@ def _pass(p: dict[str, Any]) -> str:
                f"{num(h['tokens_per_neuron'], 0)} LLM tokens, ${num(h['usd_per_neuron'], 4)}, {num(h['seconds_per_neuron'], 1)} s."
                + (f" Failed: {', '.join(h['failed'])}." if h["failed"] else ""))
     return "\n\n".join([intro, table(["rule", "kind", "one-shot", "refined", "recovered", "truth in words", "words",
-                                      "iterations", "tokens", "refined explanation"], rows), summary])
+                                      "iterations", "tokens", "refined explanation"], rows), summary, *_matched(p)])
+
+
+ARMS = (("truth_in_words", "truth"), ("shuffled", "shuffled"), ("oneshot", "one-shot"), ("refined", "refined"),
+        ("best_of_k", "best-of-k"), ("refit", "refit"))
+
+
+def _arm(row: dict[str, Any], key: str) -> dict[str, Any]:
+    part: dict[str, Any] = (row.get("matched") or {}).get(key) or row.get(key) or {}
+    return part
+
+
+def _three(part: dict[str, Any]) -> str:
+    s = part.get("scorers") or {}
+    return f"{num(s.get('detection'))} / {num(s.get('fuzzing'))} / {num(s.get('f1'))}"
+
+
+def _matched(p: dict[str, Any]) -> list[str]:
+    """Matched baselines and the field's scorers, in results that have them."""
+    h = p["headline"]
+    if "refined_minus_refit" not in h:
+        return []
+    rows = [[r["rule"], num(_arm(r, "best_of_k").get("score")), num(_arm(r, "refit").get("score")),
+             str((r.get("matched") or {}).get("k", "—")), *(_three(_arm(r, key)) for key, _ in ARMS)] for r in p["neurons"]]
+    means = [[label, *(num(h["field_scorers"][key][name]) for name in ("detection", "fuzzing", "f1", "auprc"))]
+             for key, label in ARMS]
+    text = []
+    for name, label in (("best_of_k", "best-of-k"), ("refit", "refit")):
+        gain = h[f"refined_minus_{name}"]
+        text.append(f"refined − {label} **{num(gain['mean'], 3, sign=True)}** {interval(gain['ci'])} over {gain['n']} rules "
+                    f"(mean {label} {num(h[f'mean_{name}'])})")
+    summary = ("Matched baselines (docs/benchmarks.md#matched-baselines), same held-out records and simulator: "
+               + "; ".join(text) + f"; best-of-k draws k = {num(h['mean_k'], 1)} candidates per rule on average. "
+               f"Adopted revisions that answered a named counterexample: {num(h['share_adopted_answering_counterexample'])}. "
+               f"The ground truth's detection on token rules: **{num(h['truth_detection_token_rules'])}**; the shuffled "
+               "control is another rule's ground truth on this rule's records.")
+    return [summary,
+            "Per rule: held-out r of the matched baselines, and detection / fuzzing balanced accuracy / F1 (random records) "
+            "of each arm (undefined where the held-out records hold only one class or no active random token):",
+            table(["rule", "best-of-k r", "refit r", "k", *(label for _, label in ARMS)], rows),
+            "Means over rules (docs/science.md#field-scorers):",
+            table(["arm", "detection", "fuzzing", "F1", "AUPRC"], means)]
 
 
 def _rules(d: dict[str, Any]) -> str:
