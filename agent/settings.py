@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,6 +19,10 @@ from pydantic_settings import (
 )
 
 Backend = Literal["auto", "builtin", "llm", "local"]
+
+
+LLM_RECORDS_PER_SPLIT = 5
+"""OpenAI's choice: 5 top and 5 random records per split when an LLM simulates them."""
 
 
 def default_cache_dir() -> Path:
@@ -60,7 +64,9 @@ class Settings(BaseSettings):
         "auto", description="Simulation method; auto = builtin for the builtin backend, else prompt-logprob when "
         "--llm-prompt-logprobs says the server supports it, else chat-logprob.")
     n_explanations: int = Field(5, ge=1, le=50, description="Best-of-n: explanations sampled, the best kept by its selection-split score.")
-    records_per_split: int | None = Field(None, ge=1, description="Records per split (the reference uses 5); default: all the records allow.")
+    records_per_split: int | None = Field(
+        None, ge=1, description="Records per split; default: all the records allow with the builtin simulator (it costs "
+        f"nothing), the reference's {LLM_RECORDS_PER_SPLIT} with an LLM simulator (every record is a paid or slow call).")
 
     # Refinement loop
     run: str = Field("default", description="Run name: outputs go to RUNS_DIR/RUN; rerunning a command on the same run resumes it.")
@@ -139,6 +145,21 @@ class Settings(BaseSettings):
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="The subject's precision: auto = float32 on the CPU, bfloat16 on a GPU; activations are float32 either way, "
         "and records directories stay in one dtype.")
+
+    @model_validator(mode="after")
+    def _split_size(self) -> Settings:
+        # Resolved here, so the run's saved config says how many records each split held.
+        if self.records_per_split is None and self.simulates_with_llm():
+            self.records_per_split = LLM_RECORDS_PER_SPLIT
+        return self
+
+    def simulates_with_llm(self) -> bool:
+        """Whether an LLM simulates (`--backend auto` means an LLM when an endpoint or key is set)."""
+        if self.simulator == "builtin":
+            return False
+        llm_backend = self.backend in ("llm", "local") or (
+            self.backend == "auto" and (self.llm_base_url is not None or self.llm_api_key is not None))
+        return llm_backend or self.simulator != "auto"
 
     @field_validator("cache_dir", "model_path", "records", "runs_dir", "local_gguf", mode="after")
     @classmethod
