@@ -17,11 +17,40 @@ def _output(p: dict[str, Any]) -> str:
     return "nothing generated" if tokens is None else f"{num(tokens, 0)} output tokens per record"
 
 
+def _speed(p: dict[str, Any]) -> str:
+    speed = p.get("speed")
+    if not speed:
+        return ""
+    base = speed["baseline"]
+    against = (f", {num(base['speedup'], 1)}× faster than llama-cpp-python's own server on the same {base['records']} records"
+               if base["speedup"] is not None else "")
+    return (f"; {num(speed['seconds_per_record'], 1)} s per record, **{num(speed['ratio_to_plain_forward'], 2)} ×** a plain "
+            f"forward of the same prompts{against}")
+
+
 def headline(d: dict[str, Any]) -> str:
     parts = [f"{p['simulator']}: **{_share(p)}** of {p['records']} records read, {p['rules_scoring_above_0']}/{len(p['rules'])} "
-             f"rules' ground truth scored above 0, {_output(p)}"
+             f"rules' ground truth scored above 0, {_output(p)}{_speed(p)}"
              for p in d["passes"]]
     return f"{d['label']}: " + "; ".join(parts)
+
+
+def _speed_table(passes: list[dict[str, Any]]) -> str:
+    rows = []
+    for p in passes:
+        speed = p.get("speed")
+        if not speed:
+            continue
+        base = speed["baseline"]
+        rows.append([p["simulator"], num(speed["seconds_per_record"], 2), num(speed["plain_forward_seconds_per_record"], 2),
+                     num(speed["ratio_to_plain_forward"], 3), f"{base['records']}", num(base["seconds_per_record"], 1),
+                     num(base["local_server_seconds_per_record"], 1), num(base["speedup"], 1),
+                     num(base["max_expected_value_difference"], 4)])
+    if not rows:
+        return ""
+    return "\n\n" + table(
+        ["format", "s / record", "plain forward s / record", "÷ plain forward", "baseline records",
+         "llama-cpp-python s / record", "ours on them", "speed-up", "largest EV difference"], rows)
 
 
 def details(d: dict[str, Any]) -> str:
@@ -37,7 +66,7 @@ def details(d: dict[str, Any]) -> str:
          for p in d["passes"]],
     )
     return (f"{d['label']}, simulating each planted rule's ground truth in words on its held-out records "
-            f"(half top-activating, half random), one record per request.\n\n{formats}\n\n{per_rule}")
+            f"(half top-activating, half random), one record per request.\n\n{formats}{_speed_table(d['passes'])}\n\n{per_rule}")
 
 
 RENDERER = Renderer(headline, details)
