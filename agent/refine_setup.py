@@ -6,12 +6,14 @@ import asyncio
 import gc
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, nullcontext
+from typing import Any, get_args
 
 from agent.backends import llm_config, local_config, resolve_backend, vocab_for
 from agent.checkpoints import open_checkpointer
 from agent.params import refine_params
 from agent.records_job import ensure_records, open_records
 from agent.refine_job import RefineEnvironment, estimator_for
+from agent.run_identity import check_resume
 from agent.runstore import RunStore
 from agent.settings import Settings, prompt_logprobs_supported
 from agent.spending import guard_spending, price_of
@@ -19,9 +21,10 @@ from agent.subject_process import start_subject_process
 from graphs.trace import TraceEvent
 from tools.errors import BadInputError
 from tools.llm.budget import Budget, BudgetLimits, Estimator
+from tools.llm.config import LLMConfig
 from tools.llm.journal import CallJournal
 from tools.llm.ledger import UsageLedger
-from tools.llm.protocol import LLM
+from tools.llm.protocol import LLM, Purpose
 from tools.probes.pool import CorpusPool
 from tools.subject.base import SubjectModel
 from tools.subject.service import ActivationService
@@ -59,6 +62,16 @@ async def open_refine_environment(
             yield env
 
 
+def _endpoint_name(backend: str, config: LLMConfig | None, llm: LLM | None) -> str | None:
+    """Which endpoint answers the calls, as caches and run folders tell endpoints apart: its host (never
+    the key); "local" for the local server (a new port each start); the model's type when injected."""
+    if llm is not None:
+        return f"injected:{type(llm).__name__}"
+    if backend == "local":
+        return "local"
+    return config.endpoint_host if config is not None else None
+
+
 @asynccontextmanager
 async def _environment(
     settings: Settings, neurons: Sequence[tuple[int, int]], run: RunStore, on_event: Callable[[TraceEvent], None] | None,
@@ -71,6 +84,10 @@ async def _environment(
     guard_spending(settings, backend, config, params, len(neurons), refine=True, budgeted=True)
     if settings.subject_process and subject is not None:
         raise BadInputError("--subject-process loads the configured model in a child process; it cannot serve an injected subject")
+    config_doc: dict[str, Any] = {"settings": settings.public_dump(), "backend": backend, "params": params.model_dump(),
+                                  "endpoint": _endpoint_name(backend, config, llm)}
+    # Before any work, and before config.json is written: a resume must be the same experiment.
+    check_resume(run.name, run.saved_config(), config_doc)
     records = open_records(settings, subject)
     ledger = ledger or UsageLedger()
     async with AsyncExitStack() as stack:
@@ -80,8 +97,7 @@ async def _environment(
             stack.callback(child.close)
         for layer in sorted({layer for layer, _ in neurons}):
             ensure_records(records, layer, [n for l_, n in neurons if l_ == layer], settings)
-        run.save_config({"settings": settings.public_dump(), "backend": backend, "params": params.model_dump(),
-                         "records": records.manifest.model_dump()})
+        run.save_config(config_doc | {"records": records.manifest.model_dump()})
         if child is not None:
             await asyncio.to_thread(child.wait_ready)
         journal = CallJournal(run.journal)
@@ -102,6 +118,7 @@ async def _environment(
             env.llm = llm
             env.estimator = estimator
             env.backend_description |= {"endpoint": "injected", "llm": type(llm).__name__}
+            env.endpoint = config_doc["endpoint"]
         elif backend in ("llm", "local"):
             from tools.llm.openai_client import OpenAIChatLLM
 
@@ -112,6 +129,8 @@ async def _environment(
             env.estimator = estimator_for(price_of(config), config.model_for)
             env.backend_description |= {"endpoint": config.endpoint, "explainer_model": config.explainer_model,
                                         "simulator_model": config.simulator_model}
+            env.models = {purpose: config.model_for(purpose) for purpose in get_args(Purpose)}
+            env.endpoint = _endpoint_name(backend, config, None)
         # What exists now (subject, records, corpus: hundreds of thousands of objects) lives as long as
         # the command: out of the collector's sight, a full collection no longer walks all of it, which
         # took about a fifth of a sweep's CPU (bench/sweep). Garbage among it is collected after the block.

@@ -19,7 +19,7 @@ import numpy as np
 from langgraph.runtime import Runtime
 
 from graphs.context import NeuronContext
-from graphs.policy import decide, should_stop
+from graphs.policy import decide, heldout_problems, should_stop
 from graphs.state import Candidate, RefineState, Round
 from graphs.trace import (
     BaselineResult,
@@ -406,6 +406,7 @@ async def finalize(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[
     results: dict[str, HeldoutResult | None] = {"oneshot": None, "refined": None}
     paired: PairedGain | None = None
     exported: list[ExplanationScore] = []
+    scoring_problems: list[str] = []
     error = state.get("stop_reason") if stop == "failed" or (best is None and stop != "skipped") else None
     if best is not None and oneshot is not None and stop != "failed":
         heldout = data.final_heldout()
@@ -428,12 +429,11 @@ async def finalize(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[
                 results[name] = HeldoutResult.of(result)
             paired = PairedGain.of(first, refined)
             exported = [refined] + ([first] if first is not refined else [])
-            if refined.n_records and refined.n_failed == refined.n_records:
-                error = f"no held-out score: {refined.score_reason}"
+            error, scoring_problems = heldout_problems(refined, first)
     elif stop == "skipped" and baseline is not None and baseline.path:
         # Finished by the free triage: its explanation is the neuron's, exported like any other.
         exported = [ExplanationScore.model_validate_json(Path(baseline.path).read_text(encoding="utf-8"))]
-    problems = list(state.get("problems", []))
+    problems = [*state.get("problems", []), *scoring_problems]
     spend = ctx.budget
     final = Finalized(
         status=_status(stop, error, problems), stop=stop, method=ctx.simulator.method, oneshot=results["oneshot"],

@@ -205,8 +205,10 @@ class BaselineResult(BaseModel):
 
 
 NeuronStatus = Literal["ok", "degraded", "failed", "skipped"]
-"""ok: refined and scored; degraded: scored, but an LLM step failed on the way (`problems` says which);
-failed: nothing usable (no explanation, or no held-out score); skipped: finished without refinement."""
+"""ok: refined and scored; degraded: scored, but an LLM step failed on the way, the one-shot
+explanation has no held-out score, or more than 20% of a held-out simulation's records failed
+(`problems` says which); failed: nothing usable (no explanation, or no refined held-out score,
+e.g. a constant simulation); skipped: finished without refinement."""
 
 
 class Finalized(_Event):

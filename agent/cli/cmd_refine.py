@@ -54,6 +54,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from agent.refine_setup import open_refine_environment
     from graphs.trace import trace_path
 
+    settings = settings.resolved_run()
     console = Console(stderr=True)
     progress, live = live_progress(console) if not args.json else (None, None)
 

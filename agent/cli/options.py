@@ -100,6 +100,7 @@ def refine_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("refinement loop")
     setting(group, "--run", field="run", metavar="NAME")
     setting(group, "--runs-dir", field="runs_dir", metavar="DIR")
+    setting(group, "--new-run", field="new_run", action="store_true")
     setting(group, "--max-iters", field="max_iters", type=int, metavar="N")
     setting(group, "--epsilon", field="epsilon", type=float, metavar="E")
     setting(group, "--patience", field="patience", type=int, metavar="K")
