@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, nullcontext
-from typing import Any, get_args
+from typing import Any, Literal, cast, get_args
+
+import structlog
 
 from agent.backends import llm_config, local_config, resolve_backend, vocab_for
 from agent.checkpoints import open_checkpointer
@@ -24,10 +27,14 @@ from tools.llm.budget import Budget, BudgetLimits, Estimator
 from tools.llm.config import LLMConfig
 from tools.llm.journal import CallJournal
 from tools.llm.ledger import UsageLedger
-from tools.llm.protocol import LLM, Purpose
+from tools.llm.preflight import preflight
+from tools.llm.protocol import LLM, LLMResponse, Purpose
 from tools.probes.pool import CorpusPool
+from tools.simulators.select import LLMSimulatorMethod
 from tools.subject.base import SubjectModel
 from tools.subject.service import ActivationService
+
+log = structlog.get_logger(__name__)
 
 
 def global_limits(settings: Settings) -> BudgetLimits:
@@ -70,6 +77,21 @@ def _endpoint_name(backend: str, config: LLMConfig | None, llm: LLM | None) -> s
     if backend == "local":
         return "local"
     return config.endpoint_host if config is not None else None
+
+
+async def _preflight(env: RefineEnvironment, llm: LLM, journal: CallJournal, host: str) -> None:
+    """Check the endpoint before the first neuron pays (tools/llm/preflight.py); resolve `--simulator auto`.
+    Its answers are journaled under their own scope, never replayed, so the ledger counts what they cost."""
+
+    def record(purpose: Purpose, response: LLMResponse) -> None:
+        journal.put(f"preflight/{uuid.uuid4().hex}", "preflight", "chat", purpose, response.model_dump_json())
+
+    found = await preflight(llm, env.simulator_method, env.models, host, env.prompt_logprobs, record)
+    env.simulator_method = cast(LLMSimulatorMethod | Literal["builtin"], found.method)
+    log.info("preflight", simulator=found.method, calls=found.calls, ten_is_one_token=found.ten_is_one_token)
+    if found.ten_is_one_token is False:
+        log.warning("ten_split_into_digits", model=env.models["simulator"],
+                    note='the simulator model writes "10" as two tokens; a logprob simulator reads its first digit')
 
 
 @asynccontextmanager
@@ -131,6 +153,7 @@ async def _environment(
                                         "simulator_model": config.simulator_model}
             env.models = {purpose: config.model_for(purpose) for purpose in get_args(Purpose)}
             env.endpoint = _endpoint_name(backend, config, None)
+            await _preflight(env, client, journal, config.endpoint_host)
         # What exists now (subject, records, corpus: hundreds of thousands of objects) lives as long as
         # the command: out of the collector's sight, a full collection no longer walks all of it, which
         # took about a fifth of a sweep's CPU (bench/sweep). Garbage among it is collected after the block.

@@ -10,7 +10,7 @@ kind built around the explanation's first quoted token. It serves the loopback H
 
 Prompts are told apart by how their system message starts: "We are studying neurons" (explain),
 "You predict how strongly" (simulate), "You revise explanations of neurons" (revise), "You write
-test texts" (probe).
+test texts" (probe), "You check an endpoint" (the preflight).
 """
 
 from __future__ import annotations
@@ -88,6 +88,10 @@ def respond(messages: list[dict[str, str]], explanation: str, revised: str | Non
         return Answer(content=revised if revised is not None else revise_answer(last_user), completion_tokens=12)
     if system.startswith("You write test texts"):
         return Answer(content=probe_answer(last_user), completion_tokens=60)
+    if system.startswith("You check an endpoint"):
+        # One "10" token, with as many alternatives as the logprob simulators ask for.
+        top = [(str(v), 0.0 if v == 10 else -20.0) for v in range(11)] + [(w, -30.0) for w in ("ten", " 10", "1", "0")]
+        return Answer(content="10", logprobs=[("10", 0.0, top)], completion_tokens=1)
     raise AssertionError(f"the fake brain does not know this prompt: {system[:80]!r}")
 
 

@@ -31,7 +31,7 @@ from bench.support.chat_server import Answer, Behaviour, Malformed, Reset, Slow,
 from graphs.trace import ModelCalled, read_trace
 from tools.llm.journal import CallJournal
 
-CallKind = Literal["explain", "simulate", "revise", "probe"]
+CallKind = Literal["explain", "simulate", "revise", "probe", "preflight"]
 
 TransportFault = Literal["429-retry-after", "429", "500", "reset", "hang", "truncated", "non-json"]
 """Failed attempts: the client must retry them, a bounded number of times. None of them is paid."""
@@ -45,7 +45,7 @@ CONTENT_FAULTS: tuple[ContentFault, ...] = get_args(ContentFault)
 # How each prompt's system message starts (the brain tells them apart the same way).
 _SYSTEM_PREFIXES: dict[str, CallKind] = {
     "We are studying neurons": "explain", "You predict how strongly": "simulate",
-    "You revise explanations of neurons": "revise", "You write test texts": "probe",
+    "You revise explanations of neurons": "revise", "You write test texts": "probe", "You check an endpoint": "preflight",
 }
 MAX_RETRIES = 3
 MAX_ATTEMPTS = MAX_RETRIES + 1

@@ -69,6 +69,7 @@ RENDERERS: dict[str, Callable[[], dict[str, str]]] = {
     ALL_AT_ONCE_PROMPT: lambda: all_at_once_values(EXPLANATION, RECORDS[0] + RECORDS[1]),
     "revise": lambda: revise_prompt_values(REVISION),
     "probe": lambda: probe_prompt_values(PROBE),
+    "preflight": lambda: {"number": "10"},
 }
 
 
