@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tools.atomic import atomic_write_json
+from tools.atomic import atomic_write_json, read_json_file
 from tools.errors import BadInputError, RecordFileError, RefineryError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -106,13 +106,15 @@ class RunStore:
         return self.root / "results" / str(layer) / f"{neuron}.json"
 
     def result(self, layer: int, neuron: int) -> dict[str, Any] | None:
-        path = self.result_path(layer, neuron)
-        return json.loads(path.read_text()) if path.is_file() else None
+        found: dict[str, Any] | None = read_json_file(self.result_path(layer, neuron))
+        return found
 
     def results(self) -> list[dict[str, Any]]:
         out = []
         for path in sorted((self.root / "results").glob("*/*.json"), key=lambda p: (int(p.parent.name), int(p.stem))):
-            out.append(json.loads(path.read_text()))
+            found = read_json_file(path)
+            if found is not None:
+                out.append(found)
         return out
 
     def write_ledger(self, summary: dict[str, Any]) -> None:
