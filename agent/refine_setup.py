@@ -23,11 +23,11 @@ from agent.spending import guard_spending, price_of
 from agent.subject_process import start_subject_process
 from graphs.trace import TraceEvent
 from tools.errors import BadInputError
-from tools.llm.budget import Budget, BudgetLimits, Estimator
+from tools.llm.budget import Budget, BudgetedLLM, BudgetExhausted, BudgetLimits, Estimator
 from tools.llm.config import LLMConfig
 from tools.llm.journal import CallJournal
 from tools.llm.ledger import UsageLedger
-from tools.llm.preflight import preflight
+from tools.llm.preflight import JOURNAL_SCOPE, preflight
 from tools.llm.protocol import LLM, LLMResponse, Purpose
 from tools.probes.pool import CorpusPool
 from tools.simulators.select import LLMSimulatorMethod
@@ -65,7 +65,10 @@ async def open_refine_environment(
     with run.exclusive() if lock else nullcontext():
         async with _environment(settings, neurons, run, on_event, ledger, llm, subject, estimator) as env:
             if one_neuron:
-                env.command_limits, env.global_budget = global_limits(settings), None
+                # What the preflight spent came out of the command's budget: the neuron has the rest.
+                spent = env.global_budget if isinstance(env.global_budget, Budget) else Budget(BudgetLimits())
+                env.command_limits = global_limits(settings).after(-spent.spent_usd, -spent.spent_tokens, 0.0)
+                env.global_budget = None
             yield env
 
 
@@ -79,14 +82,21 @@ def _endpoint_name(backend: str, config: LLMConfig | None, llm: LLM | None) -> s
     return config.endpoint_host if config is not None else None
 
 
-async def _preflight(env: RefineEnvironment, llm: LLM, journal: CallJournal, host: str) -> None:
+async def _preflight(env: RefineEnvironment, llm: LLM, budget: Budget, estimator: Estimator, host: str) -> None:
     """Check the endpoint before the first neuron pays (tools/llm/preflight.py); resolve `--simulator auto`.
-    Its answers are journaled under their own scope, never replayed, so the ledger counts what they cost."""
+    Its calls are paid from the command's budget like any other; its answers are journaled under their
+    own scope, never replayed, so the ledger counts what they cost. A budget too small for it is too
+    small for any neuron's call: the command goes on unchecked and stops at the same budget."""
 
     def record(purpose: Purpose, response: LLMResponse) -> None:
-        journal.put(f"preflight/{uuid.uuid4().hex}", "preflight", "chat", purpose, response.model_dump_json())
+        env.journal.put(f"{JOURNAL_SCOPE}/{uuid.uuid4().hex}", JOURNAL_SCOPE, "chat", purpose, response.model_dump_json())
 
-    found = await preflight(llm, env.simulator_method, env.models, host, env.prompt_logprobs, record)
+    try:
+        found = await preflight(BudgetedLLM(llm, budget, estimator), env.simulator_method, env.models, host,
+                                env.prompt_logprobs, record)
+    except BudgetExhausted as stop:
+        log.warning("preflight_skipped", reason=str(stop))
+        return
     env.simulator_method = cast(LLMSimulatorMethod | Literal["builtin"], found.method)
     log.info("preflight", simulator=found.method, calls=found.calls, ten_is_one_token=found.ten_is_one_token)
     if found.ten_is_one_token is False:
@@ -126,12 +136,13 @@ async def _environment(
         stack.callback(journal.close)
         stack.callback(lambda: run.write_ledger({"paid": journal.summary(), "this_process": ledger.summary()}))
         checkpointer = stack.enter_context(open_checkpointer(run.checkpoints))
+        budget = Budget(global_limits(settings), scope="global")
         env = RefineEnvironment(
             run=run, store=records.store, service=ActivationService(child if child is not None else records.subject), excerpts=records.excerpts,
             vocab=vocab_for(records.subject), params=params, checkpointer=checkpointer, journal=journal,
             backend_name=backend, backend_description={"backend": backend}, simulator_method=settings.simulator,
             records_per_split=settings.records_per_split, neuron_limits=neuron_limits(settings),
-            global_budget=Budget(global_limits(settings), scope="global"), on_event=on_event, prompt_logprobs=prompt_logprobs_supported(settings),
+            global_budget=budget, on_event=on_event, prompt_logprobs=prompt_logprobs_supported(settings),
         )
         whole = records.all_excerpts if records.all_excerpts is not None else records.excerpts
         env.pool = CorpusPool.for_neurons(run.root / "pool", env.service, whole, params.pool_size, settings.seed, neurons,
@@ -153,7 +164,7 @@ async def _environment(
                                         "simulator_model": config.simulator_model}
             env.models = {purpose: config.model_for(purpose) for purpose in get_args(Purpose)}
             env.endpoint = _endpoint_name(backend, config, None)
-            await _preflight(env, client, journal, config.endpoint_host)
+            await _preflight(env, client, budget, env.estimator, config.endpoint_host)
         # What exists now (subject, records, corpus: hundreds of thousands of objects) lives as long as
         # the command: out of the collector's sight, a full collection no longer walks all of it, which
         # took about a fifth of a sweep's CPU (bench/sweep). Garbage among it is collected after the block.

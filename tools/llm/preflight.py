@@ -33,6 +33,9 @@ OUTPUT_TOKENS = 3
 
 LOGPROB_METHODS = frozenset({"chat-logprob", "chat-logprob-numbered"})
 
+JOURNAL_SCOPE = "preflight"
+"""The call journal's scope of the preflight's answers: every command pays its own, apart from any neuron's."""
+
 
 @dataclass(frozen=True)
 class Preflight:
