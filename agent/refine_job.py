@@ -17,7 +17,7 @@ from agent.traced_llm import TracedLLM
 from graphs.context import NeuronContext, RefineParams
 from graphs.refine import build_graph, recursion_limit
 from graphs.state import RefineInput, RefineState
-from graphs.trace import NeuronStarted, TraceEvent, TraceWriter, trace_path
+from graphs.trace import AnswersDiscarded, NeuronStarted, TraceEvent, TraceWriter, trace_path
 from tools.builtin.explainer import BuiltinExplainer
 from tools.builtin.reviser import BuiltinReviser
 from tools.builtin.simulator import BuiltinSimulator
@@ -144,8 +144,11 @@ async def refine_neuron(
         journal = JournaledLLM(budgeted, env.journal, f"{layer}/{neuron}", call_identity(env))
         chain: LLM = TracedLLM(journal, trace)
         words = env.params.max_explanation_words
-        explainer: Explainer = LLMExplainer(chain, max_words=words)
-        reviser: Reviser = LLMReviser(chain, max_words=words)
+        def discarded(purpose: Purpose, reasons: list[str]) -> None:
+            trace.emit(AnswersDiscarded(purpose=purpose, reasons=reasons, **trace.base()))
+
+        explainer: Explainer = LLMExplainer(chain, max_words=words, on_discarded=discarded)
+        reviser: Reviser = LLMReviser(chain, max_words=words, on_discarded=discarded)
         prober: Prober | None = LLMProber(chain)
         if env.simulator_method == "builtin":
             assert env.vocab is not None

@@ -51,6 +51,7 @@ from tools.probes.pool import NeuronPool, SelectionSet, enlarged_selection, pool
 from tools.probes.runner import read_probe_batches, run_probes, simulate_known, write_probe_batch
 from tools.probes.types import Counterexample, Generator, ProbeRequest, ProbeText
 from tools.revisers.base import RevisionContext
+from tools.revisers.ranking import SHOWN_RECORDS, rank_by_error
 from tools.science.normalize import normalize_records
 from tools.simulators.base import gather_all
 
@@ -344,15 +345,19 @@ async def revise(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[st
     assert best is not None
     # The records the reviser is shown come from the evidence split, never from the records that judge it.
     evidence = ctx.data.evidence()
-    per_record = (await _evidence_score(ctx, best["explanation"], evidence)).per_record
-    # Worst first: undefined per-record scores, then the lowest.
-    order = sorted(range(len(evidence)), key=lambda i: (per_record[i] is not None, per_record[i] or 0.0))
+    scored = await _evidence_score(ctx, best["explanation"], evidence)
+    # Records where the neuron is active, by how far the predictions miss them (tools/revisers/ranking.py):
+    # the worst ones shown with their predictions, the best ones (never the same) as what to keep.
+    ranked = rank_by_error(scored, ctx.data.max_activation)
+    worst = ranked[:SHOWN_RECORDS]
+    well = [i for i in reversed(ranked) if i not in worst][:SHOWN_RECORDS]
     cx_file = state.get("counterexample_file")
     counterexamples = [Counterexample.model_validate(c) for c in _read_json(cx_file)] if cx_file else []
     history = [(c["explanation"], c["score"]) for r in state.get("rounds", []) for c in r["candidates"]]
     context = RevisionContext(
-        explanation=best["explanation"], score=best["score"], best_records=[evidence[i] for i in order[::-1][:3]],
-        worst_records=[evidence[i] for i in order[:3]], counterexamples=counterexamples, train=ctx.data.train(),
+        explanation=best["explanation"], score=best["score"], best_records=[evidence[i] for i in well],
+        worst_records=[evidence[i] for i in worst], worst_predictions=[scored.simulations[i].expected or [] for i in worst],
+        counterexamples=counterexamples, train=ctx.data.train(),
         evidence=evidence, probes=read_probe_batches(state.get("probe_files", [])), max_activation=ctx.data.max_activation,
         history=history, mixture=_mixture(ctx), top_threshold=ctx.data.top_threshold,
     )

@@ -76,6 +76,7 @@ class ModelCalled(_Event):
     latency_s: float = 0.0
     retries: int = 0
     cached: bool = Field(False, description="Answered from the run's call journal (not paid again).")
+    finish_reason: str | None = Field(None, description='Why the answer ended: "stop", or "length" when cut at max_tokens.')
     error: str | None = None
 
 
@@ -86,6 +87,15 @@ class ExplanationsProposed(_Event):
     words: list[int] = Field(default_factory=list, description="Word count of each explanation.")
     answers: list[list[str]] = Field(default_factory=list, description="Per revision, the counterexamples it answers.")
     notes: list[str | None] = Field(default_factory=list, description="Per revision, how it was made.")
+
+
+class AnswersDiscarded(_Event):
+    """Answers of an explain or revise step that gave no candidate, one reason each: a failed call, an
+    empty or absurdly long answer, the current explanation repeated, or another sample's repeated."""
+
+    type: Literal["answers_discarded"] = "answers_discarded"
+    purpose: str
+    reasons: list[str]
 
 
 class Scored(_Event):
@@ -230,8 +240,8 @@ class Finalized(_Event):
 
 
 TraceEvent = Annotated[
-    NeuronStarted | SpanStarted | SpanEnded | ModelCalled | ExplanationsProposed | Scored | CandidateJudged | ProbeBatch
-    | CounterexamplesFound | StepFailed | Decided | Finalized,
+    NeuronStarted | SpanStarted | SpanEnded | ModelCalled | ExplanationsProposed | AnswersDiscarded | Scored | CandidateJudged
+    | ProbeBatch | CounterexamplesFound | StepFailed | Decided | Finalized,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[TraceEvent] = TypeAdapter(TraceEvent)

@@ -148,9 +148,9 @@ def faulty(kind: FaultKind, answer: Answer, max_tokens: int, echo: str = "") -> 
         case "empty-explanation":
             return replace(answer, content="")
         case "long-explanation":
-            # Cut at the cap, as servers do: the text is absurd, the bill is the cap's.
-            return replace(answer, content="tokens about " * (LONG_EXPLANATION_CHARS // 13), completion_tokens=max_tokens,
-                           finish_reason="length")
+            # A degenerate run of one character, cut at the cap as servers do: no word to keep (a long
+            # answer of words is capped at the word limit instead); the bill is the cap's.
+            return replace(answer, content="=" * LONG_EXPLANATION_CHARS, completion_tokens=max_tokens, finish_reason="length")
 
 
 class FaultPlan:
