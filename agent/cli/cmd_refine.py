@@ -125,4 +125,4 @@ def print_summary(out: dict[str, Any]) -> None:
     if (line := paired_text(out["paired"])) is not None:
         console.print(f"    gain: {line}", markup=False)
     console.print(f"{out['iterations']} rounds, {out['probes']} probes, {out['counterexamples']} counterexamples, "
-                  f"{out['tokens']:,} tokens, ${out['cost_usd']:.4f}, {out['seconds']:.1f} s; trace: {out['trace']}")
+                  f"{out['tokens']:,} tokens, ${out['cost_usd']:.4f}, {out['seconds']:.1f} s; trace: {out['trace']}", markup=False)

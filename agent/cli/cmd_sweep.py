@@ -176,6 +176,6 @@ def print_report(report: dict[str, Any]) -> None:
     for item in report["degraded"]:
         console.print(f"[yellow]degraded[/yellow] {item['neuron']}: {escape(item['reason'] or 'no reason recorded')}", highlight=False)
     if report["budget_stop"]:
-        console.print(f"[yellow]stopped by the budget[/yellow]: {report['budget_stop']}; rerun to resume "
-                      f"{len(report['unfinished'])} unfinished neurons")
-    console.print(f"outputs: {report['outputs']}")
+        console.print(f"[yellow]stopped by the budget[/yellow]: {escape(report['budget_stop'])}; rerun to resume "
+                      f"{len(report['unfinished'])} unfinished neurons", highlight=False)
+    console.print(f"outputs: {report['outputs']}", markup=False)
