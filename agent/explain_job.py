@@ -1,8 +1,13 @@
-"""One-shot explanation of a neuron: best-of-n on the selection split, then the held-out score."""
+"""One-shot explanation of a neuron: best-of-n on the selection split, then the held-out score.
+
+`refinery explain` runs it as the refinement graph stopped after its one-shot part (`explain_in_run`):
+the same run folder, call journal, trace, budgets and preflight as `refine`, so a rerun resumes and
+never pays twice. `explain_neuron` is the same science without a run folder (the offline demo).
+"""
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from pydantic import BaseModel, Field
 
@@ -14,6 +19,12 @@ from tools.llm.protocol import LLMError
 from tools.propose import best_of, propose
 from tools.records.neuron_data import NeuronData
 
+if TYPE_CHECKING:
+    from agent.refine_job import RefineEnvironment
+
+ONE_SHOT_ONLY = "explain: the one-shot explanation only"
+"""Why an `explain` neuron ends without refinement (its trace's `skipped` decision)."""
+
 
 class CandidateSummary(BaseModel):
     explanation: str
@@ -23,7 +34,7 @@ class CandidateSummary(BaseModel):
 class ExplainOutcome(BaseModel):
     layer: int
     neuron: int
-    status: str = Field(description="ok | failed")
+    status: str = Field(description="ok | degraded | failed (as a refined neuron's, docs/cli.md#statuses)")
     error: str | None = None
     explanation: str | None = None
     method: str = Field(description="Simulator method that produced every score here.")
@@ -35,6 +46,36 @@ class ExplainOutcome(BaseModel):
     tokens: int = 0
     cost_usd: float = 0.0
     candidates: list[CandidateSummary] = Field(default_factory=list)
+    problems: list[str] = Field(default_factory=list, description="Why the outcome is degraded.")
+    trace: str | None = Field(None, description="The neuron's trace file (a run's explain).")
+
+
+async def explain_in_run(env: RefineEnvironment, layer: int, neuron: int) -> ExplainOutcome:
+    """The one-shot part of the refinement graph, then its finalize (held-out score) without any round:
+    through the run's journal, trace and budgets. A neuron this run already refined keeps its result;
+    its one-shot part is what is reported."""
+    from agent.refine_job import refine_neuron
+    from graphs.trace import trace_path
+
+    state = await refine_neuron(env, layer, neuron, stop_before_probe=True)
+    final = await refine_neuron(env, layer, neuron, skip_reason=ONE_SHOT_ONLY)
+    return outcome_of(state, final, env.backend_name, str(trace_path(env.run.root, layer, neuron)))
+
+
+def outcome_of(state: dict[str, Any], final: dict[str, Any], backend: str, trace: str | None = None) -> ExplainOutcome:
+    """An `explain` outcome from the graph's one-shot state and its final summary."""
+    rounds = state.get("rounds") or []
+    candidates = [CandidateSummary(explanation=c["explanation"], selection_score=c["score"])
+                  for c in (rounds[0]["candidates"] if rounds else [])]
+    chosen, heldout = state.get("oneshot") or {}, final.get("oneshot") or {}
+    status = "failed" if final["status"] == "failed" else "degraded" if final.get("problems") else "ok"
+    return ExplainOutcome(
+        layer=final["layer"], neuron=final["neuron"], status=status, error=final.get("error"), method=final["method"],
+        backend=backend, explanation=heldout.get("explanation") or chosen.get("explanation"),
+        selection_score=chosen.get("score"), heldout_score=heldout.get("heldout_score"), heldout_ci=heldout.get("heldout_ci"),
+        heldout_reason=heldout.get("reason"), tokens=final["tokens"], cost_usd=final["cost_usd"], candidates=candidates,
+        problems=final.get("problems", []), trace=trace,
+    )
 
 
 async def explain_neuron(data: NeuronData, backend: Backend, n: int, seed: int = 0) -> ExplainOutcome:

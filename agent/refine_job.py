@@ -17,7 +17,7 @@ from agent.traced_llm import TracedLLM
 from graphs.context import NeuronContext, RefineParams
 from graphs.refine import build_graph, recursion_limit
 from graphs.state import RefineInput, RefineState
-from graphs.trace import NeuronStarted, TraceEvent, TraceWriter, trace_path
+from graphs.trace import AnswersDiscarded, NeuronStarted, TraceEvent, TraceWriter, trace_path
 from tools.builtin.explainer import BuiltinExplainer
 from tools.builtin.reviser import BuiltinReviser
 from tools.builtin.simulator import BuiltinSimulator
@@ -70,6 +70,10 @@ class RefineEnvironment:
     """A one-neuron command's own budget (`refine`): folded into the neuron's limits instead of a
     parent, so it stops the loop and leaves room for the held-out score like a per-neuron budget."""
     on_event: Callable[[TraceEvent], None] | None = None
+    models: dict[Purpose, str] = field(default_factory=dict)
+    """The model answering each purpose's calls (empty for an injected LLM)."""
+    endpoint: str | None = None
+    """Who answers the calls: the endpoint's host, "local", or the injected model's type."""
     pool: CorpusPool | None = None
     graphs: dict[bool, RefineGraph] = field(default_factory=dict)
     """Compiled graphs by `stop_before_probe`: compiling inspects every node's source (~50 ms), once per run is enough."""
@@ -77,6 +81,16 @@ class RefineEnvironment:
 
 def thread_config(layer: int, neuron: int, params: RefineParams) -> RunnableConfig:
     return {"configurable": {"thread_id": f"{layer}/{neuron}"}, "recursion_limit": recursion_limit(params.max_iters)}
+
+
+def call_identity(env: RefineEnvironment) -> Callable[[Purpose], str]:
+    """Who answers a purpose's calls, as the journal and the simulation memo key them: model, endpoint
+    host and, for simulations, the simulator method."""
+    def identity(purpose: Purpose) -> str:
+        method = f"/{env.simulator_method}" if purpose == "simulator" else ""
+        return f"{env.models.get(purpose, '')}@{env.endpoint}{method}"
+
+    return identity
 
 
 def _neuron_budget(env: RefineEnvironment, layer: int, neuron: int, seconds_done: float) -> Budget:
@@ -127,11 +141,14 @@ async def refine_neuron(
     journal = budgeted = None
     if env.llm is not None:
         budgeted = BudgetedLLM(env.llm, budget, env.estimator or (lambda r: (0.0, 0)))
-        journal = JournaledLLM(budgeted, env.journal, f"{layer}/{neuron}")
+        journal = JournaledLLM(budgeted, env.journal, f"{layer}/{neuron}", call_identity(env))
         chain: LLM = TracedLLM(journal, trace)
         words = env.params.max_explanation_words
-        explainer: Explainer = LLMExplainer(chain, max_words=words)
-        reviser: Reviser = LLMReviser(chain, max_words=words)
+        def discarded(purpose: Purpose, reasons: list[str]) -> None:
+            trace.emit(AnswersDiscarded(purpose=purpose, reasons=reasons, **trace.base()))
+
+        explainer: Explainer = LLMExplainer(chain, max_words=words, on_discarded=discarded)
+        reviser: Reviser = LLMReviser(chain, max_words=words, on_discarded=discarded)
         prober: Prober | None = LLMProber(chain)
         if env.simulator_method == "builtin":
             assert env.vocab is not None
@@ -143,7 +160,7 @@ async def refine_neuron(
         words = env.params.max_explanation_words
         explainer, reviser, prober = BuiltinExplainer(env.vocab, words), BuiltinReviser(env.vocab, words), None
         simulator = BuiltinSimulator(env.vocab)
-    simulator = MemoizedSimulator(simulator)
+    simulator = MemoizedSimulator(simulator, identity=call_identity(env)("simulator"))
     record = data.record
     record_excerpts = {r.excerpt_index for r in record.most_positive_activation_records + record.random_sample
                        if r.excerpt_index is not None}

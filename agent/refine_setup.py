@@ -4,27 +4,37 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, nullcontext
+from typing import Any, Literal, cast, get_args
+
+import structlog
 
 from agent.backends import llm_config, local_config, resolve_backend, vocab_for
 from agent.checkpoints import open_checkpointer
 from agent.params import refine_params
 from agent.records_job import ensure_records, open_records
 from agent.refine_job import RefineEnvironment, estimator_for
+from agent.run_identity import check_resume
 from agent.runstore import RunStore
 from agent.settings import Settings, prompt_logprobs_supported
 from agent.spending import guard_spending, price_of
 from agent.subject_process import start_subject_process
 from graphs.trace import TraceEvent
 from tools.errors import BadInputError
-from tools.llm.budget import Budget, BudgetLimits, Estimator
+from tools.llm.budget import Budget, BudgetedLLM, BudgetExhausted, BudgetLimits, Estimator
+from tools.llm.config import LLMConfig
 from tools.llm.journal import CallJournal
 from tools.llm.ledger import UsageLedger
-from tools.llm.protocol import LLM
+from tools.llm.preflight import JOURNAL_SCOPE, preflight
+from tools.llm.protocol import LLM, LLMResponse, Purpose
 from tools.probes.pool import CorpusPool
+from tools.simulators.select import LLMSimulatorMethod
 from tools.subject.base import SubjectModel
 from tools.subject.service import ActivationService
+
+log = structlog.get_logger(__name__)
 
 
 def global_limits(settings: Settings) -> BudgetLimits:
@@ -55,8 +65,43 @@ async def open_refine_environment(
     with run.exclusive() if lock else nullcontext():
         async with _environment(settings, neurons, run, on_event, ledger, llm, subject, estimator) as env:
             if one_neuron:
-                env.command_limits, env.global_budget = global_limits(settings), None
+                # What the preflight spent came out of the command's budget: the neuron has the rest.
+                spent = env.global_budget if isinstance(env.global_budget, Budget) else Budget(BudgetLimits())
+                env.command_limits = global_limits(settings).after(-spent.spent_usd, -spent.spent_tokens, 0.0)
+                env.global_budget = None
             yield env
+
+
+def _endpoint_name(backend: str, config: LLMConfig | None, llm: LLM | None) -> str | None:
+    """Which endpoint answers the calls, as caches and run folders tell endpoints apart: its host (never
+    the key); "local" for the local server (a new port each start); the model's type when injected."""
+    if llm is not None:
+        return f"injected:{type(llm).__name__}"
+    if backend == "local":
+        return "local"
+    return config.endpoint_host if config is not None else None
+
+
+async def _preflight(env: RefineEnvironment, llm: LLM, budget: Budget, estimator: Estimator, host: str) -> None:
+    """Check the endpoint before the first neuron pays (tools/llm/preflight.py); resolve `--simulator auto`.
+    Its calls are paid from the command's budget like any other; its answers are journaled under their
+    own scope, never replayed, so the ledger counts what they cost. A budget too small for it is too
+    small for any neuron's call: the command goes on unchecked and stops at the same budget."""
+
+    def record(purpose: Purpose, response: LLMResponse) -> None:
+        env.journal.put(f"{JOURNAL_SCOPE}/{uuid.uuid4().hex}", JOURNAL_SCOPE, "chat", purpose, response.model_dump_json())
+
+    try:
+        found = await preflight(BudgetedLLM(llm, budget, estimator), env.simulator_method, env.models, host,
+                                env.prompt_logprobs, record)
+    except BudgetExhausted as stop:
+        log.warning("preflight_skipped", reason=str(stop))
+        return
+    env.simulator_method = cast(LLMSimulatorMethod | Literal["builtin"], found.method)
+    log.info("preflight", simulator=found.method, calls=found.calls, ten_is_one_token=found.ten_is_one_token)
+    if found.ten_is_one_token is False:
+        log.warning("ten_split_into_digits", model=env.models["simulator"],
+                    note='the simulator model writes "10" as two tokens; a logprob simulator reads its first digit')
 
 
 @asynccontextmanager
@@ -71,6 +116,10 @@ async def _environment(
     guard_spending(settings, backend, config, params, len(neurons), refine=True, budgeted=True)
     if settings.subject_process and subject is not None:
         raise BadInputError("--subject-process loads the configured model in a child process; it cannot serve an injected subject")
+    config_doc: dict[str, Any] = {"settings": settings.public_dump(), "backend": backend, "params": params.model_dump(),
+                                  "endpoint": _endpoint_name(backend, config, llm)}
+    # Before any work, and before config.json is written: a resume must be the same experiment.
+    check_resume(run.name, run.saved_config(), config_doc)
     records = open_records(settings, subject)
     ledger = ledger or UsageLedger()
     async with AsyncExitStack() as stack:
@@ -80,20 +129,20 @@ async def _environment(
             stack.callback(child.close)
         for layer in sorted({layer for layer, _ in neurons}):
             ensure_records(records, layer, [n for l_, n in neurons if l_ == layer], settings)
-        run.save_config({"settings": settings.public_dump(), "backend": backend, "params": params.model_dump(),
-                         "records": records.manifest.model_dump()})
+        run.save_config(config_doc | {"records": records.manifest.model_dump()})
         if child is not None:
             await asyncio.to_thread(child.wait_ready)
         journal = CallJournal(run.journal)
         stack.callback(journal.close)
         stack.callback(lambda: run.write_ledger({"paid": journal.summary(), "this_process": ledger.summary()}))
         checkpointer = stack.enter_context(open_checkpointer(run.checkpoints))
+        budget = Budget(global_limits(settings), scope="global")
         env = RefineEnvironment(
             run=run, store=records.store, service=ActivationService(child if child is not None else records.subject), excerpts=records.excerpts,
             vocab=vocab_for(records.subject), params=params, checkpointer=checkpointer, journal=journal,
             backend_name=backend, backend_description={"backend": backend}, simulator_method=settings.simulator,
             records_per_split=settings.records_per_split, neuron_limits=neuron_limits(settings),
-            global_budget=Budget(global_limits(settings), scope="global"), on_event=on_event, prompt_logprobs=prompt_logprobs_supported(settings),
+            global_budget=budget, on_event=on_event, prompt_logprobs=prompt_logprobs_supported(settings),
         )
         whole = records.all_excerpts if records.all_excerpts is not None else records.excerpts
         env.pool = CorpusPool.for_neurons(run.root / "pool", env.service, whole, params.pool_size, settings.seed, neurons,
@@ -102,6 +151,7 @@ async def _environment(
             env.llm = llm
             env.estimator = estimator
             env.backend_description |= {"endpoint": "injected", "llm": type(llm).__name__}
+            env.endpoint = config_doc["endpoint"]
         elif backend in ("llm", "local"):
             from tools.llm.openai_client import OpenAIChatLLM
 
@@ -112,6 +162,9 @@ async def _environment(
             env.estimator = estimator_for(price_of(config), config.model_for)
             env.backend_description |= {"endpoint": config.endpoint, "explainer_model": config.explainer_model,
                                         "simulator_model": config.simulator_model}
+            env.models = {purpose: config.model_for(purpose) for purpose in get_args(Purpose)}
+            env.endpoint = _endpoint_name(backend, config, None)
+            await _preflight(env, client, budget, env.estimator, config.endpoint_host)
         # What exists now (subject, records, corpus: hundreds of thousands of objects) lives as long as
         # the command: out of the collector's sight, a full collection no longer walks all of it, which
         # took about a fifth of a sweep's CPU (bench/sweep). Garbage among it is collected after the block.

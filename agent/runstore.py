@@ -24,14 +24,23 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tools.atomic import atomic_write_json
-from tools.errors import BadInputError, RefineryError
+from tools.atomic import atomic_write_json, read_json_file
+from tools.errors import BadInputError, RecordFileError, RefineryError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 class RunInUseError(RefineryError):
     """Another process is working on the same run folder."""
+
+
+def fresh_run_name(runs_dir: Path, name: str) -> str:
+    """`name`, or the first of name-2, name-3, ... with no run folder yet (`--new-run`)."""
+    candidate, number = name, 1
+    while (runs_dir / candidate).exists():
+        number += 1
+        candidate = f"{name}-{number}"
+    return candidate
 
 
 class RunStore:
@@ -77,6 +86,19 @@ class RunStore:
     def journal(self) -> Path:
         return self.root / "journal.sqlite"
 
+    def saved_config(self) -> dict[str, Any] | None:
+        """The config.json of an earlier command on this run, or None for a new run."""
+        path = self.root / "config.json"
+        if not path.is_file():
+            return None
+        try:
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise RecordFileError(path, f"not a run config: {err}") from None
+        if not isinstance(loaded, dict):
+            raise RecordFileError(path, "not a run config: not a JSON object")
+        return loaded
+
     def save_config(self, config: dict[str, Any]) -> None:
         atomic_write_json(self.root / "config.json", config, indent=2)
 
@@ -84,13 +106,15 @@ class RunStore:
         return self.root / "results" / str(layer) / f"{neuron}.json"
 
     def result(self, layer: int, neuron: int) -> dict[str, Any] | None:
-        path = self.result_path(layer, neuron)
-        return json.loads(path.read_text()) if path.is_file() else None
+        found: dict[str, Any] | None = read_json_file(self.result_path(layer, neuron))
+        return found
 
     def results(self) -> list[dict[str, Any]]:
         out = []
         for path in sorted((self.root / "results").glob("*/*.json"), key=lambda p: (int(p.parent.name), int(p.stem))):
-            out.append(json.loads(path.read_text()))
+            found = read_json_file(path)
+            if found is not None:
+                out.append(found)
         return out
 
     def write_ledger(self, summary: dict[str, Any]) -> None:

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
 
     # Refinement loop
     run: str = Field("default", description="Run name: outputs go to RUNS_DIR/RUN; rerunning a command on the same run resumes it.")
+    new_run: bool = Field(
+        False, description="Start a new run instead of resuming RUN: the first free name of RUN-2, RUN-3, ... "
+        "(a run is resumed only with the settings it was made with).")
     max_iters: int = Field(6, ge=0, description="Probe-and-revise rounds per neuron at most.")
     epsilon: float = Field(0.01, ge=0, description="Selection-score gain at or below this counts as no improvement.")
     patience: int = Field(3, ge=1, description="Stop after this many rounds in a row without improvement.")
@@ -177,6 +180,14 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml_file = os.environ.get("REFINERY_CONFIG", "refinery.toml")
         return (init_settings, env_settings, dotenv_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+
+    def resolved_run(self) -> Settings:
+        """These settings with `--new-run` turned into the run name it picks."""
+        if not self.new_run:
+            return self
+        from agent.runstore import fresh_run_name
+
+        return self.model_copy(update={"run": fresh_run_name(self.runs_dir, self.run), "new_run": False})
 
     def public_dump(self) -> dict[str, Any]:
         """The resolved settings, JSON-ready, with secrets left out (saved into run folders)."""

@@ -37,7 +37,8 @@ class TracedLLM:
         self.model_for = model_for or {}
 
     async def _traced(self, purpose: str, messages: list[dict[str, str]], call: Awaitable[T],
-                      text: Callable[[T], str | None], tokens: Callable[[T], list[TokenLogprob] | None]) -> T:
+                      text: Callable[[T], str | None], tokens: Callable[[T], list[TokenLogprob] | None],
+                      finish_reason: Callable[[T], str | None] = lambda r: None) -> T:
         try:
             response = await call
         except LLMError as err:
@@ -49,14 +50,14 @@ class TracedLLM:
             purpose=purpose, model=usage.model, messages=messages, response=text(response),
             logprobs=logprob_summary(tokens(response)), prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens, cost_usd=usage.cost_usd, latency_s=usage.latency_s,
-            retries=usage.retries, cached=usage.cached, **self.trace.base(),
+            retries=usage.retries, cached=usage.cached, finish_reason=finish_reason(response), **self.trace.base(),
         ))
         return response
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         messages = [m.model_dump() for m in request.messages]
         return await self._traced(request.purpose, messages, self.inner.complete(request),
-                                  lambda r: r.text, lambda r: r.logprobs)
+                                  lambda r: r.text, lambda r: r.logprobs, lambda r: r.finish_reason)
 
     async def score_prompt(self, request: PromptScoreRequest) -> PromptScoreResponse:
         if not isinstance(self.inner, PromptScorer):

@@ -59,6 +59,7 @@ from bench.support.faults import (
     CONTENT_FAULTS,
     MAX_ATTEMPTS,
     MAX_RETRIES,
+    NEURON_CALLS,
     RECORD_DAMAGES,
     TRANSPORT_FAULTS,
     CallKind,
@@ -247,13 +248,13 @@ def phase_kill(c: Campaign, kills: int, seed: int) -> dict[str, Any]:
             "kill_at_request": killer.at, "of_requests": plan.requests, "killed": died == -signal.SIGKILL,
             "finished_before_kill": len(finished), "rerun_exit_code": code, "lost": lost, "duplicate_finished": duplicated,
             "outputs_identical": outputs == reference, "calls_journaled_before_rerun": journaled,
-            "calls_asked_by_rerun": rerun.account(MAX_ATTEMPTS).paid,
-            "answers_lost_in_flight": killed.account(MAX_ATTEMPTS).paid - journaled,
+            "calls_asked_by_rerun": rerun.account(MAX_ATTEMPTS, NEURON_CALLS).paid,
+            "answers_lost_in_flight": killed.account(MAX_ATTEMPTS, NEURON_CALLS).paid - journaled,
         }
         moments.append(moment)
         c.check(moment["killed"] and code == reference_code, f"kill {number}: not killed, or the rerun ended differently")
         c.check(not lost and not duplicated and moment["outputs_identical"], f"kill {number}: lost, duplicated or different outputs")
-        c.check(moment["calls_asked_by_rerun"] == plan.account(MAX_ATTEMPTS).paid - journaled, f"kill {number}: the rerun re-paid calls")
+        c.check(moment["calls_asked_by_rerun"] == plan.account(MAX_ATTEMPTS, NEURON_CALLS).paid - journaled, f"kill {number}: the rerun re-paid calls")
     return {"neurons": KILL_NEURONS, "reference_requests": plan.requests, "moments": moments,
             "lost": sum(len(m["lost"]) for m in moments), "duplicate_finished": sum(len(m["duplicate_finished"]) for m in moments)}
 

@@ -19,7 +19,7 @@ import numpy as np
 from langgraph.runtime import Runtime
 
 from graphs.context import NeuronContext
-from graphs.policy import decide, should_stop
+from graphs.policy import decide, heldout_problems, should_stop
 from graphs.state import Candidate, RefineState, Round
 from graphs.trace import (
     BaselineResult,
@@ -51,6 +51,7 @@ from tools.probes.pool import NeuronPool, SelectionSet, enlarged_selection, pool
 from tools.probes.runner import read_probe_batches, run_probes, simulate_known, write_probe_batch
 from tools.probes.types import Counterexample, Generator, ProbeRequest, ProbeText
 from tools.revisers.base import RevisionContext
+from tools.revisers.ranking import SHOWN_RECORDS, rank_by_error
 from tools.science.normalize import normalize_records
 from tools.scorers import field_scores
 from tools.simulators.base import gather_all
@@ -346,15 +347,19 @@ async def revise(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[st
     assert best is not None
     # The records the reviser is shown come from the evidence split, never from the records that judge it.
     evidence = ctx.data.evidence()
-    per_record = (await _evidence_score(ctx, best["explanation"], evidence)).per_record
-    # Worst first: undefined per-record scores, then the lowest.
-    order = sorted(range(len(evidence)), key=lambda i: (per_record[i] is not None, per_record[i] or 0.0))
+    scored = await _evidence_score(ctx, best["explanation"], evidence)
+    # Records where the neuron is active, by how far the predictions miss them (tools/revisers/ranking.py):
+    # the worst ones shown with their predictions, the best ones (never the same) as what to keep.
+    ranked = rank_by_error(scored, ctx.data.max_activation)
+    worst = ranked[:SHOWN_RECORDS]
+    well = [i for i in reversed(ranked) if i not in worst][:SHOWN_RECORDS]
     cx_file = state.get("counterexample_file")
     counterexamples = [Counterexample.model_validate(c) for c in _read_json(cx_file)] if cx_file else []
     history = [(c["explanation"], c["score"]) for r in state.get("rounds", []) for c in r["candidates"]]
     context = RevisionContext(
-        explanation=best["explanation"], score=best["score"], best_records=[evidence[i] for i in order[::-1][:3]],
-        worst_records=[evidence[i] for i in order[:3]], counterexamples=counterexamples, train=ctx.data.train(),
+        explanation=best["explanation"], score=best["score"], best_records=[evidence[i] for i in well],
+        worst_records=[evidence[i] for i in worst], worst_predictions=[scored.simulations[i].expected or [] for i in worst],
+        counterexamples=counterexamples, train=ctx.data.train(),
         evidence=evidence, probes=read_probe_batches(state.get("probe_files", [])), max_activation=ctx.data.max_activation,
         history=history, mixture=_mixture(ctx), top_threshold=ctx.data.top_threshold,
     )
@@ -408,6 +413,7 @@ async def finalize(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[
     results: dict[str, HeldoutResult | None] = {"oneshot": None, "refined": None}
     paired: PairedGain | None = None
     exported: list[ExplanationScore] = []
+    scoring_problems: list[str] = []
     error = state.get("stop_reason") if stop == "failed" or (best is None and stop != "skipped") else None
     if best is not None and oneshot is not None and stop != "failed":
         heldout = data.final_heldout()
@@ -431,13 +437,12 @@ async def finalize(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[
                                                                       ctx.params.seed))
             paired = PairedGain.of(first, refined)
             exported = [refined] + ([first] if first is not refined else [])
-            if refined.n_records and refined.n_failed == refined.n_records:
-                error = f"no held-out score: {refined.score_reason}"
+            error, scoring_problems = heldout_problems(refined, first)
     elif stop == "skipped" and baseline is not None and baseline.path:
         # Finished by the free triage: its explanation is the neuron's, exported like any other.
         exported = [ExplanationScore.model_validate_json(Path(baseline.path).read_text(encoding="utf-8"))]
     output = await _output_side(ctx) if ctx.params.output_side and stop != "failed" else None
-    problems = list(state.get("problems", []))
+    problems = [*state.get("problems", []), *scoring_problems]
     spend = ctx.budget
     final = Finalized(
         status=_status(stop, error, problems), stop=stop, method=ctx.simulator.method, oneshot=results["oneshot"],

@@ -88,3 +88,24 @@ def should_stop(best: Candidate | None, iteration: int, stale: int, params: Refi
     if stale >= params.patience:
         return "converged", f"no improvement above {params.epsilon:g} for {stale} rounds"
     return None, ""
+
+
+MAX_FAILED_SHARE = 0.2
+"""A held-out score read from fewer than 80% of its records is real but thin: the neuron ends
+`degraded` when more than this share of either explanation's held-out records failed."""
+
+
+def heldout_problems(refined: ExplanationScore, oneshot: ExplanationScore) -> tuple[str | None, list[str]]:
+    """(error, problems) of a neuron's held-out scoring: no refined score is an error (the neuron
+    failed); an undefined one-shot score, or too many failed records, are problems (degraded)."""
+    if refined.score is None:
+        return f"no held-out score: {refined.score_reason}", []
+    problems = []
+    if oneshot.score is None:
+        problems.append(f"the one-shot explanation has no held-out score: {oneshot.score_reason}")
+    scored = [("refined", refined)] + ([("one-shot", oneshot)] if oneshot is not refined else [])
+    for name, result in scored:
+        if result.n_records and result.n_failed / result.n_records > MAX_FAILED_SHARE:
+            problems.append(f"{result.n_failed} of the {result.n_records} held-out records failed for the {name} explanation "
+                            f"(more than {MAX_FAILED_SHARE:.0%})")
+    return None, problems

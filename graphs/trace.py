@@ -78,6 +78,7 @@ class ModelCalled(_Event):
     latency_s: float = 0.0
     retries: int = 0
     cached: bool = Field(False, description="Answered from the run's call journal (not paid again).")
+    finish_reason: str | None = Field(None, description='Why the answer ended: "stop", or "length" when cut at max_tokens.')
     error: str | None = None
 
 
@@ -88,6 +89,15 @@ class ExplanationsProposed(_Event):
     words: list[int] = Field(default_factory=list, description="Word count of each explanation.")
     answers: list[list[str]] = Field(default_factory=list, description="Per revision, the counterexamples it answers.")
     notes: list[str | None] = Field(default_factory=list, description="Per revision, how it was made.")
+
+
+class AnswersDiscarded(_Event):
+    """Answers of an explain or revise step that gave no candidate, one reason each: a failed call, an
+    empty or absurdly long answer, the current explanation repeated, or another sample's repeated."""
+
+    type: Literal["answers_discarded"] = "answers_discarded"
+    purpose: str
+    reasons: list[str]
 
 
 class Scored(_Event):
@@ -208,8 +218,10 @@ class BaselineResult(BaseModel):
 
 
 NeuronStatus = Literal["ok", "degraded", "failed", "skipped"]
-"""ok: refined and scored; degraded: scored, but an LLM step failed on the way (`problems` says which);
-failed: nothing usable (no explanation, or no held-out score); skipped: finished without refinement."""
+"""ok: refined and scored; degraded: scored, but an LLM step failed on the way, the one-shot
+explanation has no held-out score, or more than 20% of a held-out simulation's records failed
+(`problems` says which); failed: nothing usable (no explanation, or no refined held-out score,
+e.g. a constant simulation); skipped: finished without refinement."""
 
 
 class Finalized(_Event):
@@ -232,8 +244,8 @@ class Finalized(_Event):
 
 
 TraceEvent = Annotated[
-    NeuronStarted | SpanStarted | SpanEnded | ModelCalled | ExplanationsProposed | Scored | CandidateJudged | ProbeBatch
-    | CounterexamplesFound | StepFailed | Decided | Finalized,
+    NeuronStarted | SpanStarted | SpanEnded | ModelCalled | ExplanationsProposed | AnswersDiscarded | Scored | CandidateJudged
+    | ProbeBatch | CounterexamplesFound | StepFailed | Decided | Finalized,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[TraceEvent] = TypeAdapter(TraceEvent)

@@ -13,6 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from tools.errors import RecordFileError
+
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` atomically (same-directory temp file, then rename over the target)."""
@@ -34,3 +36,14 @@ def atomic_write_text(path: Path, text: str) -> None:
 def atomic_write_json(path: Path, obj: Any, indent: int | None = None) -> None:
     """JSON with NaN/inf refused: undefined numbers must already be `None`."""
     atomic_write_text(path, json.dumps(obj, indent=indent, allow_nan=False, ensure_ascii=False) + "\n")
+
+
+def read_json_file(path: Path) -> Any | None:
+    """The JSON in `path`, or None when there is no such file; a file that is not JSON raises
+    RecordFileError naming it (one line, no traceback), never a bare decoding error."""
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise RecordFileError(path, f"not readable JSON ({err})") from None

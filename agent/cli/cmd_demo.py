@@ -8,6 +8,7 @@ import textwrap
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from agent.cli.options import explaining_options, parse_index_list
@@ -77,8 +78,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             return out
 
     outcomes = asyncio.run(explain_all())
-    table = Table(title=f"{ctx.manifest.model_id} layer {args.layer}, {ctx.manifest.n_excerpts:,} excerpts of {ctx.manifest.corpus_id}, "
-                        f"backend {outcomes[0].backend} / {outcomes[0].method}")
+    # Table titles and cells are markup: model, corpus, tokens and explanations are escaped.
+    table = Table(title=escape(f"{ctx.manifest.model_id} layer {args.layer}, {ctx.manifest.n_excerpts:,} excerpts of "
+                               f"{ctx.manifest.corpus_id}, backend {outcomes[0].backend} / {outcomes[0].method}"))
     for column in ("neuron", "max act", "top tokens", "explanation", "selection r", "held-out r [95% CI]"):
         table.add_column(column)
     for outcome in outcomes:
@@ -86,8 +88,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         tokens = ", ".join(repr(t) for t, _ in row["top_tokens"])
         ci = f" [{outcome.heldout_ci[0]:.2f}, {outcome.heldout_ci[1]:.2f}]" if outcome.heldout_ci else ""
         table.add_row(
-            f"{args.layer}/{outcome.neuron}", f"{row['max_activation']:.2f}", tokens,
-            textwrap.shorten(outcome.explanation or f"failed: {outcome.error}", 44, placeholder=" ..."),
+            f"{args.layer}/{outcome.neuron}", f"{row['max_activation']:.2f}", escape(tokens),
+            escape(textwrap.shorten(outcome.explanation or f"failed: {outcome.error}", 44, placeholder=" ...")),
             _fmt(outcome.selection_score), _fmt(outcome.heldout_score) + ci,
         )
     console = Console(width=WIDTH)

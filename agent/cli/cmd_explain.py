@@ -8,8 +8,9 @@ import json
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 
-from agent.cli.options import explaining_options, one_neuron_options
+from agent.cli.options import budget_options, explaining_options, one_neuron_options, run_folder_options
 from agent.settings import Settings
 
 if TYPE_CHECKING:  # imported where it runs, keeping the CLI's start fast
@@ -23,6 +24,11 @@ that nothing else looked at, with a 95% bootstrap interval over records. Records
 fly if the records directory lacks them. The simulator method is named with every score: scores
 of different methods are not comparable.
 
+It is the refinement agent stopped after its one-shot part: the same run folder (RUNS_DIR/RUN:
+call journal, trace, results; a rerun resumes and never pays twice for a call), the same budgets
+and the same preflight of the endpoint as `refine`. Status and exit codes are refine's: 0 ok,
+1 degraded or failed, 2 bad input.
+
 examples:
   refinery explain --layer 3 --neuron 17                      # offline builtin backend
   OPENAI_API_KEY=... refinery explain --layer 3 --neuron 17 --backend llm --n 5
@@ -32,24 +38,21 @@ examples:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("explain", help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     one_neuron_options(parser)
+    run_folder_options(parser.add_argument_group("run folder"))
+    budget_options(parser)
     explaining_options(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from agent.backends import check_spending, open_backend
-    from agent.explain_job import explain_neuron
-    from agent.records_job import ensure_records, open_records
-    from tools.records.neuron_data import NeuronData
+    from agent.explain_job import explain_in_run
+    from agent.refine_setup import open_refine_environment
 
-    check_spending(settings, neurons=1)  # before building records: a refusal costs nothing
-    ctx = open_records(settings)
-    ensure_records(ctx, args.layer, [args.neuron], settings)
-    data = NeuronData(args.layer, args.neuron, ctx.store.read(args.layer, args.neuron), settings.records_per_split)
+    settings = settings.resolved_run()
 
     async def go() -> ExplainOutcome:
-        async with open_backend(settings, ctx.subject) as backend:
-            return await explain_neuron(data, backend, settings.n_explanations, seed=settings.seed)
+        async with open_refine_environment(settings, [(args.layer, args.neuron)], one_neuron=True) as env:
+            return await explain_in_run(env, args.layer, args.neuron)
 
     outcome = asyncio.run(go())
     if args.json:
@@ -70,12 +73,17 @@ def fmt_ci(ci: tuple[float, float] | None) -> str:
 
 def print_outcome(outcome: ExplainOutcome) -> None:
     console = Console(soft_wrap=True)
-    console.print(f"[bold]neuron {outcome.layer}/{outcome.neuron}[/bold]  backend {outcome.backend}, simulator {outcome.method}")
-    if outcome.status != "ok":
-        console.print(f"[red]failed:[/red] {outcome.error}")
+    # Errors, problems and explanations quote LLM answers and files: never markup.
+    console.print(f"[bold]neuron {outcome.layer}/{outcome.neuron}[/bold]  backend {escape(outcome.backend)}, "
+                  f"simulator {escape(outcome.method)}", highlight=False)
+    if outcome.status == "failed":
+        console.print(f"[red]failed:[/red] {escape(outcome.error or 'no reason recorded')}", highlight=False)
         return
+    for problem in outcome.problems:
+        console.print(f"[yellow]degraded[/yellow]: {escape(problem)}", highlight=False)
     console.print(f"explanation: the main thing this neuron does is find {outcome.explanation}", markup=False)
     console.print(f"selection score (valid): {fmt_score(outcome.selection_score)}")
     console.print(f"held-out score (test):   {fmt_score(outcome.heldout_score)}{fmt_ci(outcome.heldout_ci)}"
-                  + (f"  ({outcome.heldout_reason})" if outcome.heldout_reason else ""))
-    console.print(f"spend: {outcome.tokens:,} tokens, ${outcome.cost_usd:.4f}; {len(outcome.candidates)} candidates")
+                  + (f"  ({outcome.heldout_reason})" if outcome.heldout_reason else ""), markup=False)
+    console.print(f"spend: {outcome.tokens:,} tokens, ${outcome.cost_usd:.4f}; {len(outcome.candidates)} candidates"
+                  + (f"; trace: {outcome.trace}" if outcome.trace else ""), markup=False)

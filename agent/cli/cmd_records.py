@@ -7,6 +7,7 @@ import json
 from typing import TypedDict
 
 from rich.console import Console, JustifyMethod
+from rich.markup import escape
 from rich.table import Table
 
 from agent.cli.options import corpus_options, logging_options, parse_index_list, setting, subject_options
@@ -69,7 +70,8 @@ def print_table(rows: list[NeuronRow], title: str, limit: int = 24) -> None:
     for column, justify in columns:
         table.add_column(column, justify=justify)
     for row in rows[:limit]:
-        tokens = ", ".join(f"{show_token(t)} {v:.2f}" for t, v in row["top_tokens"])
+        # Tokens are any text ("[/INST]"): a table cell is markup, so they are escaped.
+        tokens = escape(", ".join(f"{show_token(t)} {v:.2f}" for t, v in row["top_tokens"]))
         table.add_row(f"{row['layer']}/{row['neuron']}", f"{row['max_activation']:.3f}", tokens)
     console = Console()
     console.print(table)

@@ -30,9 +30,13 @@ Budgets: --budget-usd/--budget-tokens/--budget-hours are for this command (on a 
 counted from the resume); --per-neuron-usd/--per-neuron-tokens/--per-neuron-minutes cap the neuron
 across all runs. Either stops the loop early enough to leave room for the held-out score.
 
-Status: ok; degraded (an LLM step failed on the way: the reasons are listed, the scores are real);
-failed (nothing usable: no explanation, or no held-out score). Exit codes: 0 ok, 1 degraded or
-failed, 2 bad input (e.g. a dollar budget for a model without a price, or --backend auto with
+Status: ok; degraded (scored, with reasons listed: an LLM step failed on the way, the one-shot
+explanation has no held-out score, or more than 20% of held-out records failed); failed (nothing
+usable: no explanation, or no refined held-out score, e.g. a constant simulation). Before the first
+paid call, one call per role checks the endpoint (key, model, logprobs). A run resumed with other
+result-defining settings is refused (--new-run starts RUN-2). Exit codes: 0 ok, 1 degraded or
+failed, 2 bad input (a refused key or model, an endpoint without the logprobs the simulator needs,
+a resume with other settings, a dollar budget for a model without a price, or --backend auto with
 OPENAI_API_KEY set and no dollar budget).
 
 examples:
@@ -54,6 +58,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from agent.refine_setup import open_refine_environment
     from graphs.trace import trace_path
 
+    settings = settings.resolved_run()
     console = Console(stderr=True)
     progress, live = live_progress(console) if not args.json else (None, None)
 
@@ -105,9 +110,9 @@ def _fmt(result: dict[str, Any] | None) -> str:
 
 def print_summary(out: dict[str, Any]) -> None:
     console = Console(soft_wrap=True)
-    console.print(f"[bold]neuron {out['layer']}/{out['neuron']}[/bold]: {out['status']}, stopped: {out['stop']} "
-                  f"({out.get('stop_reason') or ''}); simulator {out['method']}")
     # Reasons quote LLM answers and files: never markup.
+    console.print(f"[bold]neuron {out['layer']}/{out['neuron']}[/bold]: {out['status']}, stopped: {out['stop']} "
+                  f"({escape(out.get('stop_reason') or '')}); simulator {escape(out['method'])}", highlight=False)
     if out["status"] == "failed":
         console.print(f"[red]failed[/red]: {escape(out.get('error') or 'no reason recorded')}", highlight=False)
     for problem in out["problems"]:
@@ -120,4 +125,4 @@ def print_summary(out: dict[str, Any]) -> None:
     if (line := paired_text(out["paired"])) is not None:
         console.print(f"    gain: {line}", markup=False)
     console.print(f"{out['iterations']} rounds, {out['probes']} probes, {out['counterexamples']} counterexamples, "
-                  f"{out['tokens']:,} tokens, ${out['cost_usd']:.4f}, {out['seconds']:.1f} s; trace: {out['trace']}")
+                  f"{out['tokens']:,} tokens, ${out['cost_usd']:.4f}, {out['seconds']:.1f} s; trace: {out['trace']}", markup=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from agent.cli.options import logging_options, run_argument, setting
 from agent.settings import Settings
@@ -34,6 +35,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from agent.report.bundle import write_report
     from agent.views.load import find_run
 
-    index = write_report(find_run(settings.runs_dir, settings.run))
+    unreadable: list[str] = []
+    index = write_report(find_run(settings.runs_dir, settings.run),
+                         on_unreadable=lambda row: unreadable.append(" ".join((row.error or "unreadable").split())))
     print(index)
-    return 0
+    # The other neurons' pages are written; each neuron left out is named, one line each, and the exit says so.
+    for error in unreadable:
+        print(f"error: {error}", file=sys.stderr)
+    return 1 if unreadable else 0

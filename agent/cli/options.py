@@ -101,10 +101,16 @@ def backend_options(parser: argparse.ArgumentParser) -> None:
     setting(local, "--local-n-ctx", field="local_n_ctx", type=int, metavar="N")
 
 
-def refine_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("refinement loop")
+def run_folder_options(group: argparse._ArgumentGroup) -> None:
+    """Where a command that writes a run folder works: RUNS_DIR/RUN, resumed unless --new-run."""
     setting(group, "--run", field="run", metavar="NAME")
     setting(group, "--runs-dir", field="runs_dir", metavar="DIR")
+    setting(group, "--new-run", field="new_run", action="store_true")
+
+
+def refine_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("refinement loop")
+    run_folder_options(group)
     setting(group, "--max-iters", field="max_iters", type=int, metavar="N")
     setting(group, "--epsilon", field="epsilon", type=float, metavar="E")
     setting(group, "--patience", field="patience", type=int, metavar="K")

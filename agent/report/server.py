@@ -1,7 +1,8 @@
 """`refinery view`: the report served on 127.0.0.1, rendered afresh from the run folder on every request.
 
 Only the report's own routes exist (no file is served by path), so the server cannot be used to
-read anything but the run's pages and their data:
+read anything but the run's pages and their data, and only requests whose Host header names the
+loopback address are answered (another site's page cannot rebind its name to 127.0.0.1 and read them):
 
     /  /index.html               the run page
     /neurons/L-N.html            a neuron's page
@@ -73,6 +74,17 @@ class ReportServer(ThreadingHTTPServer):
         return HTTPStatus.OK, "application/json", json.dumps(neuron_payload(story))
 
 
+_LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "[::1]"})
+
+
+def loopback_host(host: str | None) -> bool:
+    """Whether a request's Host header names this machine's loopback address (with or without a port)."""
+    if not host:
+        return False
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    return name.lower() in _LOOPBACK_NAMES
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: ReportServer
 
@@ -84,6 +96,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._send((status, kind, ""), length=len(body.encode("utf-8")))
 
     def _respond(self) -> tuple[HTTPStatus, str, str]:
+        if not loopback_host(self.headers.get("Host")):
+            # A page elsewhere can point its own name at 127.0.0.1 (DNS rebinding) and read the run: only
+            # requests that name the loopback address get an answer.
+            return HTTPStatus.MISDIRECTED_REQUEST, "text/plain", "this server answers only requests for 127.0.0.1 or localhost\n"
         try:
             return self.server.respond(self.path.split("?", 1)[0])
         except RefineryError as err:  # a file of the run cannot be read: say which, keep serving

@@ -13,7 +13,7 @@ from agent.sweep.runner import Manifest, NeuronRunner, SweepState, run_sweep
 from agent.sweep.select import Selection
 from agent.sweep.summary import row, totals, write_summary
 from agent.sweep.triage import triage
-from tools.errors import BadInputError
+from tools.errors import BadInputError, RefineryError
 from tools.llm.budget import Estimator
 from tools.llm.protocol import LLM
 
@@ -63,7 +63,11 @@ async def sweep(
             if key in state.errors:
                 rows.append(row(None, c.layer, c.neuron, "failed", c.existing_score, error=state.errors[key], baseline=c.baseline))
                 continue
-            final = env.run.result(c.layer, c.neuron)
+            try:
+                final = env.run.result(c.layer, c.neuron)
+            except RefineryError as err:  # a damaged result file: this neuron's row says so, the others are kept
+                rows.append(row(None, c.layer, c.neuron, "failed", c.existing_score, error=str(err), baseline=c.baseline))
+                continue
             status = "unfinished" if final is None or key in unfinished else None
             rows.append(row(final, c.layer, c.neuron, status, c.existing_score, baseline=c.baseline))
         report = {

@@ -3,7 +3,9 @@
 `gain` is paired: the refined minus the one-shot held-out r over the held-out records both
 simulations read (`paired_records` of `heldout_records`); `oneshot_failed` and `refined_failed`
 count the records each simulation failed. `baseline_*` are the free builtin explanation's scores
-from the triage. The mean gain is over refined neurons (ok or degraded), never skipped ones."""
+from the triage. The one-shot and refined means and the mean gain are over the same neurons: the
+refined ones (ok or degraded, never skipped) with both held-out scores and a gain (`paired` counts
+them); the baseline mean is over the neurons that have one (`baseline_neurons`)."""
 
 from __future__ import annotations
 
@@ -79,20 +81,22 @@ def row(final: dict[str, Any] | None, layer: int, neuron: int, status: str | Non
 
 def totals(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     refined = [r for r in rows if r["status"] in REFINED]
+    # The means are over the same neurons: those with a one-shot score, a refined score and a gain.
+    paired = [r for r in refined if None not in (r["oneshot_heldout"], r["refined_heldout"], r["gain"])]
+    baseline = [r["baseline_heldout"] for r in rows if r["baseline_heldout"] is not None]
     counts = {status: sum(r["status"] == status for r in rows) for status in ("ok", "degraded", "failed", "skipped", "unfinished")}
     return {
-        "neurons": len(rows), **counts, "refined": len(refined),
-        "mean_baseline": _mean([r["baseline_heldout"] for r in rows]),
-        "mean_oneshot": _mean([r["oneshot_heldout"] for r in refined]), "mean_refined": _mean([r["refined_heldout"] for r in refined]),
-        "mean_gain": _mean([r["gain"] for r in refined]),
+        "neurons": len(rows), **counts, "refined": len(refined), "paired": len(paired),
+        "mean_baseline": _mean(baseline), "baseline_neurons": len(baseline),
+        "mean_oneshot": _mean([r["oneshot_heldout"] for r in paired]), "mean_refined": _mean([r["refined_heldout"] for r in paired]),
+        "mean_gain": _mean([r["gain"] for r in paired]),
         "failed_records": sum((r["oneshot_failed"] or 0) + (r["refined_failed"] or 0) for r in rows),
         "tokens": sum(r["tokens"] or 0 for r in rows), "cost_usd": round(sum(r["cost_usd"] or 0.0 for r in rows), 6),
     }
 
 
-def _mean(values: Sequence[float | None]) -> float | None:
-    kept = [v for v in values if v is not None]
-    return sum(kept) / len(kept) if kept else None
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
 
 
 def write_summary(run_root: Any, rows: Sequence[dict[str, Any]], extra: dict[str, Any]) -> None:

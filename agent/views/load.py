@@ -6,7 +6,6 @@ torn last trace line is ignored, and results are written atomically, so a read n
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from agent.views.story import (
     summarize_run,
 )
 from graphs.trace import Finalized, ProbeBatch, Scored, read_trace, trace_path
+from tools.atomic import read_json_file
 from tools.errors import BadInputError, RefineryError
 from tools.evaluate import ExplanationScore
 from tools.probes.runner import read_probe_batches
@@ -54,12 +54,13 @@ def neuron_ids(run_dir: Path) -> list[tuple[int, int]]:
 
 
 def _result(run_dir: Path, layer: int, neuron: int) -> dict[str, Any] | None:
-    path = run_dir / "results" / str(layer) / f"{neuron}.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    found: dict[str, Any] | None = read_json_file(run_dir / "results" / str(layer) / f"{neuron}.json")
+    return found
 
 
 def _json_or_none(path: Path) -> dict[str, Any] | None:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    found: dict[str, Any] | None = read_json_file(path)
+    return found
 
 
 def load_row(run_dir: Path, layer: int, neuron: int) -> NeuronRow:

@@ -331,7 +331,8 @@ def refinement_text(final: Finalized, changes: Sequence[Change], report: str, wi
         for label in change.answers[:2]:
             lines += wrap(f"answers: {label}", 6)
         if not change.answers:
-            lines += wrap("(a refit on the records and every probe so far: it answers no named counterexample)", 6)
+            lines += wrap("(it answers no named counterexample: a refit on the records and every probe so far, or an LLM "
+                          "revision that named none it fixes)", 6)
     if not changes:
         lines += wrap("No revision was adopted, so no counterexample changed the explanation.", 2)
     for problem in final.problems:

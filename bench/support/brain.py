@@ -4,13 +4,14 @@ This is the mock at the true edge (the LLM's answers): the explainer gets a fixe
 chat-logprob simulator gets a faithful re-emission of every record with value 10 on tokens named
 (quoted) in the explanation and 0 elsewhere, with logprobs; the reviser gets `revised` if given,
 else the current explanation with every offending token of its false-negative counterexamples added
-as a quoted literal (`... or " class"`); the prober gets a fenced JSON object of two fixed texts per
-kind built around the explanation's first quoted token. It serves the loopback HTTP server
+as a quoted literal (`... or " class"`), and an `Answers:` line naming those counterexamples; the
+prober gets a fenced JSON object of two fixed texts per kind built around the explanation's first
+quoted token. It serves the loopback HTTP server
 (`brain_behaviour`) and the in-process `ScriptedLLM` (`brain_response`) alike.
 
 Prompts are told apart by how their system message starts: "We are studying neurons" (explain),
 "You predict how strongly" (simulate), "You revise explanations of neurons" (revise), "You write
-test texts" (probe).
+test texts" (probe), "You check an endpoint" (the preflight).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ _RECORD = re.compile(r"<record (\d+)>\n(.*?)\n</record \1>", re.DOTALL)
 _EXPLANATION = re.compile(r"^Explanation: (.*)$", re.MULTILINE)
 _QUOTED = re.compile(r'"([^"]+)"')
 _CURRENT = re.compile(r"^Current explanation: the main thing this neuron does is find (.*)$", re.MULTILINE)
-_FALSE_NEGATIVE = re.compile(r"^Counterexample \d+ \(false negative[^\n]*\n<start>\n(.*?)\n<end>", re.MULTILINE | re.DOTALL)
+_FALSE_NEGATIVE = re.compile(r"^Counterexample (\d+) \(false negative[^\n]*\n<start>\n(.*?)\n<end>", re.MULTILINE | re.DOTALL)
 
 
 def named_tokens(explanation: str) -> set[str]:
@@ -49,18 +50,21 @@ def simulate_answer(user_text: str) -> Answer:
 
 
 def revise_answer(user_text: str) -> str:
-    """The current explanation plus, as quoted literals, the offending tokens of its false negatives."""
+    """The current explanation plus, as quoted literals, the offending tokens of its false negatives;
+    then the `Answers:` line naming the counterexamples whose tokens it added."""
     current = _CURRENT.findall(user_text)[-1]
     named = named_tokens(current)
     added: list[str] = []
-    for body in _FALSE_NEGATIVE.findall(user_text):
+    answered: list[str] = []
+    for number, body in _FALSE_NEGATIVE.findall(user_text):
         for fields in (line.split("\t") for line in body.split("\n")):
             token = unescape_token(fields[0])
             key = token.strip().lower()
             if fields[-1] == "<<" and key and '"' not in token and key not in named:
                 named.add(key)
                 added.append(token)
-    return current + "".join(f' or "{token}"' for token in added)
+                answered += [number] if number not in answered else []
+    return current + "".join(f' or "{token}"' for token in added) + f"\nAnswers: {', '.join(answered) or 'none'}"
 
 
 def probe_answer(user_text: str) -> str:
@@ -87,6 +91,10 @@ def respond(messages: list[dict[str, str]], explanation: str, revised: str | Non
         return Answer(content=revised if revised is not None else revise_answer(last_user), completion_tokens=12)
     if system.startswith("You write test texts"):
         return Answer(content=probe_answer(last_user), completion_tokens=60)
+    if system.startswith("You check an endpoint"):
+        # One "10" token, with as many alternatives as the logprob simulators ask for.
+        top = [(str(v), 0.0 if v == 10 else -20.0) for v in range(11)] + [(w, -30.0) for w in ("ten", " 10", "1", "0")]
+        return Answer(content="10", logprobs=[("10", 0.0, top)], completion_tokens=1)
     raise AssertionError(f"the fake brain does not know this prompt: {system[:80]!r}")
 
 

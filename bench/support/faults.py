@@ -30,8 +30,11 @@ from bench.support.brain import brain_behaviour
 from bench.support.chat_server import Answer, Behaviour, Malformed, Reset, Slow, Status, Truncated
 from graphs.trace import ModelCalled, read_trace
 from tools.llm.journal import CallJournal
+from tools.llm.preflight import JOURNAL_SCOPE
 
-CallKind = Literal["explain", "simulate", "revise", "probe"]
+CallKind = Literal["explain", "simulate", "revise", "probe", "preflight"]
+NEURON_CALLS: frozenset[CallKind] = frozenset({"explain", "simulate", "revise", "probe"})
+"""The calls of the neurons' work; the preflight's call is each command's own (a rerun pays it again)."""
 
 TransportFault = Literal["429-retry-after", "429", "500", "reset", "hang", "truncated", "non-json"]
 """Failed attempts: the client must retry them, a bounded number of times. None of them is paid."""
@@ -45,7 +48,7 @@ CONTENT_FAULTS: tuple[ContentFault, ...] = get_args(ContentFault)
 # How each prompt's system message starts (the brain tells them apart the same way).
 _SYSTEM_PREFIXES: dict[str, CallKind] = {
     "We are studying neurons": "explain", "You predict how strongly": "simulate",
-    "You revise explanations of neurons": "revise", "You write test texts": "probe",
+    "You revise explanations of neurons": "revise", "You write test texts": "probe", "You check an endpoint": "preflight",
 }
 MAX_RETRIES = 3
 MAX_ATTEMPTS = MAX_RETRIES + 1
@@ -145,9 +148,9 @@ def faulty(kind: FaultKind, answer: Answer, max_tokens: int, echo: str = "") -> 
         case "empty-explanation":
             return replace(answer, content="")
         case "long-explanation":
-            # Cut at the cap, as servers do: the text is absurd, the bill is the cap's.
-            return replace(answer, content="tokens about " * (LONG_EXPLANATION_CHARS // 13), completion_tokens=max_tokens,
-                           finish_reason="length")
+            # A degenerate run of one character, cut at the cap as servers do: no word to keep (a long
+            # answer of words is capped at the word limit instead); the bill is the cap's.
+            return replace(answer, content="=" * LONG_EXPLANATION_CHARS, completion_tokens=max_tokens, finish_reason="length")
 
 
 class FaultPlan:
@@ -206,10 +209,13 @@ class FaultPlan:
         """The calls a fault hit, in order of first arrival."""
         return [log for log in self.calls if log.fault is not None]
 
-    def account(self, max_attempts: int) -> Account:
+    def account(self, max_attempts: int, kinds: frozenset[CallKind] = frozenset(get_args(CallKind))) -> Account:
+        """What the server served to the calls of `kinds` (every kind unless told)."""
         paid = recovered = gave_up = unfinished = 0
         faults: Counter[str] = Counter()
         for log in self.calls:
+            if log.kind not in kinds:
+                continue
             run = 0
             for outcome in log.outcomes:
                 if outcome == "answer" or outcome in CONTENT_FAULTS:
@@ -281,8 +287,19 @@ def final_outputs(run_root: Path) -> dict[str, Any]:
     out["summary.json"] = {"totals": summary["totals"], "failed": summary["failed"], "unfinished": summary["unfinished"],
                            "neurons": [{k: v for k, v in row.items() if k not in VOLATILE} for row in summary["neurons"]]}
     out["manifest.json"] = json.loads((run_root / "manifest.json").read_text())
-    out["ledger.json:paid"] = json.loads((run_root / "ledger.json").read_text())["paid"]
+    out["paid by the neurons"] = _neuron_spend(run_root)
     return out
+
+
+def _neuron_spend(run_root: Path) -> tuple[float, int, int]:
+    """(usd, tokens, calls) of the paid calls the run's journal holds for its neurons: all but the
+    preflight's, which every command (a rerun too) pays for itself."""
+    journal = CallJournal(run_root / "journal.sqlite")
+    try:
+        total, preflight = journal.spent(""), journal.spent(JOURNAL_SCOPE)
+    finally:
+        journal.close()
+    return round(total[0] - preflight[0], 9), total[1] - preflight[1], total[2] - preflight[2]
 
 
 REPO = Path(__file__).resolve().parents[2]
@@ -302,14 +319,8 @@ def finished_outputs(run_root: Path, keys: list[str]) -> dict[str, tuple[str, st
 
 
 def journaled_calls(run_root: Path) -> int:
-    """Paid calls the run's journal holds (0 for a run killed before its environment was open)."""
-    if not (run_root / "journal.sqlite").is_file():
-        return 0
-    journal = CallJournal(run_root / "journal.sqlite")
-    try:
-        return int(journal.summary()["total"]["calls"])
-    finally:
-        journal.close()
+    """Paid calls of the neurons the run's journal holds (0 for a run killed before its environment was open)."""
+    return _neuron_spend(run_root)[2] if (run_root / "journal.sqlite").is_file() else 0
 
 
 def sweep_args(runs_dir: Path, cache: Path, records: Path, base_url: str, *, run: str = "s", layer: int = 1,

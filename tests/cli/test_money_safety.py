@@ -86,11 +86,12 @@ def test_auto_with_a_key_and_no_budget_refuses_showing_the_cost(
     assert "--budget-usd" in err and "--per-neuron-usd" in err and "--backend builtin" in err
     assert KEY not in err
 
-    # Commands that enforce no budget (explain) refuse too, and say how to accept the cost.
+    # `explain` enforces the same budgets as `refine`: without one it refuses alike, naming --budget-usd.
     explain = ["explain", "--layer", str(LAYER), "--neuron", "1", "--model", "tiny-llama", "--corpus", "pydoc",
-               "--cache-dir", str(session_cache), "--records", str(unbuilt), "--llm-base-url", server.base_url]
+               "--cache-dir", str(session_cache), "--records", str(unbuilt), "--llm-base-url", server.base_url,
+               "--runs-dir", str(tmp_path / "runs")]
     assert main(explain) == 2
-    assert "pass --backend llm to accept the cost" in capsys.readouterr().err
+    assert "--budget-usd" in capsys.readouterr().err
     assert server.requests == [] and not unbuilt.exists()
 
     # With a dollar budget, auto starts, and every request carries the key.

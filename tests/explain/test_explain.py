@@ -125,7 +125,7 @@ def test_explain_cli_on_the_tiny_model(tmp_path: Path, session_cache: Path, caps
 
     code = main(["explain", "--layer", "1", "--neuron", "3", "--model", "tiny-llama", "--corpus", "pydoc",
                  "--cache-dir", str(session_cache), "--excerpt-tokens", "32", "--max-excerpts", "200",
-                 "--records", str(tmp_path / "records"), "--json"])
+                 "--records", str(tmp_path / "records"), "--runs-dir", str(tmp_path / "runs"), "--json"])
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     for key in ("layer", "neuron", "explanation", "method", "backend", "selection_score", "heldout_score", "heldout_ci",
@@ -142,7 +142,7 @@ def test_llm_backend_without_endpoint_is_refused(tmp_path: Path, session_cache: 
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     code = main(["explain", "--layer", "1", "--neuron", "3", "--model", "tiny-llama", "--corpus", "pydoc",
                  "--cache-dir", str(session_cache), "--excerpt-tokens", "32", "--max-excerpts", "200",
-                 "--records", str(tmp_path / "records"), "--backend", "llm"])
+                 "--records", str(tmp_path / "records"), "--runs-dir", str(tmp_path / "runs"), "--backend", "llm"])
     assert code == 2
     assert "OPENAI_API_KEY" in capsys.readouterr().err
 
@@ -159,7 +159,7 @@ def test_explain_with_the_llm_backend_over_http(tmp_path: Path, session_cache: P
     chat_server.default = Respond(brain_behaviour('the token " object"'))  # type: ignore[attr-defined]
     code = main(["explain", "--layer", "1", "--neuron", "3", "--model", "tiny-llama", "--corpus", "pydoc",
                  "--cache-dir", str(session_cache), "--excerpt-tokens", "32", "--max-excerpts", "200",
-                 "--records", str(tmp_path / "records"), "--llm-base-url", chat_server.base_url,  # type: ignore[attr-defined]
+                 "--records", str(tmp_path / "records"), "--runs-dir", str(tmp_path / "runs"), "--llm-base-url", chat_server.base_url,  # type: ignore[attr-defined]
                  "--n", "3", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0, out
@@ -180,9 +180,39 @@ def test_endpoint_down_marks_the_neuron_failed(tmp_path: Path, session_cache: Pa
     chat_server.default = Status(503, "overloaded")  # type: ignore[attr-defined]
     code = main(["explain", "--layer", "1", "--neuron", "3", "--model", "tiny-llama", "--corpus", "pydoc",
                  "--cache-dir", str(session_cache), "--excerpt-tokens", "32", "--max-excerpts", "200",
-                 "--records", str(tmp_path / "records"), "--llm-base-url", chat_server.base_url,  # type: ignore[attr-defined]
+                 "--records", str(tmp_path / "records"), "--runs-dir", str(tmp_path / "runs"), "--llm-base-url", chat_server.base_url,  # type: ignore[attr-defined]
                  "--llm-max-retries", "1", "--n", "2", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 1 and out["status"] == "failed"
     assert "503" in out["error"]
-    assert len(chat_server.requests) == 4  # type: ignore[attr-defined]  # 2 samples x (1 try + 1 retry): bounded
+    # The preflight's call, then 2 samples, each 1 try + 1 retry: bounded.
+    assert len(chat_server.requests) == 6  # type: ignore[attr-defined]
+
+
+def test_explain_goes_through_the_runs_journal_and_trace(tmp_path: Path, session_cache: Path, chat_server: object,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """`explain` is refine's one-shot part: a trace of its calls, a journal a rerun answers from, a result."""
+    import json
+
+    from agent.cli.main import main
+    from bench.support.brain import brain_behaviour
+    from bench.support.chat_server import Respond
+    from bench.support.faults import call_kind
+    from graphs.trace import ModelCalled, read_trace
+
+    chat_server.default = Respond(brain_behaviour('the token " object"'))  # type: ignore[attr-defined]
+    args = ["explain", "--layer", "1", "--neuron", "3", "--model", "tiny-llama", "--corpus", "pydoc",
+            "--cache-dir", str(session_cache), "--excerpt-tokens", "32", "--max-excerpts", "200",
+            "--records", str(tmp_path / "records"), "--runs-dir", str(tmp_path / "runs"), "--run", "e",
+            "--llm-base-url", chat_server.base_url, "--n", "2", "--json"]  # type: ignore[attr-defined]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    calls = [e for e in read_trace(Path(out["trace"])) if isinstance(e, ModelCalled)]
+    assert {c.purpose for c in calls} == {"explainer", "simulator"} and out["tokens"] > 0
+    assert json.loads((tmp_path / "runs" / "e" / "results" / "1" / "3.json").read_text())["oneshot"]["explanation"] == out["explanation"]
+    asked = len(chat_server.requests)  # type: ignore[attr-defined]
+
+    # The same command again: the finished neuron is kept; only the endpoint's preflight is asked again.
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["heldout_score"] == out["heldout_score"]
+    assert [call_kind(json.loads(r.raw)) for r in chat_server.requests[asked:]] == ["preflight"]  # type: ignore[attr-defined]

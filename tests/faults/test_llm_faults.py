@@ -29,6 +29,7 @@ from bench.support.faults import (
     TransportFault,
     read_run,
 )
+from graphs.trace import AnswersDiscarded, ModelCalled, read_trace, trace_path
 from tests.faults.conftest import NEURONS, Serve, http_settings
 from tests.sweep.conftest import EXPLANATION
 
@@ -129,7 +130,7 @@ def _simulations(run_root: Path, neuron: int) -> list[dict]:
 async def test_useless_answers_are_paid_once_and_fail_only_what_they_touch(
     serve: Serve, tmp_path: Path, session_cache: Path, sweep_records: Path,
 ) -> None:
-    # Neuron 1 gets an empty explanation, neuron 2 an absurdly long one: both fail, with the reason.
+    # Neuron 1 gets an empty explanation, neuron 2 a degenerate one (no word to cap): both fail, with the reason.
     # Neuron 3's first two simulations come back without logprobs and without digit candidates, and
     # its reviser answers nothing: it still finishes, degraded, with the reason.
     faults = [Fault("empty-explanation", "explain", nth=0), Fault("long-explanation", "explain", nth=1),
@@ -143,14 +144,23 @@ async def test_useless_answers_are_paid_once_and_fail_only_what_they_touch(
     # Each was answered once, not retried: a well-formed answer is not a failed attempt.
     assert [log.outcomes[:1] for log in plan.targeted()] == [[f.kind] for f in faults]
     assert all(log.outcomes[1:] in ([], ["answer"]) for log in plan.targeted())
-    assert_outcomes(report, run, {"1/1": "unusable explanation (0 characters)", "1/2": "unusable explanation (199992 characters)"},
-                    {"1/3": "revision failed in round 1: no usable reviser answer from 1 samples: unusable explanation (0 characters)"})
+    assert_outcomes(report, run, {"1/1": "empty answer", "1/2": "unusable explanation (200000 characters, cut at the output cap)"},
+                    {"1/3": "revision failed in round 1: no usable reviser answer from 1 samples: empty answer"})
     simulations = _simulations(tmp_path / "runs" / "s", 3)
     # Neither is scored as zeros: both records fail, each with its reason.
     failed = sorted(s["error"] for s in simulations if s["status"] == "failed")
     assert len(failed) == 2 and "no logprobs" in failed[1] and failed[0].startswith("no value candidate"), failed
     account = assert_accounted(run, plan)
     assert account.faults == Counter(f.kind for f in faults) and account.recovered == account.gave_up == 0
+    # Every discarded answer is in its neuron's trace with its reason; the cut one says so in its call too.
+    root = tmp_path / "runs" / "s"
+    discarded = {n: [(e.purpose, e.reasons) for e in read_trace(trace_path(root, 1, n)) if isinstance(e, AnswersDiscarded)]
+                 for n in (1, 2, 3)}
+    assert discarded == {1: [("explainer", ["empty answer"])],
+                         2: [("explainer", ["unusable explanation (200000 characters, cut at the output cap)"])],
+                         3: [("reviser", ["empty answer"])]}
+    [cut] = [e for e in read_trace(trace_path(root, 1, 2)) if isinstance(e, ModelCalled) and e.purpose == "explainer"]
+    assert cut.finish_reason == "length"
 
 
 def test_a_replayed_plan_serves_each_fault_to_the_same_call_in_any_order() -> None:

@@ -21,6 +21,7 @@ from agent.cli.main import main
 from bench.support.chat_server import ChatServer, Respond
 from bench.support.faults import (
     MAX_ATTEMPTS,
+    NEURON_CALLS,
     FaultPlan,
     KillAt,
     final_outputs,
@@ -61,7 +62,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory, session_cache: Path, swe
         code = main(sweep_args(tmp / "runs", session_cache, sweep_records, server.base_url, neurons=NEURONS, concurrency=CONCURRENCY))
     outputs = final_outputs(tmp / "runs" / "s")
     assert {row["status"] for row in outputs["summary.json"]["neurons"]} == {"ok", "failed"}
-    return Reference(plan.requests, plan.account(MAX_ATTEMPTS).paid, code, outputs)
+    return Reference(plan.requests, plan.account(MAX_ATTEMPTS, NEURON_CALLS).paid, code, outputs)
 
 
 @pytest.mark.parametrize("seed", [*SEEDS, *(pytest.param(s, marks=pytest.mark.faults_slow) for s in SLOW_SEEDS)])
@@ -85,9 +86,9 @@ def test_kill_9_at_a_seeded_moment_then_rerun(seed: int, reference: Reference, t
     assert finished_outputs(run_root, list(finished)) == before
     assert final_outputs(run_root) == reference.outputs
     # Resumed, not restarted: the rerun asked only for the calls its journal did not hold ...
-    assert rerun.account(MAX_ATTEMPTS).paid == reference.paid - journaled
+    assert rerun.account(MAX_ATTEMPTS, NEURON_CALLS).paid == reference.paid - journaled
     # ... and the only answers paid for twice are those the killed process was still receiving.
-    assert 0 <= killed.account(MAX_ATTEMPTS).paid - journaled <= LLM_CONCURRENCY
+    assert 0 <= killed.account(MAX_ATTEMPTS, NEURON_CALLS).paid - journaled <= LLM_CONCURRENCY
 
 
 def test_a_second_sweep_on_the_same_run_is_refused_and_the_first_is_unharmed(

@@ -57,6 +57,8 @@ FALSE_NEGATIVE = Counterexample(kind="false_negative", generator="llm-near-miss"
 REVISION = RevisionContext(
     explanation=EXPLANATION, score=0.42, best_records=_records(ACTIVATIONS)[:1],
     worst_records=[_records(ACTIVATIONS)[1], LONG], counterexamples=[FALSE_POSITIVE, FALSE_NEGATIVE],
+    # Predictions beside the real values; the long record is windowed around its largest gap (w20: real 8, predicted 0).
+    worst_predictions=[[9.6, 0.0, 0.0], [0.0] * 27 + [7.0, 0.0, 0.0]],
     train=[], max_activation=2.5, history=[("numbers", 0.2), ("counting words", None), (EXPLANATION, 0.42)],
 )
 PROBE = ProbeRequest(explanation=EXPLANATION, examples=[(RECORDS[0], [0, 0, 0, 10, 0, 0]), (RECORDS[1], [4, 0, 0])])
@@ -69,6 +71,7 @@ RENDERERS: dict[str, Callable[[], dict[str, str]]] = {
     ALL_AT_ONCE_PROMPT: lambda: all_at_once_values(EXPLANATION, RECORDS[0] + RECORDS[1]),
     "revise": lambda: revise_prompt_values(REVISION),
     "probe": lambda: probe_prompt_values(PROBE),
+    "preflight": lambda: {"number": "10"},
 }
 
 

@@ -69,3 +69,18 @@ def test_each_request_sees_the_run_as_it_is_now(served: tuple[ReportServer, Path
     rows = {f"{r['layer']}/{r['neuron']}": r["status"] for r in after["summary"]["neurons"]}
     assert rows["2/5"] == "running" and len(rows) == len(before["summary"]["neurons"]) + 1
     assert json.loads(_get(server.url + "data/run.json")[2])["version"] == after["version"]  # unchanged data, same version
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8765", "127.0.0.1.evil.example", ""])
+def test_only_loopback_host_headers_are_answered(served: tuple[ReportServer, Path], host: str) -> None:
+    server, _ = served
+    request = urllib.request.Request(server.url, headers={"Host": host})
+    try:
+        with urllib.request.urlopen(request) as response:  # noqa: S310 (loopback, the test's own server)
+            status = response.status
+    except urllib.error.HTTPError as err:
+        status = err.code
+    assert status == 421
+    for good in ("127.0.0.1", f"localhost:{server.server_address[1]}"):
+        with urllib.request.urlopen(urllib.request.Request(server.url, headers={"Host": good})) as response:  # noqa: S310
+            assert response.status == 200

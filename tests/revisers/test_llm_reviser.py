@@ -11,7 +11,7 @@ from tools.formats.openai import ActivationRecord
 from tools.llm.config import LLMConfig
 from tools.llm.fake import ScriptedLLM
 from tools.llm.openai_client import OpenAIChatLLM
-from tools.llm.protocol import LLMError
+from tools.llm.protocol import LLMError, LLMResponse, Usage
 from tools.probes.types import Counterexample
 from tools.prompt_window import peak_window
 from tools.revisers.base import Reviser, RevisionContext
@@ -173,3 +173,29 @@ async def test_the_word_cap_is_in_both_prompts_and_enforced_on_both_answers(max_
     assert f"at most {max_words} words" in explain_messages([], max_words)[-1].content + explain_messages([], max_words)[0].content
     assert f"at most {max_words} words" in "".join(m.content for m in revise_messages(context(), max_words))
     assert explainer.max_tokens == output_cap(max_words)
+
+
+def test_the_worst_records_show_the_prediction_beside_the_real_value() -> None:
+    values = revise_prompt_values(context(worst_predictions=[[0.2, 6.6]]))
+    # " class" fired at 10 and nothing was predicted; " def" was predicted at 7 and stayed silent.
+    assert " class\t10\t0\n def\t0\t7" in values["worst_records"]
+    assert "Answers:" in revise_messages(context())[0].content, "the prompt asks which counterexamples a revision fixes"
+
+
+async def test_answers_are_only_the_counterexamples_the_revision_names() -> None:
+    shown = [counterexample("false_negative", 9.0, [" my", " class"], [0.0, 4.0], [0.0, 0.0], [1]),
+             counterexample("false_positive", 8.0, [" the", " def"], [0.0, 0.0], [8.0, 0.0], [0])]
+    labels = [c.label for c in select_counterexamples(shown)]
+    llm = ScriptedLLM(['"class" after "my"\nAnswers: 1, 7', 'the token " class"\nAnswers: none', 'any " def"\nAnswers: 2'])
+    revisions = await LLMReviser(llm).revise(context(counterexamples=shown), 3)
+    # Number 7 was never shown: ignored. A revision that names none answers none (not every one shown).
+    assert [(r.text, r.answers) for r in revisions] == [
+        ('"class" after "my"', [labels[0]]), ('the token " class"', []), ('any " def"', [labels[1]])]
+
+
+async def test_an_answer_cut_in_its_answers_line_keeps_its_explanation_whole() -> None:
+    cut = LLMResponse(text='"class" after "my"\nAnswers: 1, 2', finish_reason="length", usage=Usage(model="m"))
+    shown = [counterexample("false_negative", 9.0), counterexample("false_positive", 8.0)]
+    [revision] = await LLMReviser(ScriptedLLM([cut])).revise(context(counterexamples=shown), 1)
+    # The last number may be a fragment ("2" of "21"): dropped; the explanation above the line is whole.
+    assert revision.text == '"class" after "my"' and revision.answers == [select_counterexamples(shown)[0].label]

@@ -11,7 +11,11 @@ from bench.support.brain import brain_response
 from tools.llm.fake import ScriptedLLM
 from tools.llm.protocol import LLMRequest, PromptScoreRequest
 
-EXPLANATION = 'the token " object"'
+EXPLANATION = 'the tokens " object", " when" and " then"'
+"""The scripted explainer's answer. Its tokens appear in the held-out records of neurons 1-8, so each
+one's held-out simulation varies and has a score (a constant one would leave it `failed`), and in
+none of neuron 0's selection records, so neuron 0 fails its one-shot scoring. The brain's probes
+are built around the first one."""
 COST = 0.001
 """Dollars per scripted call in budget tests."""
 TOKENS_PER_CALL = 100

@@ -12,7 +12,7 @@ import pytest
 from agent.cli.cmd_sweep import neuron_keys
 from agent.sweep.select import parse_neuron_list, select
 from agent.sweep.session import sweep
-from tests.sweep.conftest import LAYER, brain_llm, summary_rows, sweep_settings
+from tests.sweep.conftest import EXPLANATION, LAYER, brain_llm, summary_rows, sweep_settings
 from tools.errors import BadInputError, RecordFileError
 from tools.formats.openai import (
     NeuronId,
@@ -77,7 +77,7 @@ def _openai_dir(tmp_path: Path) -> Path:
     """The released layout, {base}/{layer}/{neuron}.jsonl, with one file per way of being malformed."""
     base = tmp_path / "explanations"
     folder = base / str(LAYER)
-    write_simulation_results(folder / "1.jsonl", _results(LAYER, 1, 'the token " object"', 0.2))
+    write_simulation_results(folder / "1.jsonl", _results(LAYER, 1, EXPLANATION, 0.2))
     write_simulation_results(folder / "2.jsonl", _results(LAYER, 2, "the word ' the'", 0.9))
     valid = (folder / "1.jsonl").read_text()
     (folder / "3.jsonl").write_text(valid[: len(valid) // 2])  # truncated
@@ -86,7 +86,7 @@ def _openai_dir(tmp_path: Path) -> Path:
     (folder / "4.jsonl").write_text(json.dumps(wrong_type))
     (folder / "5.jsonl").write_text(valid.replace('"NeuronSimulationResults"', '"NeuronSimulationResult"', 1))
     # 6: no file at all
-    write_simulation_results(folder / "7.jsonl", _results(LAYER, 7, 'the token " object" twice', None))  # score undefined
+    write_simulation_results(folder / "7.jsonl", _results(LAYER, 7, f"{EXPLANATION} twice", None))  # score undefined
     return base
 
 
@@ -103,7 +103,7 @@ def test_each_malformed_file_is_skipped_with_its_reason(tmp_path: Path) -> None:
     selection = select([(LAYER, n) for n in range(1, 8)], _openai_dir(tmp_path), below=0.5, order="lowest")
     # Undefined existing scores first (nothing explains those neurons yet), then the lowest.
     assert [(c.neuron, c.existing_score) for c in selection.candidates] == [(7, None), (1, 0.2)]
-    assert selection.candidates[1].existing_explanation == 'the token " object"'
+    assert selection.candidates[1].existing_explanation == EXPLANATION
     skipped = dict(selection.skipped)
     assert sorted(n for _, n in skipped) == sorted(REASONS)
     for neuron, reason in REASONS.items():

@@ -18,7 +18,7 @@ from agent.sweep.session import sweep
 from agent.sweep.triage import baseline, skip_reason
 from bench.support.brain import brain_behaviour
 from bench.support.chat_server import ChatServer, Respond
-from bench.support.faults import sweep_args
+from bench.support.faults import call_kind, sweep_args
 from graphs.trace import BaselineResult, ModelCalled, NeuronStarted, read_trace, trace_path
 from tests.sweep.conftest import EXPLANATION, LAYER, brain_llm, summary_rows, sweep_settings
 from tools.llm.journal import CallJournal
@@ -51,7 +51,7 @@ def test_triage_finishes_easy_neurons_without_any_llm_call_and_refines_the_rest_
         # sweep_args turns the triage off; --triage auto (the default) turns it on for an LLM backend.
         code = main([*sweep_args(runs, session_cache, sweep_records, server.base_url, neurons="1-6"),
                      "--triage", "auto", "--target", f"{target!r}", "--json"])
-        requests = len(server.requests)
+        kinds = [call_kind(r.body) for r in server.requests]
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     assert report["triage"] == "builtin" and report["totals"]["skipped"] == len(easy)
@@ -76,7 +76,9 @@ def test_triage_finishes_easy_neurons_without_any_llm_call_and_refines_the_rest_
         else:
             assert row["status"] == "ok" and calls[key] > 0 and traced[key], row
             assert row["refined_explanation"] is not None and row["paired_records"] is not None
-    assert requests == sum(calls.values()) == sum(len(t) for t in traced.values())
+    # Besides the one preflight call (the endpoint checked once for the command), every request is a neuron's.
+    assert kinds.count("preflight") == 1
+    assert len(kinds) - 1 == sum(calls.values()) == sum(len(t) for t in traced.values())
     # The paid work went worst first (one neuron at a time): by the free explanation's selection score.
     hard = [key for key in NEURONS if key not in easy]
     started = {key: next(e.ts for e in read_trace(trace_path(run_root, *key)) if isinstance(e, NeuronStarted)) for key in hard}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
@@ -40,6 +42,13 @@ def word_count(text: str) -> int:
     return len(text.split())
 
 
+def _tidy_end(words: list[str]) -> str:
+    """Words joined, without a dangling connective or punctuation at the end."""
+    while words and words[-1].lower().strip(",;:") in _DANGLING:
+        words = words[:-1]
+    return " ".join(words).rstrip(",;: ")
+
+
 def cap_words(text: str, max_words: int) -> str:
     """`text` cut to at most `max_words` words, every explainer alike: at the last clause boundary (`;` or `,`)
     that keeps at least half the words, else at the word limit; no dangling connective or punctuation at the end."""
@@ -50,23 +59,33 @@ def cap_words(text: str, max_words: int) -> str:
     boundary = max((i for i, w in enumerate(kept) if w.endswith((";", ","))), default=-1)
     if boundary + 1 >= max_words / 2:
         kept = kept[: boundary + 1]
-    while kept and kept[-1].lower().strip(",;:") in _DANGLING:
-        kept.pop()
-    return " ".join(kept).rstrip(",;: ")
+    return _tidy_end(kept)
 
 
-def clean_explanation(text: str, max_words: int | None = None) -> str | None:
-    """An explanation as stored: no prefix, one line, no trailing period, at most `max_words` words; None if unusable."""
-    line = text.strip().splitlines()[0].strip() if text.strip() else ""
-    # Models often repeat the prefix, sometimes with another verb ("... does is detect X"): keep
-    # only what follows, so the stored text never carries the prefix.
-    for prefix in (EXPLANATION_PREFIX, EXPLANATION_PREFIX.removesuffix(" find")):
-        if line.lower().startswith(prefix):
-            line = line[len(prefix):].strip()
-            break
+# The prefix the prompts end on, which models often repeat, sometimes after a preamble, an echoed
+# label ("Improved explanation: the main thing ...") and sometimes with another verb ("... does is
+# detect X"): the explanation is what follows it.
+_PREFIX = re.compile(re.escape(EXPLANATION_PREFIX.removesuffix(" find")) + r"(?:\s+find\b)?", re.IGNORECASE)
+_LABEL = re.compile(r"^(?:improved |revised |new )?explanation(?: of neuron \w+ behaviou?r)?\s*:", re.IGNORECASE)
+
+
+def clean_explanation(text: str, max_words: int | None = None, cut: bool = False) -> str | None:
+    """An explanation as stored, read from a whole answer: HTML entities decoded, no prefix or label,
+    its lines joined into one, no enclosing quotes or trailing period, at most `max_words` words (cut
+    at a clause boundary); None if nothing usable is left or what is left is absurdly long.
+
+    `cut`: the answer stopped at the output cap, so its last word may be a fragment and is dropped."""
+    answer = html.unescape(text)
+    # The last prefix: an answer that echoes the prompt continues from its last line.
+    prefixes = list(_PREFIX.finditer(answer))
+    answer = answer[prefixes[-1].end():] if prefixes else _LABEL.sub("", answer.strip(), count=1)
+    line = " ".join(answer.split())
     if len(line) > 1 and line[0] == line[-1] == '"' and '"' not in line[1:-1]:
         line = line[1:-1].strip()  # a wholly quoted answer; quotes inside name tokens and stay
-    line = line[:-1] if line.endswith(".") else line
+    if cut and (max_words is None or word_count(line) <= max_words):
+        line = _tidy_end(line.split()[:-1])
+    line = cap_words(line, max_words) if max_words is not None else line
+    line = line[:-1].rstrip() if line.endswith(".") else line
     if not line or len(line) > MAX_EXPLANATION_CHARS:
         return None
-    return cap_words(line, max_words) if max_words is not None else line
+    return line

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import prompts
 from prompts import Message
 from tools.explainers.base import DEFAULT_MAX_WORDS
-from tools.explainers.sampling import ExplanationSampler
+from tools.explainers.sampling import ExplanationSampler, OnDiscarded
 from tools.formats.openai import ActivationRecord
 from tools.llm.protocol import LLM
 from tools.prompting import token_value_lines
@@ -33,8 +33,9 @@ def explain_messages(records: Sequence[ActivationRecord], max_words: int = DEFAU
 
 
 class LLMExplainer(ExplanationSampler):
-    def __init__(self, llm: LLM, temperature: float = 1.0, max_words: int = DEFAULT_MAX_WORDS) -> None:
-        super().__init__("explainer", llm, temperature, max_words)
+    def __init__(self, llm: LLM, temperature: float = 1.0, max_words: int = DEFAULT_MAX_WORDS,
+                 on_discarded: OnDiscarded | None = None) -> None:
+        super().__init__("explainer", llm, temperature, max_words, on_discarded)
 
     async def explain(self, records: Sequence[ActivationRecord], n: int) -> list[str]:
-        return await self.sample(explain_messages(records, self.max_words), n)
+        return [s.text for s in await self.sample(explain_messages(records, self.max_words), n)]

@@ -4,6 +4,9 @@ and the LLM-call skeleton both share."""
 from __future__ import annotations
 
 import asyncio
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import structlog
 
@@ -15,6 +18,29 @@ log = structlog.get_logger(__name__)
 
 _REPEATED = "repeated the current explanation"
 
+OnDiscarded = Callable[[Purpose, list[str]], None]
+"""Told, after a sampling, the reason of every answer it discarded (the trace counts them)."""
+
+_CLAIMS = re.compile(r"^\s*answers\s*:(.*)$", re.IGNORECASE | re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A usable explanation, and the counterexample numbers its answer's `Answers:` line names (the
+    reviser asks for that line; empty when there is none)."""
+
+    text: str
+    claims: tuple[int, ...] = ()
+
+
+def split_claims(answer: str) -> tuple[str, list[int] | None]:
+    """(the answer without its last `Answers:` line, the numbers that line names); None without such a line."""
+    found = list(_CLAIMS.finditer(answer))
+    if not found:
+        return answer, None
+    line = found[-1]
+    return answer[: line.start()] + answer[line.end():], [int(n) for n in re.findall(r"\d+", line.group(1))]
+
 
 def output_cap(max_words: int) -> int:
     """Tokens to allow for an answer of `max_words` words: about two tokens a word, and room for a preamble."""
@@ -23,19 +49,20 @@ def output_cap(max_words: int) -> int:
 
 async def sample_explanations(
     llm: LLM, purpose: Purpose, messages: list[Message], n: int, temperature: float, max_tokens: int,
-    max_words: int, exclude: str | None = None,
-) -> list[str]:
+    max_words: int, exclude: str | None = None, on_discarded: OnDiscarded | None = None,
+) -> list[Sample]:
     """Distinct usable explanations from `n` samples with seeds 0..n-1, in sample order.
 
-    Answers over `max_words` are cut to it (`cap_words`, as for every explainer). Failed calls and
-    unusable answers (empty, absurdly long, or equal to `exclude`) are logged and dropped; raises
-    NoExplanationError with the first reason when nothing usable is left, and its subclass
-    UnchangedExplanation when every sample only repeated `exclude`."""
+    Each answer is read whole (`clean_explanation`), its `Answers:` line split off first: over several
+    lines, or cut at `max_tokens`, it is capped at `max_words`, not dropped. Failed calls and answers with nothing usable (empty,
+    absurdly long, equal to `exclude`, or a repeat of another sample) are discarded, each with its
+    reason, logged and told to `on_discarded`; raises NoExplanationError with the first reason when
+    nothing usable is left, and its subclass UnchangedExplanation when every sample only repeated `exclude`."""
     requests = [
         LLMRequest(purpose=purpose, messages=messages, max_tokens=max_tokens, temperature=temperature, seed=i) for i in range(n)
     ]
     results = await asyncio.gather(*(llm.complete(r) for r in requests), return_exceptions=True)
-    out: list[str] = []
+    out: dict[str, Sample] = {}
     problems: list[str] = []
     for result in results:
         if isinstance(result, LLMError):
@@ -43,27 +70,38 @@ async def sample_explanations(
             continue
         if isinstance(result, BaseException):
             raise result
-        text = clean_explanation(result.text, max_words)
+        cut = result.finish_reason == "length"
+        body, claims = split_claims(result.text)
+        # Cut after its `Answers:` line, the explanation is whole; only that line's last number may be a fragment.
+        text = clean_explanation(body, max_words, cut=cut and claims is None)
+        claims = (claims or [])[:-1] if cut else claims or []
         if text is None:
-            problems.append(f"unusable explanation ({len(result.text)} characters)")
+            problems.append(f"unusable explanation ({len(result.text)} characters"
+                            f"{', cut at the output cap' if cut else ''})" if result.text.strip() else "empty answer")
         elif text == exclude:
             problems.append(_REPEATED)
-        elif text not in out:
-            out.append(text)
+        elif text in out:
+            problems.append("the same explanation as another sample")
+        else:
+            out[text] = Sample(text, tuple(dict.fromkeys(claims)))
     if problems:
         log.warning("samples_rejected", purpose=purpose, count=len(problems), first=problems[0][:200])
+        if on_discarded is not None:
+            on_discarded(purpose, problems)
     if not out:
         error = UnchangedExplanation if problems and all(p == _REPEATED for p in problems) else NoExplanationError
         raise error(f"no usable {purpose} answer from {n} samples: {problems[0] if problems else 'none returned'}")
-    return out
+    return list(out.values())
 
 
 class ExplanationSampler:
     """What the LLM explainer and reviser share: one LLM sampled at `temperature` for `purpose`,
     answers capped at `max_words` words and `output_cap(max_words)` tokens."""
 
-    def __init__(self, purpose: Purpose, llm: LLM, temperature: float, max_words: int) -> None:
+    def __init__(self, purpose: Purpose, llm: LLM, temperature: float, max_words: int,
+                 on_discarded: OnDiscarded | None = None) -> None:
         self.purpose: Purpose = purpose
+        self.on_discarded = on_discarded
         self.llm = llm
         self.temperature = temperature
         self.max_words = max_words
@@ -73,7 +111,7 @@ class ExplanationSampler:
     def name(self) -> str:
         return "llm"
 
-    async def sample(self, messages: list[Message], n: int, exclude: str | None = None) -> list[str]:
+    async def sample(self, messages: list[Message], n: int, exclude: str | None = None) -> list[Sample]:
         """`sample_explanations` of `messages` with this sampler's settings."""
         return await sample_explanations(self.llm, self.purpose, messages, n, self.temperature, self.max_tokens,
-                                         self.max_words, exclude=exclude)
+                                         self.max_words, exclude=exclude, on_discarded=self.on_discarded)

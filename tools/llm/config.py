@@ -66,6 +66,13 @@ class LLMConfig(BaseModel):
         # Explicit, so OPENAI_BASE_URL in the environment cannot silently redirect "OpenAI proper".
         return self.base_url or OPENAI_BASE_URL
 
+    @property
+    def endpoint_host(self) -> str:
+        """The endpoint's host: what tells two endpoints apart in caches and run folders (never the key,
+        nor credentials in the URL). Not the port: a local server restarted on another port is the
+        same endpoint, and its model name still tells two models apart."""
+        return str(urlsplit(self.endpoint).hostname)
+
     def model_for(self, purpose: Purpose) -> str:
         models: dict[Purpose, str] = {
             "explainer": self.explainer_model,

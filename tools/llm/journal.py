@@ -15,6 +15,7 @@ import hashlib
 import sqlite3
 import threading
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,6 +26,7 @@ from tools.llm.protocol import (
     PromptScorer,
     PromptScoreRequest,
     PromptScoreResponse,
+    Purpose,
 )
 
 R = TypeVar("R", LLMResponse, PromptScoreResponse)
@@ -101,13 +103,17 @@ class CallJournal:
 class JournaledLLM:
     """LLM (and PromptScorer) that answers a repeated call from the journal, marked `cached`.
 
+    `identity(purpose)` names who answers a purpose's calls (model, endpoint host, simulator method):
+    it is part of every key.
+
     A simulation (purpose "simulator", asked at temperature 0) is identified by the neuron and the
     request alone: asked again in a later node, or by a resumed run whose in-memory memo of
     simulations is cold (`MemoizedSimulator`), it is answered from the journal instead of paid again."""
 
-    def __init__(self, inner: LLM, journal: CallJournal, scope: str) -> None:
+    def __init__(self, inner: LLM, journal: CallJournal, scope: str, identity: Callable[[Purpose], str] = lambda _: "") -> None:
         self.inner, self.journal = inner, journal
         self.neuron_scope = scope
+        self.identity = identity
         self.set_scope(scope)
 
     def set_scope(self, scope: str) -> None:
@@ -115,14 +121,16 @@ class JournaledLLM:
         self.scope = scope
         self._seen: Counter[str] = Counter()
 
-    def _key(self, kind: str, payload: str, purpose: str) -> str:
+    def _key(self, kind: str, payload: str, purpose: Purpose) -> str:
         digest = hashlib.sha256(payload.encode("utf-8")).hexdigest()
         if purpose == "simulator":
             scope, occurrence = self.neuron_scope, 0
         else:
             scope, occurrence = self.scope, self._seen[digest]
             self._seen[digest] += 1
-        return hashlib.sha256(f"{scope}\x1f{kind}\x1f{digest}\x1f{occurrence}".encode()).hexdigest()
+        # Who answers is part of the key: a run resumed with another model or endpoint never replays the old one's answers.
+        who = self.identity(purpose)
+        return hashlib.sha256(f"{who}\x1f{scope}\x1f{kind}\x1f{digest}\x1f{occurrence}".encode()).hexdigest()
 
     def _replay(self, key: str, response_type: type[R]) -> R | None:
         """The journaled response under `key`, marked cached (it costs nothing now), or None."""

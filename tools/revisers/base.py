@@ -15,8 +15,12 @@ class RevisionContext(BaseModel):
 
     explanation: str
     score: float | None = Field(description="Selection-split score of `explanation` (pooled r).")
-    best_records: list[ActivationRecord] = Field(description="Selection records the explanation predicts best.")
-    worst_records: list[ActivationRecord] = Field(description="Selection records it predicts worst.")
+    best_records: list[ActivationRecord] = Field(
+        description="Evidence records where the neuron is active that the explanation predicts best.")
+    worst_records: list[ActivationRecord] = Field(
+        description="Evidence records where the neuron is active that it predicts worst (tools/revisers/ranking.py).")
+    worst_predictions: list[list[float]] = Field(
+        default_factory=list, description="Per worst record, the values (0-10) the explanation predicted for its tokens.")
     counterexamples: list[Counterexample]
     train: list[ActivationRecord]
     evidence: list[ActivationRecord] = Field(
@@ -37,7 +41,8 @@ class Revision(BaseModel):
     """A revised explanation and what it was written to fix."""
 
     text: str
-    answers: list[str] = Field(default_factory=list, description="Labels of the counterexamples it answers.")
+    answers: list[str] = Field(
+        default_factory=list, description="Labels of the counterexamples it says it answers (the LLM reviser asks for them).")
     note: str | None = Field(None, description="How it was made, e.g. 'gate \"than\" after \"more\"'.")
 
 

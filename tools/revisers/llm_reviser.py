@@ -3,12 +3,15 @@
 Prompt (`prompts/revise.txt`) and its size bounds, so a long run cannot grow the context:
 - every value shown is 0-10 normalized by the neuron's `max_activation` (docs/science.md#normalization,
   with one common M for the whole prompt), so a 7 in a counterexample means what a 7 in a top record means;
-- at most `MAX_RECORDS` best and `MAX_RECORDS` worst records, in the order the context gives them;
+- at most `MAX_RECORDS` best and `MAX_RECORDS` worst records, in the order the context gives them, the
+  worst ones with the predicted value beside the real one (`token<TAB>real<TAB>predicted`);
 - at most `MAX_COUNTEREXAMPLES` counterexamples, picked by `select_counterexamples`;
 - at most `MAX_HISTORY` earlier explanations (the most recent ones);
 - a text longer than 24 tokens (`tools.prompt_window.WINDOW_TOKENS`) is cut by `peak_window`: records around their largest
   activation, counterexamples around their worst offending token.
 Counterexample lines are `token<TAB>real<TAB>predicted`, with `<TAB><<` after offending tokens.
+The answer ends with an `Answers:` line naming the counterexamples the revision says it fixes: a
+revision's `answers` are those, never every counterexample shown.
 """
 
 from __future__ import annotations
@@ -19,16 +22,17 @@ from collections.abc import Sequence
 import prompts
 from prompts import Message
 from tools.explainers.base import DEFAULT_MAX_WORDS
-from tools.explainers.sampling import ExplanationSampler
+from tools.explainers.sampling import ExplanationSampler, OnDiscarded
 from tools.formats.openai import ActivationRecord
 from tools.llm.protocol import LLM
 from tools.probes.types import Counterexample
 from tools.prompt_window import peak_index, peak_window, window_note
 from tools.prompting import escape_token, token_value_lines
 from tools.revisers.base import Revision, RevisionContext
+from tools.revisers.ranking import SHOWN_RECORDS
 from tools.science.normalize import normalize_record
 
-MAX_RECORDS = 3
+MAX_RECORDS = SHOWN_RECORDS
 MAX_COUNTEREXAMPLES = 8
 MAX_HISTORY = 10
 OFFENDING_MARK = "<<"
@@ -55,6 +59,20 @@ def records_text(records: Sequence[ActivationRecord], max_activation: float, lim
         shown_values = [values[i] for i in window]
         blocks.append(f"Text {number}{window_note(window, len(record.tokens))}:\n"
                       + token_value_lines(shown_tokens, shown_values))
+    return "\n\n".join(blocks) or NONE_SHOWN
+
+
+def predicted_records_text(records: Sequence[ActivationRecord], predictions: Sequence[Sequence[float]],
+                           max_activation: float, limit: int = MAX_RECORDS) -> str:
+    """`Text N:` headed `token<TAB>real<TAB>predicted` blocks of the first `limit` records, windowed around
+    their largest gap between the two."""
+    blocks = []
+    for number, (record, predicted) in enumerate(zip(records[:limit], predictions, strict=False), start=1):
+        real = normalize_record(record.activations, max_activation)
+        levels = [_predicted_level(p) for p in predicted]
+        window = peak_window(len(record.tokens), peak_index([abs(r - p) for r, p in zip(real, levels, strict=True)]))
+        lines = [f"{escape_token(record.tokens[i])}\t{real[i]}\t{levels[i]}" for i in window]
+        blocks.append(f"Text {number}{window_note(window, len(record.tokens))}:\n" + "\n".join(["<start>", *lines, "<end>"]))
     return "\n\n".join(blocks) or NONE_SHOWN
 
 
@@ -118,7 +136,8 @@ def revise_prompt_values(context: RevisionContext, max_words: int = DEFAULT_MAX_
         "explanation": context.explanation,
         "score": format_score(context.score),
         "best_records": records_text(context.best_records, m),
-        "worst_records": records_text(context.worst_records, m),
+        "worst_records": (predicted_records_text(context.worst_records, context.worst_predictions, m)
+                          if context.worst_predictions else records_text(context.worst_records, m)),
         "counterexamples": counterexamples_text(context.counterexamples, m),
         "history": history_text(context.history, context.explanation),
     }
@@ -129,12 +148,13 @@ def revise_messages(context: RevisionContext, max_words: int = DEFAULT_MAX_WORDS
 
 
 class LLMReviser(ExplanationSampler):
-    def __init__(self, llm: LLM, temperature: float = 0.7, max_words: int = DEFAULT_MAX_WORDS) -> None:
-        super().__init__("reviser", llm, temperature, max_words)
+    def __init__(self, llm: LLM, temperature: float = 0.7, max_words: int = DEFAULT_MAX_WORDS,
+                 on_discarded: OnDiscarded | None = None) -> None:
+        super().__init__("reviser", llm, temperature, max_words, on_discarded)
 
     async def revise(self, context: RevisionContext, n: int) -> list[Revision]:
         """Up to `n` distinct revisions from `n` concurrent samples (distinct seeds); never the current explanation.
-        Each answers the counterexamples the prompt showed."""
-        texts = await self.sample(revise_messages(context, self.max_words), n, exclude=context.explanation)
+        Each answers the counterexamples its `Answers:` line names (numbers of those shown; others ignored)."""
+        samples = await self.sample(revise_messages(context, self.max_words), n, exclude=context.explanation)
         shown = [c.label for c in select_counterexamples(context.counterexamples)]
-        return [Revision(text=t, answers=shown) for t in texts]
+        return [Revision(text=s.text, answers=[shown[k - 1] for k in s.claims if 1 <= k <= len(shown)]) for s in samples]

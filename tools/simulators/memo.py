@@ -17,18 +17,20 @@ from tools.simulators.base import RecordSimulation, Simulator
 class MemoizedSimulator:
     """A `Simulator` that asks `inner` only for the (explanation, tokens) it has not read yet."""
 
-    def __init__(self, inner: Simulator) -> None:
+    def __init__(self, inner: Simulator, identity: str = "") -> None:
         self.inner = inner
-        self._read: dict[tuple[str, tuple[str, ...]], RecordSimulation] = {}
+        self.identity = identity
+        """Who simulates (model, endpoint host, method): part of every key, like the call journal's."""
+        self._read: dict[tuple[str, str, tuple[str, ...]], RecordSimulation] = {}
 
     @property
     def method(self) -> str:
         return self.inner.method
 
     async def simulate(self, explanation: str, records: Sequence[Sequence[str]]) -> list[RecordSimulation]:
-        keys = [(explanation, tuple(tokens)) for tokens in records]
+        keys = [(self.identity, explanation, tuple(tokens)) for tokens in records]
         missing = list(dict.fromkeys(key for key in keys if key not in self._read))
-        fresh = dict(zip(missing, await self.inner.simulate(explanation, [list(t) for _, t in missing]) if missing else [],
+        fresh = dict(zip(missing, await self.inner.simulate(explanation, [list(t) for _, _, t in missing]) if missing else [],
                          strict=True))
         for key, simulation in fresh.items():
             if simulation.ok:
