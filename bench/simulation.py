@@ -13,7 +13,7 @@ above 0 on every token rule; a format that needs fewer output tokens and reads a
 `--simulators prompt-logprob` (the reference's all-at-once method) generates nothing: no output
 tokens, nothing to copy, no answer to record. With `--local-gguf` it also measures, in the same run:
 - the limit: a plain forward of every record's prompt (from an empty cache, last position's logits
-  only), in this process; the pass reports scoring seconds / forward seconds;
+  only), in this process right after the record is scored; the pass reports scoring ÷ forward;
 - the baseline: llama-cpp-python's own server (echo logprobs, realigned) on the first
   `--baseline-records` records of each rule, with the local server's seconds on the same records
   and the largest difference between the two paths' expected values at any slot.
@@ -120,6 +120,7 @@ async def measure(args: argparse.Namespace, rules: list[Rule]) -> tuple[list[dic
     args.chosen_records = chosen
     for method in args.simulator_list:
         simulator = choose_llm_simulator(llm, method)
+        limit = forward_engine(args) if method == "prompt-logprob" and args.local_gguf else None
         rows = []
         for rule in rules:
             records = chosen[rule.name]
@@ -128,10 +129,16 @@ async def measure(args: argparse.Namespace, rules: list[Rule]) -> tuple[list[dic
                 started = time.monotonic()
                 [simulation] = await simulator.simulate(rule.description, [record.tokens])
                 seconds = time.monotonic() - started
+                if limit is not None:
+                    # Right after the scoring, so both see the machine in the same state.
+                    started = time.monotonic()
+                    limit.forward(all_at_once_prompt(rule.description, record.tokens).text)
+                    per_forward = round(time.monotonic() - started, 2)
                 simulations.append(simulation)
                 usage = llm.last.usage if llm.last is not None else None
                 per_record.append({"read": simulation.ok, "error": simulation.error, "seconds": round(seconds, 2),
-                                   "output_tokens": usage.completion_tokens if usage else None})
+                                   "output_tokens": usage.completion_tokens if usage else None}
+                                  | ({"plain_forward_seconds": per_forward} if limit is not None else {}))
                 entry = corpus_entry(f"{slug(args.source)}/{method}/{rule.name}/{i}", args.source, method,
                                      list(record.tokens), llm.last, simulation)
                 if entry is not None:
@@ -143,28 +150,17 @@ async def measure(args: argparse.Namespace, rules: list[Rule]) -> tuple[list[dic
                          "read": sum(s.ok for s in simulations), "score": score.score, "failed_records": score.n_failed,
                          "per_record": per_record,
                          "expected": [s.expected if s.ok else None for s in simulations]})
+        if limit is not None:
+            limit.close()
         passes.append(summarise(method, rows))
     return passes, answers
 
 
-def plain_forward_seconds(args: argparse.Namespace, rules: list[Rule]) -> dict[str, list[float]]:
-    """Per rule, the seconds of a plain forward of each chosen record's prompt-logprob prompt (the limit)."""
+def forward_engine(args: argparse.Namespace) -> Any:
+    """The GGUF loaded in this process, for the plain forwards that are the limit of prompt scoring."""
     from tools.llm.llama_engine import LlamaEngine
 
-    engine = LlamaEngine(args.local_gguf, n_ctx=LOCAL_CONTEXT_TOKENS, n_threads=args.local_threads)
-    try:
-        out: dict[str, list[float]] = {}
-        for rule in rules:
-            out[rule.name] = []
-            for record in args.chosen_records[rule.name]:
-                prompt = all_at_once_prompt(rule.description, record.tokens).text
-                started = time.monotonic()
-                engine.forward(prompt)
-                out[rule.name].append(round(time.monotonic() - started, 2))
-                print(f"{'plain forward':<24}{rule.name:<12}{len(out[rule.name]) - 1:>3} {out[rule.name][-1]:>13.1f} s", flush=True)
-        return out
-    finally:
-        engine.close()
+    return LlamaEngine(args.local_gguf, n_ctx=LOCAL_CONTEXT_TOKENS, n_threads=args.local_threads)
 
 
 async def baseline_pass(args: argparse.Namespace, rules: list[Rule]) -> dict[str, Any]:
@@ -191,11 +187,11 @@ async def baseline_pass(args: argparse.Namespace, rules: list[Rule]) -> dict[str
     return {"path": llama_cpp_python.DESCRIPTION, "rows": rows}
 
 
-def speed_summary(result: dict[str, Any], forward: dict[str, list[float]], baseline: dict[str, Any]) -> dict[str, Any]:
+def speed_summary(result: dict[str, Any], baseline: dict[str, Any]) -> dict[str, Any]:
     """Scoring ÷ plain forward over every record, and the baseline against the local server on its records."""
     by_rule = {row["rule"]: row for row in result["rules"]}
     scoring = [r["seconds"] for row in result["rules"] for r in row["per_record"]]
-    plain = [s for rule in by_rule for s in forward[rule]]
+    plain = [r["plain_forward_seconds"] for row in result["rules"] for r in row["per_record"]]
     same_new, same_old, differences = [], [], []
     for row in baseline["rows"]:
         mine = by_rule[row["rule"]]
@@ -289,11 +285,10 @@ def main() -> None:
         passes, answers = asyncio.run(measure(args, rules))
     timed = next((p for p in passes if p["simulator"] == "prompt-logprob"), None) if args.local_gguf else None
     if timed is not None:
-        # After the server has stopped: each measurement has the cores to itself.
-        forward = plain_forward_seconds(args, rules)
+        # After the local server has stopped: the baseline's server has the cores to itself.
         baseline = (asyncio.run(baseline_pass(args, rules)) if args.baseline_records
                     else {"path": None, "rows": []})
-        timed["speed"] = speed_summary(timed, forward, baseline)
+        timed["speed"] = speed_summary(timed, baseline)
     for result in passes:
         print_pass(result)
     if args.record_answers is not None:

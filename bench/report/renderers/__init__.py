@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench.report.core import Renderer
-from bench.report.renderers import faults, llm_client, planted, real, records, simulation, sweep
+from bench.report.renderers import faults, llm_agent, llm_client, planted, real, records, simulation, sweep
 
 RENDERERS: dict[str, Renderer] = {
     "records": records.RENDERER,
@@ -12,6 +12,7 @@ RENDERERS: dict[str, Renderer] = {
     "planted": planted.RENDERER,
     "real": real.RENDERER,
     "simulation": simulation.RENDERER,
+    "llm_agent": llm_agent.RENDERER,
     "faults": faults.RENDERER,
 }
 """In the order the README's table lists them; results of unknown kinds come last."""

@@ -1,0 +1,41 @@
+"""bench/llm_agent at tiny size through the real local server with SmolLM2-135M-Instruct (`local_llm`).
+
+SmolLM2-135M writes no useful explanation: what is tested is the plumbing a real LLM run goes
+through (every role on one local server, both passes on the same held-out records, both simulators
+on every explanation, the trace read back per neuron) and that a rerun resumes instead of redoing.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.settings import default_cache_dir
+from tests.bench.conftest import RunBench
+
+pytestmark = [pytest.mark.local_llm, pytest.mark.model, pytest.mark.slow]
+
+TINY = ("--rules", "money", "--real-layers", "", "--llm-max-iters", "1", "--llm-n-explanations", "1",
+        "--llm-n-revisions", "1", "--llm-probes-per-generator", "1", "--llm-records-per-split", "3",
+        "--max-iters", "1", "--n-explanations", "1", "--local-threads", "1")
+
+
+def test_llm_agent_smoke_and_resume(run_bench: RunBench) -> None:
+    from tools.subject import smollm2
+
+    gguf = str(smollm2.ensure_gguf(default_cache_dir()))
+    result = run_bench("bench.llm_agent", "--local-gguf", gguf, *TINY)
+    assert result["benchmark"] == "llm_agent" and result["complete"] and result["planned"] == ["planted-0-0"]
+    [row] = result["parts"]["planted"]["neurons"]
+    assert row["rule"] == "money" and row["explanations"]["truth"] == 'the word "money"'
+    assert set(row["scores"]) == {"llm", "builtin"}
+    for simulator in ("llm", "builtin"):
+        assert set(row["scores"][simulator]) == {"llm_oneshot", "llm_refined", "builtin_refined", "truth"}
+    # Every role ran on the one local server, and the trace was read back.
+    assert {"explainer", "simulator"} <= set(row["llm"]["calls"])
+    assert row["llm"]["seconds"] > 0 and row["heldout_records"] > 0
+    summary = result["parts"]["planted"]["summary"]
+    assert summary["neurons"] == 1 and set(summary["means"]) == {"llm", "builtin"}
+    again = run_bench("bench.llm_agent", "--local-gguf", gguf, *TINY)
+    # Resumed from the kept row: nothing ran again.
+    assert again["parts"]["planted"]["neurons"] == [row]
+    assert again["wall_seconds_this_part"] < result["wall_seconds_this_part"]
