@@ -117,3 +117,44 @@ def test_the_server_answers_bad_requests_with_a_json_error(gguf: Path) -> None:
         status, body = _post(server.base_url, "/chat/completions",
                              {"messages": [{"role": "user", "content": "Say hi."}], "max_tokens": 3, "temperature": 0})
         assert status == 200 and body["usage"]["completion_tokens"] <= 3
+
+
+def test_the_server_exits_when_the_command_that_started_it_is_killed(gguf: Path, tmp_path: Path) -> None:
+    """The server runs in its own session, so a SIGKILLed command cannot stop it in order; it must not
+    stay behind, busy with its last request."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pid_file = tmp_path / "server.pid"
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from tools.llm.local_server import LocalServer\n"
+        f"server = LocalServer(Path({str(gguf)!r}), n_ctx=512, n_threads=1)\n"
+        "server.start()\n"
+        f"Path({str(pid_file)!r}).write_text(str(server._proc.pid))\n"
+        "time.sleep(600)\n"
+    )
+    command = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 120
+        while not pid_file.is_file() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        server_pid = int(pid_file.read_text())
+        os.kill(command.pid, signal.SIGKILL)
+        command.wait()
+        deadline = time.monotonic() + 15
+        alive = True
+        while alive and time.monotonic() < deadline:
+            try:
+                os.kill(server_pid, 0)
+                time.sleep(0.2)
+            except ProcessLookupError:
+                alive = False
+        assert not alive, "the server outlived the command that started it"
+    finally:
+        if command.poll() is None:
+            command.kill()

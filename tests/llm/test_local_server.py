@@ -7,6 +7,7 @@ the subprocess handling is tested for real without the compiled library.
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -110,7 +111,7 @@ def test_server_command_runs_our_server_on_loopback(gguf: Path) -> None:
     assert argv[:3] == [sys.executable, "-m", "tools.llm.llama_server"]
     flags = dict(zip(argv[3::2], argv[4::2], strict=True))
     assert flags == {"--model": str(gguf), "--alias": "tiny", "--host": "127.0.0.1", "--port": "8123",
-                     "--n-ctx": "4096", "--n-threads": "2"}
+                     "--exit-with-parent": str(os.getpid()), "--n-ctx": "4096", "--n-threads": "2"}
 
 
 def test_model_alias_drops_the_quantization_tag() -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 import time
@@ -213,6 +214,18 @@ def make_handler(service: LocalLLMService) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+def _exit_with_parent(pid: int, every_s: float = 1.0) -> None:
+    """Exit when `pid` is gone. The server runs in its own session (a Ctrl-C in the terminal reaches
+    only the command, which stops it in order), so a command killed outright would leave it running,
+    busy with its last request and holding gigabytes."""
+    def watch() -> None:
+        while os.getppid() == pid:
+            time.sleep(every_s)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.llm.llama_server", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -222,7 +235,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--n-ctx", type=int, default=DEFAULT_N_CTX, help=f"context window in tokens (default {DEFAULT_N_CTX})")
     parser.add_argument("--n-threads", type=int, default=None, help="CPU threads (default: all cores)")
+    parser.add_argument("--exit-with-parent", type=int, default=None, metavar="PID",
+                        help="exit when process PID (the command that started the server) is gone")
     args = parser.parse_args(argv)
+    if args.exit_with_parent is not None:
+        _exit_with_parent(args.exit_with_parent)
     engine = LlamaEngine(args.model, n_ctx=args.n_ctx, n_threads=args.n_threads)
     service = LocalLLMService(engine, args.alias or args.model.name)
     server = ThreadingHTTPServer((args.host, args.port), make_handler(service))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -100,7 +101,8 @@ def server_command(
     n_threads: int | None = None,
 ) -> list[str]:
     """The argv that starts the local server on loopback."""
-    argv = [sys.executable, "-m", SERVER_MODULE, "--model", str(gguf), "--alias", alias, "--host", HOST, "--port", str(port)]
+    argv = [sys.executable, "-m", SERVER_MODULE, "--model", str(gguf), "--alias", alias, "--host", HOST, "--port", str(port),
+            "--exit-with-parent", str(os.getpid())]
     if n_ctx is not None:
         argv += ["--n-ctx", str(n_ctx)]
     if n_threads is not None:
