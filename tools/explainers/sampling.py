@@ -53,13 +53,19 @@ async def sample_explanations(
 ) -> list[Sample]:
     """Distinct usable explanations from `n` samples with seeds 0..n-1, in sample order.
 
+    Sample 0 is greedy (temperature 0), the model's best guess; the others are drawn at `temperature`
+    for diversity. A small model's samples at temperature 1 often lose what its best guess gets right:
+    on a planted colour rule Qwen2.5-1.5B answered "color words, most strongly blue" greedily, and
+    "related emotions, expressions, or themes" and "temple Jerusalem" when sampled.
+
     Each answer is read whole (`clean_explanation`), its `Answers:` line split off first: over several
     lines, or cut at `max_tokens`, it is capped at `max_words`, not dropped. Failed calls and answers with nothing usable (empty,
     absurdly long, equal to `exclude`, or a repeat of another sample) are discarded, each with its
     reason, logged and told to `on_discarded`; raises NoExplanationError with the first reason when
     nothing usable is left, and its subclass UnchangedExplanation when every sample only repeated `exclude`."""
     requests = [
-        LLMRequest(purpose=purpose, messages=messages, max_tokens=max_tokens, temperature=temperature, seed=i) for i in range(n)
+        LLMRequest(purpose=purpose, messages=messages, max_tokens=max_tokens, temperature=0.0 if i == 0 else temperature, seed=i)
+        for i in range(n)
     ]
     results = await asyncio.gather(*(llm.complete(r) for r in requests), return_exceptions=True)
     out: dict[str, Sample] = {}
