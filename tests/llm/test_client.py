@@ -338,6 +338,22 @@ async def test_prompt_logprobs_with_top_alternatives(chat_server: ChatServer, ma
     assert ledger.by_purpose("simulator").calls == 1
 
 
+async def test_split_ten_is_asked_only_of_a_server_that_scores_named_offsets(
+    chat_server: ChatServer, make_llm: Callable[..., OpenAIChatLLM]
+) -> None:
+    """Our local server (prompt_logprob_offsets) splits "10" when asked; another server gets neither field."""
+    echo = Echo(tokens=[("a", None, {}), ("b", -1.0, {"b": -1.0}), ("c", -1.0, {})])
+    chat_server.script(echo, echo, echo)
+    request = PromptScoreRequest(prompt="ab", offsets=[1], split_ten=True)
+    await make_llm(prompt_logprob_offsets=True).score_prompt(request)
+    await make_llm(prompt_logprob_offsets=True).score_prompt(request.model_copy(update={"split_ten": False}))
+    await make_llm().score_prompt(request)
+    local, unsplit, other = (r.body for r in chat_server.requests)
+    assert local["logprob_offsets"] == [1] and local["split_ten"] is True
+    assert unsplit["logprob_offsets"] == [1] and "split_ten" not in unsplit
+    assert "logprob_offsets" not in other and "split_ten" not in other
+
+
 async def test_a_server_one_token_off_is_realigned(chat_server: ChatServer, make_llm: Callable[..., OpenAIChatLLM]) -> None:
     """llama-cpp-python's echo reports with each prompt token the prediction of the next one: with
     `prompt_logprobs_shifted` each token gets the distribution reported with the token before it."""

@@ -91,6 +91,48 @@ def test_a_prompt_longer_than_the_context_is_refused(engine: LlamaEngine) -> Non
     assert _slots(engine, RECORDS[0])  # and the engine still serves
 
 
+TEN_RECORD = ["He", " paid", " 10", " dollars", " for", " 100", " books", "."]
+
+
+def test_smollm2_writes_ten_as_two_digits(engine: LlamaEngine) -> None:
+    assert engine.ten_split is not None
+    assert [engine.token_text(t) for t in engine.ten_split] == ["1", "0"]
+
+
+def test_zero_after_one_is_what_a_plain_forward_of_the_truncated_prompt_gives(engine: LlamaEngine) -> None:
+    """P("0" | prefix, "1") from the extra batch of shared-cell sequences equals a forward of the
+    prompt cut at the slot with "10" written there, at every slot."""
+    import math
+
+    prompt = all_at_once_prompt("numbers of ten and more", TEN_RECORD)
+    tokens = engine.tokenize(prompt.text, special=False)
+    scored = engine.score(prompt.text, 15, prompt.slots)
+    positions = [i for i, t in enumerate(scored) if t.top is not None]
+    assert len(positions) == len(TEN_RECORD)
+    split = engine.zero_after_one(tokens, positions)
+    for slot, position in zip(prompt.slots, positions, strict=True):
+        plain = engine.score(prompt.text[:slot] + "10", 1, [slot + 1])
+        zero = next(t for t in plain if t.logprob is not None)
+        assert zero.text == "0" and zero.logprob is not None
+        assert split[position] == pytest.approx(math.exp(zero.logprob), abs=1e-4)
+
+
+def test_split_ten_moves_the_one_candidate_s_ten_share_and_leaves_the_rest(engine: LlamaEngine) -> None:
+    import math
+
+    prompt = all_at_once_prompt("numbers of ten and more", TEN_RECORD)
+    plain = [t.top for t in engine.score(prompt.text, 15, prompt.slots) if t.top is not None]
+    split = [t.top for t in engine.score(prompt.text, 15, prompt.slots, split_ten=True) if t.top is not None]
+    assert [t.top for t in engine.score(prompt.text, 15, prompt.slots) if t.top is not None] == plain  # cache intact
+    assert len(split) == len(plain) == len(TEN_RECORD)
+    for before, after in zip(plain, split, strict=True):
+        one, got = dict(before), dict(after)
+        assert "10" not in one and "1" in one  # the words of this record all have some "1" mass
+        assert math.exp(got["10"]) + math.exp(got.get("1", -math.inf)) == pytest.approx(math.exp(one["1"]), rel=1e-9)
+        assert {k: v for k, v in got.items() if k not in ("1", "10")} == {k: v for k, v in one.items() if k != "1"}
+        assert [lp for _, lp in after] == sorted((lp for _, lp in after), reverse=True)
+
+
 def _post(base_url: str, path: str, body: object) -> tuple[int, dict[str, Any]]:
     request = urllib.request.Request(f"{base_url}{path}", data=json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json"})
@@ -108,6 +150,8 @@ def test_the_server_answers_bad_requests_with_a_json_error(gguf: Path) -> None:
     with LocalServer(gguf, n_ctx=2048, n_threads=1) as server:
         status, body = _post(server.base_url, "/completions", {"prompt": "x", "logprob_offsets": "3"})
         assert status == 400 and "logprob_offsets" in body["error"]["message"]
+        status, body = _post(server.base_url, "/completions", {"prompt": "x", "echo": True, "logprobs": 1, "split_ten": True})
+        assert status == 400 and "split_ten" in body["error"]["message"]
         status, body = _post(server.base_url, "/chat/completions", {"messages": []})
         assert status == 400 and "messages" in body["error"]["message"]
         status, body = _post(server.base_url, "/completions", {"prompt": "word " * 3000, "echo": True, "logprobs": 1})
@@ -158,3 +202,34 @@ def test_the_server_exits_when_the_command_that_started_it_is_killed(gguf: Path,
     finally:
         if command.poll() is None:
             command.kill()
+
+
+async def test_the_simulator_reads_ten_through_the_local_server(gguf: Path) -> None:
+    """A digit-splitting tokenizer: through our server the simulator's slots get a "10" candidate
+    with P("1") * P("0" | "1") of the mass, and without split_ten they stay as the model wrote them."""
+    import math
+
+    from tools.llm.local_server import LocalServer, local_llm_config
+    from tools.llm.openai_client import OpenAIChatLLM
+    from tools.llm.protocol import PromptScoreRequest
+    from tools.simulators.prompt_logprob import PromptLogprobSimulator
+
+    prompt = all_at_once_prompt("numbers of ten and more", TEN_RECORD)
+    with LocalServer(gguf, n_ctx=2048, n_threads=1) as server:
+        async with OpenAIChatLLM(local_llm_config(server.base_url)) as llm:
+            (simulated,) = await PromptLogprobSimulator(llm).simulate("numbers of ten and more", [TEN_RECORD])
+            plain = await llm.score_prompt(PromptScoreRequest(prompt=prompt.text, offsets=prompt.slots))
+            split = await llm.score_prompt(PromptScoreRequest(prompt=prompt.text, offsets=prompt.slots, split_ten=True))
+    plain_tops = [{a.token: a.logprob for a in t.top} for t in plain.tokens if t.top]
+    split_tops = [{a.token: a.logprob for a in t.top} for t in split.tokens if t.top]
+    assert len(plain_tops) == len(split_tops) == len(TEN_RECORD)
+    for before, after in zip(plain_tops, split_tops, strict=True):
+        assert "10" not in before and "10" in after
+        assert math.exp(after["10"]) + math.exp(after.get("1", -math.inf)) == pytest.approx(math.exp(before["1"]), rel=1e-6)
+    assert simulated.status == "ok"
+    assert simulated.distribution_values is not None and simulated.distribution_probabilities is not None
+    for slot, values, probabilities in zip(split_tops, simulated.distribution_values,
+                                           simulated.distribution_probabilities, strict=True):
+        total = sum(math.exp(lp) for t, lp in slot.items() if t in {str(v) for v in range(11)})
+        ten = dict(zip(values, probabilities, strict=True))[10]
+        assert ten == pytest.approx(math.exp(slot["10"]) / total, rel=1e-6)

@@ -9,6 +9,13 @@ CPU, against llama-cpp-python's `Llama` with `logits_all`:
   explanation, and best-of-n explanations share their whole prompt;
 - each row becomes logprobs by one log-sum-exp and one partial selection (`local_logprobs`).
 
+On a tokenizer that writes "10" as "1" then "0", `score(..., split_ten=True)` also reads
+P("0" | the prefix and "1") at each scored slot whose top candidates hold "1", all slots in one extra
+batch: each gets its own sequence that shares sequence 0's cached cells up to the slot (a unified
+cache adds the sequence to those cells instead of copying them) and holds "1" at the slot. The "1"
+candidate's mass is then split into "10" and "1", as the chat-logprob simulator does with what the
+model generated.
+
 Needs the `local` extra (llama-cpp-python); imported only by the server process.
 """
 
@@ -32,6 +39,7 @@ from tools.llm.local_logprobs import (
     token_texts,
     tokens_at_offsets,
 )
+from tools.science.expected_value import split_ten as split_one
 
 DEFAULT_N_CTX = 8192
 N_BATCH = 512
@@ -80,6 +88,10 @@ class LlamaEngine:
         # batch holds, so a record's logprobs moved by up to 0.2 with the length of the prefix reused
         # from the cache. Without it a token's values are the same bits however the prompt was split.
         params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        # Sequences 1.. hold the "1" of a slot whose "10" is split (see the module docstring); a
+        # unified cache lets them share sequence 0's cells and the whole context.
+        params.n_seq_max = llama_cpp.llama_max_parallel_sequences()
+        params.kv_unified = True
         self.ctx = llama_cpp.llama_init_from_model(self.model, params)
         if not self.ctx:
             raise EngineError(f"llama.cpp could not create a context of {n_ctx} tokens for {gguf}")
@@ -93,6 +105,11 @@ class LlamaEngine:
         self._cached: list[int] = []
         """Tokens whose keys and values sit in the cache (sequence 0), in order."""
         self._pieces: dict[int, bytes] = {}
+        ten = self._tokens_of("10")
+        split = [self.token_text(t) for t in ten] == ["1", "0"]
+        self.ten_split: tuple[int, int] | None = (ten[0], ten[1]) if split else None
+        """The "1" and "0" tokens that write "10", on a tokenizer that has no "10" token; else None."""
+        self._split_chunk = llama_cpp.llama_n_seq_max(self.ctx) - 1
         template = llama_cpp.llama_model_chat_template(self.model, None)
         self._chat_template = template or b"chatml"
         self.evaluated_tokens = 0
@@ -115,6 +132,13 @@ class LlamaEngine:
         if n < 0:
             raise EngineError(f"the prompt needs {-n} tokens, more than the tokenizer was given room for")
         return list(buffer[:n])
+
+    def _tokens_of(self, text: str) -> list[int]:
+        """Token ids of a short `text` alone: no BOS, no control tokens."""
+        data = text.encode()
+        buffer = (llama_cpp.llama_token * 16)()
+        n = llama_cpp.llama_tokenize(self.vocab, data, len(data), buffer, 16, False, False)
+        return list(buffer[:max(n, 0)])
 
     def piece(self, token: int) -> bytes:
         """The bytes a token writes (control tokens write none)."""
@@ -201,26 +225,75 @@ class LlamaEngine:
         llama_cpp.llama_memory_seq_rm(self._memory, 0, 0, -1)
         self._cached.clear()
 
-    def score(self, prompt: str, top_k: int, offsets: Iterable[int] | None = None) -> list[ScoredToken]:
+    def score(
+        self, prompt: str, top_k: int, offsets: Iterable[int] | None = None, *, split_ten: bool = False
+    ) -> list[ScoredToken]:
         """Every token of `prompt` (as raw text) with its logprob and top `top_k` alternatives.
 
         With `offsets` (character offsets into `prompt`), only the tokens starting there are scored;
-        the others carry no logprob, and no logits row is computed for them.
+        the others carry no logprob, and no logits row is computed for them. With `split_ten`, on a
+        tokenizer without a "10" token, a scored token whose top holds "1" also gets "10" there, with
+        log(P("1") * P("0" | "1")), and "1" keeps the rest (see the module docstring).
         """
         tokens = self.tokenize(prompt, special=False)
         texts = token_texts(self.piece(t) for t in tokens)
         scored = set(range(1, len(tokens))) if offsets is None else tokens_at_offsets(prompt, texts, offsets) - {0}
         # The logits row at position i - 1 is the distribution of token i.
         rows = self._evaluate(tokens, (i - 1 for i in scored))
+        found = {i: row_logprobs(rows[i - 1], top_k) for i in scored}
+        tops = {i: self._top(f) for i, f in found.items()}
+        if split_ten and self.ten_split is not None:
+            ones = sorted(i for i, top in tops.items() if any(text == "1" for text, _ in top))
+            for i, zero in self.zero_after_one(tokens, ones).items():
+                tops[i] = sorted(split_one(tops[i], zero), key=lambda alt: -alt[1])
         result, offset = [], 0
         for i, (token, text) in enumerate(zip(tokens, texts, strict=True)):
             entry = ScoredToken(text, offset)
             if i in scored:
-                found = row_logprobs(rows[i - 1], top_k)
-                entry = ScoredToken(text, offset, _logprob(rows[i - 1], found, token), self._top(found))
+                entry = ScoredToken(text, offset, _logprob(rows[i - 1], found[i], token), tops[i])
             result.append(entry)
             offset += len(text)
         return result
+
+    def zero_after_one(self, tokens: Sequence[int], positions: Sequence[int]) -> dict[int, float]:
+        """P("0" | tokens[:p] and "1") for each position p, on a tokenizer that splits "10"; `tokens`
+        must be what sequence 0 holds (the last `_evaluate`).
+
+        Each position gets a sequence sharing sequence 0's cells [0, p) and holding "1" at p; they are
+        decoded together, as many per batch as the context has sequences and free cells for.
+        """
+        if self.ten_split is None:
+            raise EngineError("this tokenizer writes \"10\" as one token; there is nothing to split")
+        one, zero = self.ten_split
+        room = min(self._split_chunk, self.n_ctx - len(tokens))
+        if positions and room < 1:
+            raise EngineError(f"no room in the context of {self.n_ctx} to read \"10\" after {len(tokens)} tokens")
+        out: dict[int, float] = {}
+        batch = self._batch
+        for first in range(0, len(positions), room):
+            chunk = positions[first:first + room]
+            for i, position in enumerate(chunk):
+                llama_cpp.llama_memory_seq_cp(self._memory, 0, i + 1, 0, position)
+                batch.token[i] = one
+                batch.pos[i] = position
+                batch.n_seq_id[i] = 1
+                batch.seq_id[i][0] = i + 1
+                batch.logits[i] = True
+            batch.n_tokens = len(chunk)
+            code = llama_cpp.llama_decode(self.ctx, batch)
+            rows = [] if code != 0 else [
+                np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self.ctx, i), shape=(self.n_vocab,)).copy()
+                for i in range(len(chunk))
+            ]
+            for i in range(len(chunk)):
+                llama_cpp.llama_memory_seq_rm(self._memory, i + 1, -1, -1)
+            if code != 0:
+                raise EngineError(f"llama.cpp's decode failed (code {code}) while reading \"10\"")
+            self.evaluated_tokens += len(chunk)
+            for position, row in zip(chunk, rows, strict=True):
+                # exp of a logprob a rounding above 0 must not make split_one take the log of a negative mass.
+                out[position] = min(1.0, float(np.exp(_logprob(row, row_logprobs(row, 1), zero))))
+        return out
 
     def generate(
         self,

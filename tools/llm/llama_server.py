@@ -10,6 +10,11 @@ Endpoints (the subset of OpenAI's API that the client uses, in OpenAI's shapes):
   echoed prompt tokens carry the logprob of each token given those before it (aligned, unlike
   llama-cpp-python 0.3). Extension: `logprob_offsets`, character offsets into the prompt; only the
   tokens that start there get logprobs (the others get null), and only their logits rows are computed.
+  Extension: `split_ten` (true; with `logprob_offsets`), for a tokenizer that writes "10" as "1" then
+  "0": at a named token whose top_logprobs hold "1", the entry "10" is added with
+  log(P("1") * P("0" | "1")) and "1" keeps log of the rest (omitted when nothing is left), so a
+  value slot reads 10 instead of 1. It costs one more batch of one token per such slot. On a
+  tokenizer with a "10" token it changes nothing.
 
 Requests are served one at a time (one model, one cache). Errors are JSON `{"error": {"message"}}`
 with 400 for a request the server cannot serve, 500 for a failure inside the model.
@@ -145,9 +150,13 @@ class LocalLLMService:
         if offsets is not None and (not isinstance(offsets, list)
                                     or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)):
             raise BadRequest("logprob_offsets must be a list of character offsets into the prompt")
+        split_ten = body.get("split_ten", False)
+        if not isinstance(split_ten, bool) or (split_ten and offsets is None):
+            raise BadRequest("split_ten must be true or false, and needs logprob_offsets")
         echo = bool(body.get("echo"))
         with self._lock:
-            echoed = self.engine.score(prompt, max(k or 1, 1), offsets) if echo and k is not None else []
+            echoed = (self.engine.score(prompt, max(k or 1, 1), offsets, split_ten=split_ten)
+                      if echo and k is not None else [])
             generation = (self.engine.generate(prompt, special=False, max_tokens=max_tokens, temperature=_temperature(body),
                                                seed=_seed(body), top_k=k or None)
                           if max_tokens > 0 else None)

@@ -128,6 +128,8 @@ class OpenAIChatLLM:
         sparse = self._config.prompt_logprob_offsets and request.offsets is not None
         if sparse and extra_body is not None:
             extra_body["logprob_offsets"] = request.offsets
+            if request.split_ten:
+                extra_body["split_ten"] = True
 
         async def attempt() -> tuple[str, list[TokenLogprob], int, int]:
             try:

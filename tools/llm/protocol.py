@@ -84,6 +84,12 @@ class PromptScoreRequest(BaseModel):
         description="Character offsets into `prompt` of the tokens whose logprobs are read; None = every token. "
         "Servers that support it (LLMConfig.prompt_logprob_offsets) compute only those; others score every token.",
     )
+    split_ten: bool = Field(
+        False,
+        description="At the tokens named by `offsets`, also give a \"10\" candidate where the tokenizer writes it as "
+        "\"1\" then \"0\" (the \"1\" candidate keeps the rest of its mass). Only our local server does "
+        "(LLMConfig.prompt_logprob_offsets); others ignore it, and \"1\" then stands for both 1 and 10.",
+    )
 
 
 class PromptScoreResponse(BaseModel):

@@ -9,9 +9,12 @@ Placeholders are mapped to prompt tokens by character offsets: `slot_token_indic
 server's token texts with the prompt from the end (tolerating a BOS text or a dummy leading space
 at the front) and requires a token to start exactly at each placeholder; otherwise the record fails.
 
-"10" on tokenizers that write it as "1","0": the continuation after a "1" candidate is never
-seen here (the prompt goes on with the placeholder), so "1" counts as 1, a lower bound for such
-tokenizers. Prefer a server whose tokenizer has a "10" token, or the chat-logprob method.
+"10" on tokenizers that write it as "1","0": the prompt goes on with the placeholder, so the
+continuation after a "1" candidate is not in the scored prompt. Requests ask for `split_ten`: our
+local server (`serve-local`, LLMConfig.prompt_logprob_offsets) then reads P("0" | "1") at each slot
+and returns a "10" candidate beside "1", so 10 is read correctly there. Other servers return "1"
+alone, which counts as 1: a lower bound for such tokenizers. With them, prefer a model whose
+tokenizer has a "10" token, or the chat-logprob method.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ class PromptLogprobSimulator:
         async def score(group: Sequence[Sequence[str]]) -> tuple[AllAtOncePrompt, PromptScoreResponse]:
             prompt = all_at_once_prompt(explanation, group[0])
             request = PromptScoreRequest(purpose="simulator", prompt=prompt.text, top_logprobs=self._top_logprobs,
-                                         offsets=prompt.slots)
+                                         offsets=prompt.slots, split_ten=True)
             return prompt, await self._scorer.score_prompt(request)
 
         # One record per request: the prompt's own logprobs are read, so records cannot share one.
