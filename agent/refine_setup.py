@@ -101,7 +101,8 @@ async def _preflight(env: RefineEnvironment, llm: LLM, budget: Budget, estimator
     log.info("preflight", simulator=found.method, calls=found.calls, ten_is_one_token=found.ten_is_one_token)
     if found.ten_is_one_token is False:
         log.warning("ten_split_into_digits", model=env.models["simulator"],
-                    note='the simulator model writes "10" as two tokens; a logprob simulator reads its first digit')
+                    note='the simulator model writes "10" as two tokens: chat-logprob and the local server read both, '
+                         'prompt-logprob on another server reads the first digit only (10 as 1, a lower bound)')
 
 
 @asynccontextmanager
