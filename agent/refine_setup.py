@@ -7,6 +7,8 @@ import gc
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, nullcontext
 
+import structlog
+
 from agent.backends import llm_config, local_config, resolve_backend, vocab_for
 from agent.checkpoints import open_checkpointer
 from agent.params import refine_params
@@ -23,8 +25,10 @@ from tools.llm.journal import CallJournal
 from tools.llm.ledger import UsageLedger
 from tools.llm.protocol import LLM
 from tools.probes.pool import CorpusPool
-from tools.subject.base import SubjectModel
+from tools.subject.base import OutputReader, SubjectModel
 from tools.subject.service import ActivationService
+
+log = structlog.get_logger(__name__)
 
 
 def global_limits(settings: Settings) -> BudgetLimits:
@@ -95,6 +99,10 @@ async def _environment(
             records_per_split=settings.records_per_split, neuron_limits=neuron_limits(settings),
             global_budget=Budget(global_limits(settings), scope="global"), on_event=on_event, prompt_logprobs=prompt_logprobs_supported(settings),
         )
+        if params.output_side and not isinstance(env.service.subject, OutputReader):
+            # Said once here rather than as a silent empty field on every neuron.
+            log.warning("output_side_unavailable", model=records.subject.info.model_id,
+                        reason="the subject has no weights to read (a synthetic subject): no neuron gets an output side")
         whole = records.all_excerpts if records.all_excerpts is not None else records.excerpts
         env.pool = CorpusPool.for_neurons(run.root / "pool", env.service, whole, params.pool_size, settings.seed, neurons,
                                           first_fresh=len(records.excerpts))
