@@ -31,7 +31,7 @@ from tools.llm.preflight import JOURNAL_SCOPE, preflight
 from tools.llm.protocol import LLM, LLMResponse, Purpose
 from tools.probes.pool import CorpusPool
 from tools.simulators.select import LLMSimulatorMethod
-from tools.subject.base import SubjectModel
+from tools.subject.base import OutputReader, SubjectModel
 from tools.subject.service import ActivationService
 
 log = structlog.get_logger(__name__)
@@ -145,6 +145,10 @@ async def _environment(
             records_per_split=settings.records_per_split, neuron_limits=neuron_limits(settings),
             global_budget=budget, on_event=on_event, prompt_logprobs=prompt_logprobs_supported(settings),
         )
+        if params.output_side and not isinstance(env.service.subject, OutputReader):
+            # Said once here rather than as a silent empty field on every neuron.
+            log.warning("output_side_unavailable", model=records.subject.info.model_id,
+                        reason="the subject has no weights to read (a synthetic subject): no neuron gets an output side")
         whole = records.all_excerpts if records.all_excerpts is not None else records.excerpts
         env.pool = CorpusPool.for_neurons(run.root / "pool", env.service, whole, params.pool_size, settings.seed, neurons,
                                           first_fresh=len(records.excerpts))

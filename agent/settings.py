@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     target: float | None = Field(None, description="Stop a neuron once its selection score reaches this.")
     n_revisions: int = Field(3, ge=1, le=20, description="Revised explanations written per round.")
     probes_per_generator: int = Field(4, ge=0, le=64, description="Probe texts per generator per round.")
+    output_side: bool = Field(True, description="At the end of each neuron, read what it does to the output (the top tokens "
+                              "it promotes and suppresses, and the effect of zeroing and doubling it on its top records); "
+                              "subjects without weights (the planted bench) have none.")
 
     # Budgets (dollars, tokens, wall time); unset = unlimited
     budget_usd: float | None = Field(None, ge=0, description="Dollars for the whole command (all neurons).")

@@ -39,13 +39,32 @@ ATTEMPTS_PER_CANDIDATE = 8
 """Resampled fits tried per wanted candidate before best-of-k settles for fewer distinct texts."""
 
 
-def loop_counts(run_dir: Path, layer: int, neuron: int) -> dict[str, int]:
-    """From the neuron's trace: distinct candidates simulated, adopted revisions, and those naming a counterexample."""
+REVISION_KINDS = ("edit", "refit", "answering refit")
+
+
+def revision_kind(answers: Sequence[str], note: str | None) -> str:
+    """What wrote an adopted revision (docs/science.md#revision): a refit answers no counterexample; an answering
+    refit is the builtin reviser's refit around one ("refitted with ...", "refitted answering ..."); the rest edit."""
+    if not answers:
+        return "refit"
+    return "answering refit" if (note or "").startswith("refitted") else "edit"
+
+
+def loop_counts(run_dir: Path, layer: int, neuron: int) -> dict[str, Any]:
+    """From the neuron's trace: distinct candidates simulated, adopted revisions, those naming a counterexample,
+    and the adopted revisions by kind."""
     events = read_trace(trace_path(run_dir, layer, neuron))
-    candidates = {t for e in events if isinstance(e, ExplanationsProposed) for t in e.explanations}
+    proposed = [e for e in events if isinstance(e, ExplanationsProposed)]
+    candidates = {t for e in proposed for t in e.explanations}
+    notes: dict[str, str | None] = {}
+    for e in proposed:
+        for text, note in zip(e.explanations, e.notes or [None] * len(e.explanations), strict=True):
+            notes.setdefault(text, note)
     adopted = [e for e in events if isinstance(e, CandidateJudged) and e.adopted and (e.iteration or 0) > 0]
+    kinds = [revision_kind(e.answers, notes.get(e.explanation)) for e in adopted]
     return {"candidates": len(candidates), "adopted_revisions": len(adopted),
-            "adopted_answering_counterexample": sum(bool(e.answers) for e in adopted)}
+            "adopted_answering_counterexample": sum(bool(e.answers) for e in adopted),
+            "adopted_by_kind": {kind: kinds.count(kind) for kind in REVISION_KINDS}}
 
 
 def _evidence(records: Sequence[ActivationRecord], vocab: VocabIndex) -> Evidence:
@@ -121,7 +140,8 @@ async def matched_baselines(run_dir: Path, data: NeuronData, vocab: VocabIndex, 
                        started, seed)
     return {"k": counts["candidates"], "best_of_k": best_of_k, "refit": refit,
             "adopted_revisions": counts["adopted_revisions"],
-            "adopted_answering_counterexample": counts["adopted_answering_counterexample"]}
+            "adopted_answering_counterexample": counts["adopted_answering_counterexample"],
+            "adopted_by_kind": counts["adopted_by_kind"]}
 
 
 def revision_share(rows: Sequence[dict[str, Any]]) -> float | None:
@@ -129,3 +149,9 @@ def revision_share(rows: Sequence[dict[str, Any]]) -> float | None:
     adopted = sum(r["matched"]["adopted_revisions"] for r in rows if r.get("matched"))
     answering = sum(r["matched"]["adopted_answering_counterexample"] for r in rows if r.get("matched"))
     return round(answering / adopted, 4) if adopted else None
+
+
+def kinds_adopted(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """Adopted revisions over all neurons, by what wrote them: which kind wins."""
+    return {kind: sum((r["matched"].get("adopted_by_kind") or {}).get(kind, 0) for r in rows if r.get("matched"))
+            for kind in REVISION_KINDS}

@@ -36,7 +36,7 @@ from agent.refine_setup import open_refine_environment
 from bench.baselines import lookup_baselines
 from bench.common import write_result
 from bench.corpus_pass import CachedSubject, corpus_activations
-from bench.matched import matched_baselines, revision_share
+from bench.matched import kinds_adopted, matched_baselines, revision_share
 from bench.options import (
     Backend,
     add_options,
@@ -167,6 +167,7 @@ def matched_summary(rows: list[dict[str, Any]], seed: int) -> dict[str, Any]:
                       "seconds": mean_of([a["seconds"] for a in arm])} for name, arm in arms.items()},
         },
         "share_adopted_answering_counterexample": revision_share(scored),
+        "adopted_by_kind": kinds_adopted(scored),
         "output_side_seconds_per_neuron": mean_of([r.get("output_seconds") for r in rows]),
         "field_scorers": {arm: {name: mean_of([((r[arm] if arm in ("oneshot", "refined") else r["matched"][arm]).get("scorers") or {})
                                                .get(name) for r in scored]) for name in ("detection", "fuzzing", "f1", "auprc")}

@@ -117,6 +117,7 @@ def refine_options(parser: argparse.ArgumentParser) -> None:
     setting(group, "--target", field="target", type=float, metavar="R")
     setting(group, "--n-revisions", field="n_revisions", type=int, metavar="N")
     setting(group, "--probes-per-generator", field="probes_per_generator", type=int, metavar="N")
+    setting(group, "--output-side", field="output_side", action=argparse.BooleanOptionalAction)
 
 
 def budget_options(parser: argparse.ArgumentParser) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from agent.refine_job import RefineEnvironment, refine_neuron
 from agent.refine_setup import open_refine_environment
-from bench.matched import matched_baselines, revision_share
+from bench.matched import kinds_adopted, matched_baselines, revision_share
 from bench.options import Backend, fresh_dir, label, settings_for, sizes_of, work_name
 from bench.planted.rules import Rule
 from bench.planted.subject import PlantedSubject
@@ -92,6 +92,7 @@ def headline(rows: list[dict[str, Any]], seed: int) -> dict[str, Any]:
         "refined_minus_refit": paired_gain([r["matched"]["refit"]["score"] for r in scored], [r["refined"]["score"] for r in scored], seed),
         "mean_k": mean_of([r["matched"]["k"] for r in scored]),
         "share_adopted_answering_counterexample": revision_share(scored),
+        "adopted_by_kind": kinds_adopted(scored),
         "neurons": len(rows),
         "mean_oneshot": mean_of([r["oneshot"]["score"] for r in rows]),
         "mean_refined": mean_of([r["refined"]["score"] for r in rows]),

@@ -230,3 +230,10 @@ def regenerate(root: Path, renderers: Mapping[str, Renderer]) -> dict[Path, str]
     for key, content in benchmark_blocks(results, renderers, keys).items():
         page = replace_block(page, key, content, BENCHMARKS)
     return {root / README: readme, root / BENCHMARKS: page}
+
+
+def adopted_kinds(kinds: dict[str, int] | None) -> str:
+    """The adopted revisions by what wrote them, as a parenthesis (results from before the count have none)."""
+    if not kinds:
+        return ""
+    return " (adopted: " + ", ".join(f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in kinds.items()) + ")"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.matched import diverse_candidates, loop_counts, revision_share
+from bench.matched import diverse_candidates, kinds_adopted, loop_counts, revision_share
 from graphs.trace import CandidateJudged, ExplanationsProposed, TraceWriter, trace_path
 from tests.builtin.test_reviser import VOCAB, sample
 
@@ -24,12 +24,16 @@ def test_loop_counts_and_the_share_of_revisions_answering_a_counterexample(tmp_p
     with writer.span("propose", 0):
         writer.emit(ExplanationsProposed(source="explainer", explanations=["a", "b"], **base))
     with writer.span("revise", 1):
-        writer.emit(ExplanationsProposed(source="reviser", explanations=["b", "c", "d"], **base))
+        writer.emit(ExplanationsProposed(source="reviser", explanations=["b", "c", "d", "e"], answers=[[], ["cx 1"], [], ["cx 2"]],
+                                         notes=["refitted on 8 records", "removed 'x'", "refitted on 8 records",
+                                                "refitted with 'y' kept in"], **base))
     with writer.span("score", 1):
-        for text, answers in (("c", ["cx 1"]), ("d", [])):
+        for text, answers in (("c", ["cx 1"]), ("d", []), ("e", ["cx 2"])):
             writer.emit(CandidateJudged(explanation=text, words=1, score=0.5, adopted=True, reason="better", answers=answers,
                                         **base | {"iteration": 1}))
     writer.close()
     counts = loop_counts(tmp_path, 0, 1)
-    assert counts == {"candidates": 4, "adopted_revisions": 2, "adopted_answering_counterexample": 1}
-    assert revision_share([{"matched": counts}, {"matched": None}]) == 0.5
+    assert counts == {"candidates": 5, "adopted_revisions": 3, "adopted_answering_counterexample": 2,
+                      "adopted_by_kind": {"edit": 1, "refit": 1, "answering refit": 1}}
+    assert revision_share([{"matched": counts}, {"matched": None}]) == 0.6667
+    assert kinds_adopted([{"matched": counts}, {"matched": counts}]) == {"edit": 2, "refit": 2, "answering refit": 2}

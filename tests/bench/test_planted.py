@@ -38,4 +38,5 @@ def test_planted_smoke(run_bench: RunBench) -> None:
     for arm in ("best_of_k", "refit"):
         assert money["matched"][arm]["score"] is not None and money["matched"][arm]["refined_minus"] is not None
     assert money["matched"]["k"] >= 1
+    assert set(head["adopted_by_kind"]) == {"edit", "refit", "answering refit"}
     assert head["refined_minus_refit"]["n"] == 3 and head["truth_detection_token_rules"] >= 0.9

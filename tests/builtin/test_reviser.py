@@ -7,8 +7,10 @@ from __future__ import annotations
 import numpy as np
 
 from tests.builtin.test_compose import PAIRS, WORDS
+from tools.builtin.compose import Composer
+from tools.builtin.evidence import Evidence, EvidenceText
 from tools.builtin.grammar import parse
-from tools.builtin.reviser import BuiltinReviser
+from tools.builtin.reviser import BuiltinReviser, answering_refits
 from tools.builtin.simulator import BuiltinSimulator
 from tools.builtin.vocab import VocabIndex
 from tools.formats.openai import ActivationRecord
@@ -109,3 +111,29 @@ async def test_a_false_negative_adds_the_word_and_names_it() -> None:
     added = [r for r in revisions if r.note and r.note.startswith("added 'dog'")]
     assert added and parse(added[0].text).clauses[0].items[0].values == ("cat", "dog"), [(r.text, r.note) for r in revisions]
     assert added[0].answers == [missed.label]
+
+
+def test_an_answering_refit_imposes_the_answer_and_fits_the_rest_around_it() -> None:
+    """A false negative's word is forced into the refit even where the fit alone leaves it out; a false
+    positive's word is kept out unless in a context clause; each names the counterexample it answers, and a
+    last refit answers both."""
+    def pets(tokens: list[str]) -> list[float]:
+        return [4.0 if t == " cat" else 0.01 if t == " sat" else 0.0 for t in tokens]
+
+    records = [ActivationRecord(tokens=r.tokens, activations=pets(r.tokens)) for r in sample(40, seed=0)]
+    composer = Composer(Evidence.from_texts((EvidenceText(r.tokens, r.activations) for r in records), VOCAB), VOCAB)
+    missed = Counterexample(kind="false_negative", generator="corpus-fresh", text=" the sat", tokens=[" the", " sat"],
+                            real=[0.0, 4.0], predicted=[0.0, 0.0], offending=[1], error=10.0)
+    wrong = Counterexample(kind="false_positive", generator="corpus-fresh", text=" the cat", tokens=[" the", " cat"],
+                           real=[0.0, 0.0], predicted=[0.0, 10.0], offending=[1], error=10.0)
+    plain = composer.fit(8)
+    assert plain is not None and '"sat"' not in plain.text and '"cat"' in plain.text
+    [added, removed, both] = answering_refits(composer, [missed, wrong], 8, plain.text)
+    assert '"sat"' in added.text and '"cat"' in added.text and added.answers == [missed.label]
+    assert added.note == "refitted with 'sat' kept in"
+    assert all(item.values != ("cat",) or clause.conditions for clause in parse(removed.text).clauses for item in clause.items)
+    assert removed.answers == [wrong.label] and removed.note == "refitted with 'cat' only in context"
+    assert '"sat"' in both.text and '"cat" (' not in both.text and both.answers == [missed.label, wrong.label]
+    # A word the plain fit never says needs no refit to bar it: it would write the plain fit again.
+    unsaid = wrong.model_copy(update={"text": " the dog", "tokens": [" the", " dog"]})
+    assert answering_refits(composer, [unsaid], 8, plain.text) == []

@@ -58,3 +58,17 @@ def test_a_shifted_prompt_logprob_server_is_told_to_the_client() -> None:
     plain = llm_config(_settings_from(parser.parse_args(base)))
     shifted = llm_config(_settings_from(parser.parse_args([*base, "--llm-prompt-logprobs-shifted"])))
     assert (plain.prompt_logprobs_shifted, shifted.prompt_logprobs_shifted) == (False, True)
+
+
+def test_the_output_side_is_on_by_default_and_off_by_flag_or_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent.cli.main import _settings_from, build_parser
+    from agent.params import refine_params
+
+    parser = build_parser()
+    for command in (["refine", "--layer", "0", "--neuron", "0"], ["sweep", "--layers", "0"]):
+        assert refine_params(_settings_from(parser.parse_args(command))).output_side
+        assert not refine_params(_settings_from(parser.parse_args([*command, "--no-output-side"]))).output_side
+        monkeypatch.setenv("REFINERY_OUTPUT_SIDE", "false")
+        assert not refine_params(_settings_from(parser.parse_args(command))).output_side
+        assert refine_params(_settings_from(parser.parse_args([*command, "--output-side"]))).output_side
+        monkeypatch.delenv("REFINERY_OUTPUT_SIDE")

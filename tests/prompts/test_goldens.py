@@ -16,10 +16,12 @@ import prompts
 from prompts import Message
 from tools.explainers.llm_explainer import explain_prompt_values
 from tools.formats.openai import ActivationRecord
+from tools.llm_judge import judge_prompt_values
 from tools.probes.llm_prober import probe_prompt_values
 from tools.probes.types import Counterexample, ProbeRequest
 from tools.revisers.base import RevisionContext
 from tools.revisers.llm_reviser import revise_prompt_values
+from tools.science.classification import Excerpt
 from tools.simulators.rendering import (
     ALL_AT_ONCE_PROMPT,
     CHAT_JSON_PROMPT,
@@ -72,6 +74,10 @@ RENDERERS: dict[str, Callable[[], dict[str, str]]] = {
     "revise": lambda: revise_prompt_values(REVISION),
     "probe": lambda: probe_prompt_values(PROBE),
     "preflight": lambda: {"number": "10"},
+    "judge_detection": lambda: judge_prompt_values(EXPLANATION, [Excerpt(t, i == 0, []) for i, t in enumerate(RECORDS)], marked=False),
+    # A positive with its active token marked; a negative with a positive's positions copied onto it.
+    "judge_fuzzing": lambda: judge_prompt_values(EXPLANATION, [Excerpt(RECORDS[0], True, [3]), Excerpt(RECORDS[1], False, [0, 2])],
+                                                          marked=True),
 }
 
 

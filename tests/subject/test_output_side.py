@@ -10,7 +10,14 @@ import torch
 
 from tools.subject.base import OutputReader
 from tools.subject.bridge import BridgeSubject
-from tools.subject.output_side import output_weights, scale_neuron, vocab_projection
+from tools.subject.output_side import (
+    FACTORS,
+    output_weights,
+    padded_batch,
+    scale_neuron,
+    token_change,
+    vocab_projection,
+)
 from tools.subject.registry import load_subject
 
 LAYER, NEURON = 1, 5
@@ -68,6 +75,34 @@ def test_reading_the_output_side_leaves_the_model_as_it_was(subject: BridgeSubje
     assert zeroed.positions == sum(len(s) for s in sequences)  # every real token is predicted (from BOS on)
     assert zeroed.delta_loss == pytest.approx(zeroed.loss_changed - zeroed.loss_clean, abs=1e-5)
     assert zeroed.delta_loss != 0 and len(zeroed.risen) == 10 and zeroed.fallen[0].value <= 0 <= zeroed.risen[0].value
+
+
+def test_one_stacked_forward_reads_what_a_forward_per_variant_reads(subject: BridgeSubject) -> None:
+    """The batched read (clean, zeroed and doubled rows in one forward) against the plain definition: a clean
+    forward and one forward per factor with the whole batch scaled."""
+    ids, mask = padded_batch([t.ids for t in subject.tokenize(TEXTS)], subject.tokenizer.bos_token_id,
+                             subject.tokenizer.pad_token_id or 0, subject.device)
+
+    def run(ids: torch.Tensor, mask: torch.Tensor, hooks: list[tuple[str, Any]]) -> torch.Tensor:
+        logits: torch.Tensor = subject.bridge.run_with_hooks(ids, fwd_hooks=hooks, attention_mask=mask)
+        return logits
+
+    with torch.inference_mode():
+        changes = token_change(run, ids, mask, LAYER, NEURON, subject.token_strings)
+        scored = mask[:, 1:].bool()
+
+        def log_probs(hooks: list[tuple[str, Any]]) -> torch.Tensor:
+            return run(ids, mask, hooks)[:, :-1].float().log_softmax(-1)[scored]
+
+        clean = log_probs([])
+        loss = float(-clean.gather(-1, ids[:, 1:][scored][:, None]).mean())
+        for key, factor in FACTORS.items():
+            changed = log_probs([(f"blocks.{LAYER}.mlp.hook_post", scale_neuron(NEURON, factor))])
+            mean = (changed.exp() - clean.exp()).mean(0)
+            assert changes[key].loss_clean == pytest.approx(loss, abs=1e-5)
+            assert changes[key].loss_changed == pytest.approx(float(-changed.gather(-1, ids[:, 1:][scored][:, None]).mean()), abs=1e-5)
+            assert changes[key].risen[0].value == pytest.approx(float(mean.max()), abs=1e-5)
+            assert changes[key].risen[0].token == subject.token_strings([int(mean.argmax())])[0]
 
 
 def test_vocab_projection_is_the_output_row_through_the_unembedding(subject: BridgeSubject) -> None:

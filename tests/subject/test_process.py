@@ -43,6 +43,9 @@ def test_the_child_computes_what_this_process_computes(child: SubjectProcess, ti
     [whole] = child.activations(ids[:1], 1)
     assert whole.shape == (len(ids[0]), tiny_subject.info.d_mlp)
     assert child.generate(ids, 6, 1.0, [3, 4, 5]) == tiny_subject.generate(ids, 6, 1.0, [3, 4, 5])
+    # The output side too (`--subject-process` with the output side on): the same numbers, seconds aside.
+    side = child.output_side(1, 5, ids)
+    assert side.model_dump(exclude={"seconds"}) == tiny_subject.output_side(1, 5, ids).model_dump(exclude={"seconds"})
 
 
 def test_an_error_in_the_child_reaches_the_caller_as_itself_and_the_child_serves_on(child: SubjectProcess) -> None:

@@ -11,7 +11,7 @@ the builtin simulator reads from the written text, so the fitted score is the si
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -334,14 +334,30 @@ class Composer:
         self.vocab = vocab
         self.features = candidate_features(evidence, vocab)
 
-    def fit(self, max_words: int, allow: Sequence[str] | None = None, replicate: bool = False) -> Fit | None:
+    def word_feature(self, value: str) -> Feature | None:
+        """The plain clause `"value"`: the pool's, or built for it (a counterexample may name a word the pool
+        ranked out); None where it occurs fewer than `MIN_SUPPORT` times in the evidence."""
+        word = Item("word", (value,))
+        for f in self.features:
+            if f.condition is None and f.item == word:
+                return f
+        pool = CandidatePool(self.evidence, self.vocab)
+        vocab_mask = np.zeros(self.vocab.size, dtype=bool)
+        vocab_mask[self.vocab.word_ids(value)] = True
+        pool.add(word, None, mask_of(vocab_mask, self.evidence.ids))
+        return pool.features[0] if pool.features else None
+
+    def fit(self, max_words: int, allow: Sequence[str] | None = None, replicate: bool = False,
+            forced: Sequence[Feature] = (), banned: Callable[[Feature], bool] | None = None) -> Fit | None:
         """Greedy fit within `max_words`: each step adds the clause and strength with the largest gain in
         weighted correlation per word. With `replicate`, the gain must also show on both halves of the
-        evidence's texts (alternate texts), so no clause fits a single record's quirk."""
+        evidence's texts (alternate texts), so no clause fits a single record's quirk. `forced` clauses go in
+        first, each at its best strength, whatever they gain; `banned` ones never go in (a reviser's answer to
+        a counterexample, with the rest fitted around it)."""
         ev = self.evidence
         if not self.features or len(ev) < 2:
             return None
-        features = [f for f in self.features if allow is None or _kind(f) in allow]
+        features = [f for f in self.features if (allow is None or _kind(f) in allow) and not (banned and banned(f))]
         fits = _FoldSums(ev)
         if not fits.defined:
             return None
@@ -349,6 +365,17 @@ class Composer:
         chosen: list[Chosen] = []
         taken: set[int] = set()
         words = 0
+        for f in forced:
+            level = float(LEVELS[int(np.argmax(fits.r(fits.deltas(f, pred))[2]))])
+            cost = _cost(f, level, chosen)
+            if words + cost > max_words:
+                continue
+            new = np.maximum(pred[f.support], level * f.grade)
+            fits.add(f.support, pred[f.support], new)
+            pred[f.support] = new
+            taken.update(i for i, g in enumerate(features) if g is f)
+            words += cost
+            chosen.append(Chosen(f, level))
         cache: dict[int, np.ndarray] = {}
         changed = np.ones(len(ev), dtype=bool)
         while True:
@@ -481,7 +508,11 @@ def _kind(feature: Feature) -> str:
 def candidate_explanations(evidence: Evidence, vocab: VocabIndex, n: int, max_words: int) -> list[Fit]:
     """Up to `n` distinct fitted explanations within `max_words`: the fullest first, then ones whose every clause
     replicates across the evidence, shorter ones and token lists. Which is best is for the selection records to say."""
-    composer = Composer(evidence, vocab)
+    return composer_candidates(Composer(evidence, vocab), n, max_words)
+
+
+def composer_candidates(composer: Composer, n: int, max_words: int) -> list[Fit]:
+    """`candidate_explanations` from a composer already built (its candidate pool is most of the cost)."""
     plans: list[tuple[int, Sequence[str] | None, bool]] = [
         (max_words, None, False), (max_words, None, True), (max(4, (2 * max_words) // 3), None, True),
         (max_words, ("word", "like", "family", "class", "suffix"), False), (max(3, max_words // 3), None, False),

@@ -1,12 +1,18 @@
 """The builtin reviser: explanations refitted on everything probed so far, and edits that answer counterexamples.
 
-Two kinds of candidates, all within the word cap:
+Three kinds of candidates, all within the word cap:
 - refitted: the explainer's fitting (`compose`) on train records plus every probe, weighted so the
   evidence keeps the top-vs-random mixture of the records the explanation will be judged on;
 - edits of the current explanation, each answering named counterexamples:
   a false positive on a word leads to a context gate (when the gate's own probes confirm it) or to
   removing the word; a false negative leads to adding the word, its forms, or the word in its
-  context.
+  context;
+- answering refits: the refit with a counterexample's answer imposed (a false negative's word forced
+  in, a false positive's word allowed only in context) and every other clause fitted around it on the
+  same evidence. An edit keeps the incumbent's other clauses, fitted on less; a plain refit ignores
+  the counterexamples; this is both at once (docs/science.md#revision).
+
+An answering refit whose text a plain refit also wrote counts as that refit: it answers nothing new.
 """
 
 from __future__ import annotations
@@ -14,10 +20,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 
-from tools.builtin.compose import candidate_explanations, word_value
+from tools.builtin.compose import Composer, Feature, composer_candidates, word_value
 from tools.builtin.evidence import Evidence, EvidenceText, mixture_weights
 from tools.builtin.gates import best_gate, confirmed, word_mask
 from tools.builtin.grammar import Clause, Explanation, Item, parse, render
@@ -133,6 +140,49 @@ def _within(explanation: Explanation, max_words: int, protect: str) -> str | Non
     return text
 
 
+def _plain_word(feature: Feature, value: str) -> bool:
+    """A context-free clause that names `value` among its words."""
+    return feature.condition is None and feature.item is not None and feature.item.kind == "word" and value in feature.item.values
+
+
+def _barred(feature: Feature, values: Sequence[str]) -> bool:
+    return any(_plain_word(feature, v) for v in values)
+
+
+def _context_free_words(text: str) -> set[str]:
+    return {v for c in parse(text).clauses if not c.conditions for i in c.items if i.kind == "word" for v in i.values}
+
+
+def answering_refits(composer: Composer, counterexamples: Sequence[Counterexample], max_words: int,
+                     plain: str | None) -> list[Revision]:
+    """Refits around each offending word's answer (a false negative's word forced in at its best strength, a
+    false positive's word barred but in a context clause), then one around all of them at once. `plain` is
+    the composer's own fullest fit: a false negative's word it already says, or a false positive's word it never
+    says, gets no refit of its own (a fit costs as much as the plain one, and would write the plain text again,
+    or nearly: a forced word goes in first)."""
+    said = _context_free_words(plain) if plain is not None else set()
+    out: list[Revision] = []
+    forced: list[tuple[Feature, list[str]]] = []
+    for value, labels in _offending_words(counterexamples, "false_negative"):
+        own = composer.word_feature(value) if value not in said else None
+        fit = composer.fit(max_words, forced=[own]) if own is not None else None
+        if own is not None and fit is not None:
+            forced.append((own, labels))
+            out.append(Revision(text=fit.text, answers=labels, note=f"refitted with {value!r} kept in"))
+    barred: list[tuple[str, list[str]]] = []
+    for value, labels in _offending_words(counterexamples, "false_positive"):
+        fit = composer.fit(max_words, banned=partial(_barred, values=[value])) if value in said else None
+        if fit is not None:
+            barred.append((value, labels))
+            out.append(Revision(text=fit.text, answers=labels, note=f"refitted with {value!r} only in context"))
+    if len(forced) + len(barred) > 1:
+        fit = composer.fit(max_words, forced=[f for f, _ in forced], banned=partial(_barred, values=[v for v, _ in barred]))
+        if fit is not None:
+            labels = list(dict.fromkeys(label for _, ls in [*forced, *barred] for label in ls))
+            out.append(Revision(text=fit.text, answers=labels, note=f"refitted answering {len(forced) + len(barred)} words"))
+    return out
+
+
 class BuiltinReviser:
     name = "builtin"
 
@@ -198,12 +248,17 @@ class BuiltinReviser:
         gate_evidence = Evidence.from_texts((EvidenceText(p.tokens, p.real) for p in gates), self.vocab) if gates else None
         fresh = sum(p.generator in RANDOM_GENERATORS for p in context.probes)
         records = len(context.train) + len(context.evidence)
+        composer = Composer(evidence, self.vocab)
         refits = [Revision(text=f.text, note=f"refitted on {records} records and {len(context.probes)} probes "
                                                 f"({fresh} fresh excerpts)")
-                  for f in candidate_explanations(evidence, self.vocab, max(n, 4), self.max_words)]
+                  for f in composer_candidates(composer, max(n, 4), self.max_words)]
         seen = {context.explanation, *(text for text, _ in context.history)}
         out: list[Revision] = []
-        for revision in [*self.edits(context, evidence, gate_evidence), *refits]:
+        # Answering refits after the plain ones: one that a plain refit also wrote counts as that refit, so they
+        # count as answers only where the counterexample changed the text.
+        candidates = [*self.edits(context, evidence, gate_evidence), *refits,
+                      *answering_refits(composer, context.counterexamples, self.max_words, refits[0].text if refits else None)]
+        for revision in candidates:
             if revision.text not in seen:
                 seen.add(revision.text)
                 out.append(revision)

@@ -27,8 +27,8 @@ RECORDS = 5
 """Top records the ablation runs on."""
 WINDOW = 16
 """Tokens of each record the ablation reads: the window ending on the token after its peak. A causal
-model's predictions there do not depend on what comes later, and the forwards are the cost (three per
-record: clean, zeroed, doubled)."""
+model's predictions there do not depend on what comes later, and the forward is the cost (each record
+three times: clean, zeroed, doubled)."""
 FACTORS = {"zeroed": 0.0, "doubled": 2.0}
 
 
@@ -97,12 +97,13 @@ def vocab_projection(w_out: torch.Tensor, norm: torch.Tensor, unembed: torch.Ten
                            promoted_normed=_ranked(normed, strings, k, True), suppressed_normed=_ranked(normed, strings, k, False))
 
 
-def scale_neuron(neuron: int, factor: float) -> Callable[[torch.Tensor, Any], torch.Tensor]:
-    """A forward hook for `blocks.{L}.mlp.hook_post` that scales one neuron's column and leaves the rest alone."""
+def scale_neuron(neuron: int, factors: torch.Tensor | float) -> Callable[[torch.Tensor, Any], torch.Tensor]:
+    """A forward hook for `blocks.{L}.mlp.hook_post` that scales one neuron's column and leaves the rest alone;
+    `factors` is one number, or one per batch row (shape (b, 1))."""
 
     def hook(act: torch.Tensor, hook: Any) -> torch.Tensor:
         out = act.clone()
-        out[..., neuron] = act[..., neuron] * factor
+        out[..., neuron] = act[..., neuron] * factors
         return out
 
     return hook
@@ -115,18 +116,24 @@ Run = Callable[[torch.Tensor, torch.Tensor, list[tuple[str, Any]]], torch.Tensor
 def token_change(run: Run, ids: torch.Tensor, mask: torch.Tensor, layer: int, neuron: int,
                  strings: Callable[[Sequence[int]], list[str]], k: int = TOP_TOKENS) -> dict[str, TokenChange]:
     """`ids` (b, T) right-padded, `mask` 1 on real tokens (BOS included where the model has one). Every real
-    position whose next token is real predicts it; padding is never scored. One forward per variant: on a
-    busy CPU a forward's fixed cost is seconds, so the records go together, not one length at a time."""
-    name = f"blocks.{layer}.mlp.hook_post"
+    position whose next token is real predicts it; padding is never scored.
+
+    One forward for everything: the records stacked once per variant (clean, then each of `FACTORS`), the
+    hook scaling the neuron by its row's factor (1 leaves a clean row bit for bit as it came). On a busy CPU
+    a forward's fixed cost (the bridge's hooks and Python, thread wake-ups) is a large share of a small
+    batch's, so one forward of 3b rows costs less than three of b (docs/benchmarks.md#output-side-cost)."""
+    rows = ids.shape[0]
+    factors = torch.tensor([1.0, *FACTORS.values()], device=ids.device).repeat_interleave(rows)[:, None]
+    logits = run(ids.repeat(len(FACTORS) + 1, 1), mask.repeat(len(FACTORS) + 1, 1),
+                 [(f"blocks.{layer}.mlp.hook_post", scale_neuron(neuron, factors))])
     target, scored = ids[:, 1:], mask[:, 1:].bool()
     positions = int(scored.sum())
-    clean = run(ids, mask, [])[:, :-1].float().log_softmax(-1)[scored]
-    clean_loss = float(-clean.gather(-1, target[scored][:, None]).sum()) / max(positions, 1)
+    variants = [logits[i * rows : (i + 1) * rows, :-1].float().log_softmax(-1)[scored] for i in range(len(FACTORS) + 1)]
+    losses = [float(-v.gather(-1, target[scored][:, None]).sum()) / max(positions, 1) for v in variants]
+    clean, clean_loss = variants[0].exp(), losses[0]
     out = {}
-    for key, factor in FACTORS.items():
-        changed = run(ids, mask, [(name, scale_neuron(neuron, factor))])[:, :-1].float().log_softmax(-1)[scored]
-        changed_loss = float(-changed.gather(-1, target[scored][:, None]).sum()) / max(positions, 1)
-        mean = (changed.exp() - clean.exp()).sum(0) / max(positions, 1)
+    for (key, factor), changed, changed_loss in zip(FACTORS.items(), variants[1:], losses[1:], strict=True):
+        mean = (changed.exp() - clean).sum(0) / max(positions, 1)
         out[key] = TokenChange(factor=factor, loss_clean=round(clean_loss, 6), loss_changed=round(changed_loss, 6),
                                delta_loss=round(changed_loss - clean_loss, 6), risen=_ranked(mean, strings, k, True),
                                fallen=_ranked(mean, strings, k, False), positions=positions)

@@ -5,8 +5,8 @@ worker thread, but much of them is Python (the model's modules, the bridge's hoo
 holds the interpreter lock: with many neurons in flight, that time is taken from the event loop and
 the sweep is bound by one core. In a child process the same work runs on another core. The parent
 keeps its own copy of the subject for everything cheap (tokenizing, token strings, its identity) and
-for building records; the child holds a second copy of the weights and serves `activations` and
-`generate`, one call at a time, over a pipe.
+for building records; the child holds a second copy of the weights and serves `activations`,
+`generate` and `output_side`, one call at a time, over a pipe.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import torch
 
 from tools.errors import SharedResourceLost
 from tools.subject.base import SubjectInfo, SubjectModel, TokenizedText
+from tools.subject.output_side import OutputSide
 
 _POLL_S = 0.5
 _STOP_GRACE_S = 5.0
@@ -71,7 +72,7 @@ def _serve(conn: Connection, load: Callable[[], SubjectModel]) -> None:
 
 
 class SubjectProcess:
-    """`SubjectModel` and `TextGenerator`: tokenizing from `local`, forwards and sampling from a child
+    """`SubjectModel`, `TextGenerator` and `OutputReader`: tokenizing from `local`, forwards and sampling from a child
     process that loads its own copy with `load` (a picklable callable: the child is spawned, not forked,
     so it never inherits the parent's threads or a GPU context). As with any spawned process, a script
     that starts one must guard its entry point with `if __name__ == "__main__":`: the child imports it."""
@@ -130,6 +131,11 @@ class SubjectProcess:
     def generate(self, prompts: Sequence[Sequence[int]], max_new_tokens: int, temperature: float,
                  seeds: Sequence[int]) -> list[list[int]]:
         result: list[list[int]] = self._call("generate", [list(p) for p in prompts], max_new_tokens, temperature, list(seeds))
+        return result
+
+    def output_side(self, layer: int, neuron: int, sequences: Sequence[Sequence[int]]) -> OutputSide:
+        """Read in the child: its copy holds the weights and runs the forwards (the subject it loads is a bridge)."""
+        result: OutputSide = self._call("output_side", layer, neuron, [list(s) for s in sequences])
         return result
 
     def close(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.report.core import Renderer, cell, code, interval, num, table
+from bench.report.core import Renderer, adopted_kinds, cell, code, interval, num, table
 
 
 def _status(row: dict[str, Any], key: str) -> str:
@@ -81,7 +81,8 @@ def _matched(p: dict[str, Any]) -> list[str]:
                     f"(mean {label} {num(h[f'mean_{name}'])})")
     summary = ("Matched baselines (docs/benchmarks.md#matched-baselines), same held-out records and simulator: "
                + "; ".join(text) + f"; best-of-k draws k = {num(h['mean_k'], 1)} candidates per rule on average. "
-               f"Adopted revisions that answered a named counterexample: {num(h['share_adopted_answering_counterexample'])}. "
+               f"Adopted revisions that answered a named counterexample: {num(h['share_adopted_answering_counterexample'])}"
+               f"{adopted_kinds(h.get('adopted_by_kind'))}. "
                f"The ground truth's detection on token rules: **{num(h['truth_detection_token_rules'])}**; the shuffled "
                "control is another rule's ground truth on this rule's records.")
     return [summary,

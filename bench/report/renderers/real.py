@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.report.core import Renderer, cell, code, flatten, interval, num, table
+from bench.report.core import Renderer, adopted_kinds, cell, code, flatten, interval, num, table
 
 KNOWN_SUMMARY = {"neurons", "mean_oneshot", "median_oneshot", "mean_refined", "median_refined", "refined_minus_oneshot",
                  "share_oneshot_at_least_0.8", "share_refined_at_least_0.8", "tokens_per_neuron", "usd_per_neuron",
@@ -80,7 +80,8 @@ def _pass(p: dict[str, Any]) -> str:
 
 
 MATCHED_SUMMARY = {"mean_best_of_k", "mean_refit", "refined_minus_best_of_k", "refined_minus_refit", "cost_per_neuron",
-                   "share_adopted_answering_counterexample", "output_side_seconds_per_neuron", "field_scorers"}
+                   "share_adopted_answering_counterexample", "adopted_by_kind", "output_side_seconds_per_neuron",
+                   "field_scorers"}
 
 
 def _matched(s: dict[str, Any]) -> list[str]:
@@ -95,8 +96,8 @@ def _matched(s: dict[str, Any]) -> list[str]:
             for key, label in (("refined", "refined"), ("best_of_k", "best-of-k"), ("refit", "refit"))]
     return [table(["arm", "mean held-out r", "refined − arm (paired CI over neurons)", "candidates simulated", "probes",
                    "seconds", "LLM tokens", "detection", "fuzzing", "F1", "AUPRC"], rows),
-            f"Adopted revisions that answered a named counterexample: {num(s['share_adopted_answering_counterexample'])}. "
-            f"Output side read per neuron in {num(s['output_side_seconds_per_neuron'], 1)} s "
+            f"Adopted revisions that answered a named counterexample: {num(s['share_adopted_answering_counterexample'])}"
+            f"{adopted_kinds(s.get('adopted_by_kind'))}. Output side read per neuron in {num(s['output_side_seconds_per_neuron'], 1)} s "
             "(docs/benchmarks.md#matched-baselines, docs/science.md#field-scorers)."]
 
 

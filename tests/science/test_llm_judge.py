@@ -1,0 +1,54 @@
+"""The LLM judge of detection and fuzzing, through the scripted model: answers land on the right items
+whatever the shuffle, the balanced accuracy is the hand-computed one, the calls' cost is summed, and an
+answer that is not one 0/1 per text is an error, never a guess."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tools.llm.fake import ScriptedLLM
+from tools.llm.protocol import LLMRequest
+from tools.llm_judge import UnreadableJudgement, llm_judge, parse_judgement
+from tools.science.classification import Excerpt, balanced_accuracy
+
+# Four positives and two negatives; the judge below says 1 exactly where a text holds "yes".
+ITEMS = [Excerpt(["a", " yes"], True, [1]), Excerpt(["b", " yes"], True, [1]), Excerpt(["c", " yes"], True, [1]),
+         Excerpt(["d", " no"], True, [1]), Excerpt(["e", " no"], False, [0]), Excerpt(["f", " yes"], False, [1])]
+
+
+def by_content(request: LLMRequest) -> str:
+    texts = re.findall(r"^Text \d+: (.*)$", request.messages[-1].content, flags=re.MULTILINE)
+    return str([int("yes" in t) for t in texts])
+
+
+@pytest.mark.parametrize("kind", ["detection", "fuzzing"])
+async def test_answers_reach_their_items_and_score_as_computed_by_hand(kind: str) -> None:
+    llm = ScriptedLLM([by_content, by_content], cost_usd_per_call=0.01)
+    outcome = await llm_judge(llm, kind, "affirmations", ITEMS, seed=3)  # type: ignore[arg-type]
+    assert outcome.answers == [True, True, True, False, False, True]
+    # TPR 3/4 (one positive missed), TNR 1/2 (one negative said yes): (0.75 + 0.5) / 2.
+    assert balanced_accuracy([i.positive for i in ITEMS], outcome.answers).value == pytest.approx(0.625)
+    assert outcome.calls == 2 and [len(re.findall("^Text ", r.messages[-1].content, re.MULTILINE)) for r in llm.requests] == [5, 1]
+    assert outcome.cost_usd == pytest.approx(0.02) and outcome.prompt_tokens > 0 and outcome.completion_tokens > 0
+    marked = "[[yes]]" in llm.requests[0].messages[-1].content
+    assert marked == (kind == "fuzzing")
+
+
+async def test_an_answer_with_the_wrong_count_is_an_error() -> None:
+    with pytest.raises(UnreadableJudgement, match="2 answers for 5 texts"):
+        await llm_judge(ScriptedLLM(["[1, 0]", "[1]"]), "detection", "affirmations", ITEMS)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("[1, 0, 1]", [True, False, True]), ('Sure: ["1", "0", "0"]', [True, False, False]), ("[true, false, 0]", [True, False, False]),
+])
+def test_readable_answers(text: str, expected: list[bool]) -> None:
+    assert parse_judgement(text, 3) == expected
+
+
+@pytest.mark.parametrize("text", ["1, 0, 1", "[1, 0, 2]", "[1, 0]", "[1, 0, 1,]"])
+def test_unreadable_answers(text: str) -> None:
+    with pytest.raises(UnreadableJudgement):
+        parse_judgement(text, 3)

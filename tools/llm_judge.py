@@ -1,0 +1,100 @@
+"""Detection and fuzzing answered by an LLM (delphi's judges; docs/science.md#field-scorers).
+
+The items are `tools.science.classification`'s (`detection_items`, `fuzzing_items`). Shuffled with
+a seed so each prompt mixes positives and negatives, they go `PER_PROMPT` to a prompt (delphi: 5),
+as plain text (`prompts/judge_detection.txt`), or with the highlighted tokens marked `[[like this]]`
+(`prompts/judge_fuzzing.txt`, the marks the prober's prompt uses). The answer is a JSON list of 0/1,
+one per text; the caller scores it with `balanced_accuracy`. What the calls cost is summed from
+their usage, so a score carries its price.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+import prompts
+from prompts import Message
+from tools.llm.protocol import LLM, LLMRequest
+from tools.prompting import marked_text
+from tools.science.classification import Excerpt
+from tools.simulators.base import gather_all
+
+PER_PROMPT = 5
+Judgement = Literal["detection", "fuzzing"]
+_LIST = re.compile(r"\[[^\[\]]*\]")
+
+
+class UnreadableJudgement(ValueError):
+    """The judge's answer holds no list of exactly one 0/1 per text; the message says why."""
+
+
+@dataclass(frozen=True)
+class JudgeOutcome:
+    answers: list[bool]
+    """One per item, in the items' order: True where the judge said 1."""
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+
+
+def judge_prompt_values(explanation: str, items: Sequence[Excerpt], marked: bool) -> dict[str, str]:
+    """The texts numbered from 1, their highlighted tokens marked when `marked` (fuzzing; detection shows none)."""
+    texts = [marked_text(item.tokens, [int(marked and i in item.highlighted) for i in range(len(item.tokens))]).strip()
+             for item in items]
+    return {"explanation": explanation, "texts": "\n".join(f"Text {n}: {t}" for n, t in enumerate(texts, start=1))}
+
+
+def judge_messages(kind: Judgement, explanation: str, items: Sequence[Excerpt]) -> list[Message]:
+    return prompts.load(f"judge_{kind}").render(**judge_prompt_values(explanation, items, marked=kind == "fuzzing"))
+
+
+def parse_judgement(text: str, n: int) -> list[bool]:
+    """The first JSON list in `text`, which must hold exactly `n` answers, each 0 or 1 (numbers, "0"/"1" or
+    booleans). Nothing is guessed: anything else raises UnreadableJudgement."""
+    match = _LIST.search(text)
+    if match is None:
+        raise UnreadableJudgement("no JSON list in the answer")
+    try:
+        values = json.loads(match.group(0))
+    except ValueError as exc:
+        raise UnreadableJudgement(f"not valid JSON: {exc}") from exc
+    if len(values) != n:
+        raise UnreadableJudgement(f"{len(values)} answers for {n} texts")
+    out = []
+    for value in values:
+        if str(value).strip().lower() in ("1", "true"):
+            out.append(True)
+        elif str(value).strip().lower() in ("0", "false"):
+            out.append(False)
+        else:
+            raise UnreadableJudgement(f"answer {value!r} is not 0 or 1")
+    return out
+
+
+async def llm_judge(llm: LLM, kind: Judgement, explanation: str, items: Sequence[Excerpt], seed: int = 0,
+                    per_prompt: int = PER_PROMPT) -> JudgeOutcome:
+    """The judge's answer for every item. An LLMError or an unreadable answer propagates: a judge that did not
+    answer has no score (never a guessed one)."""
+    order = [int(i) for i in np.random.default_rng(seed).permutation(len(items))]
+    groups = [order[start : start + per_prompt] for start in range(0, len(order), per_prompt)]
+
+    async def ask(group: list[int]) -> tuple[list[bool], int, int, float]:
+        response = await llm.complete(LLMRequest(purpose="simulator", messages=judge_messages(kind, explanation, [items[i] for i in group]),
+                                                 max_tokens=8 * len(group) + 16))
+        usage = response.usage
+        return parse_judgement(response.text, len(group)), usage.prompt_tokens, usage.completion_tokens, usage.cost_usd
+
+    results = await gather_all(ask(g) for g in groups)
+    answers = [False] * len(items)
+    for group, (said, _, _, _) in zip(groups, results, strict=True):
+        for i, value in zip(group, said, strict=True):
+            answers[i] = value
+    return JudgeOutcome(answers=answers, calls=len(groups), prompt_tokens=sum(r[1] for r in results),
+                        completion_tokens=sum(r[2] for r in results), cost_usd=round(sum(r[3] for r in results), 6))
