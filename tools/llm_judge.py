@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+from pydantic import BaseModel, Field
 
 import prompts
 from prompts import Message
 from tools.llm.protocol import LLM, LLMRequest
 from tools.prompting import marked_text
-from tools.science.classification import Excerpt
+from tools.science.classification import Excerpt, balanced_accuracy, detection_items, fuzzing_items
 from tools.simulators.base import gather_all
 
 PER_PROMPT = 5
@@ -98,3 +99,29 @@ async def llm_judge(llm: LLM, kind: Judgement, explanation: str, items: Sequence
             answers[i] = value
     return JudgeOutcome(answers=answers, calls=len(groups), prompt_tokens=sum(r[1] for r in results),
                         completion_tokens=sum(r[2] for r in results), cost_usd=round(sum(r[3] for r in results), 6))
+
+
+class LLMJudged(BaseModel):
+    """Detection and fuzzing of one explanation with an LLM as delphi's judge, and what asking cost."""
+
+    detection: float | None = Field(description="Balanced accuracy (0-1, chance 0.5); None without both classes.")
+    fuzzing: float | None = Field(description="Balanced accuracy of the marked tokens matching (0-1, chance 0.5).")
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+
+
+async def llm_judged(llm: LLM, explanation: str, records: Sequence[tuple[Sequence[str], Sequence[float]]], threshold: float,
+                     seed: int = 0) -> LLMJudged:
+    """Both scorers on held-out `records` (tokens, raw activations), a token active at `threshold` and above, as
+    `tools.scorers.field_scores` builds them for the simulation's judge."""
+    detect, fuzz = detection_items(records, threshold), fuzzing_items(records, threshold, seed)
+    said = await gather_all([llm_judge(llm, "detection", explanation, detect, seed),
+                             llm_judge(llm, "fuzzing", explanation, fuzz, seed)])
+    return LLMJudged(
+        detection=balanced_accuracy([d.positive for d in detect], said[0].answers).value,
+        fuzzing=balanced_accuracy([d.positive for d in fuzz], said[1].answers).value,
+        calls=sum(o.calls for o in said), prompt_tokens=sum(o.prompt_tokens for o in said),
+        completion_tokens=sum(o.completion_tokens for o in said), cost_usd=round(sum(o.cost_usd for o in said), 6),
+    )

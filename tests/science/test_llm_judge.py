@@ -10,7 +10,7 @@ import pytest
 
 from tools.llm.fake import ScriptedLLM
 from tools.llm.protocol import LLMRequest
-from tools.llm_judge import UnreadableJudgement, llm_judge, parse_judgement
+from tools.llm_judge import UnreadableJudgement, llm_judge, llm_judged, parse_judgement
 from tools.science.classification import Excerpt, balanced_accuracy
 
 # Four positives and two negatives; the judge below says 1 exactly where a text holds "yes".
@@ -52,3 +52,19 @@ def test_readable_answers(text: str, expected: list[bool]) -> None:
 def test_unreadable_answers(text: str) -> None:
     with pytest.raises(UnreadableJudgement):
         parse_judgement(text, 3)
+
+
+def by_marks(request: LLMRequest) -> str:
+    """Fuzzing (the texts carry marks): 1 where "yes" is marked; detection: 1 where "yes" is anywhere."""
+    texts = re.findall(r"^Text \d+: (.*)$", request.messages[-1].content, flags=re.MULTILINE)
+    fuzzing = any("[[" in t for t in texts)
+    return str([int("[[yes]]" in t if fuzzing else "yes" in t) for t in texts])
+
+
+async def test_both_scorers_on_held_out_records_with_their_cost() -> None:
+    """Two positives (a token >= 1.0, "yes") and a negative holding "yes" after its copied mark: detection says
+    yes to all three, (1 + 0) / 2; fuzzing sees the negative's mark on "no", (1 + 1) / 2."""
+    records = [(["a", " yes"], [0.0, 2.0]), (["b", " yes"], [0.0, 1.5]), (["c", " no", " yes"], [0.0, 0.1, 0.1])]
+    outcome = await llm_judged(ScriptedLLM([by_marks, by_marks], cost_usd_per_call=0.01), "affirmations", records, 1.0)
+    assert (outcome.detection, outcome.fuzzing) == (0.5, 1.0)
+    assert outcome.calls == 2 and outcome.cost_usd == pytest.approx(0.02) and outcome.prompt_tokens > 0
