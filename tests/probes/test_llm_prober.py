@@ -112,3 +112,9 @@ async def test_writes_probes_over_http_with_the_fake_brain(chat_server: ChatServ
     }
     [body] = chat_server.bodies
     assert body["temperature"] == 0.8
+
+
+def test_the_examples_marks_copied_into_a_text_are_taken_out() -> None:
+    """Qwen2.5-1.5B wrote "The flag is described as [[red]], [[white]]" as a should-fire text."""
+    answer = json.dumps({"should_fire": ["The flag is [[red]] and [[white]]."], "should_not_fire": [], "near_miss": []})
+    assert parse_probe_answer(answer)["should_fire"] == ["The flag is red and white."]

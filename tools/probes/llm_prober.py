@@ -60,7 +60,7 @@ def parse_probe_answer(text: str, limit: int | None = None) -> dict[str, list[st
     Reads the inside of the first code fence if there is one, then the outermost `{...}`; nothing else
     is repaired (a trailing comma makes the answer unreadable). A missing key or a non-list value is an
     empty list; non-strings, blanks, texts over `MAX_PROBE_CHARS` and repeats (also across kinds: the
-    first kind keeps it) are dropped. Raises UnreadableProbeAnswer when there is no JSON object or it
+    first kind keeps it) are dropped; the [[ ]] marks of the prompt's examples are taken out. Raises UnreadableProbeAnswer when there is no JSON object or it
     has none of the three keys."""
     fenced = _FENCE.search(text)
     body = fenced.group(1) if fenced else text
@@ -83,7 +83,8 @@ def parse_probe_answer(text: str, limit: int | None = None) -> dict[str, list[st
                 break
             if not isinstance(item, str):
                 continue
-            probe = item.strip()
+            # The examples mark strong tokens [[like this]]; a small model copies the marks into its texts.
+            probe = item.replace("[[", "").replace("]]", "").strip()
             if probe and len(probe) <= MAX_PROBE_CHARS and probe not in seen:
                 seen.add(probe)
                 texts.append(probe)
