@@ -69,9 +69,9 @@ $(LOCAL_STAMP): $(STAMP)
 
 local: $(LOCAL_STAMP)
 
-# mypy in strict mode ([tool.mypy] in pyproject.toml) on the application's layers; it follows their
+# mypy in strict mode (it reads llama_cpp's types, hence the local extra first) ([tool.mypy] in pyproject.toml) on the application's layers; it follows their
 # imports into prompts/. Its cache (.mypy_cache) makes a re-run take seconds instead of a minute or two.
-lint: install
+lint: local
 	$(BIN)/ruff check agent graphs tools prompts tests bench
 	$(BIN)/mypy agent graphs tools
 
