@@ -72,7 +72,7 @@ class Neuron:
 
 
 def adopted_revisions(env: RefineEnvironment, layer: int, neuron: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """From the neuron's trace: each adopted candidate with the counterexamples it answered, and the
+    """From the neuron's trace: each adopted revision with the counterexamples it answered, and the
     LLM calls, prompt and completion tokens and seconds per role."""
     path = trace_path(env.run.root, layer, neuron)
     adopted: list[dict[str, Any]] = []
@@ -81,7 +81,8 @@ def adopted_revisions(env: RefineEnvironment, layer: int, neuron: int) -> tuple[
         return adopted, calls
     for line in path.read_text(encoding="utf-8").splitlines():
         event = json.loads(line)
-        if event["type"] == "candidate_judged" and event["adopted"]:
+        # Round 0 adopts the best one-shot candidate; revisions are adopted from round 1 on.
+        if event["type"] == "candidate_judged" and event["adopted"] and (event.get("iteration") or 0) >= 1:
             adopted.append({"iteration": event.get("iteration"), "explanation": event["explanation"],
                             "answers": event.get("answers", []), "reason": event["reason"], "delta": event.get("delta")})
         elif event["type"] == "model_called" and not event.get("cached"):
