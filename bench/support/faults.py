@@ -269,8 +269,8 @@ def read_run(run_root: Path) -> RunView:
 
 
 VOLATILE = frozenset({"ts", "span_id", "seconds"})
-"""Fields of a neuron's result and summary row that differ between any two runs with the same answers:
-the result's event timestamp and span id, and wall-time seconds. Everything else (scores, spend,
+"""Fields of a neuron's result (at any depth) and summary row that differ between any two runs with the
+same answers: the result's event timestamp and span id, and wall-time seconds. Everything else (scores, spend,
 explanations, iterations) must be identical whether or not a run was interrupted."""
 
 
@@ -279,8 +279,10 @@ def final_outputs(run_root: Path) -> dict[str, Any]:
     explanation, score and probe file, the summary's rows and totals, the manifest and the paid calls."""
     out: dict[str, Any] = {}
     for path in sorted(run_root.glob("results/*/*.json")):
-        out[str(path.relative_to(run_root))] = {k: v for k, v in json.loads(path.read_text()).items() if k not in VOLATILE}
-    for pattern in ("explanations/*/*.jsonl", "scores/*/*/*.json", "probes/*/*/*"):
+        out[str(path.relative_to(run_root))] = _steady(json.loads(path.read_text()))
+    for path in sorted(run_root.glob("explanations/*/*.jsonl")):  # the export carries the output side too
+        out[str(path.relative_to(run_root))] = [_steady(json.loads(line)) for line in path.read_text().splitlines()]
+    for pattern in ("scores/*/*/*.json", "probes/*/*/*"):
         for path in sorted(run_root.glob(pattern)):
             out[str(path.relative_to(run_root))] = path.read_text()
     summary = json.loads((run_root / "summary.json").read_text())
@@ -289,6 +291,15 @@ def final_outputs(run_root: Path) -> dict[str, Any]:
     out["manifest.json"] = json.loads((run_root / "manifest.json").read_text())
     out["paid by the neurons"] = _neuron_spend(run_root)
     return out
+
+
+def _steady(value: Any) -> Any:
+    """`value` without `VOLATILE` fields at any depth (the output side times itself too)."""
+    if isinstance(value, dict):
+        return {k: _steady(v) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list):
+        return [_steady(v) for v in value]
+    return value
 
 
 def _neuron_spend(run_root: Path) -> tuple[float, int, int]:
