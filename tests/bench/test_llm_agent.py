@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.local_llm, pytest.mark.model, pytest.mark.slow]
 
 TINY = ("--rules", "money", "--real-layers", "", "--llm-max-iters", "1", "--llm-n-explanations", "1",
         "--llm-n-revisions", "1", "--llm-probes-per-generator", "1", "--llm-records-per-split", "3",
-        "--max-iters", "1", "--n-explanations", "1", "--local-threads", "1")
+        "--max-iters", "1", "--n-explanations", "1", "--local-threads", "1", "--name", "llm_agent")
 
 
 def test_llm_agent_smoke_and_resume(run_bench: RunBench) -> None:
