@@ -28,10 +28,10 @@ def run_bench(tmp_path: Path) -> RunBench:
             pytest.fail(message)
         pytest.skip(message)
 
-    def run(module: str, *args: str) -> dict[str, Any]:
+    def run(module: str, *args: str, timeout_s: float = 300) -> dict[str, Any]:
         proc = subprocess.run(
             [sys.executable, "-m", module, *args, "--runs-dir", str(tmp_path)],
-            cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+            cwd=ROOT, capture_output=True, text=True, timeout=timeout_s, check=False,
         )
         assert proc.returncode == 0, proc.stderr[-3000:]
         return json.loads((tmp_path / "bench" / f"{module.split('.')[-1]}.json").read_text())

@@ -23,7 +23,8 @@ def test_llm_agent_smoke_and_resume(run_bench: RunBench) -> None:
     from tools.subject import smollm2
 
     gguf = str(smollm2.ensure_gguf(default_cache_dir()))
-    result = run_bench("bench.llm_agent", "--local-gguf", gguf, *TINY)
+    # A real LLM on one thread: minutes, not seconds, on a busy 2-core machine.
+    result = run_bench("bench.llm_agent", "--local-gguf", gguf, *TINY, timeout_s=900)
     assert result["benchmark"] == "llm_agent" and result["complete"] and result["planned"] == ["planted-0-0"]
     [row] = result["parts"]["planted"]["neurons"]
     assert row["rule"] == "money" and row["explanations"]["truth"] == 'the word "money"'
@@ -35,7 +36,7 @@ def test_llm_agent_smoke_and_resume(run_bench: RunBench) -> None:
     assert row["llm"]["seconds"] > 0 and row["heldout_records"] > 0
     summary = result["parts"]["planted"]["summary"]
     assert summary["neurons"] == 1 and set(summary["means"]) == {"llm", "builtin"}
-    again = run_bench("bench.llm_agent", "--local-gguf", gguf, *TINY)
+    again = run_bench("bench.llm_agent", "--local-gguf", gguf, *TINY, timeout_s=900)
     # Resumed from the kept row: nothing ran again.
     assert again["parts"]["planted"]["neurons"] == [row]
     assert again["wall_seconds_this_part"] < result["wall_seconds_this_part"]
