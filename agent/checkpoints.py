@@ -1,11 +1,12 @@
 """The run's LangGraph checkpointer: SQLite, queried inline on the event loop.
 
 `AsyncSqliteSaver` sends every query to aiosqlite's one worker thread and awaits it. Under a busy
-event loop (a sweep with dozens of neurons in flight) each of those hand-offs waits for the GIL,
-up to the interpreter's 5 ms switch interval, and a checkpoint write takes several of them behind
-the saver's one lock: checkpoint writes became the sweep's bottleneck (bench/sweep). A write in
-WAL mode with synchronous=NORMAL takes well under a millisecond, so this saver runs the sync
-`SqliteSaver`'s queries directly in its async methods instead.
+event loop (a sweep with dozens of neurons in flight) each of those hand-offs waits for the GIL, up
+to the interpreter's switch interval (5 ms by default), and a checkpoint write takes several of
+them behind the saver's one lock. A write in WAL mode with synchronous=NORMAL is short, so this
+saver runs the sync `SqliteSaver`'s queries directly in its async methods instead. What that saves
+against `AsyncSqliteSaver`: bench/llm_client; what it relies on in LangGraph:
+tests/agent/test_checkpoints_contract.py.
 
 WAL lets several processes of one host share the file (the Ray executor's workers); a writer
 waits for another's lock up to `busy_timeout_s`.

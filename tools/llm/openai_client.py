@@ -70,7 +70,11 @@ class OpenAIChatLLM:
         ledger: UsageLedger | None = None,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
+        plain_chat_bodies: bool = True,
     ) -> None:
+        """`plain_chat_bodies`: hand `ChatOpenAI` the chat answer's JSON body as a dict (`_PlainChatCompletions`);
+        False gives it the SDK's own client, the public path, whose typed parse costs more CPU per call
+        (bench/llm_client measures both in one run)."""
         self._config = config
         self._key = _resolve_key(config)
         self._ledger = ledger
@@ -91,7 +95,9 @@ class OpenAIChatLLM:
             http_client=self._http,
         )
         self._completions = sdk.completions
-        self._chat_completions = _PlainChatCompletions(sdk.chat.completions)
+        self._chat_completions: _PlainChatCompletions | AsyncCompletions = (
+            _PlainChatCompletions(sdk.chat.completions) if plain_chat_bodies else sdk.chat.completions
+        )
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         model = self._config.model_for(request.purpose)
@@ -307,8 +313,9 @@ class _PlainChatCompletions:
     """The SDK's `chat.completions` as `ChatOpenAI` calls it (`with_raw_response.create`), with raw
     responses that parse to the plain JSON body. `ChatOpenAI` dumps the SDK's typed completion
     straight back to a dict, and the SDK builds that typed object by validating every logprob of
-    the answer as a pydantic model: over a third of the client's CPU per call (bench/llm_client). A
-    dict body is what `ChatOpenAI` reads anyway. Status errors are raised by the SDK as before."""
+    the answer as a pydantic model; a dict body is what `ChatOpenAI` reads anyway. Status errors are
+    raised by the SDK as before. What it saves: bench/llm_client (against `plain_chat_bodies=False`,
+    the public path); what it relies on: tests/llm/test_chat_body_contract.py."""
 
     def __init__(self, completions: AsyncCompletions) -> None:
         self.with_raw_response = _RawChatCompletions(completions)

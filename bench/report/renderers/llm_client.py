@@ -6,8 +6,11 @@ from typing import Any
 
 from bench.report.core import Renderer, num, table
 
-WAYS = {"client": "the client (`OpenAIChatLLM`)", "sdk": "the openai SDK alone", "bare": "bare httpx POST + json (baseline)"}
+WAYS = {"client": "the client (`OpenAIChatLLM`)",
+        "client_public": "the client, `ChatOpenAI` over the SDK's typed parse (public path)",
+        "sdk": "the openai SDK alone", "bare": "bare httpx POST + json (baseline)"}
 """The ways a call is made, as the tables name them."""
+SAVERS = {"inline": "`InlineSqliteSaver` (queries inline)", "async": "LangGraph's `AsyncSqliteSaver` (public path)"}
 
 
 def headline(d: dict[str, Any]) -> str:
@@ -28,7 +31,21 @@ def details(d: dict[str, Any]) -> str:
     prompt = f"prompt scoring, {d['prompt_tokens']} tokens × {d['prompt_top_logprobs']} alternatives"
     return (f"{d['calls']:,} calls per way, {d['concurrency']} in flight, to a loopback server in its own process answering at once. "
             "CPU of the calling process per call (all threads).\n\n"
-            + table(["call", "way", "CPU per call", "÷ bare", "calls/s"], _rows(d["ways"], chat) + _rows(d["prompt_ways"], prompt)))
+            + table(["call", "way", "CPU per call", "÷ bare", "calls/s"], _rows(d["ways"], chat) + _rows(d["prompt_ways"], prompt))
+            + _public_paths(d))
+
+
+def _public_paths(d: dict[str, Any]) -> str:
+    """What each override saves against the public API, measured in the same run (results since issue 26)."""
+    if "checkpointers" not in d:
+        return ""
+    savers = d["checkpointers"]
+    rows = [[SAVERS[name], f"{num(kind['cpu_ms_per_step'])} ms", num(kind["steps_per_s"], 1)] for name, kind in savers.items()]
+    ratios = d["checkpointer_public_to_chosen"]
+    return (f"\n\nChat, the public path over the chosen one: **{num(d['public_to_chosen'])} ×** the CPU per call.\n\n"
+            f"Checkpointer, {d['concurrency']} graph threads × {d['graph_steps']} steps of one chat call each, checkpointed every step:\n\n"
+            + table(["saver", "CPU per step", "steps/s"], rows)
+            + f"\n\nThe public saver over the chosen one: **{num(ratios['cpu'])} ×** the CPU per step, {num(ratios['rate'])} × the steps per second.")
 
 
 RENDERER = Renderer(headline, details)
