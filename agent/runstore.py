@@ -109,13 +109,5 @@ class RunStore:
         found: dict[str, Any] | None = read_json_file(self.result_path(layer, neuron))
         return found
 
-    def results(self) -> list[dict[str, Any]]:
-        out = []
-        for path in sorted((self.root / "results").glob("*/*.json"), key=lambda p: (int(p.parent.name), int(p.stem))):
-            found = read_json_file(path)
-            if found is not None:
-                out.append(found)
-        return out
-
     def write_ledger(self, summary: dict[str, Any]) -> None:
         atomic_write_json(self.root / "ledger.json", summary, indent=2)

@@ -14,7 +14,6 @@ from tools.science.scoring import (
     aggregate_correlation,
     bootstrap_ci,
     fit_calibration,
-    paired_difference_ci,
     pearson,
     rsquared,
 )
@@ -115,6 +114,3 @@ def test_bootstrap_resamples_records() -> None:
     assert ci is not None and ci[0] < score < ci[1] and ci[1] - ci[0] < 0.5
     assert bootstrap_ci(pairs, n_resamples=400, seed=0) == ci  # seeded
     assert bootstrap_ci(pairs[:1]) is None
-    better = [(y, y) for y, _ in pairs]
-    diff = paired_difference_ci(pairs, better, n_resamples=400)
-    assert diff is not None and diff[0] > 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
@@ -68,6 +67,3 @@ class Prober(Protocol):
         Raises `LLMError` when the call failed, or a `ValueError` when the answer held no readable texts."""
         ...
 
-
-def probe_text_lengths(probes: Sequence[ProbeText]) -> int:
-    return sum(len(p.token_ids) for p in probes)

@@ -19,10 +19,6 @@ from tools.formats.openai import ActivationRecord, NeuronRecord
 from tools.records.splits import Split, select_split, split_indices
 
 
-class SealedSplitError(RuntimeError):
-    """The held-out split was requested by something other than the final scoring."""
-
-
 @dataclass
 class NeuronData:
     layer: int

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from tools.science.pooled import pooled_r, record_sums, resample_counts
+
 RESAMPLES = 1000
 
 
@@ -31,24 +33,6 @@ class PairedComparison:
     n_records: int
 
 
-def _stats(true: Sequence[np.ndarray], pred: Sequence[np.ndarray], centre: tuple[float, float]) -> np.ndarray:
-    """Per record: (tokens, Σy, Σp, Σy², Σp², Σyp) around `centre`, so one-pass sums keep their precision."""
-    out = np.zeros((len(true), 6))
-    for i, (y, p) in enumerate(zip(true, pred, strict=True)):
-        yc, pc = y - centre[0], p - centre[1]
-        out[i] = (y.size, yc.sum(), pc.sum(), yc @ yc, pc @ pc, yc @ pc)
-    return out
-
-
-def _r(sums: np.ndarray) -> np.ndarray:
-    n, sy, sp, syy, spp, syp = sums.T
-    with np.errstate(invalid="ignore", divide="ignore"):
-        var_y, var_p = syy - sy * sy / n, spp - sp * sp / n
-        r = (syp - sy * sp / n) / np.sqrt(var_y * var_p)
-    scale = np.maximum(np.abs(syy) + np.abs(spp), 1.0)
-    return np.where((n >= 2) & (var_y > 1e-12 * scale) & (var_p > 1e-12 * scale), np.clip(r, -1.0, 1.0), np.nan)
-
-
 def _arrays(values: Sequence[npt.ArrayLike]) -> list[np.ndarray]:
     return [np.asarray(v, dtype=np.float64) for v in values]
 
@@ -60,21 +44,8 @@ def weighted_pooled_r(true: Sequence[npt.ArrayLike], pred: Sequence[npt.ArrayLik
     ys, ps = _arrays(true), _arrays(pred)
     w = np.ones(len(ys)) if weights is None else np.asarray(weights, dtype=np.float64)
     centre = (float(np.concatenate(ys).mean()), float(np.concatenate(ps).mean()))
-    value = _r((w[:, None] * _stats(ys, ps, centre)).sum(axis=0, keepdims=True))[0]
+    value = pooled_r((w[:, None] * record_sums(ys, ps, centre)).sum(axis=0, keepdims=True))[0]
     return None if np.isnan(value) else float(value)
-
-
-def _resample_counts(strata: np.ndarray, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """(resamples, records) how often each record is drawn, drawing within each stratum as many as it holds."""
-    n = len(strata)
-    counts = np.zeros((n_resamples, n))
-    for stratum in np.unique(strata):
-        members = np.flatnonzero(strata == stratum)
-        picks = members[rng.integers(0, len(members), (n_resamples, len(members)))]
-        # One bincount for all resamples: row r's picks are counted at r * n + record.
-        flat = (np.arange(n_resamples)[:, None] * n + picks).ravel()
-        counts += np.bincount(flat, minlength=n_resamples * n).reshape(n_resamples, n)
-    return counts
 
 
 def compare_paired(
@@ -93,15 +64,15 @@ def compare_paired(
         return PairedComparison(None, None, None, 0)
     w = np.ones(len(ys)) if weights is None else np.asarray(weights, dtype=np.float64)
     centre_y = float(np.concatenate(ys).mean())
-    sa = w[:, None] * _stats(ys, pa, (centre_y, float(np.concatenate(pa).mean())))
-    sb = w[:, None] * _stats(ys, pb, (centre_y, float(np.concatenate(pb).mean())))
-    ra, rb = _r(sa.sum(axis=0, keepdims=True))[0], _r(sb.sum(axis=0, keepdims=True))[0]
+    sa = w[:, None] * record_sums(ys, pa, (centre_y, float(np.concatenate(pa).mean())))
+    sb = w[:, None] * record_sums(ys, pb, (centre_y, float(np.concatenate(pb).mean())))
+    ra, rb = pooled_r(sa.sum(axis=0, keepdims=True))[0], pooled_r(sb.sum(axis=0, keepdims=True))[0]
     delta = None if np.isnan(ra) or np.isnan(rb) else float(rb - ra)
     if len(ys) < 2 or delta is None:
         return PairedComparison(delta, None, None, len(ys))
     groups = np.zeros(len(ys), dtype=np.int64) if strata is None else np.asarray(strata)
-    counts = _resample_counts(groups, n_resamples, np.random.default_rng(seed))
-    diffs = _r(counts @ sb) - _r(counts @ sa)
+    counts = resample_counts(groups, n_resamples, np.random.default_rng(seed))
+    diffs = pooled_r(counts @ sb) - pooled_r(counts @ sa)
     diffs = diffs[~np.isnan(diffs)]
     if len(diffs) < n_resamples / 2:
         return PairedComparison(delta, None, None, len(ys))

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from tools.science.pooled import pooled_r, record_sums, resample_counts
+
 Pair = tuple[Sequence[float], Sequence[float]]
 """(true raw activations, simulated values) of one record."""
 
@@ -106,9 +108,7 @@ def bootstrap_ci(pairs: Sequence[Pair], n_resamples: int = 1000, confidence: flo
     Resamples whose score is undefined are dropped; None when fewer than half are defined."""
     if len(pairs) < 2:
         return None
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(pairs), (n_resamples, len(pairs)))
-    scores = _resampled_correlations(pairs, picks)
+    scores = _resampled_correlations(pairs, n_resamples, np.random.default_rng(seed))
     if len(scores) < n_resamples / 2:
         return None
     tail = (1 - confidence) / 2 * 100
@@ -116,14 +116,11 @@ def bootstrap_ci(pairs: Sequence[Pair], n_resamples: int = 1000, confidence: flo
     return float(low), float(high)
 
 
-def _resampled_correlations(pairs: Sequence[Pair], picks: np.ndarray) -> np.ndarray:
-    """The pooled Pearson r of each resample (a row of record indices), the undefined ones left out.
+def _resampled_correlations(pairs: Sequence[Pair], n_resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """The pooled Pearson r of each resample of whole records, the undefined ones left out.
 
-    Vectorized through per-record sums: a resample's pooled sums are its records' sums times how
-    often each was picked. A loop of `pearson` over concatenated arrays cost ~0.1 s per interval,
-    most of a sweep's CPU per neuron. The same cases are undefined as in `pearson` (too few
-    tokens, non-finite or constant values); data are shifted by their pooled means first, so the
-    one-pass sums lose no precision that matters to a percentile."""
+    Through per-record sums (tools/science/pooled.py), with the same cases undefined as in
+    `pearson`: too few tokens, a non-finite value in a drawn record, or constant values."""
     y_parts = [np.asarray(t, dtype=np.float64) for t, _ in pairs]
     p_parts = [np.asarray(p, dtype=np.float64) for _, p in pairs]
     for y, p in zip(y_parts, p_parts, strict=True):
@@ -133,44 +130,16 @@ def _resampled_correlations(pairs: Sequence[Pair], picks: np.ndarray) -> np.ndar
     y_all, p_all = np.concatenate(y_parts), np.concatenate(p_parts)
     y_mu = float(y_all[np.isfinite(y_all)].mean()) if np.isfinite(y_all).any() else 0.0
     p_mu = float(p_all[np.isfinite(p_all)].mean()) if np.isfinite(p_all).any() else 0.0
-    stats = np.zeros((len(pairs), 6))
-    bounds = np.full((len(pairs), 4), np.nan)  # min y, max y, min p, max p
-    for i, (y, p) in enumerate(zip(y_parts, p_parts, strict=True)):
-        if finite[i] and y.size:
-            yc, pc = y - y_mu, p - p_mu
-            stats[i] = (y.size, yc.sum(), pc.sum(), yc @ yc, pc @ pc, yc @ pc)
-            bounds[i] = (y.min(), y.max(), p.min(), p.max())
-    n_resamples, n_records = picks.shape
-    flat = (picks + np.arange(n_resamples)[:, None] * n_records).ravel()
-    counts = np.bincount(flat, minlength=n_resamples * n_records).reshape(n_resamples, n_records).astype(np.float64)
-    n, sy, sp, syy, spp, syp = (counts @ stats).T
+    # A record with a non-finite value adds nothing to the sums; a resample that draws it is undefined.
+    kept = [(y, p) if ok else (y[:0], p[:0]) for y, p, ok in zip(y_parts, p_parts, finite, strict=True)]
+    stats = record_sums([y for y, _ in kept], [p for _, p in kept], (y_mu, p_mu))
+    bounds = np.array([(y.min(), y.max(), p.min(), p.max()) if y.size else (np.nan,) * 4 for y, p in kept])
+    counts = resample_counts(np.zeros(len(pairs), dtype=np.int64), n_resamples, rng)
+    r = pooled_r(counts @ stats)
     present = (counts > 0) & (stats[:, 0] > 0)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore"):
         ptp_y = np.where(present, bounds[:, 1], -np.inf).max(1) - np.where(present, bounds[:, 0], np.inf).min(1)
         ptp_p = np.where(present, bounds[:, 3], -np.inf).max(1) - np.where(present, bounds[:, 2], np.inf).min(1)
-        var_y, var_p = syy - sy * sy / n, spp - sp * sp / n
-        r: np.ndarray = (syp - sy * sp / n) / np.sqrt(var_y * var_p)
-    defined = ((counts[:, ~finite] == 0).all(1) & (n >= 2) & (ptp_y > 0) & (ptp_p > 0) & (var_y > 0) & (var_p > 0))
-    clipped: np.ndarray = np.clip(r[defined], -1.0, 1.0)
-    return clipped
-
-
-def paired_difference_ci(
-    pairs_a: Sequence[Pair], pairs_b: Sequence[Pair], n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0
-) -> tuple[float, float] | None:
-    """Interval of score(b) - score(a) on the same records, resampling records jointly."""
-    if len(pairs_a) != len(pairs_b) or len(pairs_a) < 2:
-        return None
-    rng = np.random.default_rng(seed)
-    diffs = []
-    for _ in range(n_resamples):
-        pick = rng.integers(0, len(pairs_a), len(pairs_a))
-        a = aggregate_correlation([pairs_a[i] for i in pick])
-        b = aggregate_correlation([pairs_b[i] for i in pick])
-        if a.value is not None and b.value is not None:
-            diffs.append(b.value - a.value)
-    if len(diffs) < n_resamples / 2:
-        return None
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(diffs, [tail, 100 - tail])
-    return float(low), float(high)
+    defined = (counts[:, ~finite] == 0).all(1) & (ptp_y > 0) & (ptp_p > 0) & ~np.isnan(r)
+    scores: np.ndarray = r[defined]
+    return scores
