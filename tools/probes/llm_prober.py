@@ -11,10 +11,10 @@ by `parse_probe_answer`.
 from __future__ import annotations
 
 import json
-import re
 
 import prompts
 from prompts import Message
+from tools.fences import first_fenced
 from tools.llm.protocol import LLM, LLMRequest
 from tools.probes.types import ProbeRequest
 from tools.prompt_window import peak_index, peak_window, window_note
@@ -24,8 +24,6 @@ PROBE_KINDS = ("should_fire", "should_not_fire", "near_miss")
 MAX_EXAMPLES = 3
 MAX_PROBE_CHARS = 400
 """Longer answers are not the one or two sentences asked for, and would cost subject and simulator time."""
-
-_FENCE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\n?(.*?)```", re.DOTALL)
 
 
 class UnreadableProbeAnswer(ValueError):
@@ -62,8 +60,8 @@ def parse_probe_answer(text: str, limit: int | None = None) -> dict[str, list[st
     empty list; non-strings, blanks, texts over `MAX_PROBE_CHARS` and repeats (also across kinds: the
     first kind keeps it) are dropped; the [[ ]] marks of the prompt's examples are taken out. Raises UnreadableProbeAnswer when there is no JSON object or it
     has none of the three keys."""
-    fenced = _FENCE.search(text)
-    body = fenced.group(1) if fenced else text
+    fenced = first_fenced(text)
+    body = text if fenced is None else fenced
     start, end = body.find("{"), body.rfind("}")
     if start < 0 or end < start:
         raise UnreadableProbeAnswer("no JSON object in the answer")

@@ -35,6 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
+from tools.fences import is_fence_line
 from tools.prompting import escape_token
 from tools.simulators.rendering import UnreadableAnswer
 
@@ -42,7 +43,6 @@ _MARKER = re.compile(
     r"[\s`*_#]*(?:<|&lt;|&#0*60;)\s*(/)?\s*record\s*#?\s*(\d+)\s*(?:>|&gt;|&#0*62;)[\s`*_:]*",
     re.IGNORECASE,
 )
-_FENCE = re.compile(r"\s*(?:```|~~~)")
 _NUMBERING = re.compile(r"\s*(\d+)(?:\s*[.):]\s?|\t)")
 _NUMBERED_LINE = re.compile(r"\s*(\d+)\s*[.):]?(?=\s)")
 _SPACES = re.compile(r"\s+")
@@ -110,7 +110,7 @@ def _find_blocks(text: str) -> tuple[dict[int, list[_Line]], dict[int, str]]:
                 problems[number] = f"block <record {number}> appears twice"
             current = blocks[number] = []
             continue
-        if current is not None and _FENCE.match(line.text) is None:
+        if current is not None and not is_fence_line(line.text):
             current.append(line)
     return blocks, problems
 
@@ -206,7 +206,7 @@ def _block(number: int, n_records: int, blocks: dict[int, list[_Line]], problems
     if number in blocks:
         return blocks[number]
     if not blocks and n_records == 1:
-        return [line for line in _lines(text) if _FENCE.match(line.text) is None]
+        return [line for line in _lines(text) if not is_fence_line(line.text)]
     raise UnreadableAnswer(f"the answer has no block <record {number}>")
 
 

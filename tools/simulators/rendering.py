@@ -27,6 +27,7 @@ from typing import Any
 
 import prompts
 from prompts import Message
+from tools.fences import without_fences
 from tools.prompting import escape_token
 
 CHAT_LOGPROB_PROMPT = "simulate_chat_logprob"
@@ -36,9 +37,6 @@ ALL_AT_ONCE_PROMPT = "simulate_all_at_once"
 
 PLACEHOLDER = "unknown"
 """Stands for a value still to predict in the all-at-once prompt (a word, so it is never a value token)."""
-
-_FENCE = re.compile(r"```[A-Za-z0-9_-]*")
-
 
 class UnreadableAnswer(ValueError):
     """The simulator's answer cannot be read for a record; the message says why."""
@@ -141,7 +139,7 @@ def parse_json_answer(text: str, n_records: int) -> list[Any]:
     Accepts code fences and text around the object; the first JSON object holding "records" wins.
     A flat list of numbers is accepted for a single record: unambiguous, and small models write it.
     """
-    unfenced = _FENCE.sub("", text)
+    unfenced = without_fences(text)
     decoder = json.JSONDecoder()
     found: Mapping[str, Any] | None = None
     for match in re.finditer(r"\{", unfenced):
