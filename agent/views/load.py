@@ -53,9 +53,8 @@ def neuron_ids(run_dir: Path) -> list[tuple[int, int]]:
     return sorted(found)
 
 
-def _result(run_dir: Path, layer: int, neuron: int) -> dict[str, Any] | None:
-    found: dict[str, Any] | None = read_json_file(run_dir / "results" / str(layer) / f"{neuron}.json")
-    return found
+def _result_path(run_dir: Path, layer: int, neuron: int) -> Path:
+    return run_dir / "results" / str(layer) / f"{neuron}.json"
 
 
 def _json_or_none(path: Path) -> dict[str, Any] | None:
@@ -66,7 +65,7 @@ def _json_or_none(path: Path) -> dict[str, Any] | None:
 def load_row(run_dir: Path, layer: int, neuron: int) -> NeuronRow:
     """The table row; a neuron whose files cannot be parsed is shown as `unreadable` rather than hiding the run."""
     try:
-        result = _result(run_dir, layer, neuron)
+        result = _json_or_none(_result_path(run_dir, layer, neuron))
         if result is not None:
             return result_row(result)
         return running_row(layer, neuron, read_trace(trace_path(run_dir, layer, neuron), completed_only=False))
@@ -91,7 +90,7 @@ def in_run(run_dir: Path, recorded: str) -> Path | None:
 
 def load_story(run_dir: Path, layer: int, neuron: int) -> NeuronStory:
     path = trace_path(run_dir, layer, neuron)
-    result = _result(run_dir, layer, neuron)
+    result = _json_or_none(_result_path(run_dir, layer, neuron))
     if result is None and not path.is_file():
         listed = ", ".join(f"{lay}/{n}" for lay, n in neuron_ids(run_dir)) or "none yet"
         raise BadInputError(f"run {run_dir.name} has no neuron {layer}/{neuron} (neurons: {listed})")
