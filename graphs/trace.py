@@ -259,10 +259,10 @@ class TraceWriter:
     """Appends events for one neuron; each line is flushed so a crash loses at most the event being written.
 
     Flushed, not fsynced: a killed process loses nothing the OS already has, and an fsync per event
-    (a few ms each, on the event loop) capped a concurrent sweep far below its LLM-bound rate. After
-    a power loss the trace may lose its tail, like the run's WAL databases (synchronous=NORMAL).
-    The file stays open until `close()`: opening it per event was five system calls each, 70 times
-    a neuron."""
+    would block the event loop on the disk for every event of every neuron in flight. After a power
+    loss the trace may lose its tail, like the run's WAL databases (synchronous=NORMAL). The file
+    stays open until `close()`: a neuron writes many events, and opening the file for each would
+    cost several system calls every time."""
 
     def __init__(self, path: Path, layer: int, neuron: int, on_event: Callable[[TraceEvent], None] | None = None) -> None:
         self.path, self.layer, self.neuron = path, layer, neuron

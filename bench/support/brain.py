@@ -107,7 +107,7 @@ def brain_response(explanation: str, revised: str | None = None) -> Callable[[LL
     """For `ScriptedLLM` script items."""
 
     # One object per distinct generated piece, shared by every answer: answers repeat the same few
-    # hundred pieces, and nothing downstream mutates a response's logprobs. Building them anew took
+    # hundred pieces, and nothing downstream mutates a response's logprobs. Building them anew would be
     # most of the fake's time, which a sweep benchmark would count as the agent's.
     tokens: dict[tuple[str, float, tuple[tuple[str, float], ...]], TokenLogprob] = {}
 

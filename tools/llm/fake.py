@@ -75,7 +75,7 @@ class ScriptedLLM:
                 self._ledger.record_failure(request.purpose, SCRIPTED_MODEL, answer)
             raise answer
         # A copy with its own usage, so a response scripted twice is two calls to the ledger, not one.
-        # Shallow otherwise: deep-copying long logprob lists took most of a benchmark's CPU, and
+        # Shallow otherwise: deep-copying long logprob lists would cost a benchmark most of its CPU, and
         # nothing downstream mutates a response's logprobs.
         response = (answer.model_copy(update={"usage": answer.usage.model_copy()}) if isinstance(answer, LLMResponse)
                     else self._response(request, answer))

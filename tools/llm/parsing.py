@@ -28,8 +28,8 @@ class UnusableResponse(Exception):
 
 
 # Checked by hand, not by a pydantic adapter: an answer holds hundreds of tokens with up to 20
-# alternatives each, and validating them as models was most of the client's CPU per prompt scoring
-# (bench/llm_client).
+# alternatives each, and validating them as models would be most of the client's CPU per prompt
+# scoring (bench/llm_client).
 def _logprob(value: Any) -> float:
     """A wire logprob as a float at or above `LOGPROB_FLOOR`; NaN and anything but a number are malformed."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):

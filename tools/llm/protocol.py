@@ -19,7 +19,7 @@ Purpose = Literal["explainer", "simulator", "prober", "reviser"]
 
 
 # The two per-token types are plain dataclasses, not pydantic models: an answer carries hundreds of
-# them, and building, journaling and reading them as models took a large share of a sweep's CPU
+# them, and building, journaling and reading them as models would cost a large share of a sweep's CPU
 # (bench/sweep). Pydantic still validates and serializes them inside the models below.
 
 

@@ -164,8 +164,7 @@ def _forward_for(subject: SubjectModel, layer: int, todo: list[int], length: int
 @contextlib.contextmanager
 def _without_cyclic_gc() -> Iterator[None]:
     """Records are freed by reference counting; the cyclic collector, triggered by their many
-    allocations, would rescan the whole heap (the model included) again and again: it doubled the
-    time spent building records."""
+    allocations, would rescan the whole heap (the model included) again and again."""
     enabled = gc.isenabled()
     gc.disable()
     try:

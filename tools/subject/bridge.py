@@ -124,7 +124,7 @@ class BridgeSubject:
 
     def token_strings(self, ids: Sequence[int]) -> list[str]:
         # A lone id decodes the same wherever it stands, so each is decoded once per process: probe texts
-        # of a sweep repeat the same few thousand ids, and a decode call costs ~25 µs of Python.
+        # of a sweep repeat the same few thousand ids, and every decode call goes through the tokenizer's Python.
         pieces = self._pieces
         for i in ids:
             if i not in pieces:

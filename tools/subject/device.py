@@ -131,9 +131,8 @@ def one_cpu_thread(device: torch.device) -> Iterator[None]:
 
     For small, memory-bound tensors (the records pass's updates, one-token decoding steps) more
     threads only add synchronization, and on a busy machine (other processes on the cores) every
-    parallel operation then waits milliseconds for a descheduled thread: measured on 2 shared cores,
-    a pass's updates took 3-5x longer with torch's two threads than with one, and sampling 16 tokens
-    from SmolLM2-135M 4-8x longer.
+    parallel operation then waits milliseconds for a descheduled thread, far longer than the
+    operation itself takes.
     """
     if device.type != "cpu":
         yield

@@ -48,8 +48,8 @@ def _serve(conn: Connection, load: Callable[[], SubjectModel]) -> None:
     """The child: load the subject, then answer (method, args) messages until None or the parent is gone."""
     # Ctrl-C reaches the whole process group; the parent decides what happens, and closing its end ends this loop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # One core stays with the parent, whose event loop drives every neuron (bench/sweep: at 32 neurons
-    # in flight on 2 cores, 0.58 -> 0.62 of the ideal rate with the child's torch on 1 thread, not 2).
+    # One core stays with the parent, whose event loop drives every neuron: a child's torch on every
+    # core would take CPU the neurons in flight wait for (bench/sweep measures the rate).
     torch.set_num_threads(max(1, torch.get_num_threads() - 1))
     try:
         subject = load()
