@@ -18,7 +18,9 @@ class Candidate(TypedDict):
     """File with the full selection simulation (per-record r, tokens, values)."""
     words: NotRequired[int]
     records: NotRequired[str]
-    """Which selection records `path` holds: `selection`, or `selection+pool` (enlarged with fresh excerpts)."""
+    """Which selection records `path` holds: `selection` (the valid and calibration splits: the one-shot
+    choice), `valid` (the valid split alone: the refinement loop's), or `valid+pool` (the valid split
+    enlarged with fresh corpus excerpts)."""
     answers: NotRequired[list[str]]
     """The counterexamples a revision was written to answer."""
 
