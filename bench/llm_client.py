@@ -40,8 +40,7 @@ import asyncio
 import multiprocessing
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, TypedDict
@@ -49,14 +48,12 @@ from typing import Any, TypedDict
 import httpx
 import openai
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.graph import END, START, StateGraph
 
-from agent.checkpoints import open_checkpointer
 from agent.logs import configure_logging
 from bench.common import write_result
 from bench.support.chat_server import Answer, Behaviour, ChatServer, Echo, Respond
+from bench.support.checkpointers import Saver, open_saver
 from prompts import Message
 from tools.llm.config import LLMConfig
 from tools.llm.openai_client import OpenAIChatLLM
@@ -165,16 +162,6 @@ class _Steps(TypedDict):
     answers: list[str]
 
 
-@asynccontextmanager
-async def _saver(kind: str, path: Path) -> AsyncIterator[BaseCheckpointSaver[Any]]:
-    if kind == "inline":
-        with open_checkpointer(path) as inline:
-            yield inline
-    else:
-        async with AsyncSqliteSaver.from_conn_string(str(path)) as public:
-            yield public
-
-
 async def checkpoints(base_url: str, args: argparse.Namespace) -> dict[str, dict[str, float]]:
     """`--concurrency` graph threads of `--graph-steps` chat calls each, checkpointed after every step by each saver."""
     request = _chat_request(args)
@@ -188,9 +175,10 @@ async def checkpoints(base_url: str, args: argparse.Namespace) -> dict[str, dict
         builder.add_node("call", call)
         builder.add_edge(START, "call")
         builder.add_conditional_edges("call", lambda state: "call" if state["step"] < args.graph_steps else END)
-        for kind in ("inline", "async"):
+        kinds: tuple[Saver, ...] = ("inline", "async")
+        for kind in kinds:
             with tempfile.TemporaryDirectory(prefix="bench-llm-client-") as folder:
-                async with _saver(kind, Path(folder) / "checkpoints.sqlite") as saver:
+                async with open_saver(kind, Path(folder) / "checkpoints.sqlite") as saver:
                     results[kind] = await _graph_threads(builder.compile(checkpointer=saver), args)
     return results
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -22,10 +20,10 @@ import pytest
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.graph import END, START, StateGraph
 
-from agent.checkpoints import InlineSqliteSaver, open_checkpointer
+from agent.checkpoints import InlineSqliteSaver
+from bench.support.checkpointers import Saver, open_saver
 
 
 def _async_methods() -> dict[str, str]:
@@ -71,18 +69,8 @@ def _graph(saver: BaseCheckpointSaver[Any]) -> Any:
     return builder.compile(checkpointer=saver)
 
 
-@asynccontextmanager
-async def _saver(kind: str, path: Path) -> AsyncIterator[BaseCheckpointSaver[Any]]:
-    if kind == "inline":
-        with open_checkpointer(path) as inline:
-            yield inline
-    else:
-        async with AsyncSqliteSaver.from_conn_string(str(path)) as public:
-            yield public
-
-
-async def _what_is_stored(kind: str, path: Path) -> dict[str, Any]:
-    async with _saver(kind, path) as saver:
+async def _what_is_stored(kind: Saver, path: Path) -> dict[str, Any]:
+    async with open_saver(kind, path) as saver:
         graph = _graph(saver)
         configs: list[RunnableConfig] = [{"configurable": {"thread_id": f"t{i}"}} for i in range(3)]
         finals = await asyncio.gather(*(graph.ainvoke({"step": 0, "seen": []}, config) for config in configs))
@@ -107,8 +95,8 @@ async def test_a_run_checkpointed_inline_resumes_under_langgraphs_async_saver(tm
     """The file format is SqliteSaver's own: either saver reads what the other wrote."""
     path = tmp_path / "checkpoints.sqlite"
     config: RunnableConfig = {"configurable": {"thread_id": "t"}}
-    async with _saver("inline", path) as saver:
+    async with open_saver("inline", path) as saver:
         await _graph(saver).ainvoke({"step": 0, "seen": []}, config)
-    async with _saver("async", path) as saver:
+    async with open_saver("async", path) as saver:
         state = await _graph(saver).aget_state(config)
     assert state.values == {"step": 3, "seen": ["s0", "s1", "s2"]}
