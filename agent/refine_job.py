@@ -76,7 +76,7 @@ class RefineEnvironment:
     """Who answers the calls: the endpoint's host, "local", or the injected model's type."""
     pool: CorpusPool | None = None
     graphs: dict[bool, RefineGraph] = field(default_factory=dict)
-    """Compiled graphs by `stop_before_probe`: compiling inspects every node's source (~50 ms), once per run is enough."""
+    """Compiled graphs by `stop_before_probe`: compiling inspects every node's source, once per run is enough."""
 
 
 def thread_config(layer: int, neuron: int, params: RefineParams) -> RunnableConfig:

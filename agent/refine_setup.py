@@ -171,8 +171,8 @@ async def _environment(
             env.endpoint = _endpoint_name(backend, config, None)
             await _preflight(env, client, budget, env.estimator, config.endpoint_host)
         # What exists now (subject, records, corpus: hundreds of thousands of objects) lives as long as
-        # the command: out of the collector's sight, a full collection no longer walks all of it, which
-        # took about a fifth of a sweep's CPU (bench/sweep). Garbage among it is collected after the block.
+        # the command: out of the collector's sight, a full collection no longer walks all of it, again
+        # and again through a sweep (bench/sweep). Garbage among it is collected after the block.
         gc.freeze()
         stack.callback(gc.unfreeze)
         yield env

@@ -2,8 +2,8 @@
 
 An explanation compiles (cached) into one strength per vocabulary entry for each clause, plus the
 clause's context conditions. A quoted word matches its tokens exactly (case and leading space
-matter to a neuron: measured on SmolLM2 layer 2, loose matching of quoted words lowered held-out
-scores by 0.03); a word that is no single token matches where its pieces occur in sequence.
+matter to a neuron: loose matching of quoted words scores worse on held-out records); a word that
+is no single token matches where its pieces occur in sequence.
 Families, pieces, classes and suffixes match their vocabulary masks; `words like` examples also
 lend a graded share to tokens whose input embeddings are close to an example. A free word of prose
 (LLM-written explanations) matches case/space-insensitively at 0.7 of its weight and through
