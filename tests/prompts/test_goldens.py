@@ -72,6 +72,7 @@ RENDERERS: dict[str, Callable[[], dict[str, str]]] = {
     CHAT_JSON_PROMPT: lambda: chat_json_values(EXPLANATION, RECORDS),
     ALL_AT_ONCE_PROMPT: lambda: all_at_once_values(EXPLANATION, RECORDS[0] + RECORDS[1]),
     "revise": lambda: revise_prompt_values(REVISION),
+    "revise_again": lambda: {},
     "probe": lambda: probe_prompt_values(PROBE),
     "preflight": lambda: {"number": "10"},
     "judge_detection": lambda: judge_prompt_values(EXPLANATION, [Excerpt(t, i == 0, []) for i, t in enumerate(RECORDS)], marked=False),

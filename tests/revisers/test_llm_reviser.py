@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from prompts import Message
+
 from bench.support.brain import brain_behaviour
 from bench.support.chat_server import ChatServer, Respond
 from tools.explainers.base import DEFAULT_MAX_WORDS, NoExplanationError, UnchangedExplanation, word_count
@@ -117,14 +119,23 @@ def test_the_prompt_ends_with_the_prefix_to_complete() -> None:
 
 
 async def test_samples_n_concurrently_with_distinct_seeds_and_keeps_distinct_changed_ones() -> None:
-    llm = ScriptedLLM(['objects or " class"', CURRENT, "", 'objects or " class".', "the main thing this neuron does is find classes"])
-    reviser = LLMReviser(llm)
+    # Sample 1 repeats the current explanation: it is asked once more, and its second answer counts.
+    # (The scripted LLM answers without awaiting, so each sample's calls take the script's items in turn.)
+    llm = ScriptedLLM(['objects or " class"', CURRENT, "the word class after my", "", 'objects or " class".',
+                       "the main thing this neuron does is find classes"])
+    discarded: list[list[str]] = []
+    reviser = LLMReviser(llm, on_discarded=lambda purpose, reasons: discarded.append(reasons))
     assert isinstance(reviser, Reviser) and reviser.name == "llm"
     out = await reviser.revise(context(), 5)
-    assert [r.text for r in out] == ['objects or " class"', "classes"]
-    assert [r.seed for r in llm.requests] == [0, 1, 2, 3, 4]
+    assert [r.text for r in out] == ['objects or " class"', "the word class after my", "classes"]
+    assert [r.seed for r in llm.requests] == [0, 1, 1, 2, 3, 4]
     assert all(r.purpose == "reviser" and r.max_tokens == output_cap(DEFAULT_MAX_WORDS) for r in llm.requests)
-    assert [r.temperature for r in llm.requests] == [0.0, 0.7, 0.7, 0.7, 0.7]  # greedy first: the best guess
+    assert [r.temperature for r in llm.requests] == [0.0, 0.7, 0.7, 0.7, 0.7, 0.7]  # greedy first: the best guess
+    follow_up = llm.requests[2].messages
+    assert follow_up[:-2] == llm.requests[1].messages
+    assert follow_up[-2] == Message(role="assistant", content=CURRENT)
+    assert follow_up[-1].role == "user" and "<<" in follow_up[-1].content
+    assert discarded == [["repeated the current explanation (asked again)", "empty answer", "the same explanation as another sample"]]
 
 
 async def test_failed_calls_are_tolerated_while_one_sample_is_usable() -> None:
@@ -135,10 +146,10 @@ async def test_failed_calls_are_tolerated_while_one_sample_is_usable() -> None:
 async def test_only_unchanged_or_failed_samples_is_an_error_naming_the_reason() -> None:
     # Only repeats: the model answered and proposes nothing new (the loop counts an empty round).
     with pytest.raises(UnchangedExplanation, match="repeated the current explanation"):
-        await LLMReviser(ScriptedLLM([CURRENT, f"{CURRENT}."])).revise(context(), 2)
+        await LLMReviser(ScriptedLLM([CURRENT, f"{CURRENT}.", CURRENT, CURRENT])).revise(context(), 2)
     # A repeat and a failed call: the step failed (the neuron ends degraded).
     with pytest.raises(NoExplanationError, match="repeated the current explanation") as raised:
-        await LLMReviser(ScriptedLLM([CURRENT, LLMError("HTTP 500: boom", status=500)])).revise(context(), 2)
+        await LLMReviser(ScriptedLLM([CURRENT, LLMError("HTTP 500: boom", status=500), CURRENT, CURRENT])).revise(context(), 2)
     assert not isinstance(raised.value, UnchangedExplanation)
     with pytest.raises(NoExplanationError, match="HTTP 503"):
         await LLMReviser(ScriptedLLM([LLMError("HTTP 503: overloaded", status=503)])).revise(context(), 1)

@@ -12,7 +12,7 @@ import structlog
 
 from prompts import Message
 from tools.explainers.base import NoExplanationError, UnchangedExplanation, clean_explanation
-from tools.llm.protocol import LLM, LLMError, LLMRequest, Purpose
+from tools.llm.protocol import LLM, LLMError, LLMRequest, LLMResponse, Purpose
 
 log = structlog.get_logger(__name__)
 
@@ -50,6 +50,7 @@ def output_cap(max_words: int) -> int:
 async def sample_explanations(
     llm: LLM, purpose: Purpose, messages: list[Message], n: int, temperature: float, max_tokens: int,
     max_words: int, exclude: str | None = None, on_discarded: OnDiscarded | None = None,
+    again: list[Message] | None = None,
 ) -> list[Sample]:
     """Distinct usable explanations from `n` samples with seeds 0..n-1, in sample order.
 
@@ -62,28 +63,41 @@ async def sample_explanations(
     lines, or cut at `max_tokens`, it is capped at `max_words`, not dropped. Failed calls and answers with nothing usable (empty,
     absurdly long, equal to `exclude`, or a repeat of another sample) are discarded, each with its
     reason, logged and told to `on_discarded`; raises NoExplanationError with the first reason when
-    nothing usable is left, and its subclass UnchangedExplanation when every sample only repeated `exclude`."""
+    nothing usable is left, and its subclass UnchangedExplanation when every sample only repeated `exclude`.
+
+    With `again`, a sample that repeats `exclude` is asked once more in the same conversation (its
+    answer, then `again`), with the same seed and temperature, and the second answer replaces it:
+    small models copy the current explanation shown in the prompt, and one round of feedback is what
+    makes them write an edit. The repeat is still told to `on_discarded`."""
     requests = [
         LLMRequest(purpose=purpose, messages=messages, max_tokens=max_tokens, temperature=0.0 if i == 0 else temperature, seed=i)
         for i in range(n)
     ]
-    results = await asyncio.gather(*(llm.complete(r) for r in requests), return_exceptions=True)
-    out: dict[str, Sample] = {}
     problems: list[str] = []
+
+    async def ask(request: LLMRequest) -> tuple[LLMResponse, str | None, list[int]]:
+        response = await llm.complete(request)
+        text, claims = _read(response, max_words)
+        if again is None or exclude is None or text != exclude:
+            return response, text, claims
+        problems.append(f"{_REPEATED} (asked again)")
+        follow_up = request.model_copy(update={"messages": [*messages, Message(role="assistant", content=response.text), *again]})
+        response = await llm.complete(follow_up)
+        return (response, *_read(response, max_words))
+
+    results = await asyncio.gather(*(ask(r) for r in requests), return_exceptions=True)
+    out: dict[str, Sample] = {}
     for result in results:
         if isinstance(result, LLMError):
             problems.append(str(result))
             continue
         if isinstance(result, BaseException):
             raise result
-        cut = result.finish_reason == "length"
-        body, claims = split_claims(result.text)
-        # Cut after its `Answers:` line, the explanation is whole; only that line's last number may be a fragment.
-        text = clean_explanation(body, max_words, cut=cut and claims is None)
-        claims = (claims or [])[:-1] if cut else claims or []
+        response, text, claims = result
+        cut = response.finish_reason == "length"
         if text is None:
-            problems.append(f"unusable explanation ({len(result.text)} characters"
-                            f"{', cut at the output cap' if cut else ''})" if result.text.strip() else "empty answer")
+            problems.append(f"unusable explanation ({len(response.text)} characters"
+                            f"{', cut at the output cap' if cut else ''})" if response.text.strip() else "empty answer")
         elif text == exclude:
             problems.append(_REPEATED)
         elif text in out:
@@ -95,9 +109,18 @@ async def sample_explanations(
         if on_discarded is not None:
             on_discarded(purpose, problems)
     if not out:
-        error = UnchangedExplanation if problems and all(p == _REPEATED for p in problems) else NoExplanationError
+        error = UnchangedExplanation if problems and all(p.startswith(_REPEATED) for p in problems) else NoExplanationError
         raise error(f"no usable {purpose} answer from {n} samples: {problems[0] if problems else 'none returned'}")
     return list(out.values())
+
+
+def _read(response: LLMResponse, max_words: int) -> tuple[str | None, list[int]]:
+    """The explanation an answer holds (None when unusable) and the counterexample numbers it claims."""
+    cut = response.finish_reason == "length"
+    body, claims = split_claims(response.text)
+    # Cut after its `Answers:` line, the explanation is whole; only that line's last number may be a fragment.
+    text = clean_explanation(body, max_words, cut=cut and claims is None)
+    return text, (claims or [])[:-1] if cut else claims or []
 
 
 class ExplanationSampler:
@@ -117,7 +140,8 @@ class ExplanationSampler:
     def name(self) -> str:
         return "llm"
 
-    async def sample(self, messages: list[Message], n: int, exclude: str | None = None) -> list[Sample]:
+    async def sample(self, messages: list[Message], n: int, exclude: str | None = None,
+                     again: list[Message] | None = None) -> list[Sample]:
         """`sample_explanations` of `messages` with this sampler's settings."""
         return await sample_explanations(self.llm, self.purpose, messages, n, self.temperature, self.max_tokens,
-                                         self.max_words, exclude=exclude, on_discarded=self.on_discarded)
+                                         self.max_words, exclude=exclude, on_discarded=self.on_discarded, again=again)

@@ -37,6 +37,8 @@ MAX_COUNTEREXAMPLES = 8
 MAX_HISTORY = 10
 OFFENDING_MARK = "<<"
 NONE_SHOWN = "(none)"
+AGAIN_PROMPT = "revise_again"
+"""Sent after an answer that repeats the current explanation (one follow-up per sample)."""
 
 KIND_TEXT = {
     "false_positive": "false positive: the explanation predicted a response that did not happen",
@@ -153,8 +155,10 @@ class LLMReviser(ExplanationSampler):
         super().__init__("reviser", llm, temperature, max_words, on_discarded)
 
     async def revise(self, context: RevisionContext, n: int) -> list[Revision]:
-        """Up to `n` distinct revisions from `n` concurrent samples (distinct seeds); never the current explanation.
+        """Up to `n` distinct revisions from `n` concurrent samples (distinct seeds); never the current explanation
+        (a sample that repeats it is asked once more, with `prompts/revise_again.txt`).
         Each answers the counterexamples its `Answers:` line names (numbers of those shown; others ignored)."""
-        samples = await self.sample(revise_messages(context, self.max_words), n, exclude=context.explanation)
+        samples = await self.sample(revise_messages(context, self.max_words), n, exclude=context.explanation,
+                                    again=prompts.load(AGAIN_PROMPT).render())
         shown = [c.label for c in select_counterexamples(context.counterexamples)]
         return [Revision(text=s.text, answers=[shown[k - 1] for k in s.claims if 1 <= k <= len(shown)]) for s in samples]
