@@ -72,3 +72,13 @@ def test_the_output_side_is_on_by_default_and_off_by_flag_or_environment(monkeyp
         assert not refine_params(_settings_from(parser.parse_args(command))).output_side
         assert refine_params(_settings_from(parser.parse_args([*command, "--output-side"]))).output_side
         monkeypatch.delenv("REFINERY_OUTPUT_SIDE")
+
+
+def test_an_llm_judge_with_the_builtin_backend_is_refused_before_any_work() -> None:
+    from agent.params import refine_params
+    from agent.spending import guard_spending
+    from tools.errors import BadInputError
+
+    settings = Settings(backend="builtin", judge="llm")
+    with pytest.raises(BadInputError, match="--judge llm needs an LLM"):
+        guard_spending(settings, "builtin", None, refine_params(settings), 1, refine=True, budgeted=True)
