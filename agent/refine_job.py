@@ -24,6 +24,7 @@ from tools.builtin.simulator import BuiltinSimulator
 from tools.builtin.vocab import VocabIndex
 from tools.explainers.base import Explainer
 from tools.explainers.llm_explainer import LLMExplainer
+from tools.explainers.output_hint import promoted_tokens
 from tools.llm.budget import Budget, BudgetedLLM, BudgetLimits, Estimator, ParentBudget
 from tools.llm.journal import CallJournal, JournaledLLM
 from tools.llm.protocol import LLM, LLMRequest, PromptScoreRequest, Purpose
@@ -147,7 +148,8 @@ async def refine_neuron(
         def discarded(purpose: Purpose, reasons: list[str]) -> None:
             trace.emit(AnswersDiscarded(purpose=purpose, reasons=reasons, **trace.base()))
 
-        explainer: Explainer = LLMExplainer(chain, max_words=words, on_discarded=discarded)
+        hint = (lambda: promoted_tokens(env.service, data)) if env.params.explain_output_hint else None
+        explainer: Explainer = LLMExplainer(chain, max_words=words, on_discarded=discarded, promoted=hint)
         reviser: Reviser = LLMReviser(chain, max_words=words, on_discarded=discarded)
         prober: Prober | None = LLMProber(chain)
         judge = chain if env.params.judge == "llm" else None

@@ -20,6 +20,7 @@ from agent.settings import Settings, prompt_logprobs_supported
 from graphs.context import RefineParams
 from tools.errors import BadInputError
 from tools.explainers.llm_explainer import LLMExplainer, explain_messages
+from tools.explainers.output_hint import HINT_TOKENS
 from tools.formats.openai import ActivationRecord
 from tools.llm.budget import Estimator
 from tools.llm.config import LLMConfig
@@ -154,7 +155,8 @@ def neuron_requests(settings: Settings, params: RefineParams, refine: bool) -> l
     train = [record] * sizes[Split.TRAIN]
     explainer = LLMExplainer(llm)
     requests: list[LLMRequest | PromptScoreRequest] = [
-        LLMRequest(purpose="explainer", messages=explain_messages(train), max_tokens=explainer.max_tokens)
+        LLMRequest(purpose="explainer", messages=explain_messages(train, promoted=[_TOKEN] * HINT_TOKENS if params.explain_output_hint else None),
+                   max_tokens=explainer.max_tokens)
     ] * params.n_explanations
     requests += simulate(params.n_explanations * sizes[Split.SELECTION] * 2)  # selection = valid + calibration
     if not refine:

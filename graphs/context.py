@@ -45,6 +45,8 @@ class RefineParams(BaseModel):
                                "(random excerpts, weighted so the set keeps its top-vs-random mixture).")
     output_side: bool = Field(True, description="At finalize, read what the neuron does to the output (VocabProj, TokenChange) "
                                                  "where the subject's weights are at hand.")
+    explain_output_hint: bool = Field(False, description="The LLM explainer's prompt names the tokens the neuron's output weights "
+                                                         "promote (one hint line); the builtin explainer ignores it.")
     judge: Literal["auto", "builtin", "llm"] = Field(
         "auto", description="Who answers the held-out detection and fuzzing besides the thresholded simulation: llm adds the "
                             "simulator model's answers (more calls); auto and builtin add none.")

@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from agent.cli.options import (
     budget_options,
+    explainer_hint_option,
     explaining_options,
     judge_option,
     one_neuron_options,
@@ -47,7 +48,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run_folder_options(parser.add_argument_group("run folder"))
     budget_options(parser)
     explaining_options(parser)
-    judge_option(parser.add_argument_group("the held-out judge"))
+    explained = parser.add_argument_group("the explainer's hint and the held-out judge")
+    explainer_hint_option(explained)
+    judge_option(explained)
     parser.set_defaults(handler=run)
 
 
