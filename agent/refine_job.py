@@ -24,6 +24,7 @@ from tools.builtin.simulator import BuiltinSimulator
 from tools.builtin.vocab import VocabIndex
 from tools.explainers.base import Explainer
 from tools.explainers.llm_explainer import LLMExplainer
+from tools.explainers.output_hint import promoted_tokens
 from tools.llm.budget import Budget, BudgetedLLM, BudgetLimits, Estimator, ParentBudget
 from tools.llm.journal import CallJournal, JournaledLLM
 from tools.llm.protocol import LLM, LLMRequest, PromptScoreRequest, Purpose
@@ -138,7 +139,7 @@ async def refine_neuron(
     trace = TraceWriter(trace_path(env.run.root, layer, neuron), layer, neuron, on_event=env.on_event)
     budget = _neuron_budget(env, layer, neuron, float(values.get("seconds", 0.0)))
     budget.final_reserve.usd, budget.final_reserve.tokens = values.get("final_reserve", (0.0, 0))
-    journal = budgeted = None
+    journal = budgeted = judge = None
     if env.llm is not None:
         budgeted = BudgetedLLM(env.llm, budget, env.estimator or (lambda r: (0.0, 0)))
         journal = JournaledLLM(budgeted, env.journal, f"{layer}/{neuron}", call_identity(env))
@@ -147,9 +148,11 @@ async def refine_neuron(
         def discarded(purpose: Purpose, reasons: list[str]) -> None:
             trace.emit(AnswersDiscarded(purpose=purpose, reasons=reasons, **trace.base()))
 
-        explainer: Explainer = LLMExplainer(chain, max_words=words, on_discarded=discarded)
+        hint = (lambda: promoted_tokens(env.service, data)) if env.params.explain_output_hint else None
+        explainer: Explainer = LLMExplainer(chain, max_words=words, on_discarded=discarded, promoted=hint)
         reviser: Reviser = LLMReviser(chain, max_words=words, on_discarded=discarded)
         prober: Prober | None = LLMProber(chain)
+        judge = chain if env.params.judge == "llm" else None
         if env.simulator_method == "builtin":
             assert env.vocab is not None
             simulator: Simulator = BuiltinSimulator(env.vocab)
@@ -167,7 +170,7 @@ async def refine_neuron(
     ctx = NeuronContext(
         data=data, explainer=explainer, simulator=simulator, reviser=reviser, prober=prober, service=env.service,
         excerpts=env.excerpts, vocab=env.vocab, trace=trace, run_dir=env.run.root, params=env.params, budget=budget,
-        journal=journal, budgeted=budgeted, record_excerpts=record_excerpts, pool=env.pool,
+        journal=journal, budgeted=budgeted, judge=judge, record_excerpts=record_excerpts, pool=env.pool,
     )
     with trace:  # the trace file stays open while the graph runs
         trace.emit(NeuronStarted(run=env.run.name, backend=env.backend_description | {"simulator": simulator.method},

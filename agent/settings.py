@@ -67,6 +67,16 @@ class Settings(BaseSettings):
     records_per_split: int | None = Field(
         None, ge=1, description="Records per split; default: all the records allow with the builtin simulator (it costs "
         f"nothing), the reference's {LLM_RECORDS_PER_SPLIT} with an LLM simulator (every record is a paid or slow call).")
+    judge: Literal["auto", "builtin", "llm"] = Field(
+        "auto", description="Who answers detection and fuzzing: builtin = the simulation thresholded (free); llm = the "
+        "simulator model reads the held-out texts, 5 to a prompt, and answers 0/1 for each (delphi's judge), beside the "
+        "simulation's answers: 2 x ceil(texts / 5) more calls per explanation scored (4 with an LLM's default 10 held-out "
+        "records), each about the size of a 5-record simulation prompt, journaled so a rerun is free; auto = llm for "
+        "`score` with an LLM backend, builtin elsewhere (refine, sweep and explain ask an LLM only when told).")
+    explain_output_hint: bool = Field(
+        False, description="Tell the LLM explainer the top tokens the neuron's output weights promote (its vocabulary "
+        "projection) in one extra prompt line: a hint about what it does, for a description of what it responds to. "
+        "The builtin explainer ignores it.")
 
     # Refinement loop
     run: str = Field("default", description="Run name: outputs go to RUNS_DIR/RUN; rerunning a command on the same run resumes it.")

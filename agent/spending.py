@@ -20,16 +20,19 @@ from agent.settings import Settings, prompt_logprobs_supported
 from graphs.context import RefineParams
 from tools.errors import BadInputError
 from tools.explainers.llm_explainer import LLMExplainer, explain_messages
+from tools.explainers.output_hint import HINT_TOKENS
 from tools.formats.openai import ActivationRecord
 from tools.llm.budget import Estimator
 from tools.llm.config import LLMConfig
 from tools.llm.pricing import cost_usd, find_price
 from tools.llm.protocol import LLMError, LLMRequest, LLMResponse, PromptScoreRequest
+from tools.llm_judge import PER_PROMPT, judge_messages
 from tools.probes.llm_prober import LLMProber, probe_messages
 from tools.probes.types import Counterexample, ProbeRequest
 from tools.records.splits import Split, split_indices
 from tools.revisers.base import RevisionContext
 from tools.revisers.llm_reviser import LLMReviser, revise_messages
+from tools.science.classification import Excerpt
 from tools.simulators.chat_logprob import ChatLogprobSimulator
 from tools.simulators.prompt_logprob import PromptLogprobSimulator
 from tools.simulators.rendering import all_at_once_prompt
@@ -140,14 +143,24 @@ def neuron_requests(settings: Settings, params: RefineParams, refine: bool) -> l
             one = build(_EXPLANATION, [tokens])
         return [one] * n_records
 
+    def judge(explanations: int) -> list[LLMRequest | PromptScoreRequest]:
+        """`--judge llm`: detection and fuzzing of each explanation's held-out texts, `PER_PROMPT` to a request."""
+        if params.judge != "llm":
+            return []
+        texts = sizes[Split.HELDOUT]
+        items = [Excerpt(record.tokens, True, list(range(n_tokens)))] * min(texts, PER_PROMPT)
+        one = LLMRequest(purpose="simulator", messages=judge_messages("fuzzing", _EXPLANATION, items), max_tokens=8 * len(items) + 16)
+        return [one] * (2 * -(-texts // PER_PROMPT) * explanations)
+
     train = [record] * sizes[Split.TRAIN]
     explainer = LLMExplainer(llm)
     requests: list[LLMRequest | PromptScoreRequest] = [
-        LLMRequest(purpose="explainer", messages=explain_messages(train), max_tokens=explainer.max_tokens)
+        LLMRequest(purpose="explainer", messages=explain_messages(train, promoted=[_TOKEN] * HINT_TOKENS if params.explain_output_hint else None),
+                   max_tokens=explainer.max_tokens)
     ] * params.n_explanations
     requests += simulate(params.n_explanations * sizes[Split.SELECTION] * 2)  # selection = valid + calibration
     if not refine:
-        return requests + simulate(sizes[Split.HELDOUT])
+        return requests + simulate(sizes[Split.HELDOUT]) + judge(1)
     k = params.probes_per_generator
     prober, reviser = LLMProber(llm), LLMReviser(llm)
     counterexample = Counterexample(kind="false_negative", generator="corpus-fresh", text="", tokens=record.tokens,
@@ -163,7 +176,7 @@ def neuron_requests(settings: Settings, params: RefineParams, refine: bool) -> l
     per_round = [probe, *[revise] * params.n_revisions, *simulate(params.n_revisions * sizes[Split.SELECTION] * 2),
                  *simulate(3 * k, min(_PROBE_TOKENS, n_tokens)),
                  *simulate(2 * k + params.fresh_excerpts(k, simulator.method if simulator else "builtin-lexical") + (k + 1) // 2)]
-    return requests + per_round * params.max_iters + simulate(2 * sizes[Split.HELDOUT])
+    return requests + per_round * params.max_iters + simulate(2 * sizes[Split.HELDOUT]) + judge(2)
 
 
 def estimate_cost(settings: Settings, params: RefineParams, estimate: Estimator, neurons: int, refine: bool) -> CostEstimate:
@@ -183,6 +196,8 @@ def guard_spending(settings: Settings, backend: str, config: LLMConfig | None, p
 
     `budgeted`: the command enforces --budget-usd/--per-neuron-usd (refine, sweep); `explain` and
     `demo` do not, so under `--backend auto` they refuse whenever a key is set."""
+    if params.judge == "llm" and backend == "builtin":
+        raise BadInputError("--judge llm needs an LLM to ask: use --backend llm (an endpoint) or --backend local")
     if backend != "llm" or config is None:
         return
     if budgeted:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -15,6 +15,7 @@ from tools.builtin.vocab import VocabIndex
 from tools.explainers.base import Explainer
 from tools.llm.budget import Budget, BudgetedLLM
 from tools.llm.journal import JournaledLLM
+from tools.llm.protocol import LLM
 from tools.probes.pool import CorpusPool
 from tools.probes.types import Prober
 from tools.records.neuron_data import NeuronData
@@ -44,6 +45,11 @@ class RefineParams(BaseModel):
                                "(random excerpts, weighted so the set keeps its top-vs-random mixture).")
     output_side: bool = Field(True, description="At finalize, read what the neuron does to the output (VocabProj, TokenChange) "
                                                  "where the subject's weights are at hand.")
+    explain_output_hint: bool = Field(False, description="The LLM explainer's prompt names the tokens the neuron's output weights "
+                                                         "promote (one hint line); the builtin explainer ignores it.")
+    judge: Literal["auto", "builtin", "llm"] = Field(
+        "auto", description="Who answers the held-out detection and fuzzing besides the thresholded simulation: llm adds the "
+                            "simulator model's answers (more calls); auto and builtin add none.")
     seed: int = 0
 
     def fresh_excerpts(self, k: int, simulator_method: str) -> int:
@@ -73,6 +79,8 @@ class NeuronContext:
     budget: Budget | None = None
     journal: JournaledLLM | None = None
     budgeted: BudgetedLLM | None = None
+    judge: LLM | None = None
+    """`--judge llm`: the LLM that answers the held-out detection and fuzzing beside the simulation."""
     record_excerpts: set[int] = field(default_factory=set)
     """Excerpts of the neuron's records (never probed again: probes must be new text)."""
     pool: CorpusPool | None = None

@@ -53,7 +53,7 @@ from tools.probes.types import Counterexample, Generator, ProbeRequest, ProbeTex
 from tools.revisers.base import RevisionContext
 from tools.revisers.ranking import SHOWN_RECORDS, rank_by_error
 from tools.science.normalize import normalize_records
-from tools.scorers import field_scores
+from tools.scorers import FieldScores, field_scores, with_llm_judge
 from tools.simulators.base import gather_all
 from tools.subject.output_side import OutputSide, ablation_windows
 
@@ -139,10 +139,13 @@ async def simulate(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[
         update["best"] = best | {"score": result.score, "path": path, "records": selection.key}
     if iteration == 0 and ctx.budget is not None and pending and "final_reserve" not in state:
         # Keep back what scoring two explanations on the held-out split will cost (it is about the
-        # size of the selection split), with a margin, so finalize can always run.
+        # size of the selection split), with a margin, so finalize can always run. An LLM judge reads
+        # the same texts once more for each (detection and fuzzing, 5 texts a prompt): at most about
+        # one more held-out simulation each.
         usd = (ctx.budget.spent_usd - spent_before[0]) / len(pending)
         tokens = (ctx.budget.spent_tokens - spent_before[1]) / len(pending)
-        reserve = (2.5 * usd, int(2.5 * tokens))
+        margin = 3.5 if ctx.judge is not None else 2.5
+        reserve = (margin * usd, int(margin * tokens))
         ctx.budget.final_reserve.usd, ctx.budget.final_reserve.tokens = reserve
         update["final_reserve"] = reserve
     return update
@@ -433,11 +436,11 @@ async def finalize(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[
                 path = ctx.neuron_dir("scores") / f"heldout-{name}.json"
                 atomic_write_text(path, result.model_dump_json())
                 ctx.trace.emit(_scored_event(result, str(path), ctx))
-                results[name] = HeldoutResult.of(result, field_scores(result, data.heldout_top_count, data.max_activation,
-                                                                      ctx.params.seed))
+                results[name] = HeldoutResult.of(result, await _field_scores(ctx, result, name, scoring_problems))
             paired = PairedGain.of(first, refined)
             exported = [refined] + ([first] if first is not refined else [])
-            error, scoring_problems = heldout_problems(refined, first)
+            error, found = heldout_problems(refined, first)
+            scoring_problems += found
     elif stop == "skipped" and baseline is not None and baseline.path:
         # Finished by the free triage: its explanation is the neuron's, exported like any other.
         exported = [ExplanationScore.model_validate_json(Path(baseline.path).read_text(encoding="utf-8"))]
@@ -463,6 +466,21 @@ async def finalize(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[
                                     **({"output_side": output.model_dump()} if output is not None else {})),
         )
     return {"final": summary}
+
+
+async def _field_scores(ctx: NeuronContext, result: ExplanationScore, name: str, problems: list[str]) -> FieldScores:
+    """The field's scorers of a held-out score; with `--judge llm`, the LLM's detection and fuzzing beside the
+    simulation's. A judge that did not answer (its endpoint, the neuron's budget) leaves a problem, no LLM score."""
+    scores = field_scores(result, ctx.data.heldout_top_count, ctx.data.max_activation, ctx.params.seed)
+    if ctx.judge is None:
+        return scores
+    try:
+        return await with_llm_judge(scores, result, ctx.judge, ctx.params.seed)
+    except (LLMError, BudgetExhausted) as err:
+        if isinstance(err, BudgetExhausted) and err.scope == "global":
+            raise
+        problems.append(f"the LLM judge gave no detection or fuzzing for the {name} explanation: {err}")
+        return scores
 
 
 async def _output_side(ctx: NeuronContext) -> OutputSide | None:

@@ -3,7 +3,9 @@
 Correlation stays the score; these sit beside it. Detection and fuzzing (delphi) use every held-out
 record; F1, IoU and AUPRC (NeuronEval) the uniformly sampled (random) records only. The judge is
 the thresholded simulation: whatever simulator scored the explanation answers the classification
-questions too, at no extra cost.
+questions too, at no extra cost. Asked for (`with_llm_judge`), an LLM answers detection and fuzzing
+as delphi's judge on the same excerpts, beside the simulation's answers and with what it cost
+(`tools/llm_judge.py`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from tools.evaluate import ExplanationScore
+from tools.llm.protocol import LLM
+from tools.llm_judge import LLMJudged, llm_judged
 from tools.science.classification import (
     ACTIVE_FRACTION,
     SIMULATED_ACTIVE,
@@ -43,14 +47,16 @@ class FieldScores(BaseModel):
     positives: int = Field(description="Held-out excerpts with an active token.")
     negatives: int = Field(description="Held-out excerpts without one.")
     random_active_tokens: int = Field(description="Active tokens among the random records (F1's support).")
+    llm: LLMJudged | None = Field(None, description="Detection and fuzzing answered by an LLM on the same excerpts (--judge llm), "
+                                                    "with its calls, tokens and cost; None when not asked.")
 
 
 def field_scores(score: ExplanationScore, n_top: int, max_activation: float, seed: int = 0) -> FieldScores:
     """`score` holds held-out records in OpenAI's order (top records, then random ones); records whose
     simulation failed are left out, as in the correlation."""
     threshold = active_threshold(max_activation)
-    kept = [i for i, s in enumerate(score.simulations) if s.ok and s.expected is not None]
-    records = [(score.simulations[i].tokens, score.true_activations[i]) for i in kept]
+    kept = _kept(score)
+    records = _records(score, kept)
     simulated = [score.simulations[i].expected or [] for i in kept]
     detect, fuzz = detection_items(records, threshold), fuzzing_items(records, threshold, seed)
     random = [k for k, i in enumerate(kept) if i >= n_top]
@@ -66,3 +72,18 @@ def field_scores(score: ExplanationScore, n_top: int, max_activation: float, see
         positives=sum(d.positive for d in detect), negatives=sum(not d.positive for d in detect),
         random_active_tokens=sum(real),
     )
+
+
+def _kept(score: ExplanationScore) -> list[int]:
+    return [i for i, s in enumerate(score.simulations) if s.ok and s.expected is not None]
+
+
+def _records(score: ExplanationScore, kept: list[int]) -> list[tuple[list[str], list[float]]]:
+    return [(score.simulations[i].tokens, score.true_activations[i]) for i in kept]
+
+
+async def with_llm_judge(scores: FieldScores, score: ExplanationScore, llm: LLM, seed: int = 0) -> FieldScores:
+    """`scores` (of `score`) with an LLM's detection and fuzzing beside the simulation's, on the same excerpts
+    and threshold. An LLMError or a budget refusal propagates: the caller says there is no LLM score."""
+    judged = await llm_judged(llm, score.explanation, _records(score, _kept(score)), scores.threshold, seed)
+    return scores.model_copy(update={"llm": judged})

@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.markup import escape
 
-from agent.cli.options import budget_options, explaining_options, one_neuron_options, run_folder_options
+from agent.cli.options import (
+    budget_options,
+    explainer_hint_option,
+    explaining_options,
+    judge_option,
+    one_neuron_options,
+    run_folder_options,
+)
 from agent.settings import Settings
 
 if TYPE_CHECKING:  # imported where it runs, keeping the CLI's start fast
@@ -41,6 +48,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run_folder_options(parser.add_argument_group("run folder"))
     budget_options(parser)
     explaining_options(parser)
+    explained = parser.add_argument_group("the explainer's hint and the held-out judge")
+    explainer_hint_option(explained)
+    judge_option(explained)
     parser.set_defaults(handler=run)
 
 

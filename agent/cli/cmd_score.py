@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from agent.cli.options import explaining_options, one_neuron_options
+from agent.cli.options import explaining_options, judge_option, one_neuron_options, setting
 from agent.settings import Settings
 
 HELP = "score any explanation of a neuron: held-out r, detection, fuzzing, F1/IoU, AUPRC, and its output side"
@@ -18,9 +18,19 @@ also reads what the neuron does to the output: the tokens its output weights pro
 suppress through the unembedding, and the change in next-token loss when it is zeroed or doubled
 on its top records.
 
+Detection and fuzzing are answered by the thresholded simulation (free), and with an LLM backend
+also by the LLM as delphi's judge (--judge; auto = llm with an LLM backend): it reads the held-out
+texts, 5 to a prompt, and answers 0/1 for each, 2 x ceil(texts / 5) calls (4 with the default 10
+held-out records), each about the size of a 5-record simulation prompt. Its calls, tokens and
+cost are printed with its scores. Every LLM call goes through the call journal
+RUNS_DIR/score-journal.sqlite: scoring the same explanation again with the same model and
+endpoint pays nothing. An answer that is not one 0/1 per text is counted and its texts left out,
+never guessed at.
+
 examples:
   refinery score --layer 4 --neuron 3 --explanation '"than" after "more" or "less" (10)'
-  refinery score --layer 4 --neuron 3 --explanation 'words about money' --backend llm --json"""
+  refinery score --layer 4 --neuron 3 --explanation 'words about money' --backend llm --json
+  refinery score --layer 4 --neuron 3 --explanation 'words about money' --backend llm --judge builtin"""
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -29,13 +39,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     explaining_options(parser)
     parser.add_argument("--explanation", required=True, help="the explanation to score")
     parser.add_argument("--no-output-side", action="store_true", help="skip the output side (VocabProj, TokenChange)")
+    judge_option(parser)
+    setting(parser, "--runs-dir", field="runs_dir", metavar="DIR")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from agent.backends import check_spending, open_backend
     from agent.records_job import ensure_records, open_records
-    from agent.score_job import ScoreOutcome, score_neuron
+    from agent.score_job import ScoreOutcome, score_neuron, score_tools
     from agent.views.terminal import score_text
     from tools.records.neuron_data import NeuronData
     from tools.subject.base import OutputReader
@@ -48,8 +60,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     async def go() -> ScoreOutcome:
         async with open_backend(settings, ctx.subject) as backend:
             reader = ctx.subject if isinstance(ctx.subject, OutputReader) and not args.no_output_side else None
-            return await score_neuron(data, args.explanation, backend.simulator, reader, seed=settings.seed)
+            async with score_tools(settings, backend, args.layer, args.neuron) as tools:
+                return await score_neuron(data, args.explanation, tools.simulator, reader, seed=settings.seed,
+                                          judge=tools.judge, journal=tools.journal)
 
     outcome = asyncio.run(go())
     print(outcome.model_dump_json() if args.json else score_text(outcome), end="\n" if args.json else "")
-    return 0
+    return 1 if outcome.judge_error else 0

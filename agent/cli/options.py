@@ -118,6 +118,16 @@ def refine_options(parser: argparse.ArgumentParser) -> None:
     setting(group, "--n-revisions", field="n_revisions", type=int, metavar="N")
     setting(group, "--probes-per-generator", field="probes_per_generator", type=int, metavar="N")
     setting(group, "--output-side", field="output_side", action=argparse.BooleanOptionalAction)
+    explainer_hint_option(group)
+    judge_option(group)
+
+
+def explainer_hint_option(group: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    setting(group, "--explain-output-hint", field="explain_output_hint", action=argparse.BooleanOptionalAction)
+
+
+def judge_option(group: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    setting(group, "--judge", field="judge", choices=["auto", "builtin", "llm"])
 
 
 def budget_options(parser: argparse.ArgumentParser) -> None:

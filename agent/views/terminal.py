@@ -150,9 +150,16 @@ def _heldout_lines(item: Heldout, row: NeuronRow) -> list[str]:
 
 
 def _scorer_lines(s: FieldScores, indent: int) -> list[str]:
-    return _wrap(f"detection {_r(s.detection)} · fuzzing {_r(s.fuzzing)} (balanced accuracy, chance 0.50) · random records: "
-                 f"F1 {_r(s.f1)} · IoU {_r(s.iou)} · AUPRC {_r(s.auprc)} · r {_r(s.random_r)} (active: ≥ {s.active_fraction:g} "
-                 f"of max = {s.threshold:.3g})", indent)
+    lines = _wrap(f"detection {_r(s.detection)} · fuzzing {_r(s.fuzzing)} (balanced accuracy, chance 0.50) · random records: "
+                  f"F1 {_r(s.f1)} · IoU {_r(s.iou)} · AUPRC {_r(s.auprc)} · r {_r(s.random_r)} (active: ≥ {s.active_fraction:g} "
+                  f"of max = {s.threshold:.3g})", indent)
+    if s.llm is not None:
+        j = s.llm
+        cached = f", {j.cached_calls} from the journal (free)" if j.cached_calls else ""
+        left = f"; {j.unanswered} texts unanswered ({j.unreadable[0]})" if j.unanswered else ""
+        lines += _wrap(f"LLM judge {j.model}: detection {_r(j.detection)} · fuzzing {_r(j.fuzzing)} on {j.texts} texts{left} · "
+                       f"{j.calls} calls{cached}, {j.prompt_tokens + j.completion_tokens} tokens, ${j.cost_usd:.4f}", indent)
+    return lines
 
 
 def score_text(outcome: ScoreOutcome) -> str:
@@ -162,6 +169,8 @@ def score_text(outcome: ScoreOutcome) -> str:
     lines += _wrap(outcome.explanation, 2, EXPLANATION_LINES)
     lines += [f"  held-out r {_r(outcome.heldout_score)}  {_ci(outcome.heldout_ci)}{reason}".rstrip()]
     lines += _scorer_lines(outcome.scorers, 2)
+    if outcome.judge_error:
+        lines += _wrap(f"LLM judge: no score ({outcome.judge_error})", 2)
     lines += [f"  cost: simulation {outcome.simulate_seconds:.2f} s, scorers {outcome.scorers_seconds * 1000:.1f} ms"]
     if outcome.output is not None:
         lines += _output_lines(outcome.output)

@@ -6,12 +6,13 @@ chat-logprob simulator gets a faithful re-emission of every record with value 10
 else the current explanation with every offending token of its false-negative counterexamples added
 as a quoted literal (`... or " class"`), and an `Answers:` line naming those counterexamples; the
 prober gets a fenced JSON object of two fixed texts per kind built around the explanation's first
-quoted token. It serves the loopback HTTP server
+quoted token; the detection and fuzzing judge gets a JSON list with 1 for each text that holds a named
+token (detection) or whose marked tokens are all named (fuzzing), 0 elsewhere. It serves the loopback HTTP server
 (`brain_behaviour`) and the in-process `ScriptedLLM` (`brain_response`) alike.
 
 Prompts are told apart by how their system message starts: "We are studying neurons" (explain),
 "You predict how strongly" (simulate), "You revise explanations of neurons" (revise), "You write
-test texts" (probe), "You check an endpoint" (the preflight).
+test texts" (probe), "You check an endpoint" (the preflight), "You check an explanation" (the judge).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ _RECORD = re.compile(r"<record (\d+)>\n(.*?)\n</record \1>", re.DOTALL)
 _EXPLANATION = re.compile(r"^Explanation: (.*)$", re.MULTILINE)
 _QUOTED = re.compile(r'"([^"]+)"')
 _CURRENT = re.compile(r"^Current explanation: the main thing this neuron does is find (.*)$", re.MULTILINE)
+_TEXT = re.compile(r"^Text \d+: (.*)$", re.MULTILINE)
+_MARKED = re.compile(r"\[\[(.*?)\]\]")
 _FALSE_NEGATIVE = re.compile(r"^Counterexample (\d+) \(false negative[^\n]*\n<start>\n(.*?)\n<end>", re.MULTILINE | re.DOTALL)
 
 
@@ -47,6 +50,20 @@ def simulate_answer(user_text: str) -> Answer:
             (unescape_token(line), certain(10 if unescape_token(line).strip().lower() in names else 0)) for line in lines
         ]))
     return answer(*blocks)
+
+
+def judge_answer(user_text: str) -> str:
+    """One 0/1 per text: detection says 1 where a named token appears as a word of the text; fuzzing (texts with
+    marks) where every marked token is named."""
+    names = named_tokens(_EXPLANATION.findall(user_text)[-1])
+    said = []
+    for text in _TEXT.findall(user_text):
+        marked = [m.strip().lower() for m in _MARKED.findall(text)]
+        if "[[" in text:
+            said.append(int(bool(marked) and all(m in names for m in marked)))
+        else:
+            said.append(int(any(w.lower() in names for w in re.findall(r"\w+", text))))
+    return json.dumps(said)
 
 
 def revise_answer(user_text: str) -> str:
@@ -91,6 +108,8 @@ def respond(messages: list[dict[str, str]], explanation: str, revised: str | Non
         return Answer(content=revised if revised is not None else revise_answer(last_user), completion_tokens=12)
     if system.startswith("You write test texts"):
         return Answer(content=probe_answer(last_user), completion_tokens=60)
+    if system.startswith("You check an explanation"):
+        return Answer(content=judge_answer(last_user), completion_tokens=10)
     if system.startswith("You check an endpoint"):
         # One "10" token, with as many alternatives as the logprob simulators ask for.
         top = [(str(v), 0.0 if v == 10 else -20.0) for v in range(11)] + [(w, -30.0) for w in ("ten", " 10", "1", "0")]

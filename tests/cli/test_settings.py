@@ -72,3 +72,31 @@ def test_the_output_side_is_on_by_default_and_off_by_flag_or_environment(monkeyp
         assert not refine_params(_settings_from(parser.parse_args(command))).output_side
         assert refine_params(_settings_from(parser.parse_args([*command, "--output-side"]))).output_side
         monkeypatch.delenv("REFINERY_OUTPUT_SIDE")
+
+
+def test_the_output_hint_is_off_and_the_judge_free_by_default_on_every_explaining_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent.cli.main import _settings_from, build_parser
+    from agent.params import refine_params
+
+    parser = build_parser()
+    for command in (["refine", "--layer", "0", "--neuron", "0"], ["sweep", "--layers", "0"], ["explain", "--layer", "0", "--neuron", "0"]):
+        params = refine_params(_settings_from(parser.parse_args(command)))
+        assert not params.explain_output_hint and params.judge == "auto"
+        params = refine_params(_settings_from(parser.parse_args([*command, "--explain-output-hint", "--judge", "llm"])))
+        assert params.explain_output_hint and params.judge == "llm"
+        monkeypatch.setenv("REFINERY_EXPLAIN_OUTPUT_HINT", "true")
+        assert refine_params(_settings_from(parser.parse_args(command))).explain_output_hint
+        assert not refine_params(_settings_from(parser.parse_args([*command, "--no-explain-output-hint"]))).explain_output_hint
+        monkeypatch.delenv("REFINERY_EXPLAIN_OUTPUT_HINT")
+    score = ["score", "--layer", "0", "--neuron", "0", "--explanation", "x"]
+    assert _settings_from(parser.parse_args([*score, "--judge", "builtin"])).judge == "builtin"
+
+
+def test_an_llm_judge_with_the_builtin_backend_is_refused_before_any_work() -> None:
+    from agent.params import refine_params
+    from agent.spending import guard_spending
+    from tools.errors import BadInputError
+
+    settings = Settings(backend="builtin", judge="llm")
+    with pytest.raises(BadInputError, match="--judge llm needs an LLM"):
+        guard_spending(settings, "builtin", None, refine_params(settings), 1, refine=True, budgeted=True)

@@ -71,3 +71,30 @@ async def test_every_discarded_answer_is_told_with_its_reason() -> None:
     [(purpose, reasons)] = told
     assert purpose == "explainer" and reasons == [
         "empty answer", "the same explanation as another sample", "unusable explanation (1000 characters)", "HTTP 500: boom"]
+
+
+async def test_the_output_hint_is_asked_once_and_named_in_every_sample() -> None:
+    asked = []
+
+    async def promoted() -> list[str]:
+        asked.append(1)
+        return [" blue", " green"]
+
+    llm = ScriptedLLM(["colour words", "greens"])
+    assert await LLMExplainer(llm, promoted=promoted).explain(RECORDS, 2) == ["colour words", "greens"]
+    assert asked == [1]
+    for request in llm.requests:
+        last = request.messages[-1].content
+        assert 'next tokens most: " blue", " green". Describe what it responds to' in last
+        assert last.index("Hint:") < last.index("Explanation of neuron B behavior")
+
+
+async def test_without_weights_to_read_the_hint_leaves_the_prompt_as_it_is() -> None:
+    async def nothing() -> None:
+        return None
+
+    hinted, plain = ScriptedLLM(["colour words"]), ScriptedLLM(["colour words"])
+    await LLMExplainer(hinted, promoted=nothing).explain(RECORDS, 1)
+    await LLMExplainer(plain).explain(RECORDS, 1)
+    assert hinted.requests[0].messages == plain.requests[0].messages
+    assert "Hint:" not in plain.requests[0].messages[-1].content

@@ -15,6 +15,7 @@ import pytest
 import prompts
 from prompts import Message
 from tools.explainers.llm_explainer import explain_prompt_values
+from tools.explainers.output_hint import hint_values
 from tools.formats.openai import ActivationRecord
 from tools.llm_judge import judge_prompt_values
 from tools.probes.llm_prober import probe_prompt_values
@@ -65,8 +66,12 @@ REVISION = RevisionContext(
 )
 PROBE = ProbeRequest(explanation=EXPLANATION, examples=[(RECORDS[0], [0, 0, 0, 10, 0, 0]), (RECORDS[1], [4, 0, 0])])
 
+# What a neuron's output weights promote, with what rendering must get right: a leading space, a newline, a quote.
+PROMOTED = [" seven", "\n", 'say "', "Four", " twelve"]
+
 RENDERERS: dict[str, Callable[[], dict[str, str]]] = {
     "explain": lambda: explain_prompt_values(_records(ACTIVATIONS)),
+    "explain_output_hint": lambda: hint_values(PROMOTED),
     CHAT_LOGPROB_PROMPT: lambda: chat_logprob_values(EXPLANATION, RECORDS),
     CHAT_LOGPROB_NUMBERED_PROMPT: lambda: chat_logprob_numbered_values(EXPLANATION, RECORDS),
     CHAT_JSON_PROMPT: lambda: chat_json_values(EXPLANATION, RECORDS),
@@ -82,14 +87,25 @@ RENDERERS: dict[str, Callable[[], dict[str, str]]] = {
 }
 
 
+VARIANTS: dict[str, tuple[str, Callable[[], dict[str, str]]]] = {
+    # The explainer's prompt with the output-side hint on (`--explain-output-hint`); "explain" is the same prompt off.
+    "explain-with-output-hint": ("explain", lambda: explain_prompt_values(_records(ACTIVATIONS), promoted=PROMOTED)),
+}
+"""Goldens of a prompt rendered another way: golden name -> (prompt, values)."""
+
+
 def dump(messages: list[Message]) -> str:
     """A readable dump: each message under its role header, as the template file writes it."""
     return "\n\n".join(f"### {message.role}\n{message.content}" for message in messages) + "\n"
 
 
-@pytest.mark.parametrize("name", sorted(RENDERERS))
+CASES = {name: (name, render) for name, render in RENDERERS.items()} | VARIANTS
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
 def test_prompt_matches_its_golden(name: str) -> None:
-    rendered = dump(prompts.load(name).render(**RENDERERS[name]()))
+    prompt, values = CASES[name]
+    rendered = dump(prompts.load(prompt).render(**values()))
     golden = GOLDEN_DIR / f"{name}.txt"
     if UPDATE:
         golden.parent.mkdir(parents=True, exist_ok=True)
@@ -113,3 +129,12 @@ def test_sparse_records_are_repeated_without_zeros() -> None:
     assert text.endswith("<start>\n dogs\t10\n<end>\n<start>\n<end>")
     dense = explain_prompt_values(_records(ACTIVATIONS))["records"]
     assert "filtered out" not in dense
+
+
+def test_the_output_hint_is_one_line_and_nothing_when_off() -> None:
+    off = explain_prompt_values(_records(ACTIVATIONS))
+    on = explain_prompt_values(_records(ACTIVATIONS), promoted=PROMOTED)
+    assert off["output_hint"] == "" and explain_prompt_values(_records(ACTIVATIONS), promoted=[]) == off
+    assert on["output_hint"].count("\n") == 1 and on["output_hint"].endswith("\n")
+    assert '" seven", "\\n", "say \\"", "Four", " twelve"' in on["output_hint"]
+    assert {k: v for k, v in on.items() if k != "output_hint"} == {k: v for k, v in off.items() if k != "output_hint"}

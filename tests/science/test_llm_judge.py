@@ -1,6 +1,6 @@
 """The LLM judge of detection and fuzzing, through the scripted model: answers land on the right items
 whatever the shuffle, the balanced accuracy is the hand-computed one, the calls' cost is summed, and an
-answer that is not one 0/1 per text is an error, never a guess."""
+answer that is not one 0/1 per text is counted and its texts left out, never guessed at."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from tools.llm.fake import ScriptedLLM
 from tools.llm.protocol import LLMRequest
-from tools.llm_judge import UnreadableJudgement, llm_judge, llm_judged, parse_judgement
+from tools.llm_judge import UnreadableJudgement, answered_accuracy, llm_judge, llm_judged, parse_judgement
 from tools.science.classification import Excerpt, balanced_accuracy
 
 # Four positives and two negatives; the judge below says 1 exactly where a text holds "yes".
@@ -36,9 +36,22 @@ async def test_answers_reach_their_items_and_score_as_computed_by_hand(kind: str
     assert marked == (kind == "fuzzing")
 
 
-async def test_an_answer_with_the_wrong_count_is_an_error() -> None:
-    with pytest.raises(UnreadableJudgement, match="2 answers for 5 texts"):
-        await llm_judge(ScriptedLLM(["[1, 0]", "[1]"]), "detection", "affirmations", ITEMS)
+async def test_an_answer_with_the_wrong_count_leaves_its_texts_out_and_is_counted() -> None:
+    """The second prompt (one text) answers two numbers: that text is unanswered, the first five are scored."""
+    outcome = await llm_judge(ScriptedLLM([by_content, "[1, 0]"]), "detection", "affirmations", ITEMS, seed=3)
+    assert outcome.unreadable == ("2 answers for 1 texts",) and outcome.calls == 2
+    assert sum(a is None for a in outcome.answers) == 1
+    left_out = outcome.answers.index(None)
+    kept = [i for i in range(len(ITEMS)) if i != left_out]
+    expected = balanced_accuracy([ITEMS[i].positive for i in kept], [outcome.answers[i] for i in kept]).value
+    assert answered_accuracy(ITEMS, outcome.answers) == expected
+
+
+async def test_garbage_everywhere_is_no_score_at_all() -> None:
+    records = [(["a", " yes"], [0.0, 2.0]), (["c", " no"], [0.0, 0.1])]
+    outcome = await llm_judged(ScriptedLLM(["I think so!", "no idea"]), "affirmations", records, 1.0)
+    assert (outcome.detection, outcome.fuzzing) == (None, None)
+    assert outcome.unanswered == 4 and outcome.texts == 2 and outcome.unreadable == ["no JSON list in the answer"] * 2
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -68,3 +81,4 @@ async def test_both_scorers_on_held_out_records_with_their_cost() -> None:
     outcome = await llm_judged(ScriptedLLM([by_marks, by_marks], cost_usd_per_call=0.01), "affirmations", records, 1.0)
     assert (outcome.detection, outcome.fuzzing) == (0.5, 1.0)
     assert outcome.calls == 2 and outcome.cost_usd == pytest.approx(0.02) and outcome.prompt_tokens > 0
+    assert outcome.model == "scripted" and outcome.unanswered == 0 and outcome.unreadable == [] and outcome.cached_calls == 0

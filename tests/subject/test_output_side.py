@@ -127,3 +127,17 @@ def test_ablation_windows_end_on_the_token_after_the_peak() -> None:
     acts[30] = 5.0
     assert ablation_windows([(long_ids, acts), ([7, 8, 9], [1.0, 0.0, 0.0]), ([], [])]) == [
         long_ids[32 - WINDOW : 32], [7, 8]]
+
+
+async def test_the_service_keeps_an_output_side_read_early_for_the_neurons_end(subject: BridgeSubject) -> None:
+    """The explainer's hint reads it with `keep`; the neuron's end gets that same reading, and a third question is
+    read anew (nothing is kept for ever)."""
+    from tools.subject.service import ActivationService
+
+    service = ActivationService(subject)
+    windows = [t.ids for t in subject.tokenize(TEXTS)]
+    early = await service.output_side(LAYER, NEURON, windows, keep=True)
+    late = await service.output_side(LAYER, NEURON, windows)
+    again = await service.output_side(LAYER, NEURON, windows)
+    assert early is not None and late is early
+    assert again is not None and again is not early and again.vocab == early.vocab

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import prompts
 from prompts import Message
 from tools.explainers.base import DEFAULT_MAX_WORDS
+from tools.explainers.output_hint import hint_line
 from tools.explainers.sampling import ExplanationSampler, OnDiscarded
 from tools.formats.openai import ActivationRecord
 from tools.llm.protocol import LLM
@@ -16,26 +17,38 @@ from tools.science.normalize import nonzero_share, normalize_records
 REPEAT_BELOW = 0.2
 
 
-def explain_prompt_values(records: Sequence[ActivationRecord], max_words: int = DEFAULT_MAX_WORDS) -> dict[str, str]:
-    """The `$records` block and the word cap `$max_words`. Every record is normalized to 0-10 together and
-    repeated without zeros when fewer than 20% of the shown values are non-zero (the reference shape)."""
+def explain_prompt_values(records: Sequence[ActivationRecord], max_words: int = DEFAULT_MAX_WORDS,
+                          promoted: Sequence[str] | None = None) -> dict[str, str]:
+    """The `$records` block, the word cap `$max_words` and `$output_hint`: a line naming the `promoted` tokens,
+    or nothing without them. Every record is normalized to 0-10 together and repeated without zeros when fewer
+    than 20% of the shown values are non-zero (the reference shape)."""
     normalized = normalize_records([r.activations for r in records])
     blocks = [token_value_lines(r.tokens, q) for r, q in zip(records, normalized, strict=True)]
     text = "\n".join(blocks)
     if nonzero_share(normalized) < REPEAT_BELOW:
         repeated = "\n".join(token_value_lines(r.tokens, q, omit_zeros=True) for r, q in zip(records, normalized, strict=True))
         text += "\nSame activations, but with all zeros filtered out:\n" + repeated
-    return {"records": text, "max_words": str(max_words)}
+    return {"records": text, "max_words": str(max_words), "output_hint": hint_line(promoted)}
 
 
-def explain_messages(records: Sequence[ActivationRecord], max_words: int = DEFAULT_MAX_WORDS) -> list[Message]:
-    return prompts.load("explain").render(**explain_prompt_values(records, max_words))
+def explain_messages(records: Sequence[ActivationRecord], max_words: int = DEFAULT_MAX_WORDS,
+                     promoted: Sequence[str] | None = None) -> list[Message]:
+    return prompts.load("explain").render(**explain_prompt_values(records, max_words, promoted))
+
+
+PromotedTokens = Callable[[], Awaitable[Sequence[str] | None]]
+"""Reads the tokens the neuron's output weights promote (`tools.explainers.output_hint.promoted_tokens`)."""
 
 
 class LLMExplainer(ExplanationSampler):
+    """`promoted`, when given, is asked once for the output-side hint (`--explain-output-hint`); its None (a
+    subject without weights) leaves the prompt as it is without the hint."""
+
     def __init__(self, llm: LLM, temperature: float = 1.0, max_words: int = DEFAULT_MAX_WORDS,
-                 on_discarded: OnDiscarded | None = None) -> None:
+                 on_discarded: OnDiscarded | None = None, promoted: PromotedTokens | None = None) -> None:
         super().__init__("explainer", llm, temperature, max_words, on_discarded)
+        self.promoted = promoted
 
     async def explain(self, records: Sequence[ActivationRecord], n: int) -> list[str]:
-        return [s.text for s in await self.sample(explain_messages(records, self.max_words), n)]
+        hint = await self.promoted() if self.promoted is not None else None
+        return [s.text for s in await self.sample(explain_messages(records, self.max_words, hint), n)]

@@ -20,6 +20,9 @@ import numpy as np
 from tools.subject.base import OutputReader, SubjectInfo, SubjectModel, TextGenerator
 from tools.subject.output_side import OutputSide
 
+KEPT_OUTPUT_SIDES = 256
+"""Kept output sides at most (a sweep's neurons in flight): the oldest goes first."""
+
 
 @dataclass
 class _Request:
@@ -35,6 +38,8 @@ class ActivationService:
     samplings: int = 0
     """Decoding loops run (continuations sampled together count once)."""
     _queues: dict[Hashable, list[_Request]] = field(default_factory=dict)
+    _output_sides: dict[Hashable, OutputSide] = field(default_factory=dict)
+    """Output sides read with `keep`, by neuron and sequences, until asked for again (at most `KEPT_OUTPUT_SIDES`)."""
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -62,17 +67,25 @@ class ActivationService:
         result: list[int] = await self._batched(("generate", max_new_tokens, temperature), (list(prompt_ids), seed), sample)
         return result
 
-    async def output_side(self, layer: int, neuron: int, sequences: Sequence[Sequence[int]]) -> OutputSide | None:
+    async def output_side(self, layer: int, neuron: int, sequences: Sequence[Sequence[int]], keep: bool = False) -> OutputSide | None:
         """What the neuron does to the output (`OutputReader`), or None when the subject cannot say; never
-        overlaps a forward (its hooks sit on the shared model while it runs)."""
+        overlaps a forward (its hooks sit on the shared model while it runs). `keep`: the same question asked
+        again later (the explainer's hint early, the neuron's end later) is answered without reading it again."""
         subject = self.subject
         if not isinstance(subject, OutputReader):
             return None
+        key = (layer, neuron, tuple(tuple(s) for s in sequences))
+        if key in self._output_sides:
+            return self._output_sides.pop(key)
 
         def read(batch: list[tuple[int, int, list[list[int]]]]) -> list[OutputSide]:
             return [subject.output_side(l_, n, seqs) for l_, n, seqs in batch]
 
         result: OutputSide = await self._batched(("output_side", layer, neuron), (layer, neuron, [list(s) for s in sequences]), read)
+        if keep:
+            self._output_sides[key] = result
+            while len(self._output_sides) > KEPT_OUTPUT_SIDES:
+                self._output_sides.pop(next(iter(self._output_sides)))
         return result
 
     async def _batched(self, key: Hashable, payload: Any, run: Callable[[list[Any]], list[Any]]) -> Any:
