@@ -128,9 +128,8 @@ def llm_endpoint(args: argparse.Namespace) -> Iterator[None]:
         return
     from tools.llm.local_server import LocalServer
 
-    alias = args.local_gguf.name.split(".gguf")[0].lower()
-    with LocalServer(args.local_gguf, alias=alias, n_ctx=LOCAL_CONTEXT_TOKENS, n_threads=args.local_threads) as server:
-        args.llm_base_url, args.llm_model = server.base_url, alias
+    with LocalServer(args.local_gguf, n_ctx=LOCAL_CONTEXT_TOKENS, n_threads=args.local_threads) as server:
+        args.llm_base_url, args.llm_model = server.base_url, server.alias  # the GGUF's own name (model_alias)
         yield
 
 

@@ -166,12 +166,11 @@ def forward_engine(args: argparse.Namespace) -> Any:
 async def baseline_pass(args: argparse.Namespace, rules: list[Rule]) -> dict[str, Any]:
     """llama-cpp-python's own server on the first `--baseline-records` records of each rule."""
     from bench.support import llama_cpp_python
-    from tools.llm.local_server import LocalServer, local_llm_config
+    from tools.llm.local_server import LocalServer
 
     with LocalServer(args.local_gguf, alias=args.llm_model, n_ctx=LOCAL_CONTEXT_TOKENS, n_threads=args.local_threads,
                      command=llama_cpp_python.command) as server:
-        config = local_llm_config(server.base_url, args.llm_model, prompt_logprob_offsets=False,
-                                  prompt_logprobs_shifted=True, timeout_s=args.llm_timeout_s)
+        config = server.llm_config(prompt_logprob_offsets=False, prompt_logprobs_shifted=True, timeout_s=args.llm_timeout_s)
         async with OpenAIChatLLM(config) as llm:
             simulator = choose_llm_simulator(llm, "prompt-logprob")
             rows = []

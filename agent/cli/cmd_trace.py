@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 
 from agent.cli.options import logging_options, run_argument, setting
 from agent.settings import Settings
@@ -18,6 +19,7 @@ and refined held-out scores (the gain paired on the records both simulations rea
 counted) and the spend. With --neuron L/N it prints that neuron's story instead: each
 iteration's candidates and selection scores, the decision and why, the counterexamples the probes
 found (offending tokens marked, real vs predicted), and the LLM calls with tokens and latency.
+A neuron whose files cannot be read is shown as unreadable and named on stderr (exit 1).
 
 RUN is a run name under --runs-dir, or the path of a run folder.
 
@@ -59,4 +61,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     summary = load_summary(run_dir)
     print(summary.model_dump_json() if args.json else run_text(summary), end="\n" if args.json else "")
-    return 0
+    # The other neurons are shown; each one whose files could not be read is named, one line each, and the exit says so.
+    unreadable = [row for row in summary.neurons if row.status == "unreadable"]
+    for row in unreadable:
+        print(f"error: {' '.join((row.error or f'neuron {row.layer}/{row.neuron} unreadable').split())}", file=sys.stderr)
+    return 1 if unreadable else 0

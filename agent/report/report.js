@@ -335,7 +335,18 @@
         () => h("div", {}, step.probe_groups.map((g) => lazyDetails(`${g.generator} (${g.texts.length})`,
           () => h("div", {}, g.texts.map((t) => heatmap(t, maxReal, null))))))) : null,
       callsView(step.calls, "LLM calls"),
-      step.errors.map((e) => h("p", { class: "error" }, `error in ${e}`)));
+      step.errors.map((e) => h("p", { class: "error" }, `error in ${e}`)),
+      discardedView(step.discarded || []));
+  }
+
+  // Answers of the step's explain or revise calls that gave no candidate: how many, and why.
+  function discardedView(discarded) {
+    const purposes = [...new Set(discarded.map((d) => d.purpose))];
+    return purposes.map((purpose) => {
+      const mine = discarded.filter((d) => d.purpose === purpose);
+      return h("p", { class: "discarded" }, `Discarded ${purpose} answers (${mine.reduce((n, d) => n + d.count, 0)}): `,
+        mine.map((d) => `${d.count} × ${d.reason}`).join("; "));
+    });
   }
 
   function scorersView(s) {

@@ -21,7 +21,7 @@ from agent.views.story import (
 )
 from graphs.trace import Finalized, ProbeBatch, Scored, read_trace, trace_path
 from tools.atomic import read_json_file
-from tools.errors import BadInputError, RefineryError
+from tools.errors import BadInputError, RecordFileError, RefineryError
 from tools.evaluate import ExplanationScore
 from tools.probes.runner import read_probe_batches
 from tools.probes.types import ProbeResult
@@ -63,14 +63,18 @@ def _json_or_none(path: Path) -> dict[str, Any] | None:
 
 
 def load_row(run_dir: Path, layer: int, neuron: int) -> NeuronRow:
-    """The table row; a neuron whose files cannot be parsed is shown as `unreadable` rather than hiding the run."""
+    """The table row; a neuron whose files cannot be parsed is shown as `unreadable` rather than hiding
+    the run, its `error` one line that names the file."""
+    result_file = run_dir / "results" / str(layer) / f"{neuron}.json"
     try:
         result = _json_or_none(_result_path(run_dir, layer, neuron))
         if result is not None:
             return result_row(result)
         return running_row(layer, neuron, read_trace(trace_path(run_dir, layer, neuron), completed_only=False))
-    except (RefineryError, ValueError) as err:  # pydantic's ValidationError and JSONDecodeError are ValueErrors
-        return NeuronRow(layer=layer, neuron=neuron, status="unreadable", error=str(err)[:500])
+    except (RefineryError, ValueError, OSError) as err:  # pydantic's ValidationError and JSONDecodeError are ValueErrors
+        file = result_file if result_file.exists() else trace_path(run_dir, layer, neuron)
+        where = "" if isinstance(err, RecordFileError) else f"{file}: "
+        return NeuronRow(layer=layer, neuron=neuron, status="unreadable", error=(where + " ".join(str(err).split()))[:500])
 
 
 def load_summary(run_dir: Path) -> RunSummary:

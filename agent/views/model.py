@@ -113,6 +113,14 @@ class Call(BaseModel):
     logprobs: dict[str, Any] | None
 
 
+class Discarded(BaseModel):
+    """Answers of an explain or revise step that gave no candidate, for one reason."""
+
+    purpose: str = Field(description="explainer or reviser.")
+    reason: str = Field(description="e.g. 'empty answer', 'repeated the current explanation', a failed call's error.")
+    count: int
+
+
 class Step(BaseModel):
     """One iteration: candidates proposed and scored, the decision, then the probes of the adopted explanation."""
 
@@ -127,6 +135,7 @@ class Step(BaseModel):
     probe_groups: list[ProbeGroup] = Field(default_factory=list)
     counterexamples: list[CounterexampleView] = Field(default_factory=list)
     calls: list[Call] = Field(default_factory=list)
+    discarded: list[Discarded] = Field(default_factory=list, description="Answers that gave no candidate, counted per reason.")
     errors: list[str] = Field(default_factory=list, description="Steps that raised, as 'node: error'.")
 
 

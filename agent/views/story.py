@@ -14,6 +14,7 @@ from agent.views.model import (
     Candidate,
     Change,
     CounterexampleView,
+    Discarded,
     Heldout,
     NeuronRow,
     NeuronStory,
@@ -23,6 +24,7 @@ from agent.views.model import (
     TokenRow,
 )
 from graphs.trace import (
+    AnswersDiscarded,
     CandidateJudged,
     CounterexamplesFound,
     Decided,
@@ -157,6 +159,16 @@ def call_view(event: ModelCalled, node: str | None) -> Call:
     return Call(node=node, **event.model_dump(include=set(Call.model_fields) - {"node"}))
 
 
+def _count_discarded(step: Step, event: AnswersDiscarded) -> None:
+    """Add an event's discarded answers to the step's counts, one entry per purpose and reason, in order of first appearance."""
+    for reason in event.reasons:
+        found = next((d for d in step.discarded if d.purpose == event.purpose and d.reason == reason), None)
+        if found is None:
+            step.discarded.append(Discarded(purpose=event.purpose, reason=reason, count=1))
+        else:
+            found.count += 1
+
+
 def neuron_story(
     run: str, row: NeuronRow, events: Sequence[TraceEvent], final: Finalized | None,
     scores: Mapping[str, ExplanationScore], probes: Mapping[str, Sequence[ProbeResult]],
@@ -213,6 +225,8 @@ def neuron_story(
                 step.counterexamples.extend(counterexample_view(c) for c in event.items)
             case ModelCalled():
                 step.calls.append(call_view(event, node))
+            case AnswersDiscarded():
+                _count_discarded(step, event)
             case SpanEnded(status="error"):
                 step.errors.append(f"{event.node}: {event.error}")
             case StepFailed():

@@ -16,6 +16,7 @@ from agent.views.model import (
     Call,
     Change,
     CounterexampleView,
+    Discarded,
     Heldout,
     NeuronRow,
     NeuronStory,
@@ -264,6 +265,17 @@ def _step_lines(step: Step, each_call: bool) -> list[str]:
             lines += _counterexample_lines(item)
     lines += _call_lines(step.calls, each_call)
     lines += [line for error in step.errors for line in _wrap(f"error in {error}", 2, 3)]
+    lines += _discarded_lines(step.discarded)
+    return lines
+
+
+def _discarded_lines(discarded: Sequence[Discarded]) -> list[str]:
+    """Per purpose, the answers that gave no candidate: how many, and why."""
+    lines = []
+    for purpose in dict.fromkeys(d.purpose for d in discarded):
+        mine = [d for d in discarded if d.purpose == purpose]
+        reasons = "; ".join(f"{d.count} × {_clip(d.reason, 200)}" for d in mine)
+        lines += _wrap(f"discarded {purpose} answers ({sum(d.count for d in mine)}): {reasons}", 2, 3)
     return lines
 
 

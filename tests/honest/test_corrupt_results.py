@@ -1,9 +1,11 @@
 """A damaged `results/L/N.json` is named in one line, never a traceback after the work is done: by
-`refinery report` (the other pages written, exit 1), by `refinery view`'s server (that page answers the error, the server goes
+`refinery report` (the other pages written, exit 1), by `refinery trace` (the other rows shown,
+exit 1), by `refinery view`'s server (that page answers the error, the server goes
 on) and by a sweep (that neuron's row is `failed` with the reason, the others are kept)."""
 
 from __future__ import annotations
 
+import json
 import threading
 import urllib.error
 import urllib.request
@@ -38,6 +40,27 @@ def test_report_names_the_damaged_result_in_one_line(tmp_path: Path, capsys: pyt
     # The other neurons' pages are written.
     pages = {p.name for p in (run / "report" / "neurons").glob("*.html")}
     assert Path(captured.out.strip()).is_file() and f"{victim.parent.name}-{victim.stem}.html" not in pages and pages
+
+
+@pytest.mark.parametrize("damage", [DAMAGE, '{"status": "ok", "layer": 0}'], ids=["torn", "not-a-result"])
+def test_trace_names_the_damaged_result_in_one_line_and_shows_the_others(
+    damage: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    run, victim = _damaged_run(tmp_path)
+    victim.write_text(damage)
+    neuron = f"{victim.parent.name}/{victim.stem}"
+    assert main(["trace", run.name, "--runs-dir", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    [line] = captured.err.strip().splitlines()
+    assert line.startswith("error: ") and str(victim) in line, line
+    rows = [row.split() for row in captured.out.splitlines() if row[:1].isdigit() and row.split()[-1].startswith("$")]
+    table = {cells[0]: cells[1] for cells in rows}  # the run table: neuron -> status
+    assert table[neuron] == "unreadable" and len(table) > 1 and "unreadable" not in {v for k, v in table.items() if k != neuron}
+    # The same with --json: the whole table on stdout, the file named on stderr, the exit non-zero.
+    assert main(["trace", run.name, "--runs-dir", str(tmp_path), "--json"]) == 1
+    captured = capsys.readouterr()
+    assert str(victim) in captured.err and len(captured.err.strip().splitlines()) == 1
+    assert len(json.loads(captured.out)["neurons"]) == len(table)
 
 
 def test_view_answers_the_damaged_result_in_one_line_and_keeps_serving(tmp_path: Path) -> None:

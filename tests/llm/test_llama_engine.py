@@ -209,14 +209,14 @@ async def test_the_simulator_reads_ten_through_the_local_server(gguf: Path) -> N
     with P("1") * P("0" | "1") of the mass, and without split_ten they stay as the model wrote them."""
     import math
 
-    from tools.llm.local_server import LocalServer, local_llm_config
+    from tools.llm.local_server import LocalServer
     from tools.llm.openai_client import OpenAIChatLLM
     from tools.llm.protocol import PromptScoreRequest
     from tools.simulators.prompt_logprob import PromptLogprobSimulator
 
     prompt = all_at_once_prompt("numbers of ten and more", TEN_RECORD)
     with LocalServer(gguf, n_ctx=2048, n_threads=1) as server:
-        async with OpenAIChatLLM(local_llm_config(server.base_url)) as llm:
+        async with OpenAIChatLLM(server.llm_config()) as llm:
             (simulated,) = await PromptLogprobSimulator(llm).simulate("numbers of ten and more", [TEN_RECORD])
             plain = await llm.score_prompt(PromptScoreRequest(prompt=prompt.text, offsets=prompt.slots))
             split = await llm.score_prompt(PromptScoreRequest(prompt=prompt.text, offsets=prompt.slots, split_ten=True))

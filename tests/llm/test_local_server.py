@@ -26,6 +26,10 @@ from tools.llm import local_server as ls
 from tools.llm.config import LLMConfig
 from tools.llm.openai_client import OpenAIChatLLM
 from tools.llm.protocol import LLMRequest, PromptScoreRequest
+from tools.subject import smollm2
+
+SMOLLM2 = ls.model_alias(Path(smollm2.GGUF_FILE))
+"""The name the local server answers to with the default GGUF."""
 
 # --- fast tier: no llama.cpp needed ------------------------------------------------------------
 
@@ -90,8 +94,6 @@ def test_missing_llama_cpp_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, ggu
 def test_cli_without_llama_cpp_says_make_local_and_fetches_nothing(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tools.subject import smollm2
-
     monkeypatch.setattr(ls, "missing_modules", lambda: ["llama_cpp"])
     monkeypatch.setattr(smollm2, "ensure_gguf", lambda *a, **kw: pytest.fail("downloaded before checking the build"))
     assert main(["serve-local", "--cache-dir", str(tmp_path)]) == 2
@@ -114,16 +116,44 @@ def test_server_command_runs_our_server_on_loopback(gguf: Path) -> None:
                      "--exit-with-parent": str(os.getpid()), "--n-ctx": "4096", "--n-threads": "2"}
 
 
-def test_model_alias_drops_the_quantization_tag() -> None:
-    assert ls.model_alias(Path("/x/SmolLM2-135M-Instruct.Q4_1.gguf")) == "smollm2-135m-instruct"
-    assert ls.model_alias(Path("smollm2-135m-instruct.Q4_1.gguf")) == ls.LOCAL_MODEL_NAME
+def test_model_alias_is_the_file_name_without_gguf() -> None:
+    assert ls.model_alias(Path("/x/SmolLM2-135M-Instruct.Q4_1.gguf")) == "SmolLM2-135M-Instruct.Q4_1"
+    assert ls.model_alias(Path("qwen2.5-7b-instruct.GGUF")) == "qwen2.5-7b-instruct"
+    assert ls.model_alias(Path("model")) == "model"
+    assert ls.LocalServer(Path("/x/qwen2.5-7b-instruct.gguf"), port=1).llm_config().simulator_model == "qwen2.5-7b-instruct"
+
+
+async def test_two_ggufs_named_alike_up_to_the_first_dot_never_share_journal_answers(tmp_path: Path) -> None:
+    """qwen2.5-coder-1.5b-instruct and qwen2.5-7b-instruct were both "qwen2": the journal, keyed by
+    model and endpoint ("local" for every local server), would have answered one with the other's calls."""
+    from types import SimpleNamespace
+
+    from agent.refine_job import call_identity
+    from tools.llm.fake import ScriptedLLM
+    from tools.llm.journal import CallJournal, JournaledLLM
+    from tools.llm.protocol import LLMResponse, Usage
+
+    small, large = Path("qwen2.5-coder-1.5b-instruct.gguf"), Path("qwen2.5-7b-instruct.gguf")
+    assert ls.model_alias(small) != ls.model_alias(large)
+    journal = CallJournal(tmp_path / "journal.sqlite")
+    request = LLMRequest(purpose="simulator", messages=[Message(role="user", content="colour words")], max_tokens=4)
+    answers = []
+    for gguf in (small, large, small):
+        config = ls.local_llm_config("http://127.0.0.1:1/v1", ls.model_alias(gguf))
+        env = SimpleNamespace(models={"simulator": config.simulator_model}, endpoint="local", simulator_method="chat-logprob")
+        inner = ScriptedLLM([LLMResponse(text=f"from {gguf.name}", usage=Usage(model=config.simulator_model))])
+        answers.append((await JournaledLLM(inner, journal, "1/3", call_identity(env)).complete(request)).text)  # type: ignore[arg-type]
+    journal.close()
+    # Each model pays its own call; the first one's answer is replayed to it alone.
+    assert answers == ["from qwen2.5-coder-1.5b-instruct.gguf", "from qwen2.5-7b-instruct.gguf",
+                       "from qwen2.5-coder-1.5b-instruct.gguf"]
 
 
 def test_local_llm_config_is_local_free_and_uses_one_model() -> None:
-    config = ls.local_llm_config("http://127.0.0.1:8123/v1")
+    config = ls.local_llm_config("http://127.0.0.1:8123/v1", SMOLLM2)
     assert isinstance(config, LLMConfig)
     assert config.base_url == "http://127.0.0.1:8123/v1" and not config.is_openai
-    assert {config.model_for(p) for p in ("explainer", "simulator", "prober", "reviser")} == {"smollm2-135m-instruct"}
+    assert {config.model_for(p) for p in ("explainer", "simulator", "prober", "reviser")} == {SMOLLM2}
     assert config.price_table == {}
     assert config.concurrency == 1
     # Our server's prompt logprobs are aligned, and it scores only the offsets a request names.
@@ -207,7 +237,6 @@ def test_serve_local_rejects_a_bad_port(capsys: pytest.CaptureFixture[str]) -> N
 
 @pytest.fixture(scope="module")
 def real_server() -> Iterator[str]:
-    from tools.subject import smollm2
 
     ls.require_llama_cpp()
     gguf = smollm2.ensure_gguf(default_cache_dir())
@@ -217,7 +246,7 @@ def real_server() -> Iterator[str]:
 
 @pytest.mark.local_llm
 def test_real_server_lists_the_alias(real_server: str) -> None:
-    assert ls.served_model(real_server) == ls.LOCAL_MODEL_NAME
+    assert ls.served_model(real_server) == SMOLLM2
 
 
 @pytest.mark.local_llm
@@ -229,7 +258,7 @@ async def test_real_complete_with_logprobs(real_server: str) -> None:
         logprobs=True,
         top_logprobs=5,
     )
-    async with OpenAIChatLLM(ls.local_llm_config(real_server)) as llm:
+    async with OpenAIChatLLM(ls.local_llm_config(real_server, SMOLLM2)) as llm:
         response = await llm.complete(request)
     assert response.text.strip()
     assert "Paris" in response.text
@@ -250,7 +279,7 @@ async def test_real_max_tokens_is_honoured(real_server: str) -> None:
         messages=[Message(role="user", content="Write a long story about a dragon who learns to cook.")],
         max_tokens=5,
     )
-    async with OpenAIChatLLM(ls.local_llm_config(real_server)) as llm:
+    async with OpenAIChatLLM(ls.local_llm_config(real_server, SMOLLM2)) as llm:
         response = await llm.complete(request)
     assert response.usage.completion_tokens == 5
     assert response.finish_reason == "length"
@@ -271,7 +300,7 @@ async def test_real_model_name_is_not_checked(real_server: str) -> None:
 async def test_real_prompt_scoring_is_aligned(real_server: str) -> None:
     """Each prompt token carries log P(token | the tokens before it): " Paris" after "... is" is likely
     (~ -0.26, as the fp32 HF conversion also gives), and is the top alternative at its own position."""
-    async with OpenAIChatLLM(ls.local_llm_config(real_server)) as llm:
+    async with OpenAIChatLLM(ls.local_llm_config(real_server, SMOLLM2)) as llm:
         scored = await llm.score_prompt(PromptScoreRequest(prompt="The capital of France is Paris", top_logprobs=5))
     assert scored.unscored_prefix == "The"
     assert [t.token for t in scored.tokens] == [" capital", " of", " France", " is", " Paris"]
@@ -285,7 +314,7 @@ async def test_real_prompt_scoring_is_aligned(real_server: str) -> None:
 async def test_real_prompt_scoring_at_named_offsets_only(real_server: str) -> None:
     """With offsets, only the tokens starting there are scored, with the same values as a full scoring."""
     prompt = "The capital of France is Paris"
-    async with OpenAIChatLLM(ls.local_llm_config(real_server)) as llm:
+    async with OpenAIChatLLM(ls.local_llm_config(real_server, SMOLLM2)) as llm:
         full = await llm.score_prompt(PromptScoreRequest(prompt=prompt, top_logprobs=5))
         sparse = await llm.score_prompt(PromptScoreRequest(prompt=prompt, top_logprobs=5, offsets=[prompt.index(" France")]))
     assert sparse.unscored_prefix == "The capital of"
@@ -301,7 +330,6 @@ async def test_real_prompt_scoring_at_named_offsets_only(real_server: str) -> No
 
 @pytest.mark.local_llm
 def test_real_serve_local_command_serves_until_ctrl_c(tmp_path: Path) -> None:
-    from tools.subject import smollm2
 
     cache = default_cache_dir()
     smollm2.ensure_gguf(cache)  # present already in this tier; keeps the command from downloading
@@ -314,7 +342,7 @@ def test_real_serve_local_command_serves_until_ctrl_c(tmp_path: Path) -> None:
         assert proc.stdout is not None
         lines = [proc.stdout.readline() for _ in range(4)]
         assert f"use it with: --llm-base-url http://127.0.0.1:{port}/v1" in "".join(lines)
-        assert ls.served_model(f"http://127.0.0.1:{port}/v1") == ls.LOCAL_MODEL_NAME
+        assert ls.served_model(f"http://127.0.0.1:{port}/v1") == SMOLLM2
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     finally:
@@ -333,7 +361,6 @@ async def test_real_simulator_slots_match_llama_cpp_python_within_1e_3(real_serv
     realigned) at every slot of 5 records."""
     from bench.support import llama_cpp_python
     from tools.simulators.rendering import all_at_once_prompt, slot_token_indices
-    from tools.subject import smollm2
 
     records = [
         ["The", " cat", " sat", " on", " the", " mat", "."],
@@ -354,11 +381,11 @@ async def test_real_simulator_slots_match_llama_cpp_python_within_1e_3(real_serv
             out.append([{alt.token: alt.logprob for alt in scored.tokens[i].top} for i in at])
         return out
 
-    async with OpenAIChatLLM(ls.local_llm_config(real_server)) as llm:
+    async with OpenAIChatLLM(ls.local_llm_config(real_server, SMOLLM2)) as llm:
         ours = await slots(llm, sparse=True)
     gguf = smollm2.ensure_gguf(default_cache_dir())
     with ls.LocalServer(gguf, command=llama_cpp_python.command) as baseline:
-        config = ls.local_llm_config(baseline.base_url, prompt_logprob_offsets=False, prompt_logprobs_shifted=True)
+        config = baseline.llm_config(prompt_logprob_offsets=False, prompt_logprobs_shifted=True)
         async with OpenAIChatLLM(config) as llm:
             theirs = await slots(llm, sparse=False)
     assert len(ours) == len(theirs) == 5

@@ -1,7 +1,7 @@
 """A small run folder written from the trace schema with fixed content, for golden and XSS tests.
 
-Five neurons: 0/1 finished (two iterations, LLM calls, probes, counterexamples, held-out
-simulations, one of which failed on a record, and the free builtin baseline of a triage), 0/2 failed
+Five neurons: 0/1 finished (two iterations, LLM calls, discarded answers, probes, counterexamples,
+held-out simulations, one of which failed on a record, and the free builtin baseline of a triage), 0/2 failed
 at the proposal, 1/7 still running (its simulate step has not ended), 1/8 degraded (its prober and
 then its reviser failed), 2/3 skipped (the free triage explained it, no LLM call).
 Hostile strings sit where corpus, probe and LLM text goes. Timestamps and span ids are whatever
@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 from graphs.trace import (
+    AnswersDiscarded,
     BaselineResult,
     CounterexamplesFound,
     Decided,
@@ -49,6 +50,9 @@ REFINED = 'the token " object" or "' + SCRIPT + '"'
 METHOD = "chat-logprob"
 BASELINE = '" object" (10), " objects" (6)'
 """The free builtin explanation of the triage."""
+DISCARDED_REPEAT = "repeated the current explanation"
+DISCARDED_HOSTILE = "unusable explanation (" + SCRIPT + ")"
+"""Reasons of the reviser answers of 0/1 that gave no candidate (the explainer discarded one empty answer)."""
 BACKEND = {"backend": "llm", "endpoint": "http://127.0.0.1:9/v1", "simulator": METHOD}
 PARAMS = {"max_iters": 2, "epsilon": 0.01, "patience": 2, "target": None, "n_explanations": 2, "n_revisions": 1,
           "probes_per_generator": 1, "counterexamples": 8, "fresh_per_round": None, "seed": 0}
@@ -81,6 +85,7 @@ def _finished_neuron(run: Path) -> None:
     with writer.span("propose", 0):
         writer.emit(_call("explainer", "Explain these records: " + SCRIPT, ONESHOT, 0.5))
         writer.emit(ExplanationsProposed(source="explainer", explanations=[ONESHOT, "words about things"], **base))
+        writer.emit(AnswersDiscarded(purpose="explainer", reasons=["empty answer"], **base))
     with writer.span("simulate", 0):
         writer.emit(_call("simulator", "Simulate: " + IMG, "0 10 0", 0.25, retries=1))
         for number, (text, score) in enumerate(((ONESHOT, 0.41), ("words about things", None))):
@@ -114,6 +119,7 @@ def _finished_neuron(run: Path) -> None:
     with writer.span("revise", 1):
         writer.emit(_call("reviser", "Revise: " + IMG, REFINED, 0.75))
         writer.emit(ExplanationsProposed(source="reviser", explanations=[REFINED], **base))
+        writer.emit(AnswersDiscarded(purpose="reviser", reasons=[DISCARDED_REPEAT, DISCARDED_HOSTILE, DISCARDED_REPEAT], **base))
     with writer.span("simulate", 1):
         writer.emit(Scored(explanation=REFINED, split="valid", method=METHOD, score=0.58, n_records=4, n_failed=1,
                            per_record=[0.6, None], path=str(scores_dir / "iter1-0.json"), **base))

@@ -21,7 +21,7 @@ from agent.report.bundle import write_report
 from agent.views.load import load_summary
 from graphs.trace import NeuronStarted, SpanStarted, TraceWriter, trace_path
 from tests.report.conftest import REPO, RealRun
-from tests.report.fixture_run import BREAKOUT, IMG, SCRIPT
+from tests.report.fixture_run import BREAKOUT, DISCARDED_HOSTILE, DISCARDED_REPEAT, IMG, SCRIPT
 
 pytestmark = pytest.mark.slow
 
@@ -146,6 +146,9 @@ def test_hostile_strings_stay_text_in_the_browser(browser: Any, fixture_run: Pat
         if page_name == "neurons/0-1.html":
             tokens = watched.page.eval_on_selector_all(".tok", "spans => spans.map(s => s.textContent)")
             assert {SCRIPT, BREAKOUT} <= set(tokens) and " " + IMG in tokens
+            discarded = watched.page.eval_on_selector_all(".discarded", "found => found.map(p => p.textContent)")
+            assert discarded == ["Discarded explainer answers (1): 1 × empty answer",
+                                 f"Discarded reviser answers (3): 2 × {DISCARDED_REPEAT}; 1 × {DISCARDED_HOSTILE}"]
             watched.page.screenshot(path=str(SCREENSHOTS / "fixture-neuron.png"), full_page=True)
         watched.close()
 

@@ -68,3 +68,23 @@ def test_help_explains_the_command(command: str, capsys: pytest.CaptureFixture[s
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert "RUN" in out and "--runs-dir" in out and "examples:" in out
+
+
+def test_trace_and_report_show_the_discarded_answers_per_step(fixture_run: Path, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """The trace file's `answers_discarded` events, counted per reason in their step: in the story and in the report."""
+    from tests.report.fixture_run import DISCARDED_HOSTILE, DISCARDED_REPEAT
+
+    assert main(["trace", str(fixture_run), "--neuron", "0/1"]) == 0
+    story = capsys.readouterr().out
+    first, revision = (" ".join(part.split()) for part in story.split("\nIteration 1 "))  # lines wrapped at 80 columns
+    assert "discarded explainer answers (1): 1 × empty answer" in first
+    assert f"discarded reviser answers (3): 2 × {DISCARDED_REPEAT}; 1 × {DISCARDED_HOSTILE}" in revision
+    shutil.copytree(fixture_run, tmp_path / "fixture")
+    assert main(["report", "fixture", "--runs-dir", str(tmp_path)]) == 0
+    page = (Path(capsys.readouterr().out.strip()).parent / "neurons" / "0-1.html").read_text(encoding="utf-8")
+    data = json.loads(page.split('<script type="application/json" id="report-data">')[1].split("</script>")[0])
+    steps = data["story"]["steps"]
+    assert steps[0]["discarded"] == [{"purpose": "explainer", "reason": "empty answer", "count": 1}]
+    assert steps[1]["discarded"] == [{"purpose": "reviser", "reason": DISCARDED_REPEAT, "count": 2},
+                                     {"purpose": "reviser", "reason": DISCARDED_HOSTILE, "count": 1}]

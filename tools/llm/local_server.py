@@ -37,7 +37,6 @@ from tools.llm.config import LLMConfig
 log = structlog.get_logger(__name__)
 
 HOST = "127.0.0.1"
-LOCAL_MODEL_NAME = "smollm2-135m-instruct"
 SERVER_MODULE = "tools.llm.llama_server"
 REQUIRED_MODULES = ("llama_cpp",)
 INSTALL_HINT = "run `make local` (or `pip install '.[local]'`; it compiles llama.cpp, about 10 min on 2 cores)"
@@ -80,11 +79,16 @@ def free_port(host: str = HOST) -> int:
 
 
 def model_alias(gguf: Path) -> str:
-    """The model name the server answers to: the file name up to its first dot, lower-cased.
+    """The model name the server answers to: the whole file name without its `.gguf` suffix.
 
-    `SmolLM2-135M-Instruct.Q4_1.gguf` -> `smollm2-135m-instruct` (the quantization tag is dropped).
+    `qwen2.5-7b-instruct.Q4_K_M.gguf` -> `qwen2.5-7b-instruct.Q4_K_M`. The name is the model's identity
+    in the call journal, the simulation memo and the ledger, so it keeps everything that tells two
+    files apart: the version after a dot (qwen2.5-coder-1.5b-instruct vs qwen2.5-7b-instruct, both
+    "qwen2" up to the first dot) and the quantization tag (Q4_1 and Q8_0 answer differently).
     """
-    return gguf.name.split(".", 1)[0].lower() or LOCAL_MODEL_NAME
+    name = gguf.name
+    stem = name[: -len(".gguf")] if name.lower().endswith(".gguf") else name
+    return stem or name
 
 
 class ServerCommand(Protocol):
@@ -110,8 +114,12 @@ def server_command(
     return argv
 
 
-def local_llm_config(base_url: str, model: str = LOCAL_MODEL_NAME, **overrides: object) -> LLMConfig:
+def local_llm_config(base_url: str, model: str, **overrides: object) -> LLMConfig:
     """The `LLMConfig` for the local server: every purpose on `model`, priced at $0.
+
+    `model` is the name the server was started with (`LocalServer.alias`; `LocalServer.llm_config`
+    passes it): it labels every call in the journal, the memo, the ledger and the logs, and the
+    server answers whatever name a request carries, so a wrong one would be believed.
 
     The server answers one request at a time: concurrency 1, and a long per-attempt deadline (a
     1.5B model on two cores reads a few thousand prompt tokens in minutes), unless `overrides` say
@@ -188,6 +196,10 @@ class LocalServer:
         if self.port is None:
             raise RuntimeError("the server has not been started")
         return f"http://{HOST}:{self.port}/v1"
+
+    def llm_config(self, **overrides: object) -> LLMConfig:
+        """`local_llm_config` for this server: its URL, and the model name it answers to."""
+        return local_llm_config(self.base_url, self.alias, **overrides)
 
     def start(self) -> str:
         """Start the server and wait until `GET /v1/models` answers; returns the base URL."""
