@@ -2,10 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from prompts import Message
-
 from bench.support.brain import brain_behaviour
 from bench.support.chat_server import ChatServer, Respond
+from prompts import Message
 from tools.explainers.base import DEFAULT_MAX_WORDS, NoExplanationError, UnchangedExplanation, word_count
 from tools.explainers.llm_explainer import LLMExplainer, explain_messages
 from tools.explainers.sampling import output_cap
