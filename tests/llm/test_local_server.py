@@ -344,7 +344,7 @@ def test_real_serve_local_command_serves_until_ctrl_c(tmp_path: Path) -> None:
         assert f"use it with: --llm-base-url http://127.0.0.1:{port}/v1" in "".join(lines)
         assert ls.served_model(f"http://127.0.0.1:{port}/v1") == SMOLLM2
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        out, err = proc.communicate(timeout=90)
     finally:
         if proc.poll() is None:
             proc.kill()

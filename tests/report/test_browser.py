@@ -164,7 +164,7 @@ def view(real_run: RealRun, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     assert "http://127.0.0.1:" in line, (line, proc.stderr.read() if proc.poll() is not None and proc.stderr else "")
     yield line.split(" at ")[1].split()[0], runs / "llm"
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=20) == 0
+    assert proc.wait(timeout=60) == 0
 
 
 def test_report_from_refinery_view_follows_a_running_sweep(browser: Any, view: tuple[str, Path]) -> None:
