@@ -7,6 +7,7 @@ import asyncio
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import structlog
 
@@ -73,31 +74,37 @@ async def sample_explanations(
         LLMRequest(purpose=purpose, messages=messages, max_tokens=max_tokens, temperature=0.0 if i == 0 else temperature, seed=i)
         for i in range(n)
     ]
-    problems: list[str] = []
 
-    async def ask(request: LLMRequest) -> tuple[LLMResponse, str | None, list[int]]:
-        response = await llm.complete(request)
-        text, claims = _read(response, max_words)
-        if again is None or exclude is None or text != exclude:
-            return response, text, claims
-        problems.append(f"{_REPEATED} (asked again)")
-        follow_up = request.model_copy(update={"messages": [*messages, Message(role="assistant", content=response.text), *again]})
-        response = await llm.complete(follow_up)
-        return (response, *_read(response, max_words))
+    async def ask(request: LLMRequest) -> tuple[_Answer | LLMError, bool]:
+        """The sample's answer, and whether it is a second one because the first repeated `exclude`."""
+        answer = _read(await llm.complete(request), max_words)
+        if again is None or exclude is None or answer.text != exclude:
+            return answer, False
+        follow_up = request.model_copy(update={"messages": [*messages, Message(role="assistant", content=answer.raw), *again]})
+        try:
+            return _read(await llm.complete(follow_up), max_words), True
+        except LLMError as err:
+            return err, True
 
     results = await asyncio.gather(*(ask(r) for r in requests), return_exceptions=True)
     out: dict[str, Sample] = {}
+    problems: list[str] = []
     for result in results:
         if isinstance(result, LLMError):
             problems.append(str(result))
             continue
         if isinstance(result, BaseException):
             raise result
-        response, text, claims = result
-        cut = response.finish_reason == "length"
+        answer, asked_again = result
+        if asked_again:
+            problems.append(f"{_REPEATED} (asked again)")
+        if isinstance(answer, LLMError):
+            problems.append(str(answer))
+            continue
+        raw, text, claims, cut = answer
         if text is None:
-            problems.append(f"unusable explanation ({len(response.text)} characters"
-                            f"{', cut at the output cap' if cut else ''})" if response.text.strip() else "empty answer")
+            problems.append(f"unusable explanation ({len(raw)} characters"
+                            f"{', cut at the output cap' if cut else ''})" if raw.strip() else "empty answer")
         elif text == exclude:
             problems.append(_REPEATED)
         elif text in out:
@@ -114,13 +121,22 @@ async def sample_explanations(
     return list(out.values())
 
 
-def _read(response: LLMResponse, max_words: int) -> tuple[str | None, list[int]]:
-    """The explanation an answer holds (None when unusable) and the counterexample numbers it claims."""
+class _Answer(NamedTuple):
+    raw: str
+    text: str | None
+    """The explanation the answer holds; None when unusable."""
+    claims: list[int]
+    cut: bool
+    """Cut at the output cap."""
+
+
+def _read(response: LLMResponse, max_words: int) -> _Answer:
+    """An answer's explanation and the counterexample numbers it claims."""
     cut = response.finish_reason == "length"
     body, claims = split_claims(response.text)
     # Cut after its `Answers:` line, the explanation is whole; only that line's last number may be a fragment.
     text = clean_explanation(body, max_words, cut=cut and claims is None)
-    return text, (claims or [])[:-1] if cut else claims or []
+    return _Answer(response.text, text, (claims or [])[:-1] if cut else claims or [], cut)
 
 
 class ExplanationSampler:
