@@ -27,6 +27,7 @@ from tools.explainers.llm_explainer import LLMExplainer
 from tools.llm.budget import Budget, BudgetedLLM, BudgetLimits, Estimator, ParentBudget
 from tools.llm.journal import CallJournal, JournaledLLM
 from tools.llm.protocol import LLM, LLMRequest, PromptScoreRequest, Purpose
+from tools.probes.generators import ProbeMaterial
 from tools.probes.llm_prober import LLMProber
 from tools.probes.pool import CorpusPool
 from tools.probes.types import Prober
@@ -166,8 +167,9 @@ async def refine_neuron(
                        if r.excerpt_index is not None}
     ctx = NeuronContext(
         data=data, explainer=explainer, simulator=simulator, reviser=reviser, prober=prober, service=env.service,
-        excerpts=env.excerpts, vocab=env.vocab, trace=trace, run_dir=env.run.root, params=env.params, budget=budget,
-        journal=journal, budgeted=budgeted, record_excerpts=record_excerpts, pool=env.pool,
+        probe_material=ProbeMaterial(env.service.subject, env.excerpts, env.vocab), trace=trace,
+        files=env.run.neuron(layer, neuron), params=env.params, budget=budget, journal=journal, budgeted=budgeted,
+        record_excerpts=record_excerpts, pool=env.pool,
     )
     with trace:  # the trace file stays open while the graph runs
         trace.emit(NeuronStarted(run=env.run.name, backend=env.backend_description | {"simulator": simulator.method},
