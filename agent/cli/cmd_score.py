@@ -48,7 +48,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     async def go() -> ScoreOutcome:
         async with open_backend(settings, ctx.subject) as backend:
             reader = ctx.subject if isinstance(ctx.subject, OutputReader) and not args.no_output_side else None
-            return await score_neuron(data, args.explanation, backend.simulator, reader, seed=settings.seed)
+            return await score_neuron(data, args.explanation, backend.simulator(), reader, seed=settings.seed)
 
     outcome = asyncio.run(go())
     print(outcome.model_dump_json() if args.json else score_text(outcome), end="\n" if args.json else "")
