@@ -2,7 +2,8 @@
 
 `refinery explain` runs it as the refinement graph stopped after its one-shot part (`explain_in_run`):
 the same run folder, call journal, trace, budgets and preflight as `refine`, so a rerun resumes and
-never pays twice. `explain_neuron` is the same science without a run folder (the offline demo).
+never pays twice. `explain_neuron` is the same science without a run folder (the offline demo), with
+the roles of the same backend factory (`agent/backends.py`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from pydantic import BaseModel, Field
 
-from agent.backends import Backend
+from agent.backends import Backend, Roles
 from tools.evaluate import score_explanation
 from tools.explainers.base import NoExplanationError
 from tools.llm.ledger import UsageTotals
@@ -59,7 +60,7 @@ async def explain_in_run(env: RefineEnvironment, layer: int, neuron: int) -> Exp
 
     state = await refine_neuron(env, layer, neuron, stop_before_probe=True)
     final = await refine_neuron(env, layer, neuron, skip_reason=ONE_SHOT_ONLY)
-    return outcome_of(state, final, env.backend_name, str(trace_path(env.run.root, layer, neuron)))
+    return outcome_of(state, final, env.backend.name, str(trace_path(env.run.root, layer, neuron)))
 
 
 def outcome_of(state: dict[str, Any], final: dict[str, Any], backend: str, trace: str | None = None) -> ExplainOutcome:
@@ -78,15 +79,17 @@ def outcome_of(state: dict[str, Any], final: dict[str, Any], backend: str, trace
     )
 
 
-async def explain_neuron(data: NeuronData, backend: Backend, n: int, seed: int = 0) -> ExplainOutcome:
+async def explain_neuron(data: NeuronData, backend: Backend, n: int, seed: int = 0, roles: Roles | None = None) -> ExplainOutcome:
+    """Best-of-`n` with the backend's roles (or `roles`), then the held-out score of the best."""
+    roles = roles or backend.roles()
     before = backend.ledger.total
-    base: _Identity = {"layer": data.layer, "neuron": data.neuron, "method": backend.simulator.method, "backend": backend.name}
+    base: _Identity = {"layer": data.layer, "neuron": data.neuron, "method": roles.simulator.method, "backend": backend.name}
     try:
-        candidates = await propose(backend.explainer, backend.simulator, data.train(), data.selection(), n)
+        candidates = await propose(roles.explainer, roles.simulator, data.train(), data.selection(), n)
     except (NoExplanationError, LLMError) as err:
         return ExplainOutcome(status="failed", error=str(err), **base, **_spend(backend, before))
     best = best_of(candidates)
-    final = await score_explanation(best.explanation, data.final_heldout(), backend.simulator, "test", with_ci=True, seed=seed)
+    final = await score_explanation(best.explanation, data.final_heldout(), roles.simulator, "test", with_ci=True, seed=seed)
     return ExplainOutcome(
         status="ok", explanation=best.explanation, selection_score=best.score, heldout_score=final.score,
         heldout_ci=final.ci, heldout_reason=final.score_reason,

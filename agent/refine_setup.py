@@ -4,33 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, nullcontext
-from typing import Any, Literal, cast, get_args
+from typing import Any
 
 import structlog
 
-from agent.backends import llm_config, local_config, resolve_backend, vocab_for
+from agent.backends import RunBooks, endpoint_name, llm_config, open_backend, resolve_backend
 from agent.checkpoints import open_checkpointer
 from agent.params import refine_params
 from agent.records_job import ensure_records, open_records
-from agent.refine_job import RefineEnvironment, estimator_for
+from agent.refine_job import RefineEnvironment
 from agent.run_identity import check_resume
 from agent.runstore import RunStore
-from agent.settings import Settings, prompt_logprobs_supported
-from agent.spending import guard_spending, price_of
+from agent.settings import Settings
+from agent.spending import guard_spending
 from agent.subject_process import start_subject_process
 from graphs.trace import TraceEvent
 from tools.errors import BadInputError
-from tools.llm.budget import Budget, BudgetedLLM, BudgetExhausted, BudgetLimits, Estimator
-from tools.llm.config import LLMConfig
+from tools.llm.budget import Budget, BudgetLimits, Estimator
 from tools.llm.journal import CallJournal
 from tools.llm.ledger import UsageLedger
-from tools.llm.preflight import JOURNAL_SCOPE, preflight
-from tools.llm.protocol import LLM, LLMResponse, Purpose
+from tools.llm.protocol import LLM
 from tools.probes.pool import CorpusPool
-from tools.simulators.select import LLMSimulatorMethod
 from tools.subject.base import OutputReader, SubjectModel
 from tools.subject.service import ActivationService
 
@@ -66,43 +62,11 @@ async def open_refine_environment(
         async with _environment(settings, neurons, run, on_event, ledger, llm, subject, estimator) as env:
             if one_neuron:
                 # What the preflight spent came out of the command's budget: the neuron has the rest.
-                spent = env.global_budget if isinstance(env.global_budget, Budget) else Budget(BudgetLimits())
-                env.command_limits = global_limits(settings).after(-spent.spent_usd, -spent.spent_tokens, 0.0)
-                env.global_budget = None
+                books = env.books
+                spent = books.global_budget if isinstance(books.global_budget, Budget) else Budget(BudgetLimits())
+                books.command_limits = global_limits(settings).after(-spent.spent_usd, -spent.spent_tokens, 0.0)
+                books.global_budget = None
             yield env
-
-
-def _endpoint_name(backend: str, config: LLMConfig | None, llm: LLM | None) -> str | None:
-    """Which endpoint answers the calls, as caches and run folders tell endpoints apart: its host (never
-    the key); "local" for the local server (a new port each start); the model's type when injected."""
-    if llm is not None:
-        return f"injected:{type(llm).__name__}"
-    if backend == "local":
-        return "local"
-    return config.endpoint_host if config is not None else None
-
-
-async def _preflight(env: RefineEnvironment, llm: LLM, budget: Budget, estimator: Estimator, host: str) -> None:
-    """Check the endpoint before the first neuron pays (tools/llm/preflight.py); resolve `--simulator auto`.
-    Its calls are paid from the command's budget like any other; its answers are journaled under their
-    own scope, never replayed, so the ledger counts what they cost. A budget too small for it is too
-    small for any neuron's call: the command goes on unchecked and stops at the same budget."""
-
-    def record(purpose: Purpose, response: LLMResponse) -> None:
-        env.journal.put(f"{JOURNAL_SCOPE}/{uuid.uuid4().hex}", JOURNAL_SCOPE, "chat", purpose, response.model_dump_json())
-
-    try:
-        found = await preflight(BudgetedLLM(llm, budget, estimator), env.simulator_method, env.models, host,
-                                env.prompt_logprobs, record)
-    except BudgetExhausted as stop:
-        log.warning("preflight_skipped", reason=str(stop))
-        return
-    env.simulator_method = cast(LLMSimulatorMethod | Literal["builtin"], found.method)
-    log.info("preflight", simulator=found.method, calls=found.calls, ten_is_one_token=found.ten_is_one_token)
-    if found.ten_is_one_token is False:
-        log.warning("ten_split_into_digits", model=env.models["simulator"],
-                    note='the simulator model writes "10" as two tokens: chat-logprob and the local server read both, '
-                         'prompt-logprob on another server reads the first digit only (10 as 1, a lower bound)')
 
 
 @asynccontextmanager
@@ -110,7 +74,7 @@ async def _environment(
     settings: Settings, neurons: Sequence[tuple[int, int]], run: RunStore, on_event: Callable[[TraceEvent], None] | None,
     ledger: UsageLedger | None, llm: LLM | None, subject: SubjectModel | None, estimator: Estimator | None,
 ) -> AsyncIterator[RefineEnvironment]:
-    backend = "llm" if llm is not None else resolve_backend(settings)
+    backend = resolve_backend(settings, llm)
     params = refine_params(settings)
     config = llm_config(settings) if llm is None and backend == "llm" else None
     # Before any work: a command that may not spend money refuses at once, not after building records.
@@ -118,7 +82,7 @@ async def _environment(
     if settings.subject_process and subject is not None:
         raise BadInputError("--subject-process loads the configured model in a child process; it cannot serve an injected subject")
     config_doc: dict[str, Any] = {"settings": settings.public_dump(), "backend": backend, "params": params.model_dump(),
-                                  "endpoint": _endpoint_name(backend, config, llm)}
+                                  "endpoint": endpoint_name(backend, config, llm)}
     # Before any work, and before config.json is written: a resume must be the same experiment.
     check_resume(run.name, run.saved_config(), config_doc)
     records = open_records(settings, subject)
@@ -138,12 +102,15 @@ async def _environment(
         stack.callback(lambda: run.write_ledger({"paid": journal.summary(), "this_process": ledger.summary()}))
         checkpointer = stack.enter_context(open_checkpointer(run.checkpoints))
         budget = Budget(global_limits(settings), scope="global")
+        books = RunBooks(root=run.root, journal=journal, neuron_limits=neuron_limits(settings), global_budget=budget,
+                         on_event=on_event)
+        opened = await stack.enter_async_context(
+            open_backend(settings, records.subject, llm=llm, estimator=estimator, ledger=ledger, config=config))
+        _ = opened.vocab  # built now, before the collector freezes what the command keeps (below)
         env = RefineEnvironment(
-            run=run, store=records.store, service=ActivationService(child if child is not None else records.subject), excerpts=records.excerpts,
-            vocab=vocab_for(records.subject), params=params, checkpointer=checkpointer, journal=journal,
-            backend_name=backend, backend_description={"backend": backend}, simulator_method=settings.simulator,
-            records_per_split=settings.records_per_split, neuron_limits=neuron_limits(settings),
-            global_budget=budget, on_event=on_event, prompt_logprobs=prompt_logprobs_supported(settings),
+            run=run, store=records.store, service=ActivationService(child if child is not None else records.subject),
+            excerpts=records.excerpts, params=params, checkpointer=checkpointer, backend=opened, books=books,
+            records_per_split=settings.records_per_split,
         )
         if params.output_side and not isinstance(env.service.subject, OutputReader):
             # Said once here rather than as a silent empty field on every neuron.
@@ -152,24 +119,7 @@ async def _environment(
         whole = records.all_excerpts if records.all_excerpts is not None else records.excerpts
         env.pool = CorpusPool.for_neurons(run.root / "pool", env.service, whole, params.pool_size, settings.seed, neurons,
                                           first_fresh=len(records.excerpts))
-        if llm is not None:
-            env.llm = llm
-            env.estimator = estimator
-            env.backend_description |= {"endpoint": "injected", "llm": type(llm).__name__}
-            env.endpoint = config_doc["endpoint"]
-        elif backend in ("llm", "local"):
-            from tools.llm.openai_client import OpenAIChatLLM
-
-            config = local_config(settings, stack) if backend == "local" else config or llm_config(settings)
-            client = OpenAIChatLLM(config, ledger=ledger)
-            stack.push_async_callback(client.aclose)
-            env.llm = client
-            env.estimator = estimator_for(price_of(config), config.model_for)
-            env.backend_description |= {"endpoint": config.endpoint, "explainer_model": config.explainer_model,
-                                        "simulator_model": config.simulator_model}
-            env.models = {purpose: config.model_for(purpose) for purpose in get_args(Purpose)}
-            env.endpoint = _endpoint_name(backend, config, None)
-            await _preflight(env, client, budget, env.estimator, config.endpoint_host)
+        await opened.preflight(books, budget)
         # What exists now (subject, records, corpus: hundreds of thousands of objects) lives as long as
         # the command: out of the collector's sight, a full collection no longer walks all of it, again
         # and again through a sweep (bench/sweep). Garbage among it is collected after the block.

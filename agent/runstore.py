@@ -16,16 +16,21 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tools.atomic import atomic_write_json, read_json_file
+from tools.atomic import atomic_write_json, atomic_write_text, read_json_file
 from tools.errors import BadInputError, RecordFileError, RefineryError
+from tools.evaluate import ExplanationScore
+from tools.formats.openai import NeuronSimulationResults, write_simulation_results
+from tools.probes.runner import read_probe_batches, write_probe_batch
+from tools.probes.types import Counterexample, ProbeResult
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -102,8 +107,12 @@ class RunStore:
     def save_config(self, config: dict[str, Any]) -> None:
         atomic_write_json(self.root / "config.json", config, indent=2)
 
+    def neuron(self, layer: int, neuron: int) -> NeuronFiles:
+        """One neuron's files (the refinement graph's `NeuronStore`)."""
+        return NeuronFiles(self.root, layer, neuron)
+
     def result_path(self, layer: int, neuron: int) -> Path:
-        return self.root / "results" / str(layer) / f"{neuron}.json"
+        return self.neuron(layer, neuron).result_path
 
     def result(self, layer: int, neuron: int) -> dict[str, Any] | None:
         found: dict[str, Any] | None = read_json_file(self.result_path(layer, neuron))
@@ -111,3 +120,68 @@ class RunStore:
 
     def write_ledger(self, summary: dict[str, Any]) -> None:
         atomic_write_json(self.root / "ledger.json", summary, indent=2)
+
+
+class NeuronFiles:
+    """A neuron's files in its run folder: scores, probe batches, counterexamples, result and export.
+
+    The state refers to them by the paths returned here (relative when the run folder is). What this
+    process wrote is also kept in memory, so a later step of the neuron reads it without the disk."""
+
+    def __init__(self, root: Path, layer: int, neuron: int) -> None:
+        self.root, self.layer, self.neuron = root, layer, neuron
+        self._scores: dict[str, ExplanationScore] = {}
+        self._probes: dict[str, list[ProbeResult]] = {}
+
+    def _folder(self, kind: str) -> Path:
+        return self.root / kind / str(self.layer) / str(self.neuron)
+
+    @property
+    def result_path(self) -> Path:
+        return self.root / "results" / str(self.layer) / f"{self.neuron}.json"
+
+    def write_score(self, name: str, result: ExplanationScore) -> str:
+        path = str(self._folder("scores") / f"{name}.json")
+        atomic_write_text(Path(path), result.model_dump_json())
+        self._scores[path] = result
+        return path
+
+    def read_score(self, path: str) -> ExplanationScore:
+        kept = self._scores.get(path)
+        return kept if kept is not None else ExplanationScore.model_validate_json(Path(path).read_text(encoding="utf-8"))
+
+    def _evidence_path(self, explanation: str) -> Path:
+        return self._folder("scores") / f"evidence-{hashlib.sha1(explanation.encode()).hexdigest()[:16]}.json"
+
+    def evidence_score(self, explanation: str) -> ExplanationScore | None:
+        path = self._evidence_path(explanation)
+        return ExplanationScore.model_validate_json(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+    def keep_evidence_score(self, explanation: str, result: ExplanationScore) -> None:
+        atomic_write_text(self._evidence_path(explanation), result.model_dump_json())
+
+    def write_probes(self, iteration: int, results: Sequence[ProbeResult]) -> str:
+        path = str(self._folder("probes") / f"iter{iteration}.jsonl")
+        write_probe_batch(Path(path), results)
+        self._probes[path] = list(results)
+        return path
+
+    def read_probes(self, paths: Sequence[str]) -> list[ProbeResult]:
+        out: list[ProbeResult] = []
+        for path in paths:
+            out += self._probes[path] if path in self._probes else read_probe_batches([path])
+        return out
+
+    def write_counterexamples(self, iteration: int, found: Sequence[Counterexample]) -> str:
+        path = self._folder("probes") / f"iter{iteration}-counterexamples.json"
+        atomic_write_json(path, [c.model_dump() for c in found])
+        return str(path)
+
+    def read_counterexamples(self, path: str) -> list[Counterexample]:
+        return [Counterexample.model_validate(c) for c in json.loads(Path(path).read_text(encoding="utf-8"))]
+
+    def write_result(self, summary: dict[str, Any]) -> None:
+        atomic_write_json(self.result_path, summary, indent=2)
+
+    def write_explanations(self, results: NeuronSimulationResults) -> None:
+        write_simulation_results(self.root / "explanations" / str(self.layer) / f"{self.neuron}.jsonl", results)

@@ -13,13 +13,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, cast
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field
 
-from agent.backends import Backend
-from agent.settings import Settings, prompt_logprobs_supported
-from tools.builtin.simulator import METHOD as BUILTIN_METHOD
+from agent.backends import Backend, SimulatorMethod
+from agent.settings import Settings
 from tools.errors import BadInputError
 from tools.evaluate import score_explanation
 from tools.llm.journal import CallJournal, JournaledLLM
@@ -27,7 +25,6 @@ from tools.llm.protocol import LLM, LLMError
 from tools.records.neuron_data import NeuronData
 from tools.scorers import FieldScores, field_scores, with_llm_judge
 from tools.simulators.base import Simulator
-from tools.simulators.select import LLMSimulatorMethod, choose_llm_simulator
 from tools.subject.base import OutputReader
 from tools.subject.output_side import OutputSide, ablation_windows
 
@@ -70,30 +67,21 @@ class ScoreTools:
     journal: Path | None
 
 
-def _identity(backend: Backend, simulator_method: str) -> str:
-    """Who answers, as a run's journal keys a simulation: the simulator model, the endpoint's host ("local" for
-    the local server, whose port changes) and the method. The judge's calls are the simulator model's too."""
-    host = "local" if backend.name == "local" else str(urlsplit(str(backend.description.get("endpoint", ""))).hostname)
-    return f"{backend.description.get('simulator_model', '')}@{host}/{simulator_method}"
-
-
 @asynccontextmanager
 async def score_tools(settings: Settings, backend: Backend, layer: int, neuron: int) -> AsyncIterator[ScoreTools]:
     """The simulator and judge of a `score` command: the backend's, their LLM calls through the score journal."""
     judge = resolve_judge(settings, backend)
     if backend.llm is None:
-        yield ScoreTools(backend.simulator, None, None)
+        yield ScoreTools(backend.simulator(), None, None)
         return
+    # `auto` resolved here (score runs no preflight), so the journal keys name the method that reads.
+    backend.simulator_method = cast(SimulatorMethod, backend.simulator().method)
     path = settings.runs_dir / SCORE_JOURNAL
     journal = CallJournal(path)
     try:
-        method = backend.simulator.method
-        who = _identity(backend, method)
-        llm = JournaledLLM(backend.llm, journal, f"{layer}/{neuron}", lambda _: who)
+        llm = JournaledLLM(backend.llm, journal, f"{layer}/{neuron}", backend.identity)
         llm.set_scope(f"score/{layer}/{neuron}")
-        simulator = backend.simulator if method == BUILTIN_METHOD else choose_llm_simulator(
-            llm, cast(LLMSimulatorMethod, method), prompt_logprobs_supported=prompt_logprobs_supported(settings))
-        yield ScoreTools(simulator, llm if judge == "llm" else None, path)
+        yield ScoreTools(backend.simulator(llm=llm), llm if judge == "llm" else None, path)
     finally:
         journal.close()
 

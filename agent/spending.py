@@ -12,10 +12,9 @@ The local llama.cpp backend (`--backend local`) is our own server: free, never c
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from agent.refine_job import estimator_for
 from agent.settings import Settings, prompt_logprobs_supported
 from graphs.context import RefineParams
 from tools.errors import BadInputError
@@ -25,7 +24,7 @@ from tools.formats.openai import ActivationRecord
 from tools.llm.budget import Estimator
 from tools.llm.config import LLMConfig
 from tools.llm.pricing import cost_usd, find_price
-from tools.llm.protocol import LLMError, LLMRequest, LLMResponse, PromptScoreRequest
+from tools.llm.protocol import LLMError, LLMRequest, LLMResponse, PromptScoreRequest, Purpose
 from tools.llm_judge import PER_PROMPT, judge_messages
 from tools.probes.llm_prober import LLMProber, probe_messages
 from tools.probes.types import Counterexample, ProbeRequest
@@ -39,6 +38,38 @@ from tools.simulators.rendering import all_at_once_prompt
 from tools.simulators.select import choose_llm_simulator
 
 Price = Callable[[str, int, int], float]
+
+MESSAGE_OVERHEAD_TOKENS = 8
+"""Tokens a chat format adds per message and to prime the reply (OpenAI counts 3 each; ChatML-style
+templates about 5): 8 is above all of them."""
+
+
+def prompt_tokens_bound(texts: Iterable[str]) -> int:
+    """An upper bound of the tokens of `texts` as one prompt: their UTF-8 bytes, plus the chat format's
+    overhead. Every byte-level BPE tokenizer (GPT-2, OpenAI's cl100k/o200k, Llama 3, Qwen, SmolLM2) and
+    every SentencePiece one with byte fallback spends at least one byte per token, so no tokenizer of
+    these families counts more. Characters / 3 is not a bound: the `token<TAB>value` lines of our
+    prompts run at about 2 characters per token (tests/agent/test_estimate.py measures it)."""
+    pieces = list(texts)
+    return sum(len(text.encode("utf-8")) for text in pieces) + MESSAGE_OVERHEAD_TOKENS * (len(pieces) + 1)
+
+
+def estimator_for(prices: Price, model_for: Callable[[Purpose], str]) -> Estimator:
+    """Upper bound of a call's (usd, tokens): `prompt_tokens_bound` in, the output cap out.
+
+    Loose for prose (about 4 bytes a token), and that costs only headroom: a reservation is released
+    when its call settles at the real usage, so only a budget's last few calls are refused early."""
+
+    def estimate(request: LLMRequest | PromptScoreRequest) -> tuple[float, int]:
+        if isinstance(request, LLMRequest):
+            prompt = prompt_tokens_bound(m.content for m in request.messages)
+            completion = request.max_tokens
+        else:
+            prompt, completion = prompt_tokens_bound([request.prompt]), 1
+        return prices(model_for(request.purpose), prompt, completion), prompt + completion
+
+    return estimate
+
 
 _TOKEN = " word"
 """The token of the synthetic records the estimate is built from: 5 characters, above the ~4 of an

@@ -44,12 +44,10 @@ from bench.real import sample_neurons
 from bench.stats import mean_of, paired_gain
 from graphs.trace import trace_path
 from tools.atomic import atomic_write_json
-from tools.builtin.simulator import BuiltinSimulator
 from tools.evaluate import score_explanation
 from tools.formats.openai import ActivationRecord
 from tools.records.neuron_data import NeuronData
 from tools.simulators.base import Simulator
-from tools.simulators.select import choose_llm_simulator
 from tools.subject.base import SubjectModel
 
 RULES = "colours,after-I,new-york,numbers,inside-parens,punctuation-graded,money,more-than"
@@ -114,9 +112,8 @@ async def run_neuron(args: argparse.Namespace, item: Neuron, llm_env: RefineEnvi
         "builtin_refined": (builtin_final.get("refined") or {}).get("explanation"),
         "truth": item.rule.description if item.rule is not None else None,
     }
-    assert llm_env.llm is not None and builtin_env.vocab is not None
-    simulators: dict[str, Simulator] = {"llm": choose_llm_simulator(llm_env.llm, "prompt-logprob"),
-                                        "builtin": BuiltinSimulator(builtin_env.vocab)}
+    simulators: dict[str, Simulator] = {"llm": llm_env.backend.simulator("prompt-logprob"),
+                                        "builtin": builtin_env.backend.simulator("builtin")}
     scores: dict[str, dict[str, float | None]] = {}
     for sim_name, simulator in simulators.items():
         scores[sim_name] = {}

@@ -193,9 +193,9 @@ async def run_pass(args: argparse.Namespace, subject: CachedSubject, neurons: li
             column = sorted(n for l_, n in neurons if l_ == layer).index(neuron)
             baselines = lookup_baselines(heldout, data.train(), excerpts, corpus[layer][:, :, column], subject.info.vocab_size)
             seconds = time.monotonic() - started
-            matched = (await matched_baselines(env.run.root, data, env.vocab, settings.n_explanations,
+            matched = (await matched_baselines(env.run.root, data, env.backend.vocab, settings.n_explanations,
                                                settings.max_explanation_words, args.seed)
-                       if backend == "builtin" and env.vocab is not None else None)
+                       if backend == "builtin" else None)
             rows.append(neuron_row(layer, neuron, final, seconds, baselines, env.run.root, n_top, matched))
             print_row(rows[-1])
     return {"model": model, "backend": backend, "label": name, "settings": sizes_of(settings),

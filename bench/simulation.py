@@ -37,7 +37,7 @@ from typing import Any, get_args
 
 from pydantic import TypeAdapter
 
-from agent.backends import llm_config
+from agent.backends import open_backend
 from agent.logs import configure_logging
 from agent.records_job import ensure_records, open_records
 from bench.common import write_result
@@ -57,7 +57,15 @@ from bench.stats import mean_of
 from tools.evaluate import score_simulations
 from tools.formats.openai import ActivationRecord
 from tools.llm.openai_client import OpenAIChatLLM
-from tools.llm.protocol import LLMRequest, LLMResponse, PromptScoreRequest, PromptScoreResponse, TokenLogprob
+from tools.llm.protocol import (
+    LLM,
+    LLMRequest,
+    LLMResponse,
+    PromptScorer,
+    PromptScoreRequest,
+    PromptScoreResponse,
+    TokenLogprob,
+)
 from tools.records.neuron_data import NeuronData
 from tools.records.splits import Split, split_indices
 from tools.simulators.base import RecordSimulation
@@ -71,7 +79,7 @@ TOKENS = TypeAdapter(list[TokenLogprob])
 class RecordingLLM:
     """Passes calls through and keeps the last answer (records are simulated one request at a time)."""
 
-    def __init__(self, inner: OpenAIChatLLM) -> None:
+    def __init__(self, inner: LLM) -> None:
         self.inner = inner
         self.last: LLMResponse | None = None
 
@@ -83,6 +91,7 @@ class RecordingLLM:
     async def score_prompt(self, request: PromptScoreRequest) -> PromptScoreResponse:
         """Prompt-logprob simulation generates nothing: there is no answer to record or read."""
         self.last = None
+        assert isinstance(self.inner, PromptScorer), "prompt-logprob needs an endpoint that scores prompts"
         return await self.inner.score_prompt(request)
 
 
@@ -111,48 +120,50 @@ async def measure(args: argparse.Namespace, rules: list[Rule]) -> tuple[list[dic
     ctx = open_records(settings, subject)  # type: ignore[arg-type]
     neurons = list(range(len(rules)))
     ensure_records(ctx, 0, neurons, settings)
-    llm = RecordingLLM(OpenAIChatLLM(llm_config(settings)))
-    passes, answers = [], []
-    chosen = {}
-    for neuron, rule in enumerate(rules):
-        data = NeuronData(0, neuron, ctx.store.read(0, neuron), None)
-        chosen[rule.name] = balanced(data.final_heldout(), n_top(data), args.records)
-    args.chosen_records = chosen
-    for method in args.simulator_list:
-        simulator = choose_llm_simulator(llm, method)
-        limit = forward_engine(args) if method == "prompt-logprob" and args.local_gguf else None
-        rows = []
-        for rule in rules:
-            records = chosen[rule.name]
-            simulations, per_record = [], []
-            for i, record in enumerate(records):
-                started = time.monotonic()
-                [simulation] = await simulator.simulate(rule.description, [record.tokens])
-                seconds = time.monotonic() - started
-                if limit is not None:
-                    # Right after the scoring, so both see the machine in the same state.
+    async with open_backend(settings, subject) as backend:  # type: ignore[arg-type]
+        assert backend.llm is not None
+        llm = RecordingLLM(backend.llm)
+        passes, answers = [], []
+        chosen = {}
+        for neuron, rule in enumerate(rules):
+            data = NeuronData(0, neuron, ctx.store.read(0, neuron), None)
+            chosen[rule.name] = balanced(data.final_heldout(), n_top(data), args.records)
+        args.chosen_records = chosen
+        for method in args.simulator_list:
+            simulator = backend.simulator(method, llm=llm)
+            limit = forward_engine(args) if method == "prompt-logprob" and args.local_gguf else None
+            rows = []
+            for rule in rules:
+                records = chosen[rule.name]
+                simulations, per_record = [], []
+                for i, record in enumerate(records):
                     started = time.monotonic()
-                    limit.forward(all_at_once_prompt(rule.description, record.tokens).text)
-                    per_forward = round(time.monotonic() - started, 2)
-                simulations.append(simulation)
-                usage = llm.last.usage if llm.last is not None else None
-                per_record.append({"read": simulation.ok, "error": simulation.error, "seconds": round(seconds, 2),
-                                   "output_tokens": usage.completion_tokens if usage else None}
-                                  | ({"plain_forward_seconds": per_forward} if limit is not None else {}))
-                entry = corpus_entry(f"{slug(args.source)}/{method}/{rule.name}/{i}", args.source, method,
-                                     list(record.tokens), llm.last, simulation)
-                if entry is not None:
-                    answers.append(entry)
-                print(f"{method:<24}{rule.name:<12}{i:>3} {'read' if simulation.ok else 'FAILED':<7}{seconds:>6.1f} s  "
-                      f"{(simulation.error or '')[:60]}", flush=True)
-            score = score_simulations(rule.description, records, simulations, "test", method)
-            rows.append({"rule": rule.name, "kind": rule.kind, "description": rule.description, "records": len(records),
-                         "read": sum(s.ok for s in simulations), "score": score.score, "failed_records": score.n_failed,
-                         "per_record": per_record,
-                         "expected": [s.expected if s.ok else None for s in simulations]})
-        if limit is not None:
-            limit.close()
-        passes.append(summarise(method, rows))
+                    [simulation] = await simulator.simulate(rule.description, [record.tokens])
+                    seconds = time.monotonic() - started
+                    if limit is not None:
+                        # Right after the scoring, so both see the machine in the same state.
+                        started = time.monotonic()
+                        limit.forward(all_at_once_prompt(rule.description, record.tokens).text)
+                        per_forward = round(time.monotonic() - started, 2)
+                    simulations.append(simulation)
+                    usage = llm.last.usage if llm.last is not None else None
+                    per_record.append({"read": simulation.ok, "error": simulation.error, "seconds": round(seconds, 2),
+                                       "output_tokens": usage.completion_tokens if usage else None}
+                                      | ({"plain_forward_seconds": per_forward} if limit is not None else {}))
+                    entry = corpus_entry(f"{slug(args.source)}/{method}/{rule.name}/{i}", args.source, method,
+                                         list(record.tokens), llm.last, simulation)
+                    if entry is not None:
+                        answers.append(entry)
+                    print(f"{method:<24}{rule.name:<12}{i:>3} {'read' if simulation.ok else 'FAILED':<7}{seconds:>6.1f} s  "
+                          f"{(simulation.error or '')[:60]}", flush=True)
+                score = score_simulations(rule.description, records, simulations, "test", method)
+                rows.append({"rule": rule.name, "kind": rule.kind, "description": rule.description, "records": len(records),
+                             "read": sum(s.ok for s in simulations), "score": score.score, "failed_records": score.n_failed,
+                             "per_record": per_record,
+                             "expected": [s.expected if s.ok else None for s in simulations]})
+            if limit is not None:
+                limit.close()
+            passes.append(summarise(method, rows))
     return passes, answers
 
 

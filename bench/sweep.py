@@ -145,7 +145,7 @@ async def one_sweep(settings: Settings, keys: list[tuple[int, int]], latency: fl
         cpu = time.process_time() - cpu_before
         child_after = process_cpu_s(child)
         child_cpu = child_after - child_before if child_after is not None and child_before is not None else None
-        paid = env.journal.summary()["total"]
+        paid = env.books.journal.summary()["total"]
     elapsed = window.get("last", time.monotonic()) - window["first"]
     paths = {key: critical_path(calls) for key, calls in llm.calls.items() if key is not None}
     busy = sum(end - start for start, end in spans.values())

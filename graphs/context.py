@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
-import numpy as np
 from pydantic import BaseModel, Field
 
 from graphs.trace import TraceWriter
-from tools.builtin.simulator import METHOD as BUILTIN_METHOD
-from tools.builtin.vocab import VocabIndex
+from tools.evaluate import ExplanationScore
 from tools.explainers.base import Explainer
+from tools.formats.openai import NeuronSimulationResults
 from tools.llm.budget import Budget, BudgetedLLM
 from tools.llm.journal import JournaledLLM
 from tools.llm.protocol import LLM
+from tools.probes.generators import ProbeMaterial
 from tools.probes.pool import CorpusPool
-from tools.probes.types import Prober
+from tools.probes.types import Counterexample, Prober, ProbeResult
 from tools.records.neuron_data import NeuronData
 from tools.revisers.base import Reviser
-from tools.simulators.base import Simulator
+from tools.simulators.base import Simulator, is_free
 from tools.subject.service import ActivationService
 
 
@@ -56,11 +56,48 @@ class RefineParams(BaseModel):
         """Fresh excerpts cost a simulation each: plenty when simulating is free."""
         if self.fresh_per_round is not None:
             return self.fresh_per_round
-        return 32 * k if simulator_method == BUILTIN_METHOD else 2 * k
+        return 32 * k if is_free(simulator_method) else 2 * k
 
     def enlarged_selection(self, simulator_method: str) -> bool:
         """Only a free simulator can afford to score every candidate on hundreds of extra excerpts."""
-        return simulator_method == BUILTIN_METHOD and self.selection_pool > 0
+        return is_free(simulator_method) and self.selection_pool > 0
+
+
+class NeuronStore(Protocol):
+    """A neuron's files in its run folder (`agent/runstore.py`): what the nodes write and read back. The
+    state refers to files by the paths these methods return."""
+
+    def write_score(self, name: str, result: ExplanationScore) -> str:
+        """Keep a scored simulation under `name` (e.g. `iter2-0`, `heldout-refined`); its path."""
+        ...
+
+    def read_score(self, path: str) -> ExplanationScore:
+        """A scored simulation kept at `path`, by this process or before a resume."""
+        ...
+
+    def evidence_score(self, explanation: str) -> ExplanationScore | None:
+        """The explanation's simulation on the evidence split, if one was kept."""
+        ...
+
+    def keep_evidence_score(self, explanation: str, result: ExplanationScore) -> None: ...
+
+    def write_probes(self, iteration: int, results: Sequence[ProbeResult]) -> str:
+        """Keep a round's probe results; the batch's path."""
+        ...
+
+    def read_probes(self, paths: Sequence[str]) -> list[ProbeResult]: ...
+
+    def write_counterexamples(self, iteration: int, found: Sequence[Counterexample]) -> str: ...
+
+    def read_counterexamples(self, path: str) -> list[Counterexample]: ...
+
+    def write_result(self, summary: dict[str, Any]) -> None:
+        """The neuron's final summary."""
+        ...
+
+    def write_explanations(self, results: NeuronSimulationResults) -> None:
+        """The neuron's explanations in the OpenAI format."""
+        ...
 
 
 @dataclass
@@ -71,10 +108,10 @@ class NeuronContext:
     reviser: Reviser
     prober: Prober | None
     service: ActivationService
-    excerpts: np.ndarray
-    vocab: VocabIndex | None
+    probe_material: ProbeMaterial
+    """What the probe generators that need no LLM draw from."""
     trace: TraceWriter
-    run_dir: Path
+    files: NeuronStore
     params: RefineParams
     budget: Budget | None = None
     journal: JournaledLLM | None = None
@@ -85,10 +122,4 @@ class NeuronContext:
     """Excerpts of the neuron's records (never probed again: probes must be new text)."""
     pool: CorpusPool | None = None
     cache: dict[str, Any] = field(default_factory=dict)
-    """What a node computed once for this neuron and later nodes reuse (the pool, the enlarged selection set,
-    the selection scores written this run)."""
-
-    def neuron_dir(self, kind: str) -> Path:
-        path = self.run_dir / kind / str(self.data.layer) / str(self.data.neuron)
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+    """What a node computed once for this neuron and later nodes reuse (the pool, the enlarged selection set)."""

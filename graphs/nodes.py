@@ -8,11 +8,9 @@ again. A budget that would be crossed by the next call stops the loop at the nod
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -35,22 +33,18 @@ from graphs.trace import (
     Scored,
     StepFailed,
 )
-from tools.atomic import atomic_write_json, atomic_write_text
-from tools.builtin.evidence import Evidence
-from tools.builtin.gates import hypotheses_for
-from tools.builtin.reviser import evidence_texts
 from tools.evaluate import ExplanationScore, score_explanation
 from tools.explainers.base import NoExplanationError, UnchangedExplanation, word_count
-from tools.formats.openai import ActivationRecord, NeuronId, NeuronSimulationResults, write_simulation_results
+from tools.formats.openai import ActivationRecord, NeuronId, NeuronSimulationResults
 from tools.llm.budget import BudgetExhausted
 from tools.llm.protocol import LLMError
 from tools.probes import generators
 from tools.probes.counterexamples import top_counterexamples
 from tools.probes.llm_prober import UnreadableProbeAnswer
 from tools.probes.pool import NeuronPool, SelectionSet, enlarged_selection, pool_records, top_like
-from tools.probes.runner import read_probe_batches, run_probes, simulate_known, write_probe_batch
-from tools.probes.types import Counterexample, Generator, ProbeRequest, ProbeText
-from tools.revisers.base import RevisionContext
+from tools.probes.runner import run_probes, simulate_known
+from tools.probes.types import Generator, ProbeRequest, ProbeResult, ProbeText
+from tools.revisers.base import ProbeFindings, RevisionContext
 from tools.revisers.ranking import SHOWN_RECORDS, rank_by_error
 from tools.science.normalize import normalize_records
 from tools.scorers import FieldScores, field_scores, with_llm_judge
@@ -180,11 +174,9 @@ async def _selection_set(ctx: NeuronContext, refining: bool) -> SelectionSet:
 async def _score_selection(ctx: NeuronContext, text: str, selection: SelectionSet, name: str) -> tuple[ExplanationScore, str]:
     result = await score_explanation(text, selection.records, ctx.simulator, "valid", weights=selection.weights,
                                      strata=selection.strata)
-    path = ctx.neuron_dir("scores") / f"{name}.json"
-    atomic_write_text(path, result.model_dump_json())
-    ctx.cache[f"score:{path}"] = result
-    ctx.trace.emit(_scored_event(result, str(path), ctx))
-    return result, str(path)
+    path = ctx.files.write_score(name, result)
+    ctx.trace.emit(_scored_event(result, path, ctx))
+    return result, path
 
 
 def _scored_event(result: ExplanationScore, path: str | None, ctx: NeuronContext) -> Scored:
@@ -232,11 +224,9 @@ async def score(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[str
 
 
 def _read_score(ctx: NeuronContext, path: str | None) -> ExplanationScore:
-    """The score this process wrote at `path`, or the file itself when it was written before a resume."""
     if path is None:
         raise ValueError("a scored candidate has no simulation file")
-    kept: ExplanationScore | None = ctx.cache.get(f"score:{path}")
-    return kept if kept is not None else ExplanationScore.model_validate_json(Path(path).read_text(encoding="utf-8"))
+    return ctx.files.read_score(path)
 
 
 @traced("probe")
@@ -249,10 +239,7 @@ async def probe(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[str
     explanation = best["explanation"]
     k = ctx.params.probes_per_generator
     excluded = data.heldout_excerpts() | ctx.record_excerpts | set(state.get("used_excerpts", []))
-    src = generators.ProbeSources(
-        subject=ctx.service.subject, excerpts=ctx.excerpts, excluded=excluded, vocab=ctx.vocab,
-        rng=np.random.default_rng([ctx.params.seed, data.layer, data.neuron, iteration]),
-    )
+    src = ctx.probe_material.sources(excluded, np.random.default_rng([ctx.params.seed, data.layer, data.neuron, iteration]))
     train = sorted(data.train(), key=lambda r: -max(r.activations))
     # Generators that draw from `src` run first, in a fixed order (their texts depend on its random
     # state); the LLM's probes, the pool and the subject's continuations then run together, so the
@@ -280,35 +267,37 @@ async def probe(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[str
                                       ctx.simulator, explanation))
     results = [result for batch in await gather_all(batches) for result in batch]
     found = top_counterexamples(results, data.max_activation, ctx.params.counterexamples)
-    if ctx.vocab is not None and k > 0:
-        # Gates the counterexamples suggest are tested on new text before any revision may adopt one.
-        earlier = read_probe_batches(state.get("probe_files", []))
-        evidence = Evidence.from_texts(evidence_texts(train, ctx.data.evidence(), [*earlier, *results], _mixture(ctx),
-                                                      ctx.data.top_threshold), ctx.vocab)
-        gate_texts = [t for g in hypotheses_for(found, evidence, ctx.vocab)
-                      for t in generators.gate_probes(g.value, g.condition, src, k)]
-        results += await run_probes(gate_texts, ctx.service, data.layer, data.neuron, ctx.simulator, explanation)
-    batch_path = ctx.neuron_dir("probes") / f"iter{iteration}.jsonl"
-    write_probe_batch(batch_path, results)
-    for generator in sorted({r.generator for r in results}):
-        group = [r for r in results if r.generator == generator]
-        ctx.trace.emit(ProbeBatch(
-            generator=generator, n_texts=len(group), texts=[r.text for r in group], path=str(batch_path),
-            max_real=max((max(r.real, default=0.0) for r in group), default=0.0),
-            max_predicted=max((max(r.predicted or [0.0], default=0.0) for r in group), default=0.0), **ctx.trace.base(),
-        ))
-    cx_path = ctx.neuron_dir("probes") / f"iter{iteration}-counterexamples.json"
-    atomic_write_json(cx_path, [c.model_dump() for c in found])
+    # What the reviser wants tested on new text before a revision may rest on it (the builtin reviser's gates).
+    findings = ProbeFindings(counterexamples=found, train=train, evidence=data.evidence(),
+                             probes=[*ctx.files.read_probes(state.get("probe_files", [])), *results],
+                             mixture=_mixture(ctx), top_threshold=data.top_threshold)
+    tests = ctx.reviser.test_probes(findings, src, k)
+    if tests:
+        results += await run_probes(tests, ctx.service, data.layer, data.neuron, ctx.simulator, explanation)
+    batch_path = ctx.files.write_probes(iteration, results)
+    _trace_batches(ctx, results, batch_path)
+    cx_path = ctx.files.write_counterexamples(iteration, found)
     ctx.trace.emit(CounterexamplesFound(explanation=explanation, items=found, **ctx.trace.base()))
     return {
         "iteration": iteration,
         "probes_run": state.get("probes_run", 0) + len(results),
         "counterexamples_found": state.get("counterexamples_found", 0) + len(found),
-        "probe_files": list(state.get("probe_files", [])) + [str(batch_path)],
-        "counterexample_file": str(cx_path),
+        "probe_files": list(state.get("probe_files", [])) + [batch_path],
+        "counterexample_file": cx_path,
         "used_excerpts": sorted(set(state.get("used_excerpts", [])) | src.used),
         "problems": [*state.get("problems", []), *problems],
     }
+
+
+def _trace_batches(ctx: NeuronContext, results: list[ProbeResult], path: str) -> None:
+    """One `probe_batch` event per generator."""
+    for generator in sorted({r.generator for r in results}):
+        group = [r for r in results if r.generator == generator]
+        ctx.trace.emit(ProbeBatch(
+            generator=generator, n_texts=len(group), texts=[r.text for r in group], path=path,
+            max_real=max((max(r.real, default=0.0) for r in group), default=0.0),
+            max_predicted=max((max(r.predicted or [0.0], default=0.0) for r in group), default=0.0), **ctx.trace.base(),
+        ))
 
 
 async def _written_probes(ctx: NeuronContext, explanation: str, train: list[ActivationRecord], k: int,
@@ -339,10 +328,6 @@ async def _llm_probes(ctx: NeuronContext, explanation: str, train: list[Activati
     return out
 
 
-def _read_json(path: str) -> Any:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
-
-
 @traced("revise")
 async def revise(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[str, Any]:
     ctx = runtime.context
@@ -357,13 +342,13 @@ async def revise(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[st
     worst = ranked[:SHOWN_RECORDS]
     well = [i for i in reversed(ranked) if i not in worst][:SHOWN_RECORDS]
     cx_file = state.get("counterexample_file")
-    counterexamples = [Counterexample.model_validate(c) for c in _read_json(cx_file)] if cx_file else []
+    counterexamples = ctx.files.read_counterexamples(cx_file) if cx_file else []
     history = [(c["explanation"], c["score"]) for r in state.get("rounds", []) for c in r["candidates"]]
     context = RevisionContext(
         explanation=best["explanation"], score=best["score"], best_records=[evidence[i] for i in well],
         worst_records=[evidence[i] for i in worst], worst_predictions=[scored.simulations[i].expected or [] for i in worst],
         counterexamples=counterexamples, train=ctx.data.train(),
-        evidence=evidence, probes=read_probe_batches(state.get("probe_files", [])), max_activation=ctx.data.max_activation,
+        evidence=evidence, probes=ctx.files.read_probes(state.get("probe_files", [])), max_activation=ctx.data.max_activation,
         history=history, mixture=_mixture(ctx), top_threshold=ctx.data.top_threshold,
     )
     try:
@@ -388,11 +373,11 @@ async def revise(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[st
 
 async def _evidence_score(ctx: NeuronContext, explanation: str, evidence: list[ActivationRecord]) -> ExplanationScore:
     """The explanation simulated on the evidence split, kept on disk: an incumbent is simulated there once."""
-    path = ctx.neuron_dir("scores") / f"evidence-{hashlib.sha1(explanation.encode()).hexdigest()[:16]}.json"
-    if path.is_file():
-        return ExplanationScore.model_validate_json(path.read_text(encoding="utf-8"))
+    kept = ctx.files.evidence_score(explanation)
+    if kept is not None:
+        return kept
     result = await score_explanation(explanation, evidence, ctx.simulator, "calibration")
-    atomic_write_text(path, result.model_dump_json())
+    ctx.files.keep_evidence_score(explanation, result)
     return result
 
 
@@ -433,9 +418,8 @@ async def finalize(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[
         else:
             for name, result in (("refined", refined), ("oneshot", first)):
                 # The full held-out simulations, so reports can show real vs simulated per token.
-                path = ctx.neuron_dir("scores") / f"heldout-{name}.json"
-                atomic_write_text(path, result.model_dump_json())
-                ctx.trace.emit(_scored_event(result, str(path), ctx))
+                path = ctx.files.write_score(f"heldout-{name}", result)
+                ctx.trace.emit(_scored_event(result, path, ctx))
                 results[name] = HeldoutResult.of(result, await _field_scores(ctx, result, name, scoring_problems))
             paired = PairedGain.of(first, refined)
             exported = [refined] + ([first] if first is not refined else [])
@@ -443,7 +427,7 @@ async def finalize(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[
             scoring_problems += found
     elif stop == "skipped" and baseline is not None and baseline.path:
         # Finished by the free triage: its explanation is the neuron's, exported like any other.
-        exported = [ExplanationScore.model_validate_json(Path(baseline.path).read_text(encoding="utf-8"))]
+        exported = [ctx.files.read_score(baseline.path)]
     output = await _output_side(ctx) if ctx.params.output_side and stop != "failed" else None
     problems = [*state.get("problems", []), *scoring_problems]
     spend = ctx.budget
@@ -456,15 +440,14 @@ async def finalize(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[
     )
     ctx.trace.emit(final)
     summary = json.loads(final.model_dump_json()) | {"error": error, "stop_reason": state.get("stop_reason")}
-    atomic_write_json(ctx.run_dir / "results" / str(data.layer) / f"{data.neuron}.json", summary, indent=2)
+    ctx.files.write_result(summary)
     if exported:
-        write_simulation_results(
-            ctx.run_dir / "explanations" / str(data.layer) / f"{data.neuron}.jsonl",
-            NeuronSimulationResults(neuron_id=NeuronId(layer_index=data.layer, neuron_index=data.neuron),
-                                    scored_explanations=[e.to_openai() for e in exported],
-                                    # Our extra field (readers of the format ignore it): what the neuron does.
-                                    **({"output_side": output.model_dump()} if output is not None else {})),
-        )
+        ctx.files.write_explanations(NeuronSimulationResults(
+            neuron_id=NeuronId(layer_index=data.layer, neuron_index=data.neuron),
+            scored_explanations=[e.to_openai() for e in exported],
+            # Our extra field (readers of the format ignore it): what the neuron does.
+            **({"output_side": output.model_dump()} if output is not None else {}),
+        ))
     return {"final": summary}
 
 

@@ -4,6 +4,8 @@ prompts <- tools (capabilities) <- graphs (the loop) <- agent (the application) 
 may import its own package and those left of it, never one to its right, and none imports tests/.
 Every import counts, the ones inside functions (deferred for speed) and under TYPE_CHECKING too: a
 deferred import is still a dependency. Within the layers no modules form an import cycle either.
+The loop knows no backend: no module under graphs/ imports tools.builtin (the builtin backend is
+reached through the explainer, simulator, reviser and prober interfaces, built in agent/backends.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ LAYERS = ("prompts", "tools", "graphs", "agent", "bench")
 """Lowest first: each package may import only itself and the packages before it."""
 FORBIDDEN = ("tests",)
 """Packages no layer may import."""
+BARRED = {"graphs": ("tools.builtin",)}
+"""Modules below a layer that it may still not import: a backend's internals, which the loop reaches only
+through the interfaces of tools/explainers, tools/simulators, tools/revisers and tools/probes."""
 
 
 def _modules(root: Path) -> Iterator[tuple[str, Path]]:
@@ -56,6 +61,21 @@ def layer_violations(root: Path) -> list[str]:
             target = name.split(".")[0]
             if target in FORBIDDEN or rank.get(target, -1) > rank[own]:
                 found.append(f"{path.relative_to(root)}:{line}: {own} imports {name}")
+    return found
+
+
+def barred_imports(root: Path) -> list[str]:
+    """Every import in the layers under `root` of a module its layer is barred from (`BARRED`), as `file:line: ...`."""
+    found = []
+    for module, path in _modules(root):
+        own = module.split(".")[0]
+        for line, name, names in _imports(module, path):
+            # `from tools import builtin` imports tools.builtin as surely as `import tools.builtin` does.
+            targets = [name, *(f"{name}.{n}" for n in names)]
+            for barred in BARRED.get(own, ()):
+                if any(t == barred or t.startswith(f"{barred}.") for t in targets):
+                    found.append(f"{path.relative_to(root)}:{line}: {own} imports {name} ({barred} is barred)")
+                    break
     return found
 
 
@@ -127,6 +147,10 @@ def test_no_module_import_cycles() -> None:
     assert import_cycles(REPO) == []
 
 
+def test_the_graph_imports_no_builtin_backend() -> None:
+    assert barred_imports(REPO) == []
+
+
 def _plant(root: Path, files: dict[str, str]) -> Path:
     for name, text in files.items():
         path = root / name
@@ -170,3 +194,15 @@ def test_a_planted_cycle_is_found(tmp_path: Path) -> None:
     })
     assert sorted(import_cycles(root)) == [["tools.subject.bridge", "tools.subject.device"],
                                            ["tools.subject.registry", "tools.subject.smollm2"]]
+
+
+@pytest.mark.parametrize(("text", "line"), [
+    ("from tools.builtin.vocab import VocabIndex\n", "graphs/context.py:1: graphs imports tools.builtin.vocab (tools.builtin is barred)"),
+    ("import os\n\n\ndef f():\n    import tools.builtin.gates\n", "graphs/context.py:5: graphs imports tools.builtin.gates (tools.builtin is barred)"),
+    ("from tools import builtin\n", "graphs/context.py:1: graphs imports tools (tools.builtin is barred)"),
+], ids=["from", "deferred", "package"])
+def test_a_planted_builtin_import_in_the_graph_is_found(tmp_path: Path, text: str, line: str) -> None:
+    root = _plant(tmp_path, {"graphs/context.py": text, "agent/backends.py": "from tools.builtin.vocab import VocabIndex\n",
+                             "tools/probes/generators.py": "from tools.builtin.grammar import parse\n"})
+    assert barred_imports(root) == [line]
+    assert layer_violations(root) == []

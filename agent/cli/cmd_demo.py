@@ -70,11 +70,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     rows = {row["neuron"]: row for row in neuron_rows(ctx.store, args.layer, neurons, n_tokens=3)}
 
     async def explain_all() -> list[ExplainOutcome]:
-        async with open_backend(settings, ctx.subject, neurons=len(neurons)) as backend:
+        async with open_backend(settings, ctx.subject) as backend:
+            roles = backend.roles()
             out = []
             for neuron in neurons:
                 data = NeuronData(args.layer, neuron, ctx.store.read(args.layer, neuron), settings.records_per_split)
-                out.append(await explain_neuron(data, backend, settings.n_explanations, seed=settings.seed))
+                out.append(await explain_neuron(data, backend, settings.n_explanations, seed=settings.seed, roles=roles))
             return out
 
     outcomes = asyncio.run(explain_all())

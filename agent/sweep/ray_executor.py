@@ -143,7 +143,7 @@ class NeuronWorker:
         # it holds the run's lock for the whole sweep.
         env = await self._stack.enter_async_context(
             open_refine_environment(self.settings, [], llm=self.llm, estimator=self.estimator, lock=False))
-        env.global_budget = RemoteBudget(self.budget)
+        env.books.global_budget = RemoteBudget(self.budget)
         log.info("sweep_worker_ready", run=self.settings.run)
         return env
 
@@ -208,7 +208,7 @@ class RayRunner:
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
             ray.init(address=settings.ray_address, include_dashboard=False)
-        elapsed = env.global_budget.elapsed if isinstance(env.global_budget, Budget) else 0.0
+        elapsed = env.books.global_budget.elapsed if isinstance(env.books.global_budget, Budget) else 0.0
         self.budget: ActorHandle[GlobalBudgetActor] = ray.remote(GlobalBudgetActor).options(num_cpus=0).remote(  # type: ignore[assignment]  # ray's stub: options() may hand back the class
             global_limits(settings), elapsed)
         cluster = ray.cluster_resources()

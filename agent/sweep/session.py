@@ -39,7 +39,7 @@ async def sweep(
     candidates = selection.candidates
     keys = [(c.layer, c.neuron) for c in candidates]
     async with open_refine_environment(settings, keys, llm=llm, estimator=estimator) as env:
-        triaged = uses_triage(settings, selection, env.backend_name)
+        triaged = uses_triage(settings, selection, env.backend.name)
         if triaged:
             manifest = Manifest(env.run)
             fresh = [c for c in candidates if not manifest.finished(c.layer, c.neuron)]

@@ -20,8 +20,6 @@ from agent.refine_job import RefineEnvironment
 from agent.sweep.select import Candidate
 from graphs.trace import BaselineResult
 from tools.atomic import atomic_write_text
-from tools.builtin.explainer import BuiltinExplainer
-from tools.builtin.simulator import BuiltinSimulator
 from tools.errors import RefineryError
 from tools.evaluate import ExplanationScore, score_explanation
 from tools.explainers.base import NoExplanationError
@@ -42,11 +40,10 @@ async def baseline(env: RefineEnvironment, layer: int, neuron: int) -> BaselineR
     if selection_path.is_file() and heldout_path.is_file():
         chosen, heldout = _read(selection_path), _read(heldout_path)
     else:
-        assert env.vocab is not None, "the environment always has the subject's vocabulary"
         data = NeuronData(layer, neuron, env.store.read(layer, neuron), env.records_per_split)
-        simulator = BuiltinSimulator(env.vocab)
-        explainer = BuiltinExplainer(env.vocab, env.params.max_explanation_words)
-        chosen = best_of(await propose(explainer, simulator, data.train(), data.selection(), env.params.n_explanations))
+        free = env.backend.builtin_roles()
+        simulator = free.simulator
+        chosen = best_of(await propose(free.explainer, simulator, data.train(), data.selection(), env.params.n_explanations))
         heldout = await score_explanation(chosen.explanation, data.final_heldout(), simulator, "test", with_ci=True,
                                           seed=env.params.seed)
         folder.mkdir(parents=True, exist_ok=True)

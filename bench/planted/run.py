@@ -13,34 +13,23 @@ import argparse
 import time
 from typing import Any
 
-from agent.refine_job import RefineEnvironment, refine_neuron
+from agent.refine_job import refine_neuron
 from agent.refine_setup import open_refine_environment
 from bench.matched import kinds_adopted, matched_baselines, revision_share
 from bench.options import Backend, fresh_dir, label, settings_for, sizes_of, work_name
 from bench.planted.rules import Rule
 from bench.planted.subject import PlantedSubject
 from bench.stats import mean_of, paired_gain, share
-from tools.builtin.simulator import BuiltinSimulator
 from tools.evaluate import score_explanation
 from tools.explainers.base import word_count
 from tools.formats.openai import ActivationRecord
 from tools.records.neuron_data import NeuronData
 from tools.scorers import field_scores
 from tools.simulators.base import Simulator
-from tools.simulators.select import choose_llm_simulator
 
 RECOVERED = 0.9
 TOKEN_KINDS = ("single token", "token set", "token class", "token class (suffix)", "rare")
 """Rules that fire on tokens whatever their context: their ground truth in words should detect at >= 0.9."""
-
-
-def pass_simulator(env: RefineEnvironment, method: str) -> Simulator:
-    """The simulator the agent's explanations were scored by (`method` as in settings)."""
-    if method == "builtin":
-        assert env.vocab is not None
-        return BuiltinSimulator(env.vocab)
-    assert env.llm is not None
-    return choose_llm_simulator(env.llm, method)  # type: ignore[arg-type]
 
 
 def _held(final: dict[str, Any], key: str) -> dict[str, Any]:
@@ -116,7 +105,8 @@ async def run_pass(args: argparse.Namespace, subject: PlantedSubject, backend: B
     neurons = [(0, i) for i in range(len(subject.rules))]
     rows = []
     async with open_refine_environment(settings, neurons, subject=subject) as env:
-        simulator = pass_simulator(env, settings.simulator)
+        # The simulator the agent's explanations were scored by, on the backend's client (not its journal).
+        simulator = env.backend.simulator()
         for neuron, rule in enumerate(subject.rules):
             started = time.monotonic()
             final = await refine_neuron(env, 0, neuron)
@@ -127,9 +117,9 @@ async def run_pass(args: argparse.Namespace, subject: PlantedSubject, backend: B
             # Another rule's ground truth on this rule's records: what a wrong explanation scores (chance: 0.5).
             other = subject.rules[(neuron + 1) % len(subject.rules)].description
             shuffled = await _scored(other, heldout, data, simulator, settings.seed)
-            matched = (await matched_baselines(env.run.root, data, env.vocab, settings.n_explanations,
+            matched = (await matched_baselines(env.run.root, data, env.backend.vocab, settings.n_explanations,
                                                settings.max_explanation_words, settings.seed)
-                       if backend == "builtin" and env.vocab is not None else None)
+                       if backend == "builtin" else None)
             rows.append(neuron_row(rule, neuron, final, truth, seconds)
                         | {"heldout_records": len(heldout), "shuffled": shuffled, "matched": matched})
     return {

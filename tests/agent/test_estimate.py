@@ -17,8 +17,7 @@ from typing import Any
 import pytest
 
 from agent.params import refine_params
-from agent.refine_job import estimator_for
-from agent.spending import estimate_cost, price_of
+from agent.spending import estimate_cost, estimator_for, price_of
 from bench.support.brain import brain_behaviour
 from bench.support.chat_server import ChatServer, Respond
 from tests.agent.conftest import refine, tiny_settings

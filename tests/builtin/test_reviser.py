@@ -1,6 +1,7 @@
 """The builtin reviser answers counterexamples: a false positive on a word that fires only in a context
 becomes a context gate once the gate's own probes confirm it (else the word is removed); a false
-negative adds the word. Each revision names the counterexamples it answers."""
+negative adds the word. Each revision names the counterexamples it answers. The gate's probes are the
+reviser's own request to the loop (`test_probes`); the LLM reviser requests none."""
 
 from __future__ import annotations
 
@@ -14,8 +15,11 @@ from tools.builtin.reviser import BuiltinReviser, answering_refits
 from tools.builtin.simulator import BuiltinSimulator
 from tools.builtin.vocab import VocabIndex
 from tools.formats.openai import ActivationRecord
+from tools.llm.fake import ScriptedLLM
+from tools.probes.generators import ProbeSources
 from tools.probes.types import Counterexample, ProbeResult
-from tools.revisers.base import RevisionContext
+from tools.revisers.base import ProbeFindings, RevisionContext
+from tools.revisers.llm_reviser import LLMReviser
 
 VOCAB = VocabIndex(WORDS, None)
 
@@ -137,3 +141,42 @@ def test_an_answering_refit_imposes_the_answer_and_fits_the_rest_around_it() -> 
     # A word the plain fit never says needs no refit to bar it: it would write the plain fit again.
     unsaid = wrong.model_copy(update={"text": " the dog", "tokens": [" the", " dog"]})
     assert answering_refits(composer, [unsaid], 8, plain.text) == []
+
+
+class WordSubject:
+    """Token strings of the test vocabulary: all `ProbeSources` asks of a subject."""
+
+    def token_strings(self, ids: list[int]) -> list[str]:
+        return [WORDS[i] for i in ids]
+
+
+def findings() -> ProbeFindings:
+    records = sample(40, seed=0)
+    return ProbeFindings(counterexamples=[FALSE_POSITIVE], train=records[:20], evidence=records[20:], probes=[],
+                         mixture={"top": 1.0, "random": 1.0}, top_threshold=4.0)
+
+
+def sources(seed: int = 3) -> ProbeSources:
+    rng = np.random.default_rng(seed)
+    excerpts = rng.integers(0, 7, (30, 40))  # ordinary words only
+    return ProbeSources(subject=WordSubject(), excerpts=excerpts, excluded=set(), rng=rng)  # type: ignore[arg-type]
+
+
+def test_the_builtin_reviser_asks_to_test_its_gate_in_and_out_of_context() -> None:
+    src = sources()
+    texts = BuiltinReviser(VOCAB).test_probes(findings(), src, 3)
+    within = [t for t in texts if t.generator == "gate-with"]
+    without = [t for t in texts if t.generator == "gate-without"]
+    assert len(within) == len(without) == 3
+    for text in within:
+        at = text.tokens.index(" than")
+        assert text.tokens[at - 1] in (" more", " less")
+    assert all(" than" in t.tokens and not {" more", " less"} & set(t.tokens) for t in without)
+    assert src.used, "fresh excerpts were drawn, and are not probed again"
+    assert BuiltinReviser(VOCAB).test_probes(findings(), sources(), 0) == []
+
+
+def test_the_llm_reviser_asks_for_no_probes_of_its_own() -> None:
+    src = sources()
+    assert LLMReviser(ScriptedLLM([])).test_probes(findings(), src, 3) == []
+    assert not src.used

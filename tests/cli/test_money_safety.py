@@ -16,8 +16,7 @@ import pytest
 from agent.backends import llm_config
 from agent.cli.main import _settings_from, build_parser, main
 from agent.params import refine_params
-from agent.refine_job import estimator_for
-from agent.spending import dollars, estimate_cost, price_of
+from agent.spending import dollars, estimate_cost, estimator_for, price_of
 from bench.support.brain import brain_behaviour
 from bench.support.chat_server import ChatServer, Respond
 from bench.support.faults import sweep_args

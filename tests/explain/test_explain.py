@@ -9,16 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.backends import Backend
+from agent.backends import Backend, Roles
 from agent.explain_job import explain_neuron
 from tests.support.planted import plant_token_neuron
 from tests.support.records import make_manifest
 from tools.builtin.explainer import BuiltinExplainer
 from tools.builtin.grammar import parse
+from tools.builtin.reviser import BuiltinReviser
 from tools.builtin.simulator import BuiltinSimulator
 from tools.builtin.vocab import VocabIndex
 from tools.formats.openai import ActivationRecord
-from tools.llm.ledger import UsageLedger
 from tools.records.builder import build_layer_records
 from tools.records.neuron_data import NeuronData
 from tools.records.splits import Split, split_indices
@@ -54,8 +54,7 @@ def test_the_planted_neuron_really_fires_on_its_token(planted: tuple[BridgeSubje
 
 async def test_builtin_explainer_recovers_the_planted_token(planted: tuple[BridgeSubject, RecordStore]) -> None:
     subject, store = planted
-    vocab = VocabIndex.from_subject(subject)
-    backend = Backend("builtin", BuiltinExplainer(vocab), BuiltinSimulator(vocab), UsageLedger())
+    backend = Backend(name="builtin", subject=subject, max_words=30, simulator_method="builtin")
     data = NeuronData(0, PLANTED, store.read(0, PLANTED))
     outcome = await explain_neuron(data, backend, n=5)
     assert outcome.status == "ok" and outcome.explanation is not None
@@ -99,8 +98,8 @@ async def test_heldout_split_is_never_used_before_the_final_score(planted: tuple
     vocab = VocabIndex.from_subject(subject)
     spy = SpySimulator(BuiltinSimulator(vocab), data)
     explainer = SpyExplainer(vocab)
-    backend = Backend("builtin", explainer, spy, UsageLedger())
-    await explain_neuron(data, backend, n=4)
+    backend = Backend(name="builtin", subject=subject, max_words=30, simulator_method="builtin")
+    await explain_neuron(data, backend, n=4, roles=Roles(explainer, spy, BuiltinReviser(vocab), None))
 
     top, rand = record.most_positive_activation_records, record.random_sample
     train = split_indices(Split.TRAIN, len(top), len(rand))

@@ -126,9 +126,7 @@ def test_model_alias_is_the_file_name_without_gguf() -> None:
 async def test_two_ggufs_named_alike_up_to_the_first_dot_never_share_journal_answers(tmp_path: Path) -> None:
     """qwen2.5-coder-1.5b-instruct and qwen2.5-7b-instruct were both "qwen2": the journal, keyed by
     model and endpoint ("local" for every local server), would have answered one with the other's calls."""
-    from types import SimpleNamespace
-
-    from agent.refine_job import call_identity
+    from agent.backends import Backend
     from tools.llm.fake import ScriptedLLM
     from tools.llm.journal import CallJournal, JournaledLLM
     from tools.llm.protocol import LLMResponse, Usage
@@ -140,9 +138,10 @@ async def test_two_ggufs_named_alike_up_to_the_first_dot_never_share_journal_ans
     answers = []
     for gguf in (small, large, small):
         config = ls.local_llm_config("http://127.0.0.1:1/v1", ls.model_alias(gguf))
-        env = SimpleNamespace(models={"simulator": config.simulator_model}, endpoint="local", simulator_method="chat-logprob")
+        backend = Backend(name="local", subject=None, max_words=30, simulator_method="chat-logprob",  # type: ignore[arg-type]
+                          models={"simulator": config.simulator_model}, endpoint="local")
         inner = ScriptedLLM([LLMResponse(text=f"from {gguf.name}", usage=Usage(model=config.simulator_model))])
-        answers.append((await JournaledLLM(inner, journal, "1/3", call_identity(env)).complete(request)).text)  # type: ignore[arg-type]
+        answers.append((await JournaledLLM(inner, journal, "1/3", backend.identity).complete(request)).text)
     journal.close()
     # Each model pays its own call; the first one's answer is replayed to it alone.
     assert answers == ["from qwen2.5-coder-1.5b-instruct.gguf", "from qwen2.5-7b-instruct.gguf",

@@ -3,9 +3,10 @@
 A false positive (the explanation predicts the word high where the neuron stays low) or a false
 negative (the neuron responds to a word the explanation leaves out) often means the word matters
 only in a context. `best_gate` looks for the context condition that best separates the word's
-high occurrences from its low ones in the evidence; the agent then writes probes with the word in
-and out of that context (`tools.probes.generators.gate_probes`) and `confirmed` reads them, so a
-gate enters an explanation only after new text has tested it.
+high occurrences from its low ones in the evidence; `gate_probes` writes fresh texts with the word in
+and out of that context (the probe generators gate-with and gate-without: the builtin reviser asks
+the loop to run them, `BuiltinReviser.test_probes`) and `confirmed` reads them, so a gate enters an
+explanation only after new text has tested it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from tools.builtin.compose import condition_masks, mask_of, top_previous, word_v
 from tools.builtin.evidence import Evidence
 from tools.builtin.grammar import Condition, Item, render_condition, render_item
 from tools.builtin.vocab import VocabIndex
-from tools.probes.types import Counterexample
+from tools.probes.generators import PROBE_TOKENS, ProbeSources
+from tools.probes.types import Counterexample, ProbeText
 
 MIN_SIDE = 2.0
 """Occurrences needed on each side of a gate to believe the split."""
@@ -122,3 +124,52 @@ def confirmed(probe_evidence: Evidence, vocab: VocabIndex, hypothesis: GateHypot
         return False
     spread = max(hypothesis.mean_in - hypothesis.mean_out, 1e-9)
     return mean_in - mean_out > 0.5 * spread
+
+
+def _context_prefix(condition: Condition, vocab: VocabIndex, rng: np.random.Generator, row: Sequence[int]) -> list[int] | None:
+    """Token ids that put the next token in `condition`'s context (None when the vocabulary cannot)."""
+    kind = condition.kind
+    if kind in ("after", "unless_after", "mostly_after"):
+        words = [v for v in condition.values if not v.startswith("class:")]
+        classes = [v.removeprefix("class:") for v in condition.values if v.startswith("class:")]
+        if words:
+            ids = vocab.word_ids(words[int(rng.integers(len(words)))])
+            return [ids[-1]] if ids else None
+        return _class_member(vocab, classes[0], row, rng)
+    if kind == "after_class":
+        return _class_member(vocab, condition.values[0], row, rng)
+    marks = {"line_start": "\n", "sentence_start": ".", "inside_parens": " (", "inside_quotes": ' "'}
+    mark = vocab.id_of(marks[kind])
+    if mark is None:
+        return None
+    filler = [int(t) for t in row[:2]] if kind in ("inside_parens", "inside_quotes") else []
+    return [mark, *filler]
+
+
+def _class_member(vocab: VocabIndex, name: str, row: Sequence[int], rng: np.random.Generator) -> list[int] | None:
+    members = [int(t) for t in row if vocab.classes[name][int(t)]]
+    if not members:
+        pool = np.flatnonzero(vocab.classes[name])
+        if not len(pool):
+            return None
+        return [int(pool[int(rng.integers(len(pool)))])]
+    return [members[int(rng.integers(len(members)))]]
+
+
+def gate_probes(value: str, condition: Condition, src: ProbeSources, k: int, vocab: VocabIndex) -> list[ProbeText]:
+    """k fresh texts with `value` right after the gate's context, and k with it after ordinary text."""
+    ids = vocab.word_ids(value)
+    if not ids:
+        return []
+    word = ids[-1]
+    label = f"{value!r} {condition.kind.replace('_', ' ')} {', '.join(condition.values)}".strip()
+    out: list[ProbeText] = []
+    for row in src.fresh_rows(k):
+        context = src.excerpts[row][:PROBE_TOKENS].tolist()
+        at = int(src.rng.integers(4, max(5, len(context) - 4)))
+        prefix = _context_prefix(condition, vocab, src.rng, context)
+        if prefix is None:
+            return []
+        out.append(src.probe("gate-with", context[:at] + prefix + [word] + context[at:], f"gate {label}: in context, excerpt {row}"))
+        out.append(src.probe("gate-without", context[:at] + [word] + context[at:], f"gate {label}: out of context, excerpt {row}"))
+    return out

@@ -26,13 +26,14 @@ import numpy as np
 
 from tools.builtin.compose import Composer, Feature, composer_candidates, word_value
 from tools.builtin.evidence import Evidence, EvidenceText, mixture_weights
-from tools.builtin.gates import best_gate, confirmed, word_mask
+from tools.builtin.gates import best_gate, confirmed, gate_probes, hypotheses_for, word_mask
 from tools.builtin.grammar import Clause, Explanation, Item, parse, render
 from tools.builtin.vocab import VocabIndex
 from tools.explainers.base import DEFAULT_MAX_WORDS, word_count
 from tools.formats.openai import ActivationRecord
-from tools.probes.types import Counterexample, ProbeResult
-from tools.revisers.base import Revision, RevisionContext
+from tools.probes.generators import ProbeSources
+from tools.probes.types import Counterexample, ProbeResult, ProbeText
+from tools.revisers.base import ProbeFindings, Revision, RevisionContext
 
 GATE_GENERATORS = ("gate-with", "gate-without")
 RANDOM_GENERATORS = ("corpus-fresh",)
@@ -189,6 +190,17 @@ class BuiltinReviser:
     def __init__(self, vocab: VocabIndex, max_words: int = DEFAULT_MAX_WORDS) -> None:
         self.vocab = vocab
         self.max_words = max_words
+
+    def test_probes(self, findings: ProbeFindings, sources: ProbeSources, k: int) -> list[ProbeText]:
+        """Gate probes: for the words the round's counterexamples got most wrong, the context gate the evidence
+        suggests (`hypotheses_for`), tested on fresh text with the word in that context and out of it, so
+        that `edits` adopts a gate only once its own probes confirm it."""
+        if k <= 0:
+            return []
+        evidence = Evidence.from_texts(evidence_texts(findings.train, findings.evidence, findings.probes, findings.mixture,
+                                                      findings.top_threshold), self.vocab)
+        return [text for gate in hypotheses_for(findings.counterexamples, evidence, self.vocab)
+                for text in gate_probes(gate.value, gate.condition, sources, k, self.vocab)]
 
     def _level(self, evidence: Evidence, value: str, top: float) -> float:
         """The 0-10 strength a word's mean response earns next to the explanation's strongest."""

@@ -22,9 +22,9 @@ import numpy as np
 from tools.builtin.context import TextStructure, text_structure
 from tools.builtin.grammar import Clause, Condition, Explanation, Item, Position, parse
 from tools.builtin.vocab import LIKE_FLOOR, LIKE_FULL, VocabIndex
-from tools.simulators.base import RecordSimulation
+from tools.simulators.base import LEXICAL_METHOD, RecordSimulation
 
-METHOD = "builtin-lexical"
+METHOD = LEXICAL_METHOD
 LOOSE_MATCH = 0.7
 SIMILARITY_FLOOR = 0.35
 SIMILARITY_SCALE = 0.5

@@ -8,9 +8,8 @@
     because they contain a named token;
 (d) subject-continuation: the subject's own continuations of top-record prefixes that end on the
     peak token (prefixes here; the sampling runs through the subject service);
-(e) gate-with / gate-without: a word the explanation gets wrong, inserted into fresh text in the
-    context a proposed gate names and out of it, so the gate is tested before it is adopted.
-Every generator is seeded; none ever reads an excluded (held-out or already used) excerpt.
+Every generator is seeded; none ever reads an excluded (held-out or already used) excerpt. The
+builtin reviser draws its own gate probes from the same sources (`tools.builtin.gates.gate_probes`).
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tools.builtin.grammar import Condition, parse
+from tools.builtin.grammar import parse
 from tools.builtin.vocab import VocabIndex
 from tools.formats.openai import ActivationRecord
 from tools.probes.types import Generator, ProbeText
@@ -28,6 +27,21 @@ from tools.subject.base import SubjectModel
 
 PROBE_TOKENS = 40
 NAMED_LIMIT = 16
+
+
+@dataclass(frozen=True)
+class ProbeMaterial:
+    """What the generators that need no LLM draw from, for every round of a neuron: the subject, the
+    corpus, and the vocabulary tables that find the tokens an explanation names (without them, the
+    generators that need named tokens write nothing)."""
+
+    subject: SubjectModel
+    excerpts: np.ndarray
+    vocab: VocabIndex | None = None
+
+    def sources(self, excluded: set[int], rng: np.random.Generator) -> ProbeSources:
+        """One round's sources: never `excluded`, drawn with `rng`."""
+        return ProbeSources(subject=self.subject, excerpts=self.excerpts, excluded=excluded, rng=rng, vocab=self.vocab)
 
 
 @dataclass
@@ -162,55 +176,4 @@ def continuation_prompts(
         peak = int(np.argmax(record.activations))
         prefix = ids[max(0, peak - 15) : peak + 1]
         out.append((prefix, int(src.rng.integers(2**31)), f"train record {number} continued by the subject"))
-    return out
-
-
-def _context_prefix(condition: Condition, vocab: VocabIndex, rng: np.random.Generator, row: Sequence[int]) -> list[int] | None:
-    """Token ids that put the next token in `condition`'s context (None when the vocabulary cannot)."""
-    kind = condition.kind
-    if kind in ("after", "unless_after", "mostly_after"):
-        words = [v for v in condition.values if not v.startswith("class:")]
-        classes = [v.removeprefix("class:") for v in condition.values if v.startswith("class:")]
-        if words:
-            ids = vocab.word_ids(words[int(rng.integers(len(words)))])
-            return [ids[-1]] if ids else None
-        return _class_member(vocab, classes[0], row, rng)
-    if kind == "after_class":
-        return _class_member(vocab, condition.values[0], row, rng)
-    marks = {"line_start": "\n", "sentence_start": ".", "inside_parens": " (", "inside_quotes": ' "'}
-    mark = vocab.id_of(marks[kind])
-    if mark is None:
-        return None
-    filler = [int(t) for t in row[:2]] if kind in ("inside_parens", "inside_quotes") else []
-    return [mark, *filler]
-
-
-def _class_member(vocab: VocabIndex, name: str, row: Sequence[int], rng: np.random.Generator) -> list[int] | None:
-    members = [int(t) for t in row if vocab.classes[name][int(t)]]
-    if not members:
-        pool = np.flatnonzero(vocab.classes[name])
-        if not len(pool):
-            return None
-        return [int(pool[int(rng.integers(len(pool)))])]
-    return [members[int(rng.integers(len(members)))]]
-
-
-def gate_probes(value: str, condition: Condition, src: ProbeSources, k: int) -> list[ProbeText]:
-    """k fresh texts with `value` right after the gate's context, and k with it after ordinary text."""
-    if src.vocab is None:
-        return []
-    ids = src.vocab.word_ids(value)
-    if not ids:
-        return []
-    word = ids[-1]
-    label = f"{value!r} {condition.kind.replace('_', ' ')} {', '.join(condition.values)}".strip()
-    out: list[ProbeText] = []
-    for row in src.fresh_rows(k):
-        context = src.excerpts[row][:PROBE_TOKENS].tolist()
-        at = int(src.rng.integers(4, max(5, len(context) - 4)))
-        prefix = _context_prefix(condition, src.vocab, src.rng, context)
-        if prefix is None:
-            return []
-        out.append(src.probe("gate-with", context[:at] + prefix + [word] + context[at:], f"gate {label}: in context, excerpt {row}"))
-        out.append(src.probe("gate-without", context[:at] + [word] + context[at:], f"gate {label}: out of context, excerpt {row}"))
     return out

@@ -1,4 +1,11 @@
-"""The reviser seam and what it is given."""
+"""The reviser seam and what it is given.
+
+A reviser may want its own hypotheses tested on new text before it revises (the builtin reviser's
+context gates): after each probe round the loop hands it what the round found (`ProbeFindings`), runs
+the texts it asks for (`Reviser.test_probes`) beside the round's probes, and shows it their results
+in the next `RevisionContext`. A reviser without such hypotheses asks for none, so the loop does no
+work for it.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,8 @@ from typing import Protocol, runtime_checkable
 from pydantic import BaseModel, Field
 
 from tools.formats.openai import ActivationRecord
-from tools.probes.types import Counterexample, ProbeResult
+from tools.probes.generators import ProbeSources
+from tools.probes.types import Counterexample, ProbeResult, ProbeText
 
 
 class RevisionContext(BaseModel):
@@ -46,10 +54,27 @@ class Revision(BaseModel):
     note: str | None = Field(None, description="How it was made, e.g. 'gate \"than\" after \"more\"'.")
 
 
+class ProbeFindings(BaseModel):
+    """What a probe round found, for a reviser that tests its own hypotheses before it revises. Never
+    contains held-out records."""
+
+    counterexamples: list[Counterexample] = Field(description="This round's counterexamples.")
+    train: list[ActivationRecord]
+    evidence: list[ActivationRecord] = Field(description="Records of the evidence (calibration) split.")
+    probes: list[ProbeResult] = Field(description="Every probe run so far, this round's included, with real activations.")
+    mixture: dict[str, float] = Field(description="How many top and random records the explanation is judged on.")
+    top_threshold: float | None = Field(None, description="Smallest maximum activation among the top records (raw units).")
+
+
 @runtime_checkable
 class Reviser(Protocol):
     @property
     def name(self) -> str: ...
+
+    def test_probes(self, findings: ProbeFindings, sources: ProbeSources, k: int) -> list[ProbeText]:
+        """Texts, drawn from `sources` (about `k` per hypothesis), that test this reviser's own
+        hypotheses on new text before any revision may use them; none for a reviser that has none."""
+        ...
 
     async def revise(self, context: RevisionContext, n: int) -> list[Revision]:
         """Up to `n` distinct revised explanations (without the fixed prefix); may raise NoExplanationError."""

@@ -25,10 +25,11 @@ from tools.explainers.base import DEFAULT_MAX_WORDS
 from tools.explainers.sampling import ExplanationSampler, OnDiscarded
 from tools.formats.openai import ActivationRecord
 from tools.llm.protocol import LLM
-from tools.probes.types import Counterexample
+from tools.probes.generators import ProbeSources
+from tools.probes.types import Counterexample, ProbeText
 from tools.prompt_window import peak_index, peak_window, window_note
 from tools.prompting import escape_token, token_value_lines
-from tools.revisers.base import Revision, RevisionContext
+from tools.revisers.base import ProbeFindings, Revision, RevisionContext
 from tools.revisers.ranking import SHOWN_RECORDS
 from tools.science.normalize import normalize_record
 
@@ -153,6 +154,10 @@ class LLMReviser(ExplanationSampler):
     def __init__(self, llm: LLM, temperature: float = 0.7, max_words: int = DEFAULT_MAX_WORDS,
                  on_discarded: OnDiscarded | None = None) -> None:
         super().__init__("reviser", llm, temperature, max_words, on_discarded)
+
+    def test_probes(self, findings: ProbeFindings, sources: ProbeSources, k: int) -> list[ProbeText]:
+        """None: the LLM reads the round's probes and counterexamples as they are."""
+        return []
 
     async def revise(self, context: RevisionContext, n: int) -> list[Revision]:
         """Up to `n` distinct revisions from `n` concurrent samples (distinct seeds); never the current explanation

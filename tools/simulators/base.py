@@ -24,6 +24,14 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 Records = Sequence[Sequence[str]]
 
+LEXICAL_METHOD = "builtin-lexical"
+"""The method of the builtin simulator (tools/builtin/simulator.py), which reads an explanation without an LLM."""
+
+
+def is_free(method: str) -> bool:
+    """Whether simulating with `method` calls no LLM, so a loop can afford to simulate many more records."""
+    return method == LEXICAL_METHOD
+
 
 class RecordSimulation(BaseModel):
     """One record's simulation (0-10 scale) or the reason it failed."""
