@@ -27,8 +27,8 @@ from tools.llm.budget import Budget, BudgetedLLM, BudgetExhausted, BudgetLimits,
 from tools.llm.config import LLMConfig
 from tools.llm.journal import CallJournal
 from tools.llm.ledger import UsageLedger
-from tools.llm.preflight import JOURNAL_SCOPE, preflight
-from tools.llm.protocol import LLM, LLMResponse, Purpose
+from tools.llm.preflight import AUTO_ORDER, JOURNAL_SCOPE, preflight
+from tools.llm.protocol import LLM, LLMResponse, PromptScoreResponse, Purpose
 from tools.probes.pool import CorpusPool
 from tools.simulators.select import LLMSimulatorMethod
 from tools.subject.base import OutputReader, SubjectModel
@@ -82,25 +82,43 @@ def _endpoint_name(backend: str, config: LLMConfig | None, llm: LLM | None) -> s
     return config.endpoint_host if config is not None else None
 
 
-async def _preflight(env: RefineEnvironment, llm: LLM, budget: Budget, estimator: Estimator, host: str) -> None:
-    """Check the endpoint before the first neuron pays (tools/llm/preflight.py); resolve `--simulator auto`.
+async def _preflight(env: RefineEnvironment, llm: LLM, budget: Budget, estimator: Estimator, host: str,
+                     pinned: str | None) -> None:
+    """Check the endpoint before the first neuron pays (tools/llm/preflight.py); resolve `--simulator auto`
+    (to `pinned`, the run's earlier choice, when there is one) and keep the choice in config.json.
     Its calls are paid from the command's budget like any other; its answers are journaled under their
     own scope, never replayed, so the ledger counts what they cost. A budget too small for it is too
     small for any neuron's call: the command goes on unchecked and stops at the same budget."""
 
-    def record(purpose: Purpose, response: LLMResponse) -> None:
-        env.journal.put(f"{JOURNAL_SCOPE}/{uuid.uuid4().hex}", JOURNAL_SCOPE, "chat", purpose, response.model_dump_json())
+    def record(purpose: Purpose, response: LLMResponse | PromptScoreResponse) -> None:
+        kind = "prompt" if isinstance(response, PromptScoreResponse) else "chat"
+        env.journal.put(f"{JOURNAL_SCOPE}/{uuid.uuid4().hex}", JOURNAL_SCOPE, kind, purpose, response.model_dump_json())
 
     try:
         found = await preflight(BudgetedLLM(llm, budget, estimator), env.simulator_method, env.models, host,
-                                env.prompt_logprobs, record)
+                                env.prompt_logprobs, record, pinned)
     except BudgetExhausted as stop:
         log.warning("preflight_skipped", reason=str(stop))
+        if pinned in AUTO_ORDER:
+            env.simulator_method = pinned
         return
+    if env.simulator_method == "auto":
+        env.run.save_config((env.run.saved_config() or {}) | {"simulator": found.method})
     env.simulator_method = cast(LLMSimulatorMethod | Literal["builtin"], found.method)
-    log.info("preflight", simulator=found.method, calls=found.calls, ten_is_one_token=found.ten_is_one_token)
+    log.info("preflight", simulator=found.method, calls=found.calls, ten_is_one_token=found.ten_is_one_token,
+             reads_values=found.reads_values, tried=[f"{r.method}: {r.found}" for r in found.readings])
+    model = env.models["simulator"]
+    if found.switched:
+        first = found.readings[0]
+        log.warning("simulator_switched", simulator=found.method, model=model,
+                    note=f"--simulator auto took {found.method}: {first.method} did not read its own values on a test "
+                         f"record ({first.found})")
+    elif found.reads_values is False:
+        log.warning("simulator_not_reading", simulator=found.method, model=model, found=found.readings[-1].found,
+                    note='on a test record whose explanation names one word, the simulator did not put that word clearly '
+                         'above the others: its scores may mean little; try another --simulator or --llm-simulator-model')
     if found.ten_is_one_token is False:
-        log.warning("ten_split_into_digits", model=env.models["simulator"],
+        log.warning("ten_split_into_digits", model=model,
                     note='the simulator model writes "10" as two tokens: chat-logprob and the local server read both, '
                          'prompt-logprob on another server reads the first digit only (10 as 1, a lower bound)')
 
@@ -120,7 +138,10 @@ async def _environment(
     config_doc: dict[str, Any] = {"settings": settings.public_dump(), "backend": backend, "params": params.model_dump(),
                                   "endpoint": _endpoint_name(backend, config, llm)}
     # Before any work, and before config.json is written: a resume must be the same experiment.
-    check_resume(run.name, run.saved_config(), config_doc)
+    saved = run.saved_config()
+    check_resume(run.name, saved, config_doc)
+    # What `--simulator auto` resolved to in an earlier command of this run: kept, so the run is one experiment.
+    pinned = (saved or {}).get("simulator") if settings.simulator == "auto" else None
     records = open_records(settings, subject)
     ledger = ledger or UsageLedger()
     async with AsyncExitStack() as stack:
@@ -130,7 +151,7 @@ async def _environment(
             stack.callback(child.close)
         for layer in sorted({layer for layer, _ in neurons}):
             ensure_records(records, layer, [n for l_, n in neurons if l_ == layer], settings)
-        run.save_config(config_doc | {"records": records.manifest.model_dump()})
+        run.save_config(config_doc | {"records": records.manifest.model_dump()} | ({"simulator": pinned} if pinned else {}))
         if child is not None:
             await asyncio.to_thread(child.wait_ready)
         journal = CallJournal(run.journal)
@@ -169,7 +190,7 @@ async def _environment(
                                         "simulator_model": config.simulator_model}
             env.models = {purpose: config.model_for(purpose) for purpose in get_args(Purpose)}
             env.endpoint = _endpoint_name(backend, config, None)
-            await _preflight(env, client, budget, env.estimator, config.endpoint_host)
+            await _preflight(env, client, budget, env.estimator, config.endpoint_host, pinned)
         # What exists now (subject, records, corpus: hundreds of thousands of objects) lives as long as
         # the command: out of the collector's sight, a full collection no longer walks all of it, which
         # took about a fifth of a sweep's CPU (bench/sweep). Garbage among it is collected after the block.
