@@ -43,9 +43,9 @@ from tools.llm.budget import Budget, BudgetedLLM, BudgetExhausted, BudgetLimits,
 from tools.llm.config import LLMConfig
 from tools.llm.journal import CallJournal, JournaledLLM
 from tools.llm.ledger import UsageLedger
-from tools.llm.preflight import JOURNAL_SCOPE, preflight
+from tools.llm.preflight import AUTO_ORDER, JOURNAL_SCOPE, preflight
 from tools.llm.pricing import ModelPrice
-from tools.llm.protocol import LLM, LLMResponse, Purpose
+from tools.llm.protocol import LLM, LLMResponse, PromptScoreResponse, Purpose
 from tools.probes.llm_prober import LLMProber
 from tools.probes.types import Prober
 from tools.revisers.base import Reviser
@@ -279,30 +279,47 @@ class Backend:
         roles.simulator = MemoizedSimulator(roles.simulator, identity=self.identity("simulator"))
         return NeuronBackend(roles, trace, budget, journal, budgeted, chain)
 
-    async def preflight(self, books: RunBooks, budget: Budget) -> None:
+    async def preflight(self, books: RunBooks, budget: Budget, pinned: str | None = None) -> str | None:
         """Check the configured endpoint before the first neuron pays (tools/llm/preflight.py); resolve
-        `--simulator auto`. Its calls are paid from the command's `budget` like any other; its answers are
-        journaled under their own scope, never replayed, so the ledger counts what they cost. A budget too
-        small for it is too small for any neuron's call: the command goes on unchecked and stops at the
-        same budget. Nothing to check without an endpoint of our own (builtin, an injected LLM)."""
+        `--simulator auto` (to `pinned`, the run's earlier choice, when there is one) and return the method
+        the simulator will use (None: nothing was checked). Its calls are paid from the command's `budget`
+        like any other; its answers are journaled under their own scope, never replayed, so the ledger counts
+        what they cost. A budget too small for it is too small for any neuron's call: the command goes on
+        unchecked and stops at the same budget. Nothing to check without an endpoint of our own (builtin, an
+        injected LLM)."""
         if self.llm is None or self.host is None:
-            return
+            return None
 
-        def record(purpose: Purpose, response: LLMResponse) -> None:
-            books.journal.put(f"{JOURNAL_SCOPE}/{uuid.uuid4().hex}", JOURNAL_SCOPE, "chat", purpose, response.model_dump_json())
+        def record(purpose: Purpose, response: LLMResponse | PromptScoreResponse) -> None:
+            kind = "prompt" if isinstance(response, PromptScoreResponse) else "chat"
+            books.journal.put(f"{JOURNAL_SCOPE}/{uuid.uuid4().hex}", JOURNAL_SCOPE, kind, purpose, response.model_dump_json())
 
         try:
             found = await preflight(BudgetedLLM(self.llm, budget, self.estimator or _free), self.simulator_method,
-                                    self.models, self.host, self.prompt_logprobs, record)
+                                    self.models, self.host, self.prompt_logprobs, record, pinned)
         except BudgetExhausted as stop:
             log.warning("preflight_skipped", reason=str(stop))
-            return
+            if pinned in AUTO_ORDER:
+                self.simulator_method = cast(SimulatorMethod, pinned)
+            return None
         self.simulator_method = cast(SimulatorMethod, found.method)
-        log.info("preflight", simulator=found.method, calls=found.calls, ten_is_one_token=found.ten_is_one_token)
+        log.info("preflight", simulator=found.method, calls=found.calls, ten_is_one_token=found.ten_is_one_token,
+                 reads_values=found.reads_values, tried=[f"{r.method}: {r.found}" for r in found.readings])
+        model = self.models["simulator"]
+        if found.switched:
+            first = found.readings[0]
+            log.warning("simulator_switched", simulator=found.method, model=model,
+                        note=f"--simulator auto took {found.method}: {first.method} did not read its own values on a test "
+                             f"record ({first.found})")
+        elif found.reads_values is False:
+            log.warning("simulator_not_reading", simulator=found.method, model=model, found=found.readings[-1].found,
+                        note='on a test record whose explanation names one word, the simulator did not put that word clearly '
+                             'above the others: its scores may mean little; try another --simulator or --llm-simulator-model')
         if found.ten_is_one_token is False:
-            log.warning("ten_split_into_digits", model=self.models["simulator"],
+            log.warning("ten_split_into_digits", model=model,
                         note='the simulator model writes "10" as two tokens: chat-logprob and the local server read both, '
                              'prompt-logprob on another server reads the first digit only (10 as 1, a lower bound)')
+        return found.method
 
 
 @asynccontextmanager

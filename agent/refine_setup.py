@@ -84,7 +84,10 @@ async def _environment(
     config_doc: dict[str, Any] = {"settings": settings.public_dump(), "backend": backend, "params": params.model_dump(),
                                   "endpoint": endpoint_name(backend, config, llm)}
     # Before any work, and before config.json is written: a resume must be the same experiment.
-    check_resume(run.name, run.saved_config(), config_doc)
+    saved = run.saved_config()
+    check_resume(run.name, saved, config_doc)
+    # What `--simulator auto` resolved to in an earlier command of this run: kept, so the run is one experiment.
+    pinned = (saved or {}).get("simulator") if settings.simulator == "auto" else None
     records = open_records(settings, subject)
     ledger = ledger or UsageLedger()
     async with AsyncExitStack() as stack:
@@ -94,7 +97,7 @@ async def _environment(
             stack.callback(child.close)
         for layer in sorted({layer for layer, _ in neurons}):
             ensure_records(records, layer, [n for l_, n in neurons if l_ == layer], settings)
-        run.save_config(config_doc | {"records": records.manifest.model_dump()})
+        run.save_config(config_doc | {"records": records.manifest.model_dump()} | ({"simulator": pinned} if pinned else {}))
         if child is not None:
             await asyncio.to_thread(child.wait_ready)
         journal = CallJournal(run.journal)
@@ -119,7 +122,9 @@ async def _environment(
         whole = records.all_excerpts if records.all_excerpts is not None else records.excerpts
         env.pool = CorpusPool.for_neurons(run.root / "pool", env.service, whole, params.pool_size, settings.seed, neurons,
                                           first_fresh=len(records.excerpts))
-        await opened.preflight(books, budget)
+        found = await opened.preflight(books, budget, pinned)
+        if found is not None and settings.simulator == "auto":
+            run.save_config((run.saved_config() or {}) | {"simulator": found})
         # What exists now (subject, records, corpus: hundreds of thousands of objects) lives as long as
         # the command: out of the collector's sight, a full collection no longer walks all of it, again
         # and again through a sweep (bench/sweep). Garbage among it is collected after the block.

@@ -2,17 +2,20 @@
 
 This is the mock at the true edge (the LLM's answers): the explainer gets a fixed explanation; the
 chat-logprob simulator gets a faithful re-emission of every record with value 10 on tokens named
-(quoted) in the explanation and 0 elsewhere, with logprobs; the reviser gets `revised` if given,
-else the current explanation with every offending token of its false-negative counterexamples added
-as a quoted literal (`... or " class"`), and an `Answers:` line naming those counterexamples; the
-prober gets a fenced JSON object of two fixed texts per kind built around the explanation's first
-quoted token; the detection and fuzzing judge gets a JSON list with 1 for each text that holds a named
-token (detection) or whose marked tokens are all named (fuzzing), 0 elsewhere. It serves the loopback HTTP server
-(`brain_behaviour`) and the in-process `ScriptedLLM` (`brain_response`) alike.
+(quoted) in the explanation and 0 elsewhere, with logprobs and as many alternatives per value as a
+real server gives (the numbered variant: the same values by line number); the reviser gets `revised`
+if given, else the current explanation with every offending token of its false-negative
+counterexamples added as a quoted literal (`... or " class"`), and an `Answers:` line naming those
+counterexamples; the prober gets a fenced JSON object of two fixed texts per kind built around the
+explanation's first quoted token; the detection and fuzzing judge gets a JSON list with 1 for each
+text that holds a named token (detection) or whose marked tokens are all named (fuzzing), 0
+elsewhere. It serves the loopback HTTP server (`brain_behaviour`) and the in-process `ScriptedLLM`
+(`brain_response`) alike.
 
 Prompts are told apart by how their system message starts: "We are studying neurons" (explain),
 "You predict how strongly" (simulate), "You revise explanations of neurons" (revise), "You write
-test texts" (probe), "You check an endpoint" (the preflight), "You check an explanation" (the judge).
+test texts" (probe), "You check an endpoint" (the explainer's preflight; the simulator's preflight
+is a simulation), "You check an explanation" (the judge).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.support.chat_server import Answer, Behaviour
-from bench.support.replies import answer, certain, record
+from bench.support.replies import Piece, answer, certain, plain, record
 from tools.llm.protocol import LLMRequest, LLMResponse, TokenLogprob, TopLogprob, Usage
 from tools.prompting import unescape_token
 
@@ -34,6 +37,18 @@ _CURRENT = re.compile(r"^Current explanation: the main thing this neuron does is
 _TEXT = re.compile(r"^Text \d+: (.*)$", re.MULTILINE)
 _MARKED = re.compile(r"\[\[(.*?)\]\]")
 _FALSE_NEGATIVE = re.compile(r"^Counterexample (\d+) \(false negative[^\n]*\n<start>\n(.*?)\n<end>", re.MULTILINE | re.DOTALL)
+
+
+_PADDING = [(text, -30.0) for text in ("ten", "zero", "one", " 10", " 0", " 1", "x", "-", " none", " high", " low", " max",
+                                       " min", " n")]
+"""Alternatives that are no value token, so that each value slot carries as many alternatives as the
+logprob simulators ask for (15), as a real server's answer does, without moving any expected value."""
+
+
+def value(number: int) -> list[Piece]:
+    """A value slot the model is sure of, with a real server's count of alternatives."""
+    [(text, logprob, top)] = certain(number)
+    return [(text, logprob, [*top, *_PADDING])]
 
 
 def named_tokens(explanation: str) -> set[str]:
@@ -47,7 +62,7 @@ def simulate_answer(user_text: str) -> Answer:
     for number, body in _RECORD.findall(user_text.split("Explanation: " + explanation, 1)[1]):
         lines = body.split("\n")
         blocks.append(record(int(number), [
-            (unescape_token(line), certain(10 if unescape_token(line).strip().lower() in names else 0)) for line in lines
+            (unescape_token(line), value(10 if unescape_token(line).strip().lower() in names else 0)) for line in lines
         ]))
     return answer(*blocks)
 
@@ -64,6 +79,21 @@ def judge_answer(user_text: str) -> str:
         else:
             said.append(int(any(w.lower() in names for w in re.findall(r"\w+", text))))
     return json.dumps(said)
+
+
+def simulate_numbered_answer(user_text: str) -> Answer:
+    """chat-logprob-numbered: `N<TAB>value` lines, 10 on the named tokens."""
+    explanation = _EXPLANATION.findall(user_text)[-1]
+    names = named_tokens(explanation)
+    blocks = []
+    for number, body in _RECORD.findall(user_text.split("Explanation: " + explanation, 1)[1]):
+        pieces = [plain(f"<record {number}>"), plain("\n")]
+        for line in body.split("\n"):
+            index, token = line.split("\t", 1)
+            pieces += [plain(index), plain("\t"), *value(10 if unescape_token(token).strip().lower() in names else 0),
+                       plain("\n")]
+        blocks.append([*pieces, plain(f"</record {number}>")])
+    return answer(*blocks)
 
 
 def revise_answer(user_text: str) -> str:
@@ -103,7 +133,7 @@ def respond(messages: list[dict[str, str]], explanation: str, revised: str | Non
     if system.startswith("We are studying neurons"):
         return Answer(content=explanation, completion_tokens=8)
     if system.startswith("You predict how strongly"):
-        return simulate_answer(last_user)
+        return simulate_numbered_answer(last_user) if "Do not copy the tokens" in system else simulate_answer(last_user)
     if system.startswith("You revise explanations of neurons"):
         return Answer(content=revised if revised is not None else revise_answer(last_user), completion_tokens=12)
     if system.startswith("You write test texts"):

@@ -30,11 +30,11 @@ from bench.support.brain import brain_behaviour
 from bench.support.chat_server import Answer, Behaviour, Malformed, Reset, Slow, Status, Truncated
 from graphs.trace import ModelCalled, read_trace
 from tools.llm.journal import CallJournal
-from tools.llm.preflight import JOURNAL_SCOPE
+from tools.llm.preflight import JOURNAL_SCOPE, READING_EXPLANATION
 
 CallKind = Literal["explain", "simulate", "revise", "probe", "preflight"]
 NEURON_CALLS: frozenset[CallKind] = frozenset({"explain", "simulate", "revise", "probe"})
-"""The calls of the neurons' work; the preflight's call is each command's own (a rerun pays it again)."""
+"""The calls of the neurons' work; the preflight's calls are each command's own (a rerun pays them again)."""
 
 TransportFault = Literal["429-retry-after", "429", "500", "reset", "hang", "truncated", "non-json"]
 """Failed attempts: the client must retry them, a bounded number of times. None of them is paid."""
@@ -60,10 +60,12 @@ HANG_S = 600.0
 
 
 def call_kind(body: Any) -> CallKind:
+    """Which call a request body is; the simulator's preflight is a simulation of the reading record."""
     system = body["messages"][0]["content"]
     for prefix, kind in _SYSTEM_PREFIXES.items():
         if system.startswith(prefix):
-            return kind
+            reading = kind == "simulate" and f"Explanation: {READING_EXPLANATION}\n" in body["messages"][-1]["content"]
+            return "preflight" if reading else kind
     raise AssertionError(f"unknown prompt: {system[:80]!r}")
 
 

@@ -13,7 +13,6 @@ from agent.sweep.select import select
 from agent.sweep.session import sweep
 from bench.support.brain import brain_behaviour
 from bench.support.chat_server import ChatServer, Respond
-from bench.support.faults import call_kind
 from tests.sweep.conftest import (
     COST,
     EXPLANATION,
@@ -25,6 +24,8 @@ from tests.sweep.conftest import (
     summary_rows,
     sweep_settings,
 )
+from tools.llm.journal import CallJournal
+from tools.llm.preflight import JOURNAL_SCOPE
 
 FIRST = [(LAYER, 1), (LAYER, 2)]
 MORE = [(LAYER, n) for n in range(1, 7)]
@@ -130,13 +131,16 @@ def test_cli_exits_3_on_a_global_budget_and_lists_unfinished(tmp_path: Path, ses
         assert cli("1-2") == 0
         capsys.readouterr()
         calls = len(server.requests)
-        # The real estimator reserves the prompt's bytes plus the output cap: far more than 200 tokens
-        # for a neuron's call. Only the preflight's short call fits, paid from the same budget.
-        assert cli("1-4", "--budget-tokens", "200") == 3
-        assert [call_kind(r.body) for r in server.requests[calls:]] == ["preflight"]
+        journal = CallJournal(tmp_path / "runs" / "cli" / "journal.sqlite")
+        assert journal.spent(JOURNAL_SCOPE) == (0.0, 14, 1), "the preflight's call is paid and counted"
+        journal.close()
+        # The real estimator reserves the prompt's bytes plus the output cap: more than 1,000 tokens for
+        # any call, the preflight's simulation too. The command stops at the budget before any call.
+        assert cli("1-4", "--budget-tokens", "1000") == 3
+        assert server.requests[calls:] == []
     report = json.loads(capsys.readouterr().out)
     assert report["budget_stop"] and report["unfinished"] == ["1/3", "1/4"]
-    assert "200-token global budget (spent 12)" in report["budget_stop"], "the preflight's tokens are counted"
+    assert "1,000-token global budget (spent 0)" in report["budget_stop"]
     assert report["totals"]["ok"] == 2 and report["totals"]["unfinished"] == 2
     rows = summary_rows(tmp_path / "runs" / "cli")
     assert [rows[(LAYER, n)]["status"] for n in (1, 2, 3, 4)] == ["ok", "ok", "unfinished", "unfinished"]
