@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -257,13 +257,15 @@ class Backend:
                      reviser=LLMReviser(chain, max_words=words, on_discarded=on_discarded), prober=LLMProber(chain))
 
     def for_neuron(self, books: RunBooks, layer: int, neuron: int, seconds_done: float = 0.0,
-                   final_reserve: tuple[float, int] = (0.0, 0), promoted: PromotedTokens | None = None) -> NeuronBackend:
+                   final_reserve: Sequence[float] = (0.0, 0, 0.0), promoted: PromotedTokens | None = None) -> NeuronBackend:
         """One neuron's roles, its trace and its budget (`seconds_done` and `final_reserve` from its
         checkpoint, on a resume). Every LLM call is reserved from the budget, answered from the run's
         journal when it was made before, and traced; the simulator remembers what it read."""
         trace = TraceWriter(trace_path(books.root, layer, neuron), layer, neuron, on_event=books.on_event)
         budget = books.neuron_budget(layer, neuron, seconds_done)
-        budget.final_reserve.usd, budget.final_reserve.tokens = final_reserve
+        usd, tokens, *seconds = final_reserve
+        budget.final_reserve.usd, budget.final_reserve.tokens = usd, int(tokens)
+        budget.final_seconds = seconds[0] if seconds else 0.0
         chain: LLM | None = None
         if self.llm is None:
             roles, journal, budgeted = self.builtin_roles(), None, None

@@ -84,7 +84,7 @@ async def refine_neuron(
     data = NeuronData(layer, neuron, env.store.read(layer, neuron), env.records_per_split)
     hint = (lambda: promoted_tokens(env.service, data)) if env.params.explain_output_hint else None
     mine = env.backend.for_neuron(env.books, layer, neuron, float(values.get("seconds", 0.0)),
-                                  values.get("final_reserve", (0.0, 0)), promoted=hint)
+                                  values.get("final_reserve", (0.0, 0, 0.0)), promoted=hint)
     roles, trace = mine.roles, mine.trace
     record = data.record
     record_excerpts = {r.excerpt_index for r in record.most_positive_activation_records + record.random_sample

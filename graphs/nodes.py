@@ -122,6 +122,7 @@ async def simulate(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[
     pending = state.get("pending", [])
     answers = state.get("pending_answers") or [[] for _ in pending]
     spent_before = (ctx.budget.spent_usd, ctx.budget.spent_tokens) if ctx.budget else (0.0, 0)
+    started = time.monotonic()
     for number, text in enumerate(pending):
         result, path = await _score_selection(ctx, text, selection, f"iter{iteration}-{number}")
         scored.append(Candidate(explanation=text, score=result.score, iteration=iteration, path=path, words=word_count(text),
@@ -132,15 +133,16 @@ async def simulate(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[
         result, path = await _score_selection(ctx, best["explanation"], selection, f"iter{iteration}-incumbent")
         update["best"] = best | {"score": result.score, "path": path, "records": selection.key}
     if iteration == 0 and ctx.budget is not None and pending and "final_reserve" not in state:
-        # Keep back what scoring two explanations on the held-out split will cost (it is about the
-        # size of the selection split), with a margin, so finalize can always run. An LLM judge reads
-        # the same texts once more for each (detection and fuzzing, 5 texts a prompt): at most about
-        # one more held-out simulation each.
+        # Keep back what scoring two explanations on the held-out split will cost in money, tokens and
+        # wall time (it is about the size of the selection split), with a margin, so finalize can always
+        # run. An LLM judge reads the same texts once more for each (detection and fuzzing, 5 texts a
+        # prompt): at most about one more held-out simulation each.
         usd = (ctx.budget.spent_usd - spent_before[0]) / len(pending)
         tokens = (ctx.budget.spent_tokens - spent_before[1]) / len(pending)
+        seconds = (time.monotonic() - started) / len(pending)
         margin = 3.5 if ctx.judge is not None else 2.5
-        reserve = (margin * usd, int(margin * tokens))
-        ctx.budget.final_reserve.usd, ctx.budget.final_reserve.tokens = reserve
+        reserve = (margin * usd, int(margin * tokens), round(margin * seconds, 3))
+        ctx.budget.final_reserve.usd, ctx.budget.final_reserve.tokens, ctx.budget.final_seconds = reserve
         update["final_reserve"] = reserve
     return update
 

@@ -74,7 +74,8 @@ class RefineState(TypedDict, total=False):
     final: dict[str, object] | None
     seconds: float
     """Active seconds spent on this neuron, across resumes (for the wall-time budget)."""
-    final_reserve: tuple[float, int]
-    """(usd, tokens) kept back from the loop for the held-out scoring."""
+    final_reserve: tuple[float, int, float]
+    """(usd, tokens, wall-time seconds) kept back from the loop for the held-out scoring (a checkpoint from
+    before the seconds were kept holds the first two)."""
     problems: list[str]
     """Reasons of LLM steps that failed (revise, probe): the neuron ends degraded."""

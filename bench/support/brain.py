@@ -135,7 +135,10 @@ def respond(messages: list[dict[str, str]], explanation: str, revised: str | Non
     if system.startswith("You predict how strongly"):
         return simulate_numbered_answer(last_user) if "Do not copy the tokens" in system else simulate_answer(last_user)
     if system.startswith("You revise explanations of neurons"):
-        return Answer(content=revised if revised is not None else revise_answer(last_user), completion_tokens=12)
+        # The first request of the conversation holds the explanation and its counterexamples; a follow-up
+        # (asked when an answer repeated the explanation) gets the same answer, as a stubborn model gives.
+        first_user = next(m["content"] for m in messages if m["role"] == "user")
+        return Answer(content=revised if revised is not None else revise_answer(first_user), completion_tokens=12)
     if system.startswith("You write test texts"):
         return Answer(content=probe_answer(last_user), completion_tokens=60)
     if system.startswith("You check an explanation"):

@@ -23,8 +23,9 @@ from tools.subject.registry import load_subject
 TRIGGER = " object"
 
 
-def brain_llm(explanation: str = 'the token " object"', revised: str | None = None, cost: float = 0.0, calls: int = 400) -> ScriptedLLM:
-    return ScriptedLLM([brain_response(explanation, revised)] * calls, cost_usd_per_call=cost)
+def brain_llm(explanation: str = 'the token " object"', revised: str | None = None, cost: float = 0.0, calls: int = 400,
+              latency_s: float = 0.0) -> ScriptedLLM:
+    return ScriptedLLM([brain_response(explanation, revised)] * calls, cost_usd_per_call=cost, latency_s=latency_s)
 
 
 async def test_builtin_loop_refines_a_planted_neuron_with_real_probes(tmp_path: Path, session_cache: Path) -> None:
@@ -108,6 +109,19 @@ async def test_each_budget_stops_the_loop_without_overshooting(tmp_path: Path, s
         assert final["refined"] is not None and final["status"] == "ok", "the final reserve must leave room for held-out scoring"
     if kind == "seconds":
         assert final["status"] == "failed" and ledger["calls"] == 0
+
+
+async def test_a_wall_time_budget_stops_the_loop_in_time_for_the_heldout_score(tmp_path: Path, session_cache: Path) -> None:
+    """A neuron's minutes were spent on the loop and none were left for the held-out score: every timed
+    neuron ended failed. The loop now stops early by the time the one-shot's scoring says the held-out
+    scoring will take."""
+    settings = tiny_settings(tmp_path, session_cache, max_iters=500, patience=500, per_neuron_minutes=0.15)
+    # Slow calls, so the 9 s run out in the loop, long before 500 rounds.
+    [final] = await refine(settings, [(1, 3)], llm=brain_llm(calls=20_000, latency_s=0.02))
+    assert final["stop"] == "budget" and final["iterations"] >= 1, final
+    assert final["status"] == "ok" and final["refined"]["heldout_score"] is not None, final
+    stop = next(e for e in read_trace(trace_path(settings.runs_dir / "t", 1, 3)) if isinstance(e, Decided) and e.decision == "budget")
+    assert "kept for the held-out score" in stop.reason
 
 
 async def test_max_iters_is_a_budget_of_rounds(tmp_path: Path, session_cache: Path) -> None:

@@ -5,7 +5,8 @@ overhead, and the output cap, at the model's price: `agent.refine_job.estimator_
 reserved; the call is refused if the reservation would cross a limit, so concurrent calls cannot
 jointly overshoot, and a spend never passes a limit. A per-neuron budget can have a parent (the sweep's global budget, possibly in another
 process): a call must fit both. `final_reserve` keeps part of a neuron's budget back for its
-held-out scoring.
+held-out scoring, and `final_seconds` part of its wall time: the loop stops that much before the
+limit, and the held-out scoring (`use_final_reserve`) is not cut by the neuron's own clock.
 
 A refusal by the neuron's own budget ends that neuron's loop (it is finalized); a refusal by the
 parent (`scope="global"`) aborts the neuron where it stands, resumable once more budget is given.
@@ -89,6 +90,8 @@ class Budget:
     reserved_usd: float = 0.0
     reserved_tokens: int = 0
     final_reserve: Reservation = field(default_factory=lambda: Reservation(0.0, 0))
+    final_seconds: float = 0.0
+    """Wall-time seconds kept back for the held-out scoring: the loop stops this long before `limits.seconds`."""
     started: float = field(default=-1.0)
 
     def __post_init__(self) -> None:
@@ -99,9 +102,14 @@ class Budget:
     def elapsed(self) -> float:
         return self.clock() - self.started
 
-    def _time_left(self) -> None:
-        if self.limits.seconds is not None and self.elapsed >= self.limits.seconds:
-            raise BudgetExhausted("seconds", f"wall-time budget of {self.limits.seconds:g} s used up", self.scope)
+    def _time_left(self, finalizing: bool = False) -> None:
+        # A neuron's held-out scoring runs on the time kept back for it: stopping it at the limit
+        # would throw away the work the limit was spent on. A parent's clock still stops it.
+        if self.limits.seconds is None or (finalizing and self.scope == "neuron"):
+            return
+        if self.elapsed >= self.limits.seconds - self.final_seconds:
+            kept = f", {self.final_seconds:.0f} s of it kept for the held-out score" if self.final_seconds else ""
+            raise BudgetExhausted("seconds", f"wall-time budget of {self.limits.seconds:g} s used up{kept}", self.scope)
 
     async def check_time(self) -> None:
         self._time_left()
@@ -119,7 +127,7 @@ class Budget:
                                             f"{self.scope} budget (spent {self.spent_tokens:,})", self.scope)
 
     async def reserve(self, usd: float, tokens: int, use_final_reserve: bool = False) -> Reservation:
-        self._time_left()
+        self._time_left(finalizing=use_final_reserve)
         self._check(usd, tokens, use_final_reserve)
         # Held before awaiting the parent: a remote parent (a Ray actor) really suspends here, and
         # concurrent calls of this neuron must not all pass the check above in the meantime.
