@@ -351,10 +351,17 @@
 
   function scorersView(s) {
     if (!s) return null;
-    return h("p", { class: "scorers" },
+    const simulated = h("p", { class: "scorers" },
       `beside r: detection ${r3(s.detection)} · fuzzing ${r3(s.fuzzing)} (balanced accuracy, chance 0.5) · random records: `
       + `F1 ${r3(s.f1)} · IoU ${r3(s.iou)} · AUPRC ${r3(s.auprc)} · r ${r3(s.random_r)} `
       + `(active: ≥ ${s.active_fraction} of the max, ${s.threshold.toPrecision(3)}; judge: ${s.judge})`);
+    const j = s.llm;
+    if (!j) return simulated;
+    const left = j.unanswered ? `; ${j.unanswered} texts unanswered (${j.unreadable[0]})` : "";
+    const cached = j.cached_calls ? `, ${j.cached_calls} from the journal` : "";
+    return [simulated, h("p", { class: "scorers llm-judge" },
+      `LLM judge ${j.model}: detection ${r3(j.detection)} · fuzzing ${r3(j.fuzzing)} on ${j.texts} texts${left} · `
+      + `${j.calls} calls${cached}, ${j.prompt_tokens + j.completion_tokens} tokens, $${j.cost_usd.toFixed(4)}`)];
   }
 
   function tokenList(values) {

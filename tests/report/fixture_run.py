@@ -34,6 +34,7 @@ from graphs.trace import (
 from tools.atomic import atomic_write_json, atomic_write_text
 from tools.evaluate import score_simulations
 from tools.formats.openai import ActivationRecord
+from tools.llm_judge import LLMJudged
 from tools.probes.runner import write_probe_batch
 from tools.probes.types import Counterexample, ProbeResult
 from tools.scorers import field_scores
@@ -143,7 +144,11 @@ def _finished_neuron(run: Path) -> None:
             writer.emit(Scored(explanation=text, split="test", method=METHOD, score=score.score, ci=score.ci,
                                n_records=score.n_records, n_failed=score.n_failed, per_record=score.per_record, path=str(path),
                                **base))
-            results[role], scores[role] = HeldoutResult.of(score, field_scores(score, 2, 2.0)), score
+            scorers = field_scores(score, 2, 2.0)
+            if role == "refined":  # as `--judge llm` leaves it
+                scorers.llm = LLMJudged(model="judge-model", detection=0.75, fuzzing=0.5, texts=3, calls=2, prompt_tokens=300,
+                                        completion_tokens=20, cost_usd=0.0001)
+            results[role], scores[role] = HeldoutResult.of(score, scorers), score
         final = Finalized(status="ok", stop="max_iters", method=METHOD, oneshot=results["oneshot"], refined=results["refined"],
                           iterations=1, probes=3, counterexamples=1, tokens=640, cost_usd=0.0001, seconds=4.2,
                           paired=PairedGain.of(scores["oneshot"], scores["refined"]), baseline=_baseline(run, 0, 1),

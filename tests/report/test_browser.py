@@ -149,6 +149,8 @@ def test_hostile_strings_stay_text_in_the_browser(browser: Any, fixture_run: Pat
             discarded = watched.page.eval_on_selector_all(".discarded", "found => found.map(p => p.textContent)")
             assert discarded == ["Discarded explainer answers (1): 1 × empty answer",
                                  f"Discarded reviser answers (3): 2 × {DISCARDED_REPEAT}; 1 × {DISCARDED_HOSTILE}"]
+            judged = watched.page.eval_on_selector_all(".llm-judge", "found => found.map(p => p.textContent)")
+            assert judged == ["LLM judge judge-model: detection 0.750 · fuzzing 0.500 on 3 texts · 2 calls, 320 tokens, $0.0001"]
             watched.page.screenshot(path=str(SCREENSHOTS / "fixture-neuron.png"), full_page=True)
         watched.close()
 
