@@ -33,6 +33,7 @@ from graphs.trace import (
     Scored,
     StepFailed,
 )
+from tools.compare import outpaced
 from tools.evaluate import ExplanationScore, score_explanation
 from tools.explainers.base import NoExplanationError, UnchangedExplanation, word_count
 from tools.formats.openai import ActivationRecord, NeuronId, NeuronSimulationResults
@@ -48,7 +49,7 @@ from tools.revisers.base import ProbeFindings, RevisionContext
 from tools.revisers.ranking import SHOWN_RECORDS, rank_by_error
 from tools.science.normalize import normalize_records
 from tools.scorers import FieldScores, field_scores, with_llm_judge
-from tools.simulators.base import gather_all
+from tools.simulators.base import gather_all, is_free
 from tools.subject.output_side import OutputSide, ablation_windows
 
 CONTINUATION_TOKENS = 16
@@ -112,7 +113,7 @@ async def propose(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[s
 
 @traced("simulate")
 async def simulate(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[str, Any]:
-    """Score the pending candidates: the one-shot ones on the selection split; revisions on the valid split alone
+    """Score the pending candidates: the one-shot ones on the selection split (raced on an LLM simulator); revisions on the valid split alone
     (the loop learns from the calibration split), enlarged with fresh pool excerpts when the simulator is free.
     The incumbent is rescored on a new set of records once, so candidates and incumbent share their records."""
     ctx = runtime.context
@@ -123,7 +124,11 @@ async def simulate(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[
     answers = state.get("pending_answers") or [[] for _ in pending]
     spent_before = (ctx.budget.spent_usd, ctx.budget.spent_tokens) if ctx.budget else (0.0, 0)
     started = time.monotonic()
+    raced = iteration == 0 and len(pending) > 2 and not is_free(ctx.simulator.method)
+    dropped = await _race(ctx, pending) if raced else set()
     for number, text in enumerate(pending):
+        if number in dropped:
+            continue
         result, path = await _score_selection(ctx, text, selection, f"iter{iteration}-{number}")
         scored.append(Candidate(explanation=text, score=result.score, iteration=iteration, path=path, words=word_count(text),
                                 records=selection.key, answers=answers[number]))
@@ -137,14 +142,35 @@ async def simulate(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[
         # wall time (it is about the size of the selection split), with a margin, so finalize can always
         # run. An LLM judge reads the same texts once more for each (detection and fuzzing, 5 texts a
         # prompt): at most about one more held-out simulation each.
-        usd = (ctx.budget.spent_usd - spent_before[0]) / len(pending)
-        tokens = (ctx.budget.spent_tokens - spent_before[1]) / len(pending)
-        seconds = (time.monotonic() - started) / len(pending)
+        # Candidates scored on the whole selection split; one dropped in the race read half of it.
+        whole = len(pending) - len(dropped) / 2
+        usd = (ctx.budget.spent_usd - spent_before[0]) / whole
+        tokens = (ctx.budget.spent_tokens - spent_before[1]) / whole
+        seconds = (time.monotonic() - started) / whole
         margin = 3.5 if ctx.judge is not None else 2.5
         reserve = (margin * usd, int(margin * tokens), round(margin * seconds, 3))
         ctx.budget.final_reserve.usd, ctx.budget.final_reserve.tokens, ctx.budget.final_seconds = reserve
         update["final_reserve"] = reserve
     return update
+
+
+async def _race(ctx: NeuronContext, pending: list[str]) -> set[int]:
+    """With a simulator that costs a call per record, the one-shot candidates are first simulated on the valid
+    split (half the selection records); those its leader beats with the adoption confidence go no further,
+    and the calibration records are simulated for the others only. Returns the numbers of the dropped."""
+    top, rand = ctx.data.judging_parts()
+    valid = SelectionSet(top + rand, None, [0] * len(top) + [1] * len(rand), "valid")
+    results = [(await _score_selection(ctx, text, valid, f"iter0-{number}-valid"))[0] for number, text in enumerate(pending)]
+    beaten = outpaced(results, ctx.params.adopt_confidence, seed=ctx.params.seed)
+    for number, verdict in beaten.items():
+        delta = None if verdict.delta is None else -verdict.delta
+        p_better = None if verdict.p_better is None else round(1.0 - verdict.p_better, 4)
+        ctx.trace.emit(CandidateJudged(
+            explanation=pending[number], words=word_count(pending[number]), score=verdict.incumbent_score, adopted=False,
+            reason=f"dropped after the valid split ({verdict.n_records} records), not simulated on the calibration split: "
+                   f"the leader there beats it ({verdict.reason})", delta=delta, p_better=p_better,
+            failed_records=results[number].n_failed, **ctx.trace.base()))
+    return set(beaten)
 
 
 async def _neuron_pool(ctx: NeuronContext) -> NeuronPool | None:

@@ -120,3 +120,19 @@ def judge(incumbent: ExplanationScore, challenger: ExplanationScore, confidence:
                                 f"(paired bootstrap over {len(view.true)} records)", delta=delta, p_better=p, **base)
     return Judgement(True, f"+{delta:.4f} with P(better) {p:.2f} >= {confidence:g} (paired bootstrap over "
                            f"{len(view.true)} records)", delta=delta, p_better=p, **base)
+
+
+def outpaced(scores: Sequence[ExplanationScore], confidence: float, seed: int = 0) -> dict[int, Judgement]:
+    """The candidates a race may stop early: those the leader (the best on these records) beats with
+    `confidence`, as it would have to beat an incumbent to replace it; each with that judgement (the
+    leader as challenger). None while the leader's own score is undefined."""
+    if len(scores) < 2:
+        return {}
+    leader = rank(scores).order[0]
+    out = {}
+    for i, score in enumerate(scores):
+        if i != leader:
+            verdict = judge(score, scores[leader], confidence, seed=seed)
+            if verdict.adopt and verdict.challenger_score is not None:
+                out[i] = verdict
+    return out

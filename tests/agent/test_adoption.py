@@ -8,7 +8,7 @@ import numpy as np
 from graphs.context import RefineParams
 from graphs.policy import decide
 from graphs.state import Candidate
-from tools.compare import judge, rank
+from tools.compare import judge, outpaced, rank
 from tools.evaluate import ExplanationScore, score_simulations
 from tools.formats.openai import ActivationRecord
 from tools.simulators.base import RecordSimulation
@@ -73,3 +73,14 @@ def test_one_shot_takes_the_best_candidate_and_fails_when_none_is_defined() -> N
     flat = score_simulations("flat", RECORDS, [RecordSimulation(method="test", tokens=r.tokens, expected=[1.0] * 16)
                                                for r in RECORDS], "valid", "test")
     assert decide(None, None, [candidate(flat, 0)], [flat], 0, 0, params).decision == "failed"
+
+
+def test_a_race_stops_only_the_candidates_the_leader_beats_beyond_noise() -> None:
+    leader = scored("leader", 0.5, seed=5)
+    rival = scored("rival", 0.5, seed=6)  # as good, up to noise
+    far = scored("far", 3.0, seed=7)
+    beaten = outpaced([rival, leader, far], 0.95)
+    assert set(beaten) == {2}, "only the far candidate is beaten beyond noise"
+    assert beaten[2].challenger_score is not None and beaten[2].incumbent_score is not None
+    assert beaten[2].challenger_score > beaten[2].incumbent_score
+    assert outpaced([leader], 0.95) == {}

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bench.support.brain import brain_response
-from graphs.trace import Decided, ModelCalled, SpanStarted, read_trace, trace_path
+from graphs.trace import CandidateJudged, Decided, ModelCalled, Scored, SpanStarted, read_trace, trace_path
 from tests.agent.conftest import refine, tiny_settings
 from tests.support.planted import plant_token_neuron
 from tools.llm.fake import ScriptedLLM
@@ -122,6 +122,36 @@ async def test_a_wall_time_budget_stops_the_loop_in_time_for_the_heldout_score(t
     assert final["status"] == "ok" and final["refined"]["heldout_score"] is not None, final
     stop = next(e for e in read_trace(trace_path(settings.runs_dir / "t", 1, 3)) if isinstance(e, Decided) and e.decision == "budget")
     assert "kept for the held-out score" in stop.reason
+
+
+async def test_one_shot_candidates_that_an_llm_simulator_shows_beaten_on_the_valid_split_go_no_further(
+        tmp_path: Path, session_cache: Path) -> None:
+    """Every simulated record is a call: a candidate the leader beats on the valid split (half the selection
+    records) with the adoption confidence is not simulated on the calibration split too."""
+    right, wrong = 'the token " object"', ['the token " zzqq"', 'the token " qqzz"']
+    settings = tiny_settings(tmp_path, session_cache, n_explanations=3, max_iters=1)
+    llm = ScriptedLLM([right, *wrong] + [brain_response(right)] * 400)
+    [final] = await refine(settings, [(1, 3)], llm=llm)
+    assert final["oneshot"]["explanation"] == right
+    events = read_trace(trace_path(settings.runs_dir / "t", 1, 3))
+    one_shot = [e for e in events if isinstance(e, Scored) and e.iteration == 0]
+    valid = NeuronData(1, 3, RecordStore(settings.records).read(1, 3), settings.records_per_split).judging_parts()
+    n_valid = sum(len(part) for part in valid)
+    for text in wrong:
+        assert [e.n_records for e in one_shot if e.explanation == text] == [n_valid], "simulated on the valid split only"
+        [dropped] = [e for e in events if isinstance(e, CandidateJudged) and e.explanation == text]
+        assert not dropped.adopted and dropped.reason.startswith("dropped after the valid split")
+    assert [e.n_records for e in one_shot if e.explanation == right] == [n_valid, 2 * n_valid]
+
+
+async def test_the_free_builtin_simulator_scores_every_one_shot_candidate_on_the_whole_selection(
+        tmp_path: Path, session_cache: Path) -> None:
+    settings = tiny_settings(tmp_path, session_cache, backend="builtin", max_iters=0)
+    await refine(settings, [(1, 3)])
+    events = read_trace(trace_path(settings.runs_dir / "t", 1, 3))
+    assert not [e for e in events if isinstance(e, CandidateJudged) and e.reason.startswith("dropped")]
+    one_shot = [e for e in events if isinstance(e, Scored) and e.iteration == 0 and e.split == "valid"]
+    assert len(one_shot) >= 2 and len({e.n_records for e in one_shot}) == 1
 
 
 async def test_max_iters_is_a_budget_of_rounds(tmp_path: Path, session_cache: Path) -> None:
