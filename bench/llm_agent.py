@@ -15,6 +15,11 @@ the LLM calls per role, tokens, seconds, and each adopted revision with the coun
 answered. Headline: planted, LLM refined − LLM one-shot (LLM simulator) with a paired 95% CI;
 real, the share of neurons where LLM refined ≥ LLM one-shot.
 
+`--with-builtin-judge` adds a third pass: the same LLM explains, probes and revises while the free
+builtin simulator judges the loop (the one-shot choice and each adoption). It asks whether the loop
+improves what the LLM writes once its judge can tell explanations apart, which the small LLM's own
+simulator could not.
+
 Resumable: the agent's runs live in RUNS_DIR/bench/work/NAME/ (not wiped), each finished neuron's
 row is kept there, and a rerun of the same command goes on where it stopped. `--limit N` stops
 after N new neurons, so a long measurement can be taken in parts; the results file says which
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 import time
@@ -53,6 +59,8 @@ from tools.subject.base import SubjectModel
 RULES = "colours,after-I,new-york,numbers,inside-parens,punctuation-graded,money,more-than"
 """At least one rule of each kind: token set, class, previous token, phrase, structure, graded."""
 ARMS = ("llm_oneshot", "llm_refined", "builtin_refined", "truth")
+JUDGED_ARMS = ("judged_oneshot", "judged_refined")
+"""`--with-builtin-judge`: the same LLM writes, probes and revises while the builtin simulator judges the loop."""
 SIMULATORS = ("llm", "builtin")
 SMOLLM2 = {"layers": 30, "d_mlp": 1536}
 
@@ -98,13 +106,23 @@ async def score(text: str | None, heldout: list[ActivationRecord], simulator: Si
     return (await score_explanation(text, heldout, simulator, "test", with_ci=False, seed=seed)).score
 
 
-async def run_neuron(args: argparse.Namespace, item: Neuron, llm_env: RefineEnvironment, builtin_env: RefineEnvironment) -> dict[str, Any]:
+async def run_neuron(args: argparse.Namespace, item: Neuron, llm_env: RefineEnvironment, builtin_env: RefineEnvironment,
+                     judged_env: RefineEnvironment | None = None) -> dict[str, Any]:
     started = time.monotonic()
     llm_final = await refine_neuron(llm_env, item.layer, item.neuron)
     llm_seconds = time.monotonic() - started
     started = time.monotonic()
     builtin_final = await refine_neuron(builtin_env, item.layer, item.neuron)
     builtin_seconds = time.monotonic() - started
+    judged: dict[str, Any] | None = None
+    if judged_env is not None:
+        started = time.monotonic()
+        judged_final = await refine_neuron(judged_env, item.layer, item.neuron)
+        judged_adopted, judged_calls = adopted_revisions(judged_env, item.layer, item.neuron)
+        judged = {"status": judged_final["status"], "stop": judged_final["stop"], "iterations": judged_final["iterations"],
+                  "seconds": round(time.monotonic() - started, 1), "calls": judged_calls, "adopted": judged_adopted,
+                  "oneshot": (judged_final.get("oneshot") or {}).get("explanation"),
+                  "refined": (judged_final.get("refined") or {}).get("explanation")}
     heldout = NeuronData(item.layer, item.neuron, llm_env.store.read(item.layer, item.neuron), llm_env.records_per_split).final_heldout()
     texts = {
         "llm_oneshot": (llm_final.get("oneshot") or {}).get("explanation"),
@@ -112,6 +130,8 @@ async def run_neuron(args: argparse.Namespace, item: Neuron, llm_env: RefineEnvi
         "builtin_refined": (builtin_final.get("refined") or {}).get("explanation"),
         "truth": item.rule.description if item.rule is not None else None,
     }
+    if judged is not None:
+        texts |= {"judged_oneshot": judged.pop("oneshot"), "judged_refined": judged.pop("refined")}
     simulators: dict[str, Simulator] = {"llm": llm_env.backend.simulator("prompt-logprob"),
                                         "builtin": builtin_env.backend.simulator("builtin")}
     scores: dict[str, dict[str, float | None]] = {}
@@ -129,7 +149,7 @@ async def run_neuron(args: argparse.Namespace, item: Neuron, llm_env: RefineEnvi
                 "calls": calls, "adopted": adopted},
         "builtin": {"status": builtin_final["status"], "iterations": builtin_final["iterations"],
                     "seconds": round(builtin_seconds, 1)},
-    }
+    } | ({"judged": judged} if judged is not None else {})
 
 
 async def run_part(args: argparse.Namespace, part: str, items: list[Neuron], subject: SubjectModel | None,
@@ -145,12 +165,17 @@ async def run_part(args: argparse.Namespace, part: str, items: list[Neuron], sub
     neurons = [(i.layer, i.neuron) for i in items]
     llm_settings = settings_for(args, "llm", work / "llm", records, **fixed)
     builtin_settings = settings_for(args, "builtin", work / "builtin", records, **fixed)
-    async with open_refine_environment(llm_settings, neurons, subject=subject) as llm_env, \
-            open_refine_environment(builtin_settings, neurons, subject=subject) as builtin_env:
+    async with contextlib.AsyncExitStack() as stack:
+        llm_env = await stack.enter_async_context(open_refine_environment(llm_settings, neurons, subject=subject))
+        builtin_env = await stack.enter_async_context(open_refine_environment(builtin_settings, neurons, subject=subject))
+        judged_env = None
+        if args.with_builtin_judge:
+            judged_settings = settings_for(args, "llm", work / "llm-judged", records, simulator="builtin", **fixed)
+            judged_env = await stack.enter_async_context(open_refine_environment(judged_settings, neurons, subject=subject))
         for item in todo:
             if budget[0] <= 0:
                 return
-            row = await run_neuron(args, item, llm_env, builtin_env)
+            row = await run_neuron(args, item, llm_env, builtin_env, judged_env)
             atomic_write_json(rows_dir / f"{item.key}.json", row)
             budget[0] -= 1
             s = row["scores"]
@@ -160,13 +185,23 @@ async def run_part(args: argparse.Namespace, part: str, items: list[Neuron], sub
 
 
 def summary(rows: list[dict[str, Any]], seed: int) -> dict[str, Any]:
+    judged = [r for r in rows if "judged" in r]
+    arms = ARMS + (JUDGED_ARMS if judged else ())
+
     def arm_means(sim: str) -> dict[str, float | None]:
-        return {arm: mean_of([r["scores"][sim][arm] for r in rows]) for arm in ARMS}
+        return {arm: mean_of([r["scores"][sim].get(arm) for r in rows]) for arm in arms}
 
     out: dict[str, Any] = {"neurons": len(rows), "means": {sim: arm_means(sim) for sim in SIMULATORS}}
     for sim in SIMULATORS:
         out[f"llm_refined_minus_oneshot_{sim}_sim"] = paired_gain(
             [r["scores"][sim]["llm_oneshot"] for r in rows], [r["scores"][sim]["llm_refined"] for r in rows], seed)
+    if judged:
+        # The builtin judged that loop, so its gain is read by the builtin; the LLM's reading says whether it carries over.
+        out["judged"] = {"neurons": len(judged), "adopted_revisions": sum(len(r["judged"]["adopted"]) for r in judged),
+                         "seconds_per_neuron": mean_of([r["judged"]["seconds"] for r in judged])}
+        for sim in SIMULATORS:
+            out["judged"][f"refined_minus_oneshot_{sim}_sim"] = paired_gain(
+                [r["scores"][sim]["judged_oneshot"] for r in judged], [r["scores"][sim]["judged_refined"] for r in judged], seed)
     pairs = [(r["scores"]["llm"]["llm_oneshot"], r["scores"]["llm"]["llm_refined"]) for r in rows]
     defined = [(a, b) for a, b in pairs if a is not None and b is not None]
     out["share_refined_at_least_oneshot"] = round(sum(b >= a for a, b in defined) / len(defined), 3) if defined else None
@@ -187,6 +222,9 @@ def main() -> None:
                         help="the LLM pass uses the product's default loop settings, not the smaller --llm-* sizes")
     parser.add_argument("--limit", type=int, default=1_000_000, help="stop after this many new neurons (resume later)")
     parser.add_argument("--name", default="llm-agent", help="results file NAME.json and work folder")
+    parser.add_argument("--with-builtin-judge", action="store_true",
+                        help="a third pass: the same LLM explains, probes and revises while the free builtin simulator "
+                             "judges the loop (one-shot choice, adoption); its one-shot and refined read by both simulators")
     add_options(parser)
     args = parser.parse_args()
     if not (args.llm_base_url or args.local_gguf):
@@ -216,6 +254,7 @@ def main() -> None:
         "command": command_line("bench.llm_agent", sys.argv[1:]), "label": args.label or args.llm_model,
         "complete": len(rows) == len(planted) + len(real), "planned": [p.key for p in planted + real],
         "wall_seconds_this_part": round(time.monotonic() - started, 1),
+        "with_builtin_judge": args.with_builtin_judge,
         "settings": {"max_iters": args.llm_max_iters, "n_explanations": args.llm_n_explanations,
                      "n_revisions": args.llm_n_revisions, "probes_per_generator": args.llm_probes_per_generator,
                      "records_per_split": args.llm_records_per_split, "simulator": "prompt-logprob"},

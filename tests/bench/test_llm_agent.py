@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.local_llm, pytest.mark.model, pytest.mark.slow]
 
 TINY = ("--rules", "money", "--real-layers", "", "--llm-max-iters", "1", "--llm-n-explanations", "1",
         "--llm-n-revisions", "1", "--llm-probes-per-generator", "1", "--llm-records-per-split", "3",
-        "--max-iters", "1", "--n-explanations", "1", "--local-threads", "1", "--name", "llm_agent")
+        "--max-iters", "1", "--n-explanations", "1", "--local-threads", "1", "--name", "llm_agent", "--with-builtin-judge")
 
 
 def test_llm_agent_smoke_and_resume(run_bench: RunBench) -> None:
@@ -30,12 +30,17 @@ def test_llm_agent_smoke_and_resume(run_bench: RunBench) -> None:
     assert row["rule"] == "money" and row["explanations"]["truth"] == 'the word "money"'
     assert set(row["scores"]) == {"llm", "builtin"}
     for simulator in ("llm", "builtin"):
-        assert set(row["scores"][simulator]) == {"llm_oneshot", "llm_refined", "builtin_refined", "truth"}
+        assert set(row["scores"][simulator]) == {"llm_oneshot", "llm_refined", "builtin_refined", "truth", "judged_oneshot",
+                                                 "judged_refined"}
+    # The third pass: the LLM wrote, the builtin simulated (no simulator call of its own).
+    assert row["judged"]["status"] in ("ok", "degraded") and "explainer" in row["judged"]["calls"]
+    assert "simulator" not in row["judged"]["calls"]
     # Every role ran on the one local server, and the trace was read back.
     assert {"explainer", "simulator"} <= set(row["llm"]["calls"])
     assert row["llm"]["seconds"] > 0 and row["heldout_records"] > 0
     summary = result["parts"]["planted"]["summary"]
     assert summary["neurons"] == 1 and set(summary["means"]) == {"llm", "builtin"}
+    assert summary["judged"]["neurons"] == 1 and "refined_minus_oneshot_builtin_sim" in summary["judged"]
     again = run_bench("bench.llm_agent", "--local-gguf", gguf, *TINY, timeout_s=900)
     # Resumed from the kept row: the same row, with the first run's own seconds, was not recomputed.
     assert again["parts"]["planted"]["neurons"] == [row]

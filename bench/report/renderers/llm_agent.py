@@ -8,6 +8,11 @@ from bench.report.core import Renderer, cell, code, interval, num, table
 
 ARMS = (("llm_oneshot", "LLM one-shot"), ("llm_refined", "LLM refined"), ("builtin_refined", "builtin refined"),
         ("truth", "ground truth in words"))
+JUDGED_ARMS = (("judged_oneshot", "LLM one-shot, builtin-judged loop"), ("judged_refined", "LLM refined, builtin-judged loop"))
+
+
+def _arms(s: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    return ARMS + (JUDGED_ARMS if "judged" in s else ())
 
 
 def _part_headline(name: str, s: dict[str, Any]) -> str:
@@ -17,7 +22,12 @@ def _part_headline(name: str, s: dict[str, Any]) -> str:
             f"**{num(means['llm_refined'])}** (gain {num(gain['mean'], 3, sign=True)} {interval(gain['ci'])})")
     if name == "real":
         text += f", refined ≥ one-shot on {num(s['share_refined_at_least_oneshot'])} of neurons"
-    return text + f", builtin refined {num(means['builtin_refined'])}; {num(s['seconds_per_neuron'], 0)} s per neuron"
+    text += f", builtin refined {num(means['builtin_refined'])}; {num(s['seconds_per_neuron'], 0)} s per neuron"
+    if "judged" in s:
+        judged = s["judged"]["refined_minus_oneshot_builtin_sim"]
+        text += (f"; with the builtin judging the LLM's loop ({s['judged']['neurons']}): builtin-simulated gain "
+                 f"{num(judged['mean'], 3, sign=True)} {interval(judged['ci'])}")
+    return text
 
 
 def headline(d: dict[str, Any]) -> str:
@@ -27,7 +37,7 @@ def headline(d: dict[str, Any]) -> str:
 
 
 def _two_by_two(s: dict[str, Any]) -> str:
-    rows = [[label, num(s["means"]["llm"][arm], 3), num(s["means"]["builtin"][arm], 3)] for arm, label in ARMS]
+    rows = [[label, num(s["means"]["llm"][arm], 3), num(s["means"]["builtin"][arm], 3)] for arm, label in _arms(s)]
     return table(["explanation", "LLM simulator (prompt-logprob)", "builtin simulator"], rows)
 
 
