@@ -113,8 +113,9 @@ async def propose(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[s
 
 @traced("simulate")
 async def simulate(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[str, Any]:
-    """Score the pending candidates: the one-shot ones on the selection split (raced on an LLM simulator); revisions on the valid split alone
-    (the loop learns from the calibration split), enlarged with fresh pool excerpts when the simulator is free.
+    """Score the pending candidates: the one-shot ones on the selection split (raced when simulating costs a call);
+    revisions on the valid split alone (the loop learns from the calibration split), enlarged with fresh pool
+    excerpts when the simulator is free.
     The incumbent is rescored on a new set of records once, so candidates and incumbent share their records."""
     ctx = runtime.context
     iteration = state.get("iteration", 0)
@@ -141,8 +142,8 @@ async def simulate(state: RefineState, runtime: Runtime[NeuronContext]) -> dict[
         # Keep back what scoring two explanations on the held-out split will cost in money, tokens and
         # wall time (it is about the size of the selection split), with a margin, so finalize can always
         # run. An LLM judge reads the same texts once more for each (detection and fuzzing, 5 texts a
-        # prompt): at most about one more held-out simulation each.
-        # Candidates scored on the whole selection split; one dropped in the race read half of it.
+        # prompt): at most about one more held-out simulation each. A candidate dropped in the race
+        # read half the selection split.
         whole = len(pending) - len(dropped) / 2
         usd = (ctx.budget.spent_usd - spent_before[0]) / whole
         tokens = (ctx.budget.spent_tokens - spent_before[1]) / whole
