@@ -99,7 +99,8 @@ class Settings(BaseSettings):
     budget_hours: float | None = Field(None, gt=0, description="Wall-time hours for the whole command.")
     per_neuron_usd: float | None = Field(None, ge=0, description="Dollars per neuron.")
     per_neuron_tokens: int | None = Field(None, ge=0, description="LLM tokens per neuron.")
-    per_neuron_minutes: float | None = Field(None, gt=0, description="Active wall-time minutes per neuron.")
+    per_neuron_minutes: float | None = Field(None, gt=0, description="Active wall-time minutes per neuron: the loop stops early enough for "
+                                              "the held-out score, whose time is kept back as measured on the one-shot round.")
 
     # Sweeps
     concurrency: int = Field(4, ge=1, le=256, description="Neurons refined at once in a sweep.")
