@@ -28,7 +28,7 @@ import structlog
 
 from agent.params import refine_params
 from agent.settings import Settings, prompt_logprobs_supported
-from agent.spending import estimator_for, guard_spending, price_of
+from agent.spending import Job, estimator_for, guard_spending, price_of
 from agent.traced_llm import TracedLLM
 from graphs.trace import AnswersDiscarded, TraceEvent, TraceWriter, trace_path
 from tools.builtin.explainer import BuiltinExplainer
@@ -86,13 +86,13 @@ def _prices(settings: Settings) -> dict[str, ModelPrice] | None:
         raise RecordFileError(settings.llm_prices, f"not a price table {{model: [usd_per_1M_prompt, usd_per_1M_completion]}}: {err}") from None
 
 
-def check_spending(settings: Settings, neurons: int) -> LLMConfig | None:
-    """Refuse (BadInputError) when explaining `neurons` neurons could spend money unasked
+def check_spending(settings: Settings, neurons: int, job: Job = "explain") -> LLMConfig | None:
+    """Refuse (BadInputError) when `job` on `neurons` neurons could spend money unasked
     (agent/spending.py); the endpoint's config for the llm backend. Commands without a run folder
     (`demo`, `score`) call it before any work; a run checks with its budgets (`agent/refine_setup.py`)."""
     name = resolve_backend(settings)
     config = llm_config(settings) if name == "llm" else None
-    guard_spending(settings, name, config, refine_params(settings), neurons, refine=False, budgeted=False)
+    guard_spending(settings, name, config, refine_params(settings), neurons, job=job, budgeted=False)
     return config
 
 

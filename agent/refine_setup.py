@@ -78,7 +78,7 @@ async def _environment(
     params = refine_params(settings)
     config = llm_config(settings) if llm is None and backend == "llm" else None
     # Before any work: a command that may not spend money refuses at once, not after building records.
-    guard_spending(settings, backend, config, params, len(neurons), refine=True, budgeted=True)
+    guard_spending(settings, backend, config, params, len(neurons), job="refine", budgeted=True)
     if settings.subject_process and subject is not None:
         raise BadInputError("--subject-process loads the configured model in a child process; it cannot serve an injected subject")
     config_doc: dict[str, Any] = {"settings": settings.public_dump(), "backend": backend, "params": params.model_dump(),

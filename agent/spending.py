@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 from agent.settings import Settings, prompt_logprobs_supported
 from graphs.context import RefineParams
@@ -70,6 +71,10 @@ def estimator_for(prices: Price, model_for: Callable[[Purpose], str]) -> Estimat
 
     return estimate
 
+
+Job = Literal["score", "explain", "refine"]
+"""What a command does to each neuron, which sets the calls it can make: `score` simulates the held-out
+split (and asks the judge), `explain` also chooses a one-shot explanation, `refine` also runs the loop."""
 
 _TOKEN = " word"
 """The token of the synthetic records the estimate is built from: 5 characters, above the ~4 of an
@@ -150,9 +155,9 @@ def split_sizes(settings: Settings) -> dict[Split, int]:
     return {split: size(split) for split in Split}
 
 
-def neuron_requests(settings: Settings, params: RefineParams, refine: bool) -> list[LLMRequest | PromptScoreRequest]:
-    """The most LLM requests one neuron can make (every round run, every probe simulated), built by
-    the same code that builds the real ones, on synthetic records of the configured length."""
+def neuron_requests(settings: Settings, params: RefineParams, job: Job) -> list[LLMRequest | PromptScoreRequest]:
+    """The most LLM requests one neuron's `job` can make (every round run, every probe simulated), built
+    by the same code that builds the real ones, on synthetic records of the configured length."""
     llm = _Unused()
     sizes = split_sizes(settings)
     n_tokens = settings.excerpt_tokens
@@ -183,6 +188,8 @@ def neuron_requests(settings: Settings, params: RefineParams, refine: bool) -> l
         one = LLMRequest(purpose="simulator", messages=judge_messages("fuzzing", _EXPLANATION, items), max_tokens=8 * len(items) + 16)
         return [one] * (2 * -(-texts // PER_PROMPT) * explanations)
 
+    if job == "score":
+        return simulate(sizes[Split.HELDOUT]) + judge(1)
     train = [record] * sizes[Split.TRAIN]
     explainer = LLMExplainer(llm)
     requests: list[LLMRequest | PromptScoreRequest] = [
@@ -190,7 +197,7 @@ def neuron_requests(settings: Settings, params: RefineParams, refine: bool) -> l
                    max_tokens=explainer.max_tokens)
     ] * params.n_explanations
     requests += simulate(params.n_explanations * sizes[Split.SELECTION] * 2)  # selection = valid + calibration
-    if not refine:
+    if job == "explain":
         return requests + simulate(sizes[Split.HELDOUT]) + judge(1)
     k = params.probes_per_generator
     prober, reviser = LLMProber(llm), LLMReviser(llm)
@@ -210,8 +217,8 @@ def neuron_requests(settings: Settings, params: RefineParams, refine: bool) -> l
     return requests + per_round * params.max_iters + simulate(2 * sizes[Split.HELDOUT]) + judge(2)
 
 
-def estimate_cost(settings: Settings, params: RefineParams, estimate: Estimator, neurons: int, refine: bool) -> CostEstimate:
-    requests = neuron_requests(settings, params, refine)
+def estimate_cost(settings: Settings, params: RefineParams, estimate: Estimator, neurons: int, job: Job) -> CostEstimate:
+    requests = neuron_requests(settings, params, job)
     costs = [estimate(r) for r in requests]
     return CostEstimate(neurons=neurons, calls_per_neuron=len(requests), tokens_per_neuron=sum(t for _, t in costs),
                         usd_per_neuron=sum(u for u, _ in costs))
@@ -222,7 +229,7 @@ def dollars(usd: float) -> str:
 
 
 def guard_spending(settings: Settings, backend: str, config: LLMConfig | None, params: RefineParams, neurons: int,
-                   refine: bool, budgeted: bool) -> None:
+                   job: Job, budgeted: bool) -> None:
     """Refuse to start a command that could spend money it was not told it may spend.
 
     `budgeted`: the command enforces --budget-usd/--per-neuron-usd (refine, sweep); `explain` and
@@ -236,7 +243,7 @@ def guard_spending(settings: Settings, backend: str, config: LLMConfig | None, p
     has_budget = budgeted and (settings.budget_usd is not None or settings.per_neuron_usd is not None)
     if settings.backend != "auto" or settings.llm_api_key is None or has_budget:
         return
-    cost = estimate_cost(settings, params, estimator_for(price_of(config), config.model_for), neurons, refine)
+    cost = estimate_cost(settings, params, estimator_for(price_of(config), config.model_for), neurons, job)
     missing = unpriced_models(config)
     priced = (f"at the prices of {', '.join(sorted({config.model_for('explainer'), config.model_for('simulator')}))}"
               + (f"; no price for {', '.join(missing)}, counted as $0 (give --llm-prices)" if missing else ""))

@@ -45,14 +45,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from agent.backends import check_spending, open_backend
+    from agent.backends import check_spending, open_backend, resolve_backend
     from agent.records_job import ensure_records, open_records
     from agent.score_job import ScoreOutcome, score_neuron, score_tools
     from agent.views.terminal import score_text
     from tools.records.neuron_data import NeuronData
     from tools.subject.base import OutputReader
 
-    check_spending(settings, neurons=1)
+    # `--judge auto` is the LLM judge wherever an LLM scores: what the command could spend counts its calls.
+    judged = settings.judge == "auto" and resolve_backend(settings) != "builtin"
+    check_spending(settings.model_copy(update={"judge": "llm"}) if judged else settings, neurons=1, job="score")
     ctx = open_records(settings)
     ensure_records(ctx, args.layer, [args.neuron], settings)
     data = NeuronData(args.layer, args.neuron, ctx.store.read(args.layer, args.neuron), settings.records_per_split)

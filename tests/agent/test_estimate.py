@@ -90,7 +90,7 @@ async def test_reservations_bound_real_usage_and_the_estimate_bounds_a_neuron(
     assert short & {"explainer", "reviser"}, "usage this low cannot tell a bound from a guess"
 
     # What `--backend auto` would have shown for this neuron bounds what it really cost.
-    bound = estimate_cost(settings, refine_params(settings), estimate, neurons=1, refine=True)
+    bound = estimate_cost(settings, refine_params(settings), estimate, neurons=1, job="refine")
     assert bound.usd_per_neuron >= sum(usage.cost_usd for *_, usage in recorder.calls)
     assert bound.tokens_per_neuron >= sum(usage.total_tokens for *_, usage in recorder.calls)
     assert bound.calls_per_neuron >= len(recorder.calls)
@@ -104,7 +104,7 @@ def test_the_estimate_counts_the_llm_judge_and_the_output_hint_when_asked() -> N
 
     plain = Settings(backend="llm", llm_base_url="http://127.0.0.1:9/v1", top_k=50, n_random=50)
     judged = plain.model_copy(update={"judge": "llm", "explain_output_hint": True})
-    before, after = (neuron_requests(s, refine_params(s), refine=True) for s in (plain, judged))
+    before, after = (neuron_requests(s, refine_params(s), job="refine") for s in (plain, judged))
     assert len(after) - len(before) == 8
     explain = [next(r for r in requests if isinstance(r, LLMRequest) and r.purpose == "explainer") for requests in (before, after)]
     assert "Hint:" in explain[1].messages[-1].content and "Hint:" not in explain[0].messages[-1].content

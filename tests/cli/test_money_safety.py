@@ -79,7 +79,7 @@ def test_auto_with_a_key_and_no_budget_refuses_showing_the_cost(
     err = capsys.readouterr().err
     settings = _settings_from(build_parser().parse_args(args))
     config = llm_config(settings)
-    cost = estimate_cost(settings, refine_params(settings), estimator_for(price_of(config), config.model_for), 4, refine=True)
+    cost = estimate_cost(settings, refine_params(settings), estimator_for(price_of(config), config.model_for), 4, job="refine")
     assert cost.usd > 0
     assert f"could cost up to ~{dollars(cost.usd)} (4 neurons" in err, err
     assert "--budget-usd" in err and "--per-neuron-usd" in err and "--backend builtin" in err
@@ -91,6 +91,19 @@ def test_auto_with_a_key_and_no_budget_refuses_showing_the_cost(
                "--runs-dir", str(tmp_path / "runs")]
     assert main(explain) == 2
     assert "--budget-usd" in capsys.readouterr().err
+
+    # `score` under auto refuses alike, and its estimate counts the LLM judge that `--judge auto` would ask.
+    score = ["score", "--layer", str(LAYER), "--neuron", "1", "--explanation", "x", "--model", "tiny-llama", "--corpus",
+             "pydoc", "--cache-dir", str(session_cache), "--records", str(unbuilt), "--llm-base-url", server.base_url,
+             "--runs-dir", str(tmp_path / "runs"), "--llm-prices", str(prices)]
+    calls = {}
+    for judge in ("auto", "llm", "builtin"):
+        assert main([*score, "--judge", judge]) == 2
+        err = capsys.readouterr().err
+        assert "--backend builtin" in err, err
+        calls[judge] = int(err.split("at most ")[1].split()[0])
+    # 10 held-out records simulated, and with the judge 2 x ceil(10 / 5) more calls: never an explain's hundred.
+    assert (calls["builtin"], calls["llm"], calls["auto"]) == (10, 14, 14), calls
     assert server.requests == [] and not unbuilt.exists()
 
     # With a dollar budget, auto starts, and every request carries the key.

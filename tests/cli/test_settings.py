@@ -99,4 +99,4 @@ def test_an_llm_judge_with_the_builtin_backend_is_refused_before_any_work() -> N
 
     settings = Settings(backend="builtin", judge="llm")
     with pytest.raises(BadInputError, match="--judge llm needs an LLM"):
-        guard_spending(settings, "builtin", None, refine_params(settings), 1, refine=True, budgeted=True)
+        guard_spending(settings, "builtin", None, refine_params(settings), 1, job="refine", budgeted=True)
