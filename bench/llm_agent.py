@@ -106,6 +106,14 @@ async def score(text: str | None, heldout: list[ActivationRecord], simulator: Si
     return (await score_explanation(text, heldout, simulator, "test", with_ci=False, seed=seed)).score
 
 
+def _heldout(final: dict[str, Any], name: str) -> tuple[str, float | None] | None:
+    """(explanation, held-out r) that an agent's finalize measured for its `name` explanation, if it did."""
+    result = final.get(name)
+    if not result or not result.get("explanation") or "heldout_score" not in result:
+        return None
+    return result["explanation"], result["heldout_score"]
+
+
 async def run_neuron(args: argparse.Namespace, item: Neuron, llm_env: RefineEnvironment, builtin_env: RefineEnvironment,
                      judged_env: RefineEnvironment | None = None) -> dict[str, Any]:
     started = time.monotonic()
@@ -122,7 +130,8 @@ async def run_neuron(args: argparse.Namespace, item: Neuron, llm_env: RefineEnvi
         judged = {"status": judged_final["status"], "stop": judged_final["stop"], "iterations": judged_final["iterations"],
                   "seconds": round(time.monotonic() - started, 1), "calls": judged_calls, "adopted": judged_adopted,
                   "oneshot": (judged_final.get("oneshot") or {}).get("explanation"),
-                  "refined": (judged_final.get("refined") or {}).get("explanation")}
+                  "refined": (judged_final.get("refined") or {}).get("explanation"),
+                  "heldout_oneshot": _heldout(judged_final, "oneshot"), "heldout_refined": _heldout(judged_final, "refined")}
     heldout = NeuronData(item.layer, item.neuron, llm_env.store.read(item.layer, item.neuron), llm_env.records_per_split).final_heldout()
     texts = {
         "llm_oneshot": (llm_final.get("oneshot") or {}).get("explanation"),
@@ -134,11 +143,20 @@ async def run_neuron(args: argparse.Namespace, item: Neuron, llm_env: RefineEnvi
         texts |= {"judged_oneshot": judged.pop("oneshot"), "judged_refined": judged.pop("refined")}
     simulators: dict[str, Simulator] = {"llm": llm_env.backend.simulator("prompt-logprob"),
                                         "builtin": builtin_env.backend.simulator("builtin")}
+    # What each agent's finalize already measured is that same simulation of those same records (the local
+    # server answers bit-identically): reused, not paid again (on a CPU, 20 LLM simulations a neuron).
+    measured = {("llm", "llm_oneshot"): _heldout(llm_final, "oneshot"), ("llm", "llm_refined"): _heldout(llm_final, "refined"),
+                ("builtin", "builtin_refined"): _heldout(builtin_final, "refined")}
+    if judged is not None:
+        measured |= {("builtin", "judged_oneshot"): judged.pop("heldout_oneshot"),
+                     ("builtin", "judged_refined"): judged.pop("heldout_refined")}
     scores: dict[str, dict[str, float | None]] = {}
     for sim_name, simulator in simulators.items():
         scores[sim_name] = {}
         for arm, text in texts.items():
-            scores[sim_name][arm] = await score(text, heldout, simulator, args.seed)
+            known = measured.get((sim_name, arm))
+            scores[sim_name][arm] = known[1] if known is not None and known[0] == text else await score(
+                text, heldout, simulator, args.seed)
     adopted, calls = adopted_revisions(llm_env, item.layer, item.neuron)
     return {
         "part": item.part, "layer": item.layer, "neuron": item.neuron,

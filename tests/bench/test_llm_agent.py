@@ -7,6 +7,9 @@ on every explanation, the trace read back per neuron) and that a rerun resumes i
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from agent.settings import default_cache_dir
@@ -19,7 +22,7 @@ TINY = ("--rules", "money", "--real-layers", "", "--llm-max-iters", "1", "--llm-
         "--max-iters", "1", "--n-explanations", "1", "--local-threads", "1", "--name", "llm_agent", "--with-builtin-judge")
 
 
-def test_llm_agent_smoke_and_resume(run_bench: RunBench) -> None:
+def test_llm_agent_smoke_and_resume(run_bench: RunBench, tmp_path: Path) -> None:
     from tools.subject import smollm2
 
     gguf = str(smollm2.ensure_gguf(default_cache_dir()))
@@ -38,6 +41,9 @@ def test_llm_agent_smoke_and_resume(run_bench: RunBench) -> None:
     # Every role ran on the one local server, and the trace was read back.
     assert {"explainer", "simulator"} <= set(row["llm"]["calls"])
     assert row["llm"]["seconds"] > 0 and row["heldout_records"] > 0
+    # The held-out r each agent measured is the one the row reports (reused, not simulated again).
+    final = json.loads((tmp_path / "bench" / "work" / "llm_agent" / "planted" / "llm" / "run" / "results" / "0" / "0.json").read_text())
+    assert row["scores"]["llm"]["llm_refined"] == final["refined"]["heldout_score"]
     summary = result["parts"]["planted"]["summary"]
     assert summary["neurons"] == 1 and set(summary["means"]) == {"llm", "builtin"}
     assert summary["judged"]["neurons"] == 1 and "refined_minus_oneshot_builtin_sim" in summary["judged"]
