@@ -14,7 +14,7 @@ async def test_the_loop_stops_before_the_time_kept_back_and_the_heldout_scoring_
     now[0] = 69
     await budget.reserve(0.0, 1)
     now[0] = 71
-    with pytest.raises(BudgetExhausted, match="30 s of it kept for the held-out score") as stop:
+    with pytest.raises(BudgetExhausted, match="71 s used, the last 30 s kept for the held-out score") as stop:
         await budget.reserve(0.0, 1)
     assert stop.value.kind == "seconds" and stop.value.scope == "neuron"
     with pytest.raises(BudgetExhausted):

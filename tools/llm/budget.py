@@ -108,8 +108,12 @@ class Budget:
         if self.limits.seconds is None or (finalizing and self.scope == "neuron"):
             return
         if self.elapsed >= self.limits.seconds - self.final_seconds:
-            kept = f", {self.final_seconds:.0f} s of it kept for the held-out score" if self.final_seconds else ""
-            raise BudgetExhausted("seconds", f"wall-time budget of {self.limits.seconds:g} s used up{kept}", self.scope)
+            if self.final_seconds:
+                message = (f"wall-time budget of {self.limits.seconds:g} s: {self.elapsed:.0f} s used, the last "
+                           f"{self.final_seconds:.0f} s kept for the held-out score")
+            else:
+                message = f"wall-time budget of {self.limits.seconds:g} s used up"
+            raise BudgetExhausted("seconds", message, self.scope)
 
     async def check_time(self) -> None:
         self._time_left()
