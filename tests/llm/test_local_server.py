@@ -21,6 +21,7 @@ import pytest
 from agent.cli.main import main
 from agent.settings import default_cache_dir
 from prompts import Message
+from tests.support.processes import interruptible
 from tools.errors import AssetMissingError
 from tools.llm import local_server as ls
 from tools.llm.config import LLMConfig
@@ -335,7 +336,7 @@ def test_real_serve_local_command_serves_until_ctrl_c(tmp_path: Path) -> None:
     port = ls.free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "agent.cli.main", "serve-local", "--port", str(port), "--cache-dir", str(cache)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=interruptible,
     )
     try:
         assert proc.stdout is not None

@@ -22,6 +22,7 @@ from agent.views.load import load_summary
 from graphs.trace import NeuronStarted, SpanStarted, TraceWriter, trace_path
 from tests.report.conftest import REPO, RealRun
 from tests.report.fixture_run import BREAKOUT, DISCARDED_HOSTILE, DISCARDED_REPEAT, IMG, SCRIPT
+from tests.support.processes import interruptible
 
 pytestmark = pytest.mark.slow
 
@@ -161,7 +162,7 @@ def view(real_run: RealRun, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     runs = tmp_path / "runs"
     shutil.copytree(real_run.run_dir, runs / "llm")
     proc = subprocess.Popen([sys.executable, "-m", "agent.cli.main", "view", "llm", "--runs-dir", str(runs), "--port", "0"],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=interruptible)
     line = proc.stdout.readline() if proc.stdout else ""
     assert "http://127.0.0.1:" in line, (line, proc.stderr.read() if proc.poll() is not None and proc.stderr else "")
     yield line.split(" at ")[1].split()[0], runs / "llm"
