@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import re
 import shlex
 import shutil
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agent.settings import Settings, default_cache_dir
+from tools.atomic import atomic_write_json
 
 Backend = Literal["builtin", "llm"]
 LOCAL_CONTEXT_TOKENS = 8192
@@ -85,6 +87,24 @@ def fresh_dir(path: Path) -> Path:
     if path.exists():
         shutil.rmtree(path)
     path.mkdir(parents=True)
+    return path
+
+
+def work_dir(path: Path, fingerprint: dict[str, Any], resume: bool) -> Path:
+    """A pass's work folder: emptied, or with `resume` kept as an earlier run left it.
+
+    Only a folder written with the same `fingerprint` (what shapes the pass's results) may be
+    resumed: checkpoints and rows of other settings would be mixed into this run's numbers."""
+    stamp = path / "pass.json"
+    if resume and stamp.is_file():
+        earlier = json.loads(stamp.read_text())
+        if earlier != fingerprint:
+            changed = sorted(k for k in fingerprint.keys() | earlier.keys() if earlier.get(k) != fingerprint.get(k))
+            raise SystemExit(f"--resume: {path} was written with other settings ({', '.join(changed)}); "
+                             "rerun without --resume to start afresh, or with the earlier settings")
+        return path
+    fresh_dir(path)
+    atomic_write_json(stamp, fingerprint, indent=1)
     return path
 
 

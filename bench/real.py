@@ -15,7 +15,9 @@ the agent's corpus pool and the baselines are all read from it. Per neuron the r
 The headline: mean gain with a paired bootstrap interval over neurons, the share of neurons the
 loop made worse by more than 0.02, mean refined vs the 25-token corpus lookup, and refined ÷ the
 ceiling. GPT-2 is measured too when its weights are on this machine (`--models smollm2-135m,gpt2`).
-Prints a table per model and backend and writes bench/results/real.json (or --name).
+Prints a table per model and backend and writes bench/results/real.json (or --name). Each finished
+neuron's row is kept in its pass's work folder, so `--resume` goes on after a stop (a slow endpoint's
+pass can span sessions); `wall_seconds` is then this run's part, and each row keeps its own seconds.
 """
 
 from __future__ import annotations
@@ -41,14 +43,15 @@ from bench.options import (
     Backend,
     add_options,
     backends,
-    fresh_dir,
     label,
     llm_endpoint,
     settings_for,
     sizes_of,
+    work_dir,
     work_name,
 )
 from bench.stats import fmt, fmt_ci, mean_ci, mean_of, median_of, paired_gain, share
+from tools.atomic import atomic_write_json
 from tools.errors import AssetMissingError
 from tools.evaluate import ExplanationScore
 from tools.explainers.base import word_count
@@ -179,11 +182,25 @@ async def run_pass(args: argparse.Namespace, subject: CachedSubject, neurons: li
                    records_dir: Path, corpus: dict[int, np.ndarray], excerpts: np.ndarray) -> dict[str, Any]:
     model = subject.info.model_id
     name = label(args, backend)
-    work = fresh_dir(args.runs_dir / "bench" / "work" / args.name / f"{model}-{work_name(args, backend)}")
+    work = args.runs_dir / "bench" / "work" / args.name / f"{model}-{work_name(args, backend)}"
     settings = settings_for(args, backend, work, records_dir, model=model, max_excerpts=args.max_excerpts)
+    # The endpoint's address changes from run to run (a local server picks a free port); the model does not.
+    fingerprint = {k: v for k, v in sizes_of(settings).items() if k != "llm_base_url"} | {
+        "model": model, "label": name, "neurons": [list(n) for n in neurons]}
+    rows_dir = work_dir(work, fingerprint, args.resume) / "rows"
+    rows_dir.mkdir(exist_ok=True)
     rows = []
     async with open_refine_environment(settings, neurons, subject=subject) as env:  # type: ignore[arg-type]
         for layer, neuron in neurons:
+            row_path, marker = rows_dir / f"{layer}-{neuron}.json", rows_dir / f"{layer}-{neuron}.started"
+            if row_path.is_file():
+                rows.append(json.loads(row_path.read_text()))
+                print_row(rows[-1])
+                continue
+            # A neuron an earlier run started but did not finish goes on from its checkpoint: its
+            # seconds then count only this run's part, and its row says so.
+            resumed = marker.is_file()
+            marker.touch()
             started = time.monotonic()
             final = await refine_neuron(env, layer, neuron)
             data = NeuronData(layer, neuron, env.store.read(layer, neuron), env.records_per_split)
@@ -196,7 +213,8 @@ async def run_pass(args: argparse.Namespace, subject: CachedSubject, neurons: li
             matched = (await matched_baselines(env.run.root, data, env.backend.vocab, settings.n_explanations,
                                                settings.max_explanation_words, args.seed)
                        if backend == "builtin" else None)
-            rows.append(neuron_row(layer, neuron, final, seconds, baselines, env.run.root, n_top, matched))
+            rows.append(neuron_row(layer, neuron, final, seconds, baselines, env.run.root, n_top, matched) | {"resumed": resumed})
+            atomic_write_json(row_path, rows[-1])
             print_row(rows[-1])
     return {"model": model, "backend": backend, "label": name, "settings": sizes_of(settings),
             "neurons": rows, "summary": summary(rows, args.seed)}
@@ -273,7 +291,10 @@ def main() -> None:
     parser.add_argument("--per-layer", type=int, default=8, help="neurons sampled per layer")
     parser.add_argument("--max-excerpts", type=int, default=3000, help="corpus excerpts the records are built from")
     parser.add_argument("--neurons", help="explicit LAYER/NEURON,... instead of the sample (e.g. a subset for a slow endpoint)")
-    parser.add_argument("--name", default="real", help="results file NAME.json")
+    parser.add_argument("--name", default="real", help="results file NAME.json and work folder")
+    parser.add_argument("--resume", action="store_true",
+                        help="go on from an earlier run of the same --name and settings: neurons it finished are read "
+                             "back, one it left unfinished goes on from its checkpoint (its row says `resumed`)")
     add_options(parser)
     args = parser.parse_args()
     args.layer_list = [int(x) for x in args.layers.split(",")]
@@ -284,7 +305,8 @@ def main() -> None:
     with llm_endpoint(args):
         passes, unavailable = asyncio.run(run(args))
     result = {"layers": args.layer_list, "per_layer": args.per_layer, "neurons": args.neurons, "max_excerpts": args.max_excerpts,
-              "unavailable_models": unavailable, "passes": passes, "wall_seconds": round(time.monotonic() - started, 1)}
+              "unavailable_models": unavailable, "passes": passes, "resumed": args.resume,
+              "wall_seconds": round(time.monotonic() - started, 1)}
     print(f"\nwritten {write_result(args.name, json.loads(json.dumps(result)), args.runs_dir, benchmark='real')}")
 
 
