@@ -149,13 +149,30 @@ def summary(rows: list[dict[str, Any]], seed: int) -> dict[str, Any]:
         "gain_ci_method": "paired bootstrap over neurons (2000 resamples, 95% percentile interval)",
         "failed": [f"{r['layer']}/{r['neuron']}" for r in rows if r["status"] != "ok"],
         "gain_per_neuron_interval": mean_ci(gains, seed=seed),
+        "output_side_seconds_per_neuron": mean_of([r.get("output_seconds") for r in rows]),
+        "field_scorers": field_scorer_means(rows),
         **matched_summary(rows, seed),
     }
 
 
+def field_scorer_means(rows: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
+    """Each arm's mean detection, fuzzing, F1 and AUPRC; the matched arms over the neurons that have them."""
+    def means(scorers: list[dict[str, Any] | None]) -> dict[str, float | None]:
+        return {name: mean_of([(s or {}).get(name) for s in scorers]) for name in ("detection", "fuzzing", "f1", "auprc")}
+
+    out = {arm: means([r[arm].get("scorers") for r in rows]) for arm in ("oneshot", "refined")}
+    matched = [r["matched"] for r in rows if r.get("matched")]
+    if matched:
+        out |= {arm: means([m[arm].get("scorers") for m in matched]) for arm in ("best_of_k", "refit")}
+    return out
+
+
 def matched_summary(rows: list[dict[str, Any]], seed: int) -> dict[str, Any]:
-    """Refined against best-of-k and the refit, paired over neurons, with each arm's cost per neuron."""
+    """Refined against best-of-k and the refit, paired over neurons, with each arm's cost per neuron (none
+    without matched baselines: the LLM pass)."""
     scored = [r for r in rows if r.get("matched")]
+    if not scored:
+        return {}
     refined = [r["refined"]["score"] for r in scored]
     arms = {name: [r["matched"][name] for r in scored] for name in ("best_of_k", "refit")}
     return {
@@ -171,10 +188,6 @@ def matched_summary(rows: list[dict[str, Any]], seed: int) -> dict[str, Any]:
         },
         "share_adopted_answering_counterexample": revision_share(scored),
         "adopted_by_kind": kinds_adopted(scored),
-        "output_side_seconds_per_neuron": mean_of([r.get("output_seconds") for r in rows]),
-        "field_scorers": {arm: {name: mean_of([((r[arm] if arm in ("oneshot", "refined") else r["matched"][arm]).get("scorers") or {})
-                                               .get(name) for r in scored]) for name in ("detection", "fuzzing", "f1", "auprc")}
-                          for arm in ("oneshot", "refined", "best_of_k", "refit")},
     }
 
 
@@ -242,11 +255,12 @@ def print_pass(result: dict[str, Any]) -> None:
           f"refined words: mean {fmt(s['mean_refined_words'], 1)}, max {s['max_refined_words']}")
     print(f"per neuron {fmt(s['tokens_per_neuron'], 0)} LLM tokens, ${fmt(s['usd_per_neuron'], 4)}, {fmt(s['seconds_per_neuron'], 1)} s wall; "
           f"output side {fmt(s['output_side_seconds_per_neuron'], 1)} s")
-    for name in ("best_of_k", "refit"):
-        diff, cost = s[f"refined_minus_{name}"], s["cost_per_neuron"][name]
-        print(f"refined - {name} {fmt(diff['mean'], 3)} {fmt_ci(diff['ci'])} over {diff['n']} neurons (mean {name} "
-              f"{fmt(s[f'mean_{name}'], 3)}; {fmt(cost['candidates'], 1)} candidates, {fmt(cost['seconds'], 1)} s per neuron)")
-    print(f"adopted revisions that answered a named counterexample: {fmt(s['share_adopted_answering_counterexample'], 3)}")
+    if "refined_minus_refit" in s:
+        for name in ("best_of_k", "refit"):
+            diff, cost = s[f"refined_minus_{name}"], s["cost_per_neuron"][name]
+            print(f"refined - {name} {fmt(diff['mean'], 3)} {fmt_ci(diff['ci'])} over {diff['n']} neurons (mean {name} "
+                  f"{fmt(s[f'mean_{name}'], 3)}; {fmt(cost['candidates'], 1)} candidates, {fmt(cost['seconds'], 1)} s per neuron)")
+        print(f"adopted revisions that answered a named counterexample: {fmt(s['share_adopted_answering_counterexample'], 3)}")
     for arm, means in s["field_scorers"].items():
         print(f"  {arm:<10} detection {fmt(means['detection'])}  fuzzing {fmt(means['fuzzing'])}  F1 {fmt(means['f1'])}  "
               f"AUPRC {fmt(means['auprc'])}")

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,3 +68,40 @@ def test_the_sample_is_fixed_by_its_seed() -> None:
     assert first == sample_neurons(30, 1536, [2, 15], 3, seed=0)
     assert first != sample_neurons(30, 1536, [2, 15], 3, seed=1)
     assert [layer for layer, _ in first] == [2, 2, 2, 15, 15, 15] and len(set(first)) == 6
+
+
+def _row(neuron: int, oneshot: float, refined: float, detection: float, matched: bool) -> dict[str, Any]:
+    def arm(score: float) -> dict[str, Any]:
+        return {"explanation": "x", "words": 1, "score": score, "ci": None, "random_only": None,
+                "scorers": {"detection": detection, "fuzzing": 0.5, "f1": 0.0, "auprc": 0.1}}
+
+    return {"layer": 1, "neuron": neuron, "status": "ok", "stop": "max_iters", "error": None, "oneshot": arm(oneshot),
+            "refined": arm(refined), "gain": refined - oneshot, "iterations": 1, "probes": 3, "tokens": 0, "cost_usd": 0.0,
+            "seconds": 1.0, "output_seconds": 0.5, "resumed": False,
+            "baselines": {"train_8": None, "corpus_8": None, "corpus_25": 0.1, "ceiling": 0.9},
+            "matched": {"k": 4, "best_of_k": arm(oneshot) | {"candidates": 4, "seconds": 0.1},
+                        "refit": arm(refined - 0.1) | {"candidates": 2, "seconds": 0.2}, "adopted_revisions": 1,
+                        "adopted_answering_counterexample": neuron % 2, "adopted_by_kind": {"edit": 1}} if matched else None}
+
+
+def test_a_pass_without_matched_baselines_still_reports_the_field_scorers() -> None:
+    """The LLM pass has no matched arms: its one-shot and refined scorers are still averaged and shown."""
+    from bench.real import summary
+    from bench.report.renderers.real import details
+
+    llm = summary([_row(1, 0.2, 0.3, 0.6, matched=False), _row(2, 0.4, 0.4, 0.8, matched=False)], seed=0)
+    assert "refined_minus_refit" not in llm and "cost_per_neuron" not in llm
+    assert llm["field_scorers"] == {"oneshot": {"detection": 0.7, "fuzzing": 0.5, "f1": 0.0, "auprc": 0.1},
+                                    "refined": {"detection": 0.7, "fuzzing": 0.5, "f1": 0.0, "auprc": 0.1}}
+    builtin = summary([_row(1, 0.2, 0.3, 0.6, matched=True), _row(2, 0.4, 0.4, 0.8, matched=True)], seed=0)
+    assert set(builtin["field_scorers"]) == {"oneshot", "refined", "best_of_k", "refit"}
+    assert builtin["refined_minus_refit"]["mean"] == pytest.approx(0.1) and builtin["mean_best_of_k"] == pytest.approx(0.3)
+    assert builtin["share_adopted_answering_counterexample"] == 0.5
+
+    def shown(s: dict[str, Any]) -> str:
+        return details({"passes": [{"model": "m", "label": "l", "settings": {"n_explanations": 5}, "summary": s,
+                                    "neurons": []}]})
+
+    assert "| one-shot | 0.300 | 0.70 | 0.50 | 0.00 | 0.10 |" in shown(llm) and "best-of-k" not in shown(llm)
+    text = shown(builtin)
+    assert "| one-shot | 0.300 | +0.050" in text and "| 5.0 | 0 | n/a |" in text and "| refit | 0.250 | +0.100" in text

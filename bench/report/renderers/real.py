@@ -73,7 +73,7 @@ def _pass(p: dict[str, Any]) -> str:
             f"{num(s['tokens_per_neuron'], 0)} LLM tokens, ${num(s['usd_per_neuron'], 4)}, {num(s['seconds_per_neuron'], 1)} s wall."
             + (f" Not ok: {', '.join(s['failed'])}." if s["failed"] else ""))
     extra = flatten({k: v for k, v in s.items() if k not in KNOWN_SUMMARY and k not in MATCHED_SUMMARY})
-    parts = [intro, neurons, summary, text, *_matched(s)]
+    parts = [intro, neurons, summary, text, *_matched(s, settings)]
     if extra:
         parts.append("Other figures of the summary:\n\n" + table(["figure", "value"], [[code(k), cell(v)] for k, v in extra]))
     return "\n\n".join(parts)
@@ -84,21 +84,33 @@ MATCHED_SUMMARY = {"mean_best_of_k", "mean_refit", "refined_minus_best_of_k", "r
                    "field_scorers"}
 
 
-def _matched(s: dict[str, Any]) -> list[str]:
-    """Matched baselines, cost per arm and the field's scorers, in results that have them."""
-    if "refined_minus_refit" not in s:
+SCORERS = ("detection", "fuzzing", "f1", "auprc")
+
+
+def _matched(s: dict[str, Any], settings: dict[str, Any]) -> list[str]:
+    """Every arm's held-out r and the field's scorers; with matched baselines, refined − arm and cost per arm.
+
+    The one-shot's cost is its n candidates; its seconds and tokens are not timed apart from the loop's."""
+    if "field_scorers" not in s:
         return []
-    cost = s["cost_per_neuron"]
-    rows = [[label, num(s["mean_refined"] if key == "refined" else s[f"mean_{key}"], 3),
+    fields = s["field_scorers"]
+    if "refined_minus_refit" not in s:
+        rows = [[label, num(s[f"mean_{key}"], 3), *(num(fields[key][name]) for name in SCORERS)]
+                for key, label in (("oneshot", "one-shot"), ("refined", "refined"))]
+        return [table(["arm", "mean held-out r", "detection", "fuzzing", "F1", "AUPRC"], rows),
+                f"Output side read per neuron in {num(s.get('output_side_seconds_per_neuron'), 1)} s (docs/science.md#field-scorers)."]
+    cost = s["cost_per_neuron"] | {"oneshot": {"candidates": settings.get("n_explanations"), "probes": 0, "seconds": None, "tokens": None}}
+    rows = [[label, num(s[f"mean_{key}"], 3),
              "—" if key == "refined" else f"{num(s[f'refined_minus_{key}']['mean'], 3, sign=True)} {interval(s[f'refined_minus_{key}']['ci'])}",
              num(cost[key]["candidates"], 1), num(cost[key]["probes"], 0), num(cost[key]["seconds"], 1), num(cost[key]["tokens"], 0),
-             *(num(s["field_scorers"][key][name]) for name in ("detection", "fuzzing", "f1", "auprc"))]
-            for key, label in (("refined", "refined"), ("best_of_k", "best-of-k"), ("refit", "refit"))]
+             *(num(fields[key][name]) for name in SCORERS)]
+            for key, label in (("refined", "refined"), ("oneshot", "one-shot"), ("best_of_k", "best-of-k"), ("refit", "refit"))]
     return [table(["arm", "mean held-out r", "refined − arm (paired CI over neurons)", "candidates simulated", "probes",
                    "seconds", "LLM tokens", "detection", "fuzzing", "F1", "AUPRC"], rows),
             f"Adopted revisions that answered a named counterexample: {num(s['share_adopted_answering_counterexample'])}"
             f"{adopted_kinds(s.get('adopted_by_kind'))}. Output side read per neuron in {num(s['output_side_seconds_per_neuron'], 1)} s "
-            "(docs/benchmarks.md#matched-baselines, docs/science.md#field-scorers)."]
+            "(docs/benchmarks.md#matched-baselines, docs/science.md#field-scorers). The one-shot's cost is its candidates; "
+            "its seconds are not timed apart from the loop's."]
 
 
 def details(d: dict[str, Any]) -> str:
