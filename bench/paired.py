@@ -23,6 +23,8 @@ from bench.stats import fmt, fmt_ci, paired_gain
 MUST_MATCH = ("simulator", "max_iters", "n_explanations", "n_revisions", "probes_per_generator", "records_per_split",
               "max_excerpts", "top_k", "n_random", "seed")
 """Settings two compared passes must share: a difference in any of them would be confounded with the one under test."""
+ADDRESSES = ("llm_base_url",)
+"""Settings that name where a run was served, not what it measured (a local server picks a free port each run)."""
 
 
 def _key(p: dict[str, Any]) -> tuple[str, str]:
@@ -46,7 +48,8 @@ def compare(a: dict[str, Any], b: dict[str, Any], seed: int = 0) -> list[dict[st
         if not pairs:
             raise ValueError(f"{'/'.join(_key(pa))}: the runs share no neuron")
         row: dict[str, Any] = {"model": pa["model"], "backend": pa["backend"], "neurons": len(pairs),
-                               "differs": {k: [sa.get(k), sb.get(k)] for k in sorted(sa.keys() | sb.keys()) if sa.get(k) != sb.get(k)}}
+                               "differs": {k: [sa.get(k), sb.get(k)] for k in sorted(sa.keys() | sb.keys())
+                                           if sa.get(k) != sb.get(k) and k not in ADDRESSES}}
         for arm in ("oneshot", "refined"):
             row[arm] = paired_gain([x[arm]["score"] for x, _ in pairs], [y[arm]["score"] for _, y in pairs], seed)
             row[f"{arm}_detection"] = paired_gain([(x[arm].get("scorers") or {}).get("detection") for x, _ in pairs],

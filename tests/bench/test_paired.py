@@ -27,7 +27,7 @@ def result(scores: dict[str, float], **settings: Any) -> dict[str, Any]:
 
 
 def test_differences_are_paired_on_the_neurons_both_hold() -> None:
-    a = result({"1/2": 0.1, "1/3": 0.3, "2/5": 0.5}, explain_output_hint=False)
+    a = result({"1/2": 0.1, "1/3": 0.3, "2/5": 0.5}, explain_output_hint=False, llm_base_url="http://127.0.0.1:1/v1")
     b = result({"1/3": 0.4, "2/5": 0.7, "4/4": 0.9}, explain_output_hint=True)
     [row] = compare(a, b)
     assert row["neurons"] == 2 and row["differs"] == {"explain_output_hint": [False, True]}

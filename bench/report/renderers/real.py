@@ -22,6 +22,11 @@ def headline(d: dict[str, Any]) -> str:
     for p in d["passes"]:
         s = p["summary"]
         gain = s["refined_minus_oneshot"]
+        if p["settings"].get("max_iters") == 0:  # no loop ran: "refined" is the one-shot itself
+            out.append(f"{p['model']} / {cell(p['label'], 40)}, {s['neurons']} neurons, one-shot only (max_iters 0): held-out "
+                       f"**{num(s['mean_oneshot'], 3)}**; 25-token corpus lookup {num(s.get('mean_corpus_25'), 3)}; "
+                       f"detection {num(s.get('field_scorers', {}).get('oneshot', {}).get('detection'))}")
+            continue
         out.append(f"{p['model']} / {cell(p['label'], 40)}, {s['neurons']} neurons: held-out {num(s['mean_oneshot'], 3)} → "
                    f"**{num(s['mean_refined'], 3)}**, gain {num(gain['mean'], 3, sign=True)} {interval(gain['ci'])}; "
                    f"worse by > 0.02: {num(s.get('share_worse_by_more_than_0.02'))}; 25-token corpus lookup "
