@@ -30,7 +30,10 @@ def headline(d: dict[str, Any]) -> str:
         out.append(f"{p['model']} / {cell(p['label'], 40)}, {s['neurons']} neurons: held-out {num(s['mean_oneshot'], 3)} → "
                    f"**{num(s['mean_refined'], 3)}**, gain {num(gain['mean'], 3, sign=True)} {interval(gain['ci'])}; "
                    f"worse by > 0.02: {num(s.get('share_worse_by_more_than_0.02'))}; 25-token corpus lookup "
-                   f"{num(s.get('mean_corpus_25'), 3)}; refined ÷ token-identity ceiling **{num(s.get('refined_over_ceiling'))}**")
+                   f"{num(s.get('mean_corpus_25'), 3)}; refined ÷ token-identity ceiling **{num(s.get('refined_over_ceiling'))}**"
+                   + (f"; refined − refit on the same data {num(s['refined_minus_refit']['mean'], 3, sign=True)} "
+                      f"{interval(s['refined_minus_refit']['ci'])}, − best-of-k {num(s['refined_minus_best_of_k']['mean'], 3, sign=True)} "
+                      f"{interval(s['refined_minus_best_of_k']['ci'])}" if "refined_minus_refit" in s else ""))
     missing = sorted(d.get("unavailable_models") or {})
     if missing:
         out.append(f"not measured (not on the machine): {', '.join(missing)}")
