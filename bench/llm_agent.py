@@ -202,6 +202,17 @@ async def run_part(args: argparse.Namespace, part: str, items: list[Neuron], sub
                   f"{row['llm']['seconds']} s; {row['explanations']['llm_refined']!r}", flush=True)
 
 
+def carried_rows(result: dict[str, Any], label: str, settings: dict[str, Any], with_builtin_judge: bool) -> dict[str, dict[str, Any]]:
+    """{neuron key: row} of an earlier results file, read back instead of rerun (its work folder may be
+    gone: a fresh checkout has only the committed JSON). Refused when it was measured otherwise."""
+    earlier = (result.get("label"), result.get("settings"), bool(result.get("with_builtin_judge")))
+    if earlier != (label, settings, with_builtin_judge):
+        raise SystemExit(f"--continue-from: that file was measured with other settings or another model: {earlier} "
+                         f"!= {(label, settings, with_builtin_judge)}")
+    return {f"{row['part']}-{row['layer']}-{row['neuron']}": row
+            for part in (result.get("parts") or {}).values() for row in part["neurons"]}
+
+
 def summary(rows: list[dict[str, Any]], seed: int) -> dict[str, Any]:
     judged = [r for r in rows if "judged" in r]
     arms = ARMS + (JUDGED_ARMS if judged else ())
@@ -240,6 +251,9 @@ def main() -> None:
                         help="the LLM pass uses the product's default loop settings, not the smaller --llm-* sizes")
     parser.add_argument("--limit", type=int, default=1_000_000, help="stop after this many new neurons (resume later)")
     parser.add_argument("--name", default="llm-agent", help="results file NAME.json and work folder")
+    parser.add_argument("--continue-from", type=Path, metavar="FILE",
+                        help="a results file of this benchmark (e.g. the committed bench/results/llm-agent.json after a fresh "
+                             "checkout): the neurons it holds are read back, not rerun; refused if measured with other settings")
     parser.add_argument("--with-builtin-judge", action="store_true",
                         help="a third pass: the same LLM explains, probes and revises while the free builtin simulator "
                              "judges the loop (one-shot choice, adoption); its one-shot and refined read by both simulators")
@@ -258,9 +272,19 @@ def main() -> None:
     planted = [Neuron("planted", 0, i, rule) for i, rule in enumerate(rules)]
     rows_dir = args.runs_dir / "bench" / "work" / args.name / "rows"
     rows_dir.mkdir(parents=True, exist_ok=True)
+    settings = {"max_iters": args.llm_max_iters, "n_explanations": args.llm_n_explanations,
+                "n_revisions": args.llm_n_revisions, "probes_per_generator": args.llm_probes_per_generator,
+                "records_per_split": args.llm_records_per_split, "simulator": "prompt-logprob"}
     started = time.monotonic()
     budget = [args.limit]
     with llm_endpoint(args):
+        if args.continue_from:  # the label may be the served GGUF's own name, known once it is served
+            carried = carried_rows(json.loads(args.continue_from.read_text()), args.label or args.llm_model, settings,
+                                   args.with_builtin_judge)
+            fresh = {key: row for key, row in carried.items() if not (rows_dir / f"{key}.json").is_file()}
+            for key, row in fresh.items():
+                atomic_write_json(rows_dir / f"{key}.json", row)
+            print(f"read {len(fresh)} finished neurons back from {args.continue_from}", flush=True)
         if planted:
             asyncio.run(run_part(args, "planted", planted, load_planted(args.cache_dir, rules), rows_dir, budget))
         if real:
@@ -273,9 +297,7 @@ def main() -> None:
         "complete": len(rows) == len(planted) + len(real), "planned": [p.key for p in planted + real],
         "wall_seconds_this_part": round(time.monotonic() - started, 1),
         "with_builtin_judge": args.with_builtin_judge,
-        "settings": {"max_iters": args.llm_max_iters, "n_explanations": args.llm_n_explanations,
-                     "n_revisions": args.llm_n_revisions, "probes_per_generator": args.llm_probes_per_generator,
-                     "records_per_split": args.llm_records_per_split, "simulator": "prompt-logprob"},
+        "settings": settings,
         "parts": {name: {"summary": summary(part_rows, args.seed), "neurons": part_rows}
                   for name, part_rows in parts.items() if part_rows},
     }

@@ -8,6 +8,7 @@ on every explanation, the trace read back per neuron) and that a rerun resumes i
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -15,13 +16,14 @@ import pytest
 from agent.settings import default_cache_dir
 from tests.bench.conftest import RunBench
 
-pytestmark = [pytest.mark.local_llm, pytest.mark.model, pytest.mark.slow]
-
 TINY = ("--rules", "money", "--real-layers", "", "--llm-max-iters", "1", "--llm-n-explanations", "1",
         "--llm-n-revisions", "1", "--llm-probes-per-generator", "1", "--llm-records-per-split", "3",
         "--max-iters", "1", "--n-explanations", "1", "--local-threads", "1", "--name", "llm_agent", "--with-builtin-judge")
 
 
+@pytest.mark.local_llm
+@pytest.mark.model
+@pytest.mark.slow
 def test_llm_agent_smoke_and_resume(run_bench: RunBench, tmp_path: Path) -> None:
     from tools.subject import smollm2
 
@@ -50,3 +52,23 @@ def test_llm_agent_smoke_and_resume(run_bench: RunBench, tmp_path: Path) -> None
     again = run_bench("bench.llm_agent", "--local-gguf", gguf, *TINY, timeout_s=900)
     # Resumed from the kept row: the same row, with the first run's own seconds, was not recomputed.
     assert again["parts"]["planted"]["neurons"] == [row]
+    # A fresh checkout has the committed results file but no work folder: its neurons are read back, not rerun.
+    shutil.copy(tmp_path / "bench" / "llm_agent.json", tmp_path / "committed.json")
+    shutil.rmtree(tmp_path / "bench" / "work" / "llm_agent" / "rows")
+    carried = run_bench("bench.llm_agent", "--local-gguf", gguf, *TINY, "--continue-from", str(tmp_path / "committed.json"),
+                        timeout_s=900)
+    assert carried["parts"]["planted"]["neurons"] == [row]
+
+
+def test_rows_are_carried_only_from_a_result_measured_the_same_way() -> None:
+    from bench.llm_agent import carried_rows
+
+    settings = {"max_iters": 2, "n_explanations": 2}
+    row = {"part": "real", "layer": 2, "neuron": 123, "scores": {}}
+    result = {"label": "Qwen", "settings": settings, "with_builtin_judge": False,
+              "parts": {"real": {"summary": {}, "neurons": [row]}}}
+    assert carried_rows(result, "Qwen", settings, False) == {"real-2-123": row}
+    for label, sizes, judged in (("other", settings, False), ("Qwen", settings | {"max_iters": 6}, False),
+                                 ("Qwen", settings, True)):
+        with pytest.raises(SystemExit, match="other settings"):
+            carried_rows(result, label, sizes, judged)
