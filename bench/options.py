@@ -21,6 +21,8 @@ from agent.settings import Settings, default_cache_dir
 from tools.atomic import atomic_write_json
 
 Backend = Literal["builtin", "llm"]
+ADDRESSES = ("llm_base_url",)
+"""Settings that say where a pass was served, not what it measured (a local server picks a free port each run)."""
 LOCAL_CONTEXT_TOKENS = 8192
 """llama.cpp's default context (2048) is too small for an explainer prompt of five 64-token records."""
 

@@ -18,13 +18,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench.options import ADDRESSES
 from bench.stats import fmt, fmt_ci, paired_gain
 
 MUST_MATCH = ("simulator", "max_iters", "n_explanations", "n_revisions", "probes_per_generator", "records_per_split",
               "max_excerpts", "top_k", "n_random", "seed")
 """Settings two compared passes must share: a difference in any of them would be confounded with the one under test."""
-ADDRESSES = ("llm_base_url",)
-"""Settings that name where a run was served, not what it measured (a local server picks a free port each run)."""
 
 
 def _key(p: dict[str, Any]) -> tuple[str, str]:

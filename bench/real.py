@@ -40,6 +40,7 @@ from bench.common import write_result
 from bench.corpus_pass import CachedSubject, corpus_activations
 from bench.matched import kinds_adopted, matched_baselines, revision_share
 from bench.options import (
+    ADDRESSES,
     Backend,
     add_options,
     backends,
@@ -197,8 +198,7 @@ async def run_pass(args: argparse.Namespace, subject: CachedSubject, neurons: li
     name = label(args, backend)
     work = args.runs_dir / "bench" / "work" / args.name / f"{model}-{work_name(args, backend)}"
     settings = settings_for(args, backend, work, records_dir, model=model, max_excerpts=args.max_excerpts)
-    # The endpoint's address changes from run to run (a local server picks a free port); the model does not.
-    fingerprint = {k: v for k, v in sizes_of(settings).items() if k != "llm_base_url"} | {
+    fingerprint = {k: v for k, v in sizes_of(settings).items() if k not in ADDRESSES} | {
         "model": model, "label": name, "neurons": [list(n) for n in neurons]}
     rows_dir = work_dir(work, fingerprint, args.resume) / "rows"
     rows_dir.mkdir(exist_ok=True)
@@ -319,8 +319,7 @@ def main() -> None:
     with llm_endpoint(args):
         passes, unavailable = asyncio.run(run(args))
     result = {"layers": args.layer_list, "per_layer": args.per_layer, "neurons": args.neurons, "max_excerpts": args.max_excerpts,
-              "unavailable_models": unavailable, "passes": passes, "resumed": args.resume,
-              "wall_seconds": round(time.monotonic() - started, 1)}
+              "unavailable_models": unavailable, "passes": passes, "wall_seconds": round(time.monotonic() - started, 1)}
     print(f"\nwritten {write_result(args.name, json.loads(json.dumps(result)), args.runs_dir, benchmark='real')}")
 
 
