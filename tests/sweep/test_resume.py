@@ -16,7 +16,7 @@ import pytest
 from agent.cli.main import main
 from bench.support.brain import brain_behaviour
 from bench.support.chat_server import Behaviour, ChatServer, Respond, Slow
-from bench.support.faults import finished_neurons, finished_outputs
+from bench.support.faults import NEURON_CALLS, call_kind, finished_neurons, finished_outputs
 from tests.sweep.conftest import EXPLANATION, LAYER, summary_rows
 
 NEURONS = "0-3"  # neuron 0 fails its one-shot scoring here: a failed neuron must survive the kill as well
@@ -38,6 +38,11 @@ def _args(tmp_path: Path, cache: Path, records: Path, base_url: str, run: str) -
             "--llm-concurrency", str(LLM_CONCURRENCY), "--json"]
 
 
+def _neuron_calls(server: ChatServer) -> int:
+    """Requests for the neurons' work; each command pays its own preflight, so a rerun pays that again by design."""
+    return sum(call_kind(body) in NEURON_CALLS for body in server.bodies)
+
+
 def _slow_brain(body: Any) -> Behaviour:
     # A few ms per answer, so other neurons are surely in flight when the manifest shows two finished.
     return Slow(0.005, then=brain_behaviour(EXPLANATION)(body))
@@ -49,7 +54,7 @@ def test_kill_9_mid_sweep_then_rerun(tmp_path: Path, session_cache: Path, sweep_
     with ChatServer(default=Respond(_slow_brain)) as server:
         # The uninterrupted run and the rerun go in this process (faster); only the killed one needs its own.
         assert main(_args(tmp_path, session_cache, sweep_records, server.base_url, "clean")) == EXIT_SOME_FAILED
-        uninterrupted_calls = len(server.requests)
+        uninterrupted_calls = _neuron_calls(server)
 
         killed_root = tmp_path / "runs" / "killed"
         command = [sys.executable, "-m", "agent.cli.main", *_args(tmp_path, session_cache, sweep_records, server.base_url, "killed")]
@@ -63,15 +68,15 @@ def test_kill_9_mid_sweep_then_rerun(tmp_path: Path, session_cache: Path, sweep_
         finished = finished_neurons(killed_root)
         assert 2 <= len(finished) < 4, finished
         before = finished_outputs(killed_root, list(finished))
-        killed_calls = len(server.requests) - uninterrupted_calls
+        killed_calls = _neuron_calls(server) - uninterrupted_calls
 
         capsys.readouterr()
         assert main(_args(tmp_path, session_cache, sweep_records, server.base_url, "killed")) == EXIT_SOME_FAILED
-        resumed_calls = len(server.requests) - uninterrupted_calls - killed_calls
+        resumed_calls = _neuron_calls(server) - uninterrupted_calls - killed_calls
 
     assert json.loads(capsys.readouterr().out)["budget_stop"] is None
     # No finished neuron redone: its trace and result are untouched, and calls answered before the kill
-    # are not made again (only those in flight at the kill can be).
+    # are not made again (only those in flight at the kill can be). The preflight is not a neuron's call.
     assert finished_outputs(killed_root, list(finished)) == before
     assert killed_calls + resumed_calls <= uninterrupted_calls + LLM_CONCURRENCY
     # None lost, and the summary is the uninterrupted one.
