@@ -39,9 +39,10 @@ browser:
 		|| echo "warning: could not install Debian's chromium; the browser test will fail" >&2
 
 # Lint (ruff + strict mypy) runs first: `make test` is what .ci/run calls, so CI checks the types too.
+# --durations lists the slowest tests in every CI log: the suite must stay near 25 minutes on 2 cores.
 # The local LLM is installed too, and its tests (marker local_llm, on SmolLM2-135M-Instruct) run.
 test: lint assets browser local
-	REFINERY_REQUIRE_ASSETS=1 $(BIN)/python -m pytest -q -m 'not hub and not faults_slow'
+	REFINERY_REQUIRE_ASSETS=1 $(BIN)/python -m pytest -q --durations=15 -m 'not hub and not faults_slow'
 
 # The local LLM (`--backend local`, `refinery serve-local`, the `local_llm` tests): llama-cpp-python,
 # which has no binary wheel, so pip compiles llama.cpp (about 10 min on 2 cores). The wheel is built
