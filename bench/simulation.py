@@ -53,7 +53,7 @@ from bench.options import (
 from bench.planted.__main__ import choose_rules
 from bench.planted.rules import Rule
 from bench.planted.subject import load_planted
-from bench.stats import mean_of
+from bench.stats import mean_of, median_of
 from tools.evaluate import score_simulations
 from tools.formats.openai import ActivationRecord
 from tools.llm.openai_client import OpenAIChatLLM
@@ -159,6 +159,7 @@ async def measure(args: argparse.Namespace, rules: list[Rule]) -> tuple[list[dic
                 score = score_simulations(rule.description, records, simulations, "test", method)
                 rows.append({"rule": rule.name, "kind": rule.kind, "description": rule.description, "records": len(records),
                              "read": sum(s.ok for s in simulations), "score": score.score, "failed_records": score.n_failed,
+                             "value_mass": score.value_mass,
                              "per_record": per_record,
                              "expected": [s.expected if s.ok else None for s in simulations]})
             if limit is not None:
@@ -246,6 +247,8 @@ def summarise(method: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
         "output_tokens_per_record": mean_of([r["output_tokens"] for r in records]),
         "seconds_per_record": mean_of([r["seconds"] for r in records]),
         "rules_scoring_above_0": sum(1 for row in rows if row["score"] is not None and row["score"] > 0),
+        # Probability the model put on values at a median slot, before renormalizing (tools/evaluate.py).
+        "median_value_mass": median_of([row.get("value_mass") for row in rows]),
         "mean_score": mean_of([row["score"] for row in rows]),
     }
 
@@ -261,7 +264,7 @@ def print_pass(result: dict[str, Any]) -> None:
               f"local server {base['local_server_seconds_per_record']} s on the same: {base['speedup']}x; "
               f"largest EV difference {base['max_expected_value_difference']}")
     for row in result["rules"]:
-        print(f"  {row['rule']:<14}read {row['read']:>2}/{row['records']:<3} r {row['score']}")
+        print(f"  {row['rule']:<14}read {row['read']:>2}/{row['records']:<3} r {row['score']}  value mass {row.get('value_mass')}")
     if result["failure_reasons"]:
         print(f"  failures: {result['failure_reasons']}")
 

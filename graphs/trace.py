@@ -170,11 +170,15 @@ class HeldoutResult(BaseModel):
     n_records: int | None = Field(None, description="Held-out records simulated (None in results written before it was kept).")
     failed_records: list[int] = Field(default_factory=list, description="Indices of the held-out records whose simulation failed.")
     scorers: FieldScores | None = Field(None, description="Detection, fuzzing, F1/IoU and AUPRC on the same held-out simulation.")
+    value_mass: float | None = Field(
+        None, description="Median probability (0-1) the simulator put on values at the held-out slots before renormalizing "
+                          "(ExplanationScore.value_mass); None for the builtin and methods without logprobs.")
 
     @classmethod
     def of(cls, score: ExplanationScore, scorers: FieldScores | None = None) -> HeldoutResult:
         return cls(explanation=score.explanation, heldout_score=score.score, heldout_ci=score.ci, reason=score.score_reason,
-                   n_records=score.n_records, failed_records=failed_records(score), scorers=scorers)
+                   n_records=score.n_records, failed_records=failed_records(score), scorers=scorers,
+                   value_mass=score.value_mass)
 
 
 class PairedGain(BaseModel):

@@ -7,6 +7,7 @@ excluded, never scored as zeros.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 
 from pydantic import BaseModel, Field
@@ -42,6 +43,9 @@ class ExplanationScore(BaseModel):
         None, description="Per record, how much its tokens count (a selection set enlarged with many random excerpts); "
                           "None = every token counts once, as in the published score.")
     strata: list[int] | None = Field(None, description="Per record, its kind for resampling: 0 top records, 1 random excerpts.")
+    value_mass: float | None = Field(
+        None, description="Median over the read records of their value mass (RecordSimulation.value_mass, 0-1); None "
+                          "when the method reads no logprobs.")
 
     def pairs(self) -> list[tuple[list[float], list[float]]]:
         return [(t, s.expected) for t, s in zip(self.true_activations, self.simulations, strict=True) if s.ok and s.expected is not None]
@@ -99,7 +103,14 @@ def score_simulations(
         ci=bootstrap_ci(pairs, seed=seed) if with_ci else None, n_records=len(records), n_failed=n_failed,
         per_record=per_record, true_activations=true, simulations=list(simulations),
         weights=list(weights) if weights is not None else None, strata=list(strata) if strata is not None else None,
+        value_mass=median_value_mass(simulations),
     )
+
+
+def median_value_mass(simulations: Sequence[RecordSimulation]) -> float | None:
+    """The median value mass of the records read with logprobs (None: no such record)."""
+    masses = [s.value_mass for s in simulations if s.ok and s.value_mass is not None]
+    return round(float(statistics.median(masses)), 6) if masses else None
 
 
 async def score_explanation(

@@ -150,6 +150,7 @@ class Heldout(BaseModel):
     records: list[TokenRow] = Field(default_factory=list)
     failed: list[int] = Field(default_factory=list, description="Indices of the records whose simulation failed.")
     scorers: FieldScores | None = Field(None, description="Detection, fuzzing, F1/IoU, AUPRC beside r (None in older results).")
+    value_mass: float | None = Field(None, description="HeldoutResult.value_mass: probability (0-1) the simulator put on values.")
 
 
 class NeuronStory(BaseModel):

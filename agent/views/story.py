@@ -267,7 +267,7 @@ def _heldout(final: Finalized | None, events: Sequence[Scored], scores: Mapping[
             notes.append(f"held-out simulation file not found: {event.path}")
         out.append(Heldout(role=role, explanation=result.explanation, score=_r(result.heldout_score),
                            ci=_ci(result.heldout_ci), reason=result.reason, records=records, failed=result.failed_records,
-                           scorers=result.scorers))
+                           scorers=result.scorers, value_mass=result.value_mass))
     if final.baseline is not None:
         base = final.baseline
         records = score_rows(scores[base.path]) if base.path is not None and base.path in scores else []

@@ -135,6 +135,8 @@ def run_text(summary: RunSummary) -> str:
 # --- one neuron ----------------------------------------------------------------------------------
 
 _LABELS = {"oneshot": "one-shot", "refined": "refined", "baseline": "builtin"}
+WEAK_VALUE_MASS = 0.5
+"""Below this, most of a simulator's probability at a value slot went to something other than a value."""
 
 
 def _heldout_lines(item: Heldout, row: NeuronRow) -> list[str]:
@@ -145,6 +147,9 @@ def _heldout_lines(item: Heldout, row: NeuronRow) -> list[str]:
     if item.failed:
         lines += _wrap(f"simulation failed on record{'s' if len(item.failed) > 1 else ''} "
                        f"{', '.join(str(i + 1) for i in item.failed)}: left out of its score", 4)
+    if item.value_mass is not None and item.value_mass < WEAK_VALUE_MASS:
+        lines += _wrap(f"weak reading: at a median slot the simulator put {item.value_mass:.1%} of its probability on "
+                       "values (the rest on other tokens, such as the prompt's placeholder); its values are read from that", 4)
     if item.scorers is not None:
         lines += _scorer_lines(item.scorers, 4)
     return lines + _wrap(item.explanation, 4, EXPLANATION_LINES)

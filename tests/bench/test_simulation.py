@@ -32,6 +32,8 @@ def test_simulation_measures_reading_and_records_answers_the_corpus_reads_back(r
     # 'the word "money"' quotes the planted token: the brain's reading of it follows the rule.
     assert rows["money"]["score"] > 0.5 and rows["money"]["read"] == 4
     assert all(r["output_tokens"] for row in chat["rules"] for r in row["per_record"])
+    # The brain writes each value with near certainty: a reading from the values themselves, not a residue.
+    assert chat["median_value_mass"] > 0.9 and all(row["value_mass"] > 0.9 for row in chat["rules"])
     entries = [json.loads(line) for line in answers.read_text().splitlines()]
     assert len(entries) == 8 and {e["source"] for e in entries} == {"brain"}
     counts = tally(entries, None)

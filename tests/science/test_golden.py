@@ -39,12 +39,13 @@ def test_expected_value_golden() -> None:
     dist = value_distribution(top)
     assert dist.expected_value == pytest.approx(2.5)
     assert dist.values == [0, 5, 10] and sum(dist.probabilities) == pytest.approx(1.0)
+    assert dist.value_mass == pytest.approx(0.8)  # what the values had before renormalizing
 
 
 def test_expected_value_without_any_value_candidate_is_zero_and_flagged() -> None:
     """docs/science.md#expected-value"""
     dist = value_distribution([("the", -0.1), (" 3", -2.0)])
-    assert dist.expected_value == 0.0 and dist.kept_candidates == 0
+    assert dist.expected_value == 0.0 and dist.kept_candidates == 0 and dist.value_mass == 0.0
 
 
 def test_ten_written_as_two_tokens() -> None:

@@ -258,6 +258,8 @@ def test_a_record_without_any_value_candidate_fails_rather_than_scoring_zeros() 
     partial = RecordSimulation.from_slots("chat-logprob", ["a", "b"], [empty, seven])
     assert partial.ok and partial.expected == [0.0, 7.0]
     assert partial.notes == ["1 of 2 slots had no value candidate (EV 0)"]
+    assert partial.value_mass == 0.5  # the median of the slots' 0 and 1
+
 
 
 async def test_an_open_models_answer_with_escaped_markers_fences_numbers_and_commentary_is_read(

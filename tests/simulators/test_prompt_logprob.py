@@ -40,6 +40,8 @@ async def test_expected_values_at_the_placeholders_and_the_request_sent(
     assert simulation.expected == pytest.approx([2.5, 8.0, 0.0])
     assert simulation.distribution_values == [[0.0, 5.0, 10.0], [8.0], [0.0]]
     assert simulation.notes == []
+    # Probability on values before renormalizing: 0.8, 0.9 and 0.1 at the three slots.
+    assert simulation.value_mass == pytest.approx(0.8)
     [request] = chat_server.requests
     assert request.path == "/v1/completions"
     body = request.body

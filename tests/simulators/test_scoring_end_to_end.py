@@ -8,9 +8,11 @@ import pytest
 
 from bench.support.chat_server import Answer, ChatServer
 from bench.support.replies import answer, certain, echo, record, toy_tokenize
-from tools.evaluate import score_explanation
+from tools.evaluate import score_explanation, score_simulations
 from tools.formats.openai import ActivationRecord
 from tools.llm.openai_client import OpenAIChatLLM
+from tools.science.expected_value import value_distribution
+from tools.simulators.base import RecordSimulation
 from tools.simulators.chat_json import ChatJsonSimulator
 from tools.simulators.chat_logprob import ChatLogprobSimulator
 from tools.simulators.prompt_logprob import PromptLogprobSimulator
@@ -49,3 +51,17 @@ async def test_prompt_logprob(chat_server: ChatServer, llm: OpenAIChatLLM) -> No
     score = await score_explanation("colour words", RECORDS, PromptLogprobSimulator(llm), split="valid")
     assert score.method == "prompt-logprob" and score.n_failed == 0
     assert score.score is not None and math.isclose(score.score, 1.0, abs_tol=1e-3)
+
+
+def test_the_scores_value_mass_is_the_median_over_the_records_read_with_logprobs() -> None:
+    def read(p_seven: float) -> RecordSimulation:
+        other = value_distribution([("unknown", 0.0)])
+        seven = value_distribution([("7", math.log(p_seven)), ("unknown", math.log(1 - p_seven))])
+        return RecordSimulation.from_slots("prompt-logprob", ["a", "b", "c"], [seven, seven, other])
+
+    records = [ActivationRecord(tokens=["a", "b", "c"], activations=[1.0, 0.0, 0.0]) for _ in range(4)]
+    failed = RecordSimulation.failed("prompt-logprob", ["a", "b", "c"], "no answer")
+    score = score_simulations("x", records, [read(0.1), read(0.2), read(0.4), failed], "test", "prompt-logprob")
+    assert score.value_mass == pytest.approx(0.2)  # the failed record does not count
+    plain = RecordSimulation(method="chat-json", tokens=["a", "b", "c"], expected=[1.0, 0.0, 0.0])
+    assert score_simulations("x", records[:1], [plain], "test", "chat-json").value_mass is None

@@ -18,11 +18,16 @@ class ValueDistribution:
     expected_value: float
     kept_candidates: int
     """How many of the top candidates were value tokens; 0 means the EV fell back to 0."""
+    value_mass: float = 0.0
+    """Probability (0-1) the model put on the kept value tokens, before renormalizing. Near 0, it
+    mostly expected another token at the slot (the all-at-once prompt's placeholder, for one), and
+    the distribution is read from what little was left."""
 
 
 def value_distribution(top: Iterable[tuple[str, float]]) -> ValueDistribution:
     """From (token text, logprob) candidates: keep texts exactly "0".."10" (" 3" does not count),
-    renormalize their probabilities, EV = sum(v * p); EV = 0 when no candidate is a value."""
+    renormalize their probabilities, EV = sum(v * p); EV = 0 when no candidate is a value. Also
+    keeps how much probability the values had before renormalizing (`value_mass`)."""
     mass: dict[int, float] = {}
     for text, logprob in top:
         value = VALUE_TOKENS.get(text)
@@ -33,7 +38,8 @@ def value_distribution(top: Iterable[tuple[str, float]]) -> ValueDistribution:
         return ValueDistribution([], [], 0.0, 0)
     values = sorted(mass)
     probs = [mass[v] / total for v in values]
-    return ValueDistribution(values, probs, sum(v * p for v, p in zip(values, probs, strict=True)), len(values))
+    return ValueDistribution(values, probs, sum(v * p for v, p in zip(values, probs, strict=True)), len(values),
+                             min(1.0, total))
 
 
 def split_ten(first: Sequence[tuple[str, float]], zero_after_one: float | None) -> list[tuple[str, float]]:

@@ -10,6 +10,7 @@ scores from different methods are not comparable.
 from __future__ import annotations
 
 import asyncio
+import statistics
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Literal, Protocol, TypeVar, cast, runtime_checkable
 
@@ -44,6 +45,10 @@ class RecordSimulation(BaseModel):
     distribution_values: list[list[float]] | None = Field(None, description="Per token, the values with probability mass (0-10).")
     distribution_probabilities: list[list[float]] | None = None
     notes: list[str] = Field(default_factory=list, description="Caveats, e.g. slots with no digit candidate (EV fell back to 0).")
+    value_mass: float | None = Field(
+        None, description="Median over the record's slots of the probability (0-1) the model put on value tokens among its "
+                          "top candidates, before renormalizing; None for a method that reads no logprobs. Near 0, the "
+                          "values come from what another token (a placeholder) left: a weak reading.")
 
     @classmethod
     def failed(cls, method: str, tokens: Sequence[str], error: str) -> RecordSimulation:
@@ -68,6 +73,7 @@ class RecordSimulation(BaseModel):
             distribution_values=[[float(v) for v in slot.values] for slot in slots],
             distribution_probabilities=[list(slot.probabilities) for slot in slots],
             notes=[*notes, *([f"{empty} of {len(slots)} slots had no value candidate (EV 0)"] if empty else [])],
+            value_mass=float(statistics.median(slot.value_mass for slot in slots)) if slots else None,
         )
 
     @property
