@@ -248,7 +248,7 @@ def summarise(method: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
         "seconds_per_record": mean_of([r["seconds"] for r in records]),
         "rules_scoring_above_0": sum(1 for row in rows if row["score"] is not None and row["score"] > 0),
         # Probability the model put on values at a median slot, before renormalizing (tools/evaluate.py).
-        "median_value_mass": median_of([row.get("value_mass") for row in rows]),
+        "median_value_mass": median_of([row["value_mass"] for row in rows]),
         "mean_score": mean_of([row["score"] for row in rows]),
     }
 
@@ -264,7 +264,7 @@ def print_pass(result: dict[str, Any]) -> None:
               f"local server {base['local_server_seconds_per_record']} s on the same: {base['speedup']}x; "
               f"largest EV difference {base['max_expected_value_difference']}")
     for row in result["rules"]:
-        print(f"  {row['rule']:<14}read {row['read']:>2}/{row['records']:<3} r {row['score']}  value mass {row.get('value_mass')}")
+        print(f"  {row['rule']:<14}read {row['read']:>2}/{row['records']:<3} r {row['score']}  value mass {row['value_mass']}")
     if result["failure_reasons"]:
         print(f"  failures: {result['failure_reasons']}")
 
