@@ -74,7 +74,16 @@ class Neuron:
 
     @property
     def key(self) -> str:
-        return f"{self.part}-{self.layer}-{self.neuron}"
+        return row_key(self.part, self.layer, self.neuron)
+
+
+def row_key(part: str, layer: int, neuron: int) -> str:
+    """A neuron's name in the work folder's rows/ and in `--continue-from`."""
+    return f"{part}-{layer}-{neuron}"
+
+
+def row_path(rows_dir: Path, key: str) -> Path:
+    return rows_dir / f"{key}.json"
 
 
 def adopted_revisions(env: RefineEnvironment, layer: int, neuron: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -172,7 +181,7 @@ async def run_neuron(args: argparse.Namespace, item: Neuron, llm_env: RefineEnvi
 
 async def run_part(args: argparse.Namespace, part: str, items: list[Neuron], subject: SubjectModel | None,
                    rows_dir: Path, budget: list[int]) -> None:
-    todo = [item for item in items if not (rows_dir / f"{item.key}.json").is_file()]
+    todo = [item for item in items if not row_path(rows_dir, item.key).is_file()]
     if not todo or budget[0] <= 0:
         return
     work = args.runs_dir / "bench" / "work" / args.name / part
@@ -194,7 +203,7 @@ async def run_part(args: argparse.Namespace, part: str, items: list[Neuron], sub
             if budget[0] <= 0:
                 return
             row = await run_neuron(args, item, llm_env, builtin_env, judged_env)
-            atomic_write_json(rows_dir / f"{item.key}.json", row)
+            atomic_write_json(row_path(rows_dir, item.key), row)
             budget[0] -= 1
             s = row["scores"]
             print(f"{item.key:<16}{(item.rule.name if item.rule else ''):<14} LLM sim: 1-shot {s['llm']['llm_oneshot']} "
@@ -209,7 +218,7 @@ def carried_rows(result: dict[str, Any], label: str, settings: dict[str, Any], w
     if earlier != (label, settings, with_builtin_judge):
         raise SystemExit(f"--continue-from: that file was measured with other settings or another model: {earlier} "
                          f"!= {(label, settings, with_builtin_judge)}")
-    return {f"{row['part']}-{row['layer']}-{row['neuron']}": row
+    return {row_key(row["part"], row["layer"], row["neuron"]): row
             for part in (result.get("parts") or {}).values() for row in part["neurons"]}
 
 
@@ -281,16 +290,16 @@ def main() -> None:
         if args.continue_from:  # the label may be the served GGUF's own name, known once it is served
             carried = carried_rows(json.loads(args.continue_from.read_text()), args.label or args.llm_model, settings,
                                    args.with_builtin_judge)
-            fresh = {key: row for key, row in carried.items() if not (rows_dir / f"{key}.json").is_file()}
+            fresh = {key: row for key, row in carried.items() if not row_path(rows_dir, key).is_file()}
             for key, row in fresh.items():
-                atomic_write_json(rows_dir / f"{key}.json", row)
+                atomic_write_json(row_path(rows_dir, key), row)
             print(f"read {len(fresh)} finished neurons back from {args.continue_from}", flush=True)
         if planted:
             asyncio.run(run_part(args, "planted", planted, load_planted(args.cache_dir, rules), rows_dir, budget))
         if real:
             asyncio.run(run_part(args, "real", real, None, rows_dir, budget))
-    rows = {p.key: json.loads((rows_dir / f"{p.key}.json").read_text()) for p in planted + real
-            if (rows_dir / f"{p.key}.json").is_file()}
+    rows = {p.key: json.loads(row_path(rows_dir, p.key).read_text()) for p in planted + real
+            if row_path(rows_dir, p.key).is_file()}
     parts = {name: [rows[p.key] for p in group if p.key in rows] for name, group in (("planted", planted), ("real", real))}
     result = {
         "command": command_line("bench.llm_agent", sys.argv[1:]), "label": args.label or args.llm_model,
