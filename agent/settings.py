@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     backend: Backend = Field(
         "auto", description="Who explains and simulates: builtin (offline statistics), llm (OpenAI or --llm-base-url), "
         "local (the optional llama.cpp server); auto = llm when a base URL or OPENAI_API_KEY is set, else builtin.")
-    simulator: Literal["auto", "builtin", "chat-logprob", "chat-logprob-numbered", "chat-json", "prompt-logprob"] = Field(
+    simulator: Literal["auto", "builtin", "chat-logprob", "chat-logprob-numbered", "chat-json", "chat-highlight", "prompt-logprob"] = Field(
         "auto", description="Simulation method; auto = builtin for the builtin backend, else prompt-logprob when "
         "--llm-prompt-logprobs says the server supports it, else chat-logprob.")
     n_explanations: int = Field(5, ge=1, le=50, description="Best-of-n: explanations sampled, the best kept by its selection-split score.")

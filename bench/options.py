@@ -46,7 +46,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
                           "threads stall at per-layer barriers whenever one is preempted")
     llm.add_argument("--llm-model", default="gpt-4o-mini", help="model name sent to the endpoint (explainer and simulator)")
     llm.add_argument("--label", help="the LLM's name in the results (default: --llm-model)")
-    llm.add_argument("--simulator", default="chat-logprob", choices=["chat-logprob", "chat-logprob-numbered", "chat-json", "prompt-logprob", "builtin"],
+    llm.add_argument("--simulator", default="chat-logprob", choices=["chat-logprob", "chat-logprob-numbered", "chat-json", "chat-highlight", "prompt-logprob", "builtin"],
                      help="how the LLM pass simulates; builtin = the LLM only explains, probes and revises")
     llm.add_argument("--llm-timeout-s", type=float, default=600.0)
     llm.add_argument("--llm-concurrency", type=int, default=1)

@@ -80,7 +80,7 @@ def parse_index_list(spec: str, what: str = "neuron") -> list[int]:
 def backend_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("explainer and simulator")
     setting(group, "--backend", field="backend", choices=["auto", "builtin", "llm", "local"])
-    setting(group, "--simulator", field="simulator", choices=["auto", "builtin", "chat-logprob", "chat-logprob-numbered", "chat-json", "prompt-logprob"])
+    setting(group, "--simulator", field="simulator", choices=["auto", "builtin", "chat-logprob", "chat-logprob-numbered", "chat-json", "chat-highlight", "prompt-logprob"])
     setting(group, "--n", "--n-explanations", field="n_explanations", type=int, metavar="N")
     setting(group, "--records-per-split", field="records_per_split", type=int, metavar="N")
     llm = parser.add_argument_group("LLM endpoint (key from OPENAI_API_KEY)")

@@ -6,16 +6,17 @@ chat-logprob simulator gets a faithful re-emission of every record with value 10
 real server gives (the numbered variant: the same values by line number); the reviser gets `revised`
 if given, else the current explanation with every offending token of its false-negative
 counterexamples added as a quoted literal (`... or " class"`), and an `Answers:` line naming those
-counterexamples; the prober gets a fenced JSON object of two fixed texts per kind built around the
+counterexamples; the chat-highlight simulator gets a `word<TAB>10` line for each named token its text
+holds, or `none`; the prober gets a fenced JSON object of two fixed texts per kind built around the
 explanation's first quoted token; the detection and fuzzing judge gets a JSON list with 1 for each
 text that holds a named token (detection) or whose marked tokens are all named (fuzzing), 0
 elsewhere. It serves the loopback HTTP server (`brain_behaviour`) and the in-process `ScriptedLLM`
 (`brain_response`) alike.
 
 Prompts are told apart by how their system message starts: "We are studying neurons" (explain),
-"You predict how strongly" (simulate), "You revise explanations of neurons" (revise), "You write
-test texts" (probe), "You check an endpoint" (the explainer's preflight; the simulator's preflight
-is a simulation), "You check an explanation" (the judge).
+"You predict how strongly" (simulate), "You mark where" (simulate by highlighting), "You revise
+explanations of neurons" (revise), "You write test texts" (probe), "You check an endpoint" (the
+explainer's preflight; the simulator's preflight is a simulation), "You check an explanation" (the judge).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ _EXPLANATION = re.compile(r"^Explanation: (.*)$", re.MULTILINE)
 _QUOTED = re.compile(r'"([^"]+)"')
 _CURRENT = re.compile(r"^Current explanation: the main thing this neuron does is find (.*)$", re.MULTILINE)
 _TEXT = re.compile(r"^Text \d+: (.*)$", re.MULTILINE)
+_HIGHLIGHT_TEXT = re.compile(r"<text>\n(.*)\n</text>\s*$", re.DOTALL)
 _MARKED = re.compile(r"\[\[(.*?)\]\]")
 _FALSE_NEGATIVE = re.compile(r"^Counterexample (\d+) \(false negative[^\n]*\n<start>\n(.*?)\n<end>", re.MULTILINE | re.DOTALL)
 
@@ -65,6 +67,14 @@ def simulate_answer(user_text: str) -> Answer:
             (unescape_token(line), value(10 if unescape_token(line).strip().lower() in names else 0)) for line in lines
         ]))
     return answer(*blocks)
+
+
+def highlight_answer(user_text: str) -> str:
+    """chat-highlight: each named token that occurs as a word of the text, with strength 10; else none."""
+    names = named_tokens(_EXPLANATION.findall(user_text)[-1])
+    [text] = _HIGHLIGHT_TEXT.findall(user_text)
+    found = [name for name in sorted(names) if re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text, re.IGNORECASE)]
+    return "\n".join(f"{name}\t10" for name in found) or "none"
 
 
 def judge_answer(user_text: str) -> str:
@@ -134,6 +144,8 @@ def respond(messages: list[dict[str, str]], explanation: str, revised: str | Non
         return Answer(content=explanation, completion_tokens=8)
     if system.startswith("You predict how strongly"):
         return simulate_numbered_answer(last_user) if "Do not copy the tokens" in system else simulate_answer(last_user)
+    if system.startswith("You mark where"):
+        return Answer(content=highlight_answer(last_user), completion_tokens=4)
     if system.startswith("You revise explanations of neurons"):
         # The first request of the conversation holds the explanation and its counterexamples; a follow-up
         # (asked when an answer repeated the explanation) gets the same answer, as a stubborn model gives.

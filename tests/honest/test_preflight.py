@@ -59,7 +59,7 @@ def test_an_endpoint_without_logprobs_is_refused_naming_chat_json(
         requests = len(server.requests)
     [line] = _error_lines(capsys.readouterr().err)
     assert code == 2 and requests == 1, "one call (the simulator's) finds it; the explainer is not asked"
-    assert "no logprobs" in line and "--simulator chat-json" in line
+    assert "no logprobs" in line and "--simulator chat-highlight or chat-json" in line
     assert not (tmp_path / "runs" / "s" / "results").exists()
 
 

@@ -25,10 +25,12 @@ from tools.revisers.llm_reviser import revise_prompt_values
 from tools.science.classification import Excerpt
 from tools.simulators.rendering import (
     ALL_AT_ONCE_PROMPT,
+    CHAT_HIGHLIGHT_PROMPT,
     CHAT_JSON_PROMPT,
     CHAT_LOGPROB_NUMBERED_PROMPT,
     CHAT_LOGPROB_PROMPT,
     all_at_once_values,
+    chat_highlight_values,
     chat_json_values,
     chat_logprob_numbered_values,
     chat_logprob_values,
@@ -75,6 +77,7 @@ RENDERERS: dict[str, Callable[[], dict[str, str]]] = {
     CHAT_LOGPROB_PROMPT: lambda: chat_logprob_values(EXPLANATION, RECORDS),
     CHAT_LOGPROB_NUMBERED_PROMPT: lambda: chat_logprob_numbered_values(EXPLANATION, RECORDS),
     CHAT_JSON_PROMPT: lambda: chat_json_values(EXPLANATION, RECORDS),
+    CHAT_HIGHLIGHT_PROMPT: lambda: chat_highlight_values(EXPLANATION, RECORDS[0] + RECORDS[1]),
     ALL_AT_ONCE_PROMPT: lambda: all_at_once_values(EXPLANATION, RECORDS[0] + RECORDS[1]),
     "revise": lambda: revise_prompt_values(REVISION),
     "revise_again": lambda: {},

@@ -21,6 +21,7 @@ SCORER = OpenAIChatLLM(LLMConfig(base_url="http://127.0.0.1:9/v1"))
         (SCORER, "auto", False, "chat-logprob"),
         (ScriptedLLM(), "auto", True, "chat-logprob"),  # cannot score prompts at all
         (ScriptedLLM(), "chat-json", False, "chat-json"),
+        (ScriptedLLM(), "chat-highlight", False, "chat-highlight"),
         (ScriptedLLM(), "chat-logprob", True, "chat-logprob"),
         (ScriptedLLM(), "chat-logprob-numbered", True, "chat-logprob-numbered"),
         (SCORER, "prompt-logprob", False, "prompt-logprob"),  # an explicit choice is the caller's call

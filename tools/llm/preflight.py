@@ -198,13 +198,13 @@ async def _simulate(llm: LLM, method: LLMSimulatorMethod, model: str, host: str,
             raise _fatal(failed.error, "simulator", model, host) from None
         if first and method == "prompt-logprob":
             raise BadInputError(f"the endpoint {host} did not score a prompt (HTTP {status}): prompt-logprob "
-                                "needs prompt logprobs; use --simulator chat-logprob or --simulator chat-json") from None
+                                "needs prompt logprobs; use --simulator chat-logprob, or chat-highlight or chat-json (no logprobs needed)") from None
         return Reading(method, None, f"the call failed (HTTP {status})" if status else "the call failed")
     if isinstance(once.answer, PromptScoreResponse):
         if not any(t.top for t in once.answer.tokens):
             if first:
                 raise BadInputError(f"the endpoint {host} returns no prompt logprobs: prompt-logprob cannot read its "
-                                    "values; use --simulator chat-logprob or --simulator chat-json")
+                                    "values; use --simulator chat-logprob, or chat-highlight or chat-json (no logprobs needed)")
             return Reading(method, False, "the endpoint returned no prompt logprobs")
         tokens, scored = once.answer.tokens, True
     else:
@@ -213,7 +213,7 @@ async def _simulate(llm: LLM, method: LLMSimulatorMethod, model: str, host: str,
             if first:
                 raise BadInputError(
                     f"the endpoint {host} returned no logprobs with {TOP_LOGPROBS} alternatives for {model!r}: "
-                    f"{method} reads its values from them; use --simulator chat-json (values written as text)")
+                    f"{method} reads its values from them; use --simulator chat-highlight or chat-json (values written as text)")
             return Reading(method, False, f"no logprobs with {TOP_LOGPROBS} alternatives")
     reads, found = judge_reading(simulation)
     return Reading(method, reads, found, ten_is_one_token(tokens, alternatives=not scored))

@@ -3,12 +3,14 @@
 Tokens are always shown through `escape_token`, so a token holding a newline or a tab stays one
 line-safe field, and a re-emitted token is compared with the real one in that escaped form.
 
-Four formats (templates in `prompts/`):
+Five formats (templates in `prompts/`):
 - chat-logprob (`simulate_chat_logprob`): records are blocks `<record N>` ... `</record N>` with one
   token per line; the model copies each block, writing `token<TAB>value` per line.
 - chat-logprob-numbered (`simulate_chat_logprob_numbered`): the same blocks with `N<TAB>token`
   lines; the model writes `N<TAB>value` per line and copies no token.
 - chat-json (`simulate_chat_json`): the same blocks in; out a JSON object `{"records": [[int, ...], ...]}`.
+- chat-highlight (`simulate_chat_highlight`): the record as plain text between `<text>` and `</text>`;
+  out `quote<TAB>strength` lines for what the explanation names, or `none` (read in `chat_highlight`).
 - all-at-once (`simulate_all_at_once`): a raw completion prompt (one message, sent as is) whose last
   record lists `token<TAB>unknown`; the prompt's own logprobs at each `unknown` are the prediction.
 
@@ -33,6 +35,7 @@ from tools.prompting import escape_token
 CHAT_LOGPROB_PROMPT = "simulate_chat_logprob"
 CHAT_LOGPROB_NUMBERED_PROMPT = "simulate_chat_logprob_numbered"
 CHAT_JSON_PROMPT = "simulate_chat_json"
+CHAT_HIGHLIGHT_PROMPT = "simulate_chat_highlight"
 ALL_AT_ONCE_PROMPT = "simulate_all_at_once"
 
 PLACEHOLDER = "unknown"
@@ -82,6 +85,11 @@ def chat_json_values(explanation: str, records: Sequence[Sequence[str]]) -> dict
     }
 
 
+def chat_highlight_values(explanation: str, tokens: Sequence[str]) -> dict[str, str]:
+    # Plain text, not token lines: the model quotes words from it, and a quote is found by characters.
+    return {"explanation": explanation, "text": "".join(tokens)}
+
+
 def all_at_once_values(explanation: str, tokens: Sequence[str]) -> dict[str, str]:
     return {
         "explanation": explanation,
@@ -99,6 +107,10 @@ def chat_logprob_numbered_messages(explanation: str, records: Sequence[Sequence[
 
 def chat_json_messages(explanation: str, records: Sequence[Sequence[str]]) -> list[Message]:
     return prompts.load(CHAT_JSON_PROMPT).render(**chat_json_values(explanation, records))
+
+
+def chat_highlight_messages(explanation: str, tokens: Sequence[str]) -> list[Message]:
+    return prompts.load(CHAT_HIGHLIGHT_PROMPT).render(**chat_highlight_values(explanation, tokens))
 
 
 @dataclass(frozen=True)

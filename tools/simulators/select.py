@@ -6,12 +6,13 @@ from typing import Literal
 
 from tools.llm.protocol import LLM, PromptScorer
 from tools.simulators.base import Simulator
+from tools.simulators.chat_highlight import ChatHighlightSimulator
 from tools.simulators.chat_json import ChatJsonSimulator
 from tools.simulators.chat_logprob import ChatLogprobSimulator
 from tools.simulators.chat_logprob_numbered import NumberedChatLogprobSimulator
 from tools.simulators.prompt_logprob import PromptLogprobSimulator
 
-LLMSimulatorMethod = Literal["auto", "chat-logprob", "chat-logprob-numbered", "chat-json", "prompt-logprob"]
+LLMSimulatorMethod = Literal["auto", "chat-logprob", "chat-logprob-numbered", "chat-json", "chat-highlight", "prompt-logprob"]
 
 
 def choose_llm_simulator(
@@ -35,6 +36,8 @@ def choose_llm_simulator(
                 f"{type(llm).__name__} cannot score prompts: prompt-logprob needs a PromptScorer"
             )
         return PromptLogprobSimulator(llm)
+    if method == "chat-highlight":
+        return ChatHighlightSimulator(llm)
     if method == "chat-json":
         return ChatJsonSimulator(llm)
     if method == "chat-logprob-numbered":
