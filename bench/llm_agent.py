@@ -3,13 +3,14 @@
     .venv/bin/python -m bench.llm_agent --local-gguf FILE [--rules money,after-I,...] [--real-layers 2,8]
         [--real-per-layer 4] [--max-excerpts 2000] [--llm-defaults] [--name llm-agent]
 
-One LLM in every role (explainer, prober, reviser, and the prompt-logprob simulator), on planted
+One LLM in every role (explainer, prober, reviser, and the simulator: prompt-logprob unless
+`--simulator` names another LLM method, such as chat-highlight), on planted
 rules (ground truth known) and on real SmolLM2-135M neurons. Per neuron, on the same held-out
 records (both passes read the same records, with the same records per split):
 - the LLM's one-shot (best-of-n) and refined explanations, from the agent with the LLM backend;
 - the builtin backend's refined explanation;
 - for planted rules, the ground truth in words.
-Every explanation is scored by both simulators, the LLM's prompt-logprob and the builtin: the 2×2
+Every explanation is scored by both simulators, the LLM's and the builtin: the 2×2
 says whether the LLM's explanations are better, or only read differently. Per neuron it also keeps
 the LLM calls per role, tokens, seconds, and each adopted revision with the counterexamples it
 answered. Headline: planted, LLM refined − LLM one-shot (LLM simulator) with a paired 95% CI;
@@ -150,7 +151,7 @@ async def run_neuron(args: argparse.Namespace, item: Neuron, llm_env: RefineEnvi
     }
     if judged is not None:
         texts |= {"judged_oneshot": judged.pop("oneshot"), "judged_refined": judged.pop("refined")}
-    simulators: dict[str, Simulator] = {"llm": llm_env.backend.simulator("prompt-logprob"),
+    simulators: dict[str, Simulator] = {"llm": llm_env.backend.simulator(args.simulator),
                                         "builtin": builtin_env.backend.simulator("builtin")}
     # What each agent's finalize already measured is that same simulation of those same records (the local
     # server answers bit-identically): reused, not paid again (on a CPU, 20 LLM simulations a neuron).
@@ -267,10 +268,12 @@ def main() -> None:
                         help="a third pass: the same LLM explains, probes and revises while the free builtin simulator "
                              "judges the loop (one-shot choice, adoption); its one-shot and refined read by both simulators")
     add_options(parser)
+    parser.set_defaults(simulator="prompt-logprob")
     args = parser.parse_args()
     if not (args.llm_base_url or args.local_gguf):
         parser.error("give an LLM: --local-gguf FILE or --llm-base-url URL")
-    args.simulator = "prompt-logprob"
+    if args.simulator == "builtin":
+        parser.error("--simulator: the LLM simulates in every pass here; --with-builtin-judge adds the builtin-judged pass")
     if args.llm_defaults:
         args.llm_max_iters, args.llm_n_explanations, args.llm_n_revisions, args.llm_probes_per_generator = 6, 5, 3, 4
     configure_logging(args.log_level)
@@ -283,7 +286,7 @@ def main() -> None:
     rows_dir.mkdir(parents=True, exist_ok=True)
     settings = {"max_iters": args.llm_max_iters, "n_explanations": args.llm_n_explanations,
                 "n_revisions": args.llm_n_revisions, "probes_per_generator": args.llm_probes_per_generator,
-                "records_per_split": args.llm_records_per_split, "simulator": "prompt-logprob"}
+                "records_per_split": args.llm_records_per_split, "simulator": args.simulator}
     started = time.monotonic()
     budget = [args.limit]
     with llm_endpoint(args):

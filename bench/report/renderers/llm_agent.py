@@ -36,9 +36,9 @@ def headline(d: dict[str, Any]) -> str:
     return f"{cell(d['label'], 60)}{done}: " + ("; ".join(parts) or "no neuron finished yet")
 
 
-def _two_by_two(s: dict[str, Any]) -> str:
+def _two_by_two(s: dict[str, Any], method: str) -> str:
     rows = [[label, num(s["means"]["llm"][arm], 3), num(s["means"]["builtin"][arm], 3)] for arm, label in _arms(s)]
-    return table(["explanation", "LLM simulator (prompt-logprob)", "builtin simulator"], rows)
+    return table(["explanation", f"LLM simulator ({method})", "builtin simulator"], rows)
 
 
 def _neurons(rows: list[dict[str, Any]]) -> str:
@@ -67,7 +67,7 @@ def _examples(d: dict[str, Any], n: int = 5) -> str:
 
 def details(d: dict[str, Any]) -> str:
     s = d["settings"]
-    intro = (f"{cell(d['label'])} in every role (explainer, prober, reviser, prompt-logprob simulator), loop sizes: "
+    intro = (f"{cell(d['label'])} in every role (explainer, prober, reviser, {s['simulator']} simulator), loop sizes: "
              f"{s['max_iters']} rounds, best of {s['n_explanations']}, {s['n_revisions']} revisions and "
              f"{s['probes_per_generator']} probes per generator per round, {s['records_per_split']} records per split. "
              + ("" if d["complete"] else f"**Partial**: the run is resumable and holds {sum(p['summary']['neurons'] for p in d['parts'].values())} "
@@ -75,7 +75,7 @@ def details(d: dict[str, Any]) -> str:
     blocks = [intro]
     for name, part in d["parts"].items():
         blocks.append(f"**{name}**: mean held-out r by explanation and simulator (the same held-out records):\n\n"
-                      + _two_by_two(part["summary"]) + "\n\n" + _neurons(part["neurons"]))
+                      + _two_by_two(part["summary"], s["simulator"]) + "\n\n" + _neurons(part["neurons"]))
     blocks.append("Example explanations, side by side:\n\n" + _examples(d))
     return "\n\n".join(blocks)
 

@@ -30,7 +30,7 @@ def _speed(p: dict[str, Any]) -> str:
 
 def headline(d: dict[str, Any]) -> str:
     parts = [f"{p['simulator']}: **{_share(p)}** of {p['records']} records read, {p['rules_scoring_above_0']}/{len(p['rules'])} "
-             f"rules' ground truth scored above 0, {_output(p)}{_speed(p)}"
+             f"rules' ground truth scored above 0 (mean r {num(p['mean_score'], 3)}), {_output(p)}{_speed(p)}"
              for p in d["passes"]]
     return f"{d['label']}: " + "; ".join(parts)
 
