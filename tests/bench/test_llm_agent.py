@@ -69,6 +69,6 @@ def test_rows_are_carried_only_from_a_result_measured_the_same_way() -> None:
               "parts": {"real": {"summary": {}, "neurons": [row]}}}
     assert carried_rows(result, "Qwen", settings, False) == {"real-2-123": row}
     for label, sizes, judged in (("other", settings, False), ("Qwen", settings | {"max_iters": 6}, False),
-                                 ("Qwen", settings, True)):
+                                 ("Qwen", settings | {"simulator": "chat-highlight"}, False), ("Qwen", settings, True)):
         with pytest.raises(SystemExit, match="other settings"):
             carried_rows(result, label, sizes, judged)

@@ -38,3 +38,16 @@ def test_simulation_measures_reading_and_records_answers_the_corpus_reads_back(r
     assert len(entries) == 8 and {e["source"] for e in entries} == {"brain"}
     counts = tally(entries, None)
     assert counts["read"] == counts["recoverable"] == 8 and not counts["misread"]
+
+
+def test_chat_highlight_is_measured_without_logprobs(run_bench: RunBench) -> None:
+    with ChatServer(default=Respond(brain_behaviour("unused"))) as server:
+        result = run_bench("bench.simulation", "--llm-base-url", server.base_url, "--rules", "money",
+                           "--records", "4", "--simulators", "chat-highlight", "--name", "simulation", "--label", "brain")
+    [highlight] = result["passes"]
+    assert highlight["simulator"] == "chat-highlight" and highlight["share_read"] == 1.0
+    [money] = highlight["rules"]
+    # The brain quotes "money" where the record holds it: the planted token, so the reading follows the rule.
+    assert money["score"] > 0.5
+    # Nothing read from logprobs, so no value mass to report.
+    assert money["value_mass"] is None and highlight["median_value_mass"] is None
