@@ -13,6 +13,7 @@ from agent.cli.main import main
 from bench.support.brain import brain_behaviour
 from bench.support.chat_server import ChatServer, Respond
 from graphs.trace import ModelCalled, read_trace
+from tests.support.commands import tiny_refine_args
 from tools.explainers.output_hint import hint_values
 
 
@@ -20,11 +21,8 @@ def test_refine_with_the_output_hint_and_the_llm_judge(tmp_path: Path, session_c
                                                        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     chat_server.default = Respond(brain_behaviour('the token " object"'))
-    code = main(["refine", "--layer", "1", "--neuron", "3", "--model", "tiny-llama", "--corpus", "pydoc",
-                 "--cache-dir", str(session_cache), "--excerpt-tokens", "32", "--max-excerpts", "200", "--top-k", "20",
-                 "--n-random", "15", "--records", str(tmp_path / "records"), "--runs-dir", str(tmp_path / "runs"), "--run", "r",
-                 "--llm-base-url", chat_server.base_url, "--max-iters", "1", "--n-explanations", "2", "--probes-per-generator", "1",
-                 "--explain-output-hint", "--judge", "llm", "--json"])
+    code = main([*tiny_refine_args(tmp_path, session_cache, chat_server.base_url), "--max-iters", "1", "--n-explanations", "2",
+                 "--probes-per-generator", "1", "--explain-output-hint", "--judge", "llm", "--json"])
     assert code in (0, 1), capsys.readouterr()
     out = json.loads((tmp_path / "runs" / "r" / "results" / "1" / "3.json").read_text())
     calls = [e for e in read_trace(tmp_path / "runs" / "r" / "traces" / "1" / "3.jsonl") if isinstance(e, ModelCalled)]

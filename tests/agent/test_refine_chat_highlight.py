@@ -14,16 +14,14 @@ from agent.cli.main import main
 from bench.support.brain import brain_behaviour
 from bench.support.chat_server import ChatServer, Respond
 from graphs.trace import ModelCalled, read_trace
+from tests.support.commands import tiny_refine_args
 
 
 def test_refine_with_the_chat_highlight_simulator(tmp_path: Path, session_cache: Path, chat_server: ChatServer,
                                                   capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     chat_server.default = Respond(brain_behaviour('the token " object"'))
-    code = main(["refine", "--layer", "1", "--neuron", "3", "--model", "tiny-llama", "--corpus", "pydoc",
-                 "--cache-dir", str(session_cache), "--excerpt-tokens", "32", "--max-excerpts", "200", "--top-k", "20",
-                 "--n-random", "15", "--records", str(tmp_path / "records"), "--runs-dir", str(tmp_path / "runs"), "--run", "r",
-                 "--llm-base-url", chat_server.base_url, "--simulator", "chat-highlight", "--max-iters", "1",
+    code = main([*tiny_refine_args(tmp_path, session_cache, chat_server.base_url), "--simulator", "chat-highlight", "--max-iters", "1",
                  "--n-explanations", "2", "--probes-per-generator", "1", "--json"])
     assert code == 0, capsys.readouterr()
     run = tmp_path / "runs" / "r"
