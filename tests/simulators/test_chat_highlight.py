@@ -3,6 +3,8 @@ loopback chat-completions server whose answers are scripted (the mock at the tru
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from bench.support.brain import brain_behaviour
@@ -54,20 +56,22 @@ def test_an_answer_with_no_quote_line_and_no_none_is_unreadable(text: str, reaso
 
 def test_quotes_mark_every_whole_word_occurrence_and_overlaps_keep_the_largest() -> None:
     values, notes = mark_tokens(TOKENS, [Highlight("blue", 6.0), Highlight("blue car", 9.0), Highlight("red", 4.0)])
-    # "blue" as a word: " blue" exactly; " Blue" of "Bluebird" is no whole word, and an exact match came first.
+    # "blue" as a word: " blue"; the " Blue" of "Bluebird" is no whole word.
     assert values == [0, 9, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0]
     assert notes == ["1 quote(s) not in the text, ignored: 'red'"]
 
 
-def test_case_and_part_of_a_word_are_the_fallbacks() -> None:
-    # No whole word "york" or "bird" in the exact case: "York" (other case), then "bird" inside "Bluebird".
-    values, notes = mark_tokens(TOKENS, [Highlight("york", 8.0), Highlight("bird", 5.0)])
-    assert values == [0, 0, 0, 0, 0, 0, 5, 0, 0, 8, 0, 0] and notes == []
+def test_case_is_ignored_and_part_of_a_word_is_the_fallback() -> None:
+    # "the" is "The" and " the"; "york" is " York"; no whole word "bird", so "bird" inside "Bluebird".
+    values, notes = mark_tokens(TOKENS, [Highlight("the", 2.0), Highlight("york", 8.0), Highlight("bird", 5.0)])
+    assert values == [2, 0, 0, 0, 2, 0, 5, 0, 0, 8, 0, 0] and notes == []
 
 
 async def test_a_cut_answer_drops_its_last_line_and_says_so(chat_server: ChatServer, llm: OpenAIChatLLM) -> None:
     chat_server.script(Answer("blue\t9\ncar\t1", finish_reason="length"), Answer("blue\t", finish_reason="length"))
-    simulation, failed = await ChatHighlightSimulator(llm).simulate("blue", [TOKENS, TOKENS])
+    # One record per call: the two records of one call are asked concurrently, in either order.
+    [simulation] = await ChatHighlightSimulator(llm).simulate("blue", [TOKENS])
+    [failed] = await ChatHighlightSimulator(llm).simulate("blue", [TOKENS])
     assert simulation.ok and simulation.expected == [0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
     assert simulation.notes == ["the answer was cut at max_tokens; its last line was dropped"]
     assert failed.status == "failed"
@@ -79,7 +83,8 @@ def test_is_a_simulator(llm: OpenAIChatLLM) -> None:
 
 
 async def test_one_request_per_record_sharing_everything_before_the_text(chat_server: ChatServer, llm: OpenAIChatLLM) -> None:
-    chat_server.script(Answer("car\t7"), Answer("none"))
+    # The two records are asked concurrently, in either order: the same answer for both.
+    chat_server.script(Answer("car\t7"), Answer("car\t7"))
 
     first, second = await ChatHighlightSimulator(llm).simulate("cars", [TOKENS, ["A", " cat"]])
 
@@ -95,7 +100,10 @@ async def test_one_request_per_record_sharing_everything_before_the_text(chat_se
 
 
 async def test_a_failed_request_fails_only_its_record(chat_server: ChatServer, llm: OpenAIChatLLM) -> None:
-    chat_server.script(Answer("blue\t9"), Answer("I cannot help with that."))
+    def answer(body: dict[str, Any]) -> Answer:
+        return Answer("I cannot help with that." if "A cat" in body["messages"][-1]["content"] else "blue\t9")
+
+    chat_server.script(Respond(answer), Respond(answer))
     first, second = await ChatHighlightSimulator(llm).simulate("blue", [TOKENS, ["A", " cat"]])
     assert first.ok and second.status == "failed"
     assert second.error == "no quote line and no 'none' (no quote and strength in 'I cannot help with that.')"

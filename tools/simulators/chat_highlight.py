@@ -103,14 +103,14 @@ def mark_tokens(tokens: Sequence[str], highlights: Sequence[Highlight]) -> tuple
 
 
 def _occurrences(text: str, quote: str) -> list[tuple[int, int]]:
-    """Where `quote` occurs as whole words (" York" is not found in "Yorkshire"), exactly or else
-    ignoring case; where it does not, as a part of a word (a quoted suffix), exactly or else ignoring case."""
+    """Where `quote` occurs as whole words, in any case (" York" is not found in "Yorkshire"); where it
+    does not, as a part of a word (a quoted suffix). Case is ignored because the model quotes "green"
+    for a text's "Green" as often as not."""
     bounded = ("(?<!\\w)" if quote[:1].isalnum() else "") + re.escape(quote) + ("(?!\\w)" if quote[-1:].isalnum() else "")
     for pattern in (bounded, re.escape(quote)):
-        for flags in (0, re.IGNORECASE):
-            spans = [(m.start(), m.end()) for m in re.finditer(pattern, text, flags)]
-            if spans:
-                return spans
+        spans = [(m.start(), m.end()) for m in re.finditer(pattern, text, re.IGNORECASE)]
+        if spans:
+            return spans
     return []
 
 
