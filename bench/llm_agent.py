@@ -126,6 +126,9 @@ def _heldout(final: dict[str, Any], name: str) -> tuple[str, float | None] | Non
 
 async def run_neuron(args: argparse.Namespace, item: Neuron, llm_env: RefineEnvironment, builtin_env: RefineEnvironment,
                      judged_env: RefineEnvironment | None = None) -> dict[str, Any]:
+    # A neuron whose trace exists already was started by an earlier command: it resumes from its
+    # checkpoint, and this command's seconds are only what was left.
+    resumed = trace_path(llm_env.run.root, item.layer, item.neuron).is_file()
     started = time.monotonic()
     llm_final = await refine_neuron(llm_env, item.layer, item.neuron)
     llm_seconds = time.monotonic() - started
@@ -173,7 +176,7 @@ async def run_neuron(args: argparse.Namespace, item: Neuron, llm_env: RefineEnvi
         "rule": item.rule.name if item.rule else None, "kind": item.rule.kind if item.rule else None,
         "explanations": texts, "scores": scores, "heldout_records": len(heldout),
         "llm": {"status": llm_final["status"], "stop": llm_final["stop"], "iterations": llm_final["iterations"],
-                "probes": llm_final["probes"], "tokens": llm_final["tokens"], "seconds": round(llm_seconds, 1),
+                "probes": llm_final["probes"], "tokens": llm_final["tokens"], "seconds": round(llm_seconds, 1), "resumed": resumed,
                 "calls": calls, "adopted": adopted},
         "builtin": {"status": builtin_final["status"], "iterations": builtin_final["iterations"],
                     "seconds": round(builtin_seconds, 1)},
@@ -244,7 +247,8 @@ def summary(rows: list[dict[str, Any]], seed: int) -> dict[str, Any]:
     pairs = [(r["scores"]["llm"]["llm_oneshot"], r["scores"]["llm"]["llm_refined"]) for r in rows]
     defined = [(a, b) for a, b in pairs if a is not None and b is not None]
     out["share_refined_at_least_oneshot"] = round(sum(b >= a for a, b in defined) / len(defined), 3) if defined else None
-    out["seconds_per_neuron"] = mean_of([r["llm"]["seconds"] for r in rows])
+    # A resumed neuron's seconds are only its last command's part.
+    out["seconds_per_neuron"] = mean_of([r["llm"]["seconds"] for r in rows if not r["llm"].get("resumed")])
     out["adopted_revisions"] = sum(len(r["llm"]["adopted"]) for r in rows)
     out["adopted_answering_a_counterexample"] = sum(1 for r in rows for a in r["llm"]["adopted"] if a["answers"])
     return out

@@ -51,7 +51,7 @@ def _neurons(rows: list[dict[str, Any]]) -> str:
                     num(r["scores"]["builtin"]["llm_refined"]), num(r["scores"]["llm"]["builtin_refined"]),
                     num(r["scores"]["llm"]["truth"]), str(sum(c["calls"] for c in calls.values())),
                     f"{sum(c['prompt_tokens'] + c['completion_tokens'] for c in calls.values()):,}",
-                    num(r["llm"]["seconds"], 0), f"{len(r['llm']['adopted'])} ({len(answered)} answering)",
+                    num(r["llm"]["seconds"], 0) + (" (resumed: the last part)" if r["llm"].get("resumed") else ""), f"{len(r['llm']['adopted'])} ({len(answered)} answering)",
                     code(r["explanations"]["llm_refined"] or "—", 70)])
     return table(["neuron", "LLM 1-shot (LLM sim)", "LLM refined (LLM sim)", "LLM refined (builtin sim)",
                   "builtin refined (LLM sim)", "truth (LLM sim)", "calls", "tokens", "s", "adopted revisions",
