@@ -20,7 +20,7 @@ from agent.settings import default_cache_dir
 from tools.simulators.rendering import all_at_once_prompt
 
 if TYPE_CHECKING:  # llama_cpp is imported by the fixtures, so collecting this file needs no build
-    from tools.llm.llama_engine import LlamaEngine
+    from tools.llm.llama_engine import Generation, LlamaEngine
 
 pytestmark = pytest.mark.local_llm
 
@@ -81,6 +81,81 @@ def test_generation_is_greedy_at_zero_seeded_above_and_capped(engine: LlamaEngin
     assert samples[0] == samples[1]
     short = engine.generate(prompt, special=True, max_tokens=2, temperature=0.0, seed=None, top_k=None)
     assert short.finish_reason == "length" and len(short.tokens) == 2
+
+
+QUESTIONS = ["Name three colours.", "What is two plus two?", "Say hello to Ann.", "Name a fruit.", "Count to five."]
+
+
+def _alone(engine: LlamaEngine, prompts: list[str], caps: list[int]) -> list[Generation]:
+    return [engine.generate(p, special=True, max_tokens=cap, temperature=0.0, seed=None, top_k=2)
+            for p, cap in zip(prompts, caps, strict=True)]
+
+
+def _same_answers(together: list[Generation], alone: list[Generation]) -> None:
+    for got, want in zip(together, alone, strict=True):
+        assert got.text == want.text and got.finish_reason == want.finish_reason and got.prompt_tokens == want.prompt_tokens
+        # Not the same bits: what else shares the batch and the cache moved a logprob by up to 0.15 on
+        # this Q4_1 model (measured; the values depend on the other streams' lengths, not on their
+        # texts, and a prompt batched with a copy of itself gives the same bits as alone).
+        assert [t.logprob for t in got.tokens] == pytest.approx([t.logprob for t in want.tokens], abs=0.3)
+        assert all(t.top and len(t.top) == 2 and t.top[0][0] == t.text for t in got.tokens)
+
+
+def test_streams_decoded_together_answer_as_each_prompt_alone(engine: LlamaEngine) -> None:
+    """Batching is only an economy: greedy answers with their logprobs are what each prompt gets on
+    its own, though the streams share a prefix, start together and end at different steps."""
+    from tools.llm.llama_engine import GenerationRequest
+
+    prompts = [engine.chat_prompt([("system", "Answer briefly."), ("user", q)]) for q in QUESTIONS]
+    caps = [12, 3, 9, 1, 12]
+    alone = _alone(engine, prompts, caps)
+    engine.clear()
+    streams = [engine.open(GenerationRequest(p, True, cap, 0.0, None, 2), sequence=i + 1)
+               for i, (p, cap) in enumerate(zip(prompts, caps, strict=True))]
+    steps = 0
+    while any(s.finish is None for s in streams):
+        engine.step(streams)
+        steps += 1
+    together = [s.result(engine) for s in streams]
+    for stream in streams:
+        engine.release(stream)
+    _same_answers(together, alone)
+    assert steps == max(len(g.tokens) + (g.finish_reason == "stop") for g in alone)  # one step per token, for all at once
+
+
+def test_the_scheduler_batches_concurrent_requests_and_runs_scoring_alone(engine: LlamaEngine) -> None:
+    """Requests from many threads, more than the streams it decodes at once, with a prompt scoring
+    among them: every caller gets its own answer, the scoring the values it gets on an idle engine,
+    and a failing request fails alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tools.llm.llama_engine import EngineError, GenerationRequest
+    from tools.llm.llama_scheduler import Scheduler
+
+    # Continuations with wide margins: a batch moves logprobs a little (see _same_answers) and must
+    # not flip a greedy choice here.
+    prompts = ["1, 2, 3, 4, 5, 6,", "Monday, Tuesday, Wednesday,", "January, February, March, April,", "A, B, C, D, E,",
+               "one, two, three, four,", "10, 20, 30, 40,", "red, orange, yellow,", "Sunday, Monday,",
+               "a, b, c, d,", "2, 4, 6, 8,"]
+    caps = [8, 2, 5, 1, 8, 4, 8, 3, 6, 7]
+    alone = [engine.generate(p, special=False, max_tokens=cap, temperature=0.0, seed=None, top_k=2)
+             for p, cap in zip(prompts, caps, strict=True)]
+    scored_alone = _slots(engine, RECORDS[1])
+    scheduler = Scheduler(engine, max_streams=3)
+    try:
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            answers = [pool.submit(scheduler.generate, GenerationRequest(p, False, cap, 0.0, None, 2))
+                       for p, cap in zip(prompts, caps, strict=True)]
+            scoring = pool.submit(scheduler.exclusive, lambda e: _slots(e, RECORDS[1]))
+            too_long = pool.submit(scheduler.generate, GenerationRequest("word " * 3000, False, 4, 0.0, None, None))
+            together = [a.result(timeout=300) for a in answers]
+            assert scoring.result(timeout=300) == scored_alone
+            with pytest.raises(EngineError, match="context"):
+                too_long.result(timeout=300)
+    finally:
+        scheduler.close()
+    _same_answers(together, alone)
+    assert scheduler.peak_streams == 3
 
 
 def test_a_prompt_longer_than_the_context_is_refused(engine: LlamaEngine) -> None:

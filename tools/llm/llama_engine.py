@@ -1,13 +1,17 @@
 """A GGUF model in llama.cpp, driven through its public C API: prompt scoring and generation.
 
-One context, one sequence, one request at a time (the server holds a lock). What makes it fast on a
-CPU, against llama-cpp-python's `Llama` with `logits_all`:
+One context, used by one thread (the server's scheduler). What makes it fast on a CPU, against
+llama-cpp-python's `Llama` with `logits_all`:
 - logits are computed only at the positions a request reads (the simulator's placeholders, or the
   last position while generating), so the output layer runs over a few rows instead of every token;
 - the KV cache of the previous request is kept, and a new request evaluates only the tokens after
   the prefix it shares with it: a neuron's records share the simulator's instructions, example and
   explanation, and best-of-n explanations share their whole prompt;
-- each row becomes logprobs by one log-sum-exp and one partial selection (`local_logprobs`).
+- each row becomes logprobs by one log-sum-exp and one partial selection (`local_logprobs`);
+- generations run as streams, each on its own sequence of a unified cache that shares the cells of
+  the prefix it has in common with sequence 0, and `step` decodes the next token of every stream in
+  one batch. On a CPU one token's decode reads all the weights for little arithmetic, so a batch of
+  8 costs about 3 times one token, not 8 (bench/local_batch.py measures it).
 
 On a tokenizer that writes "10" as "1" then "0", `score(..., split_ten=True)` also reads
 P("0" | the prefix and "1") at each scored slot whose top candidates hold "1", all slots in one extra
@@ -71,6 +75,58 @@ class Generation:
     """Generated tokens with their logprob; `top` only when asked for."""
 
 
+@dataclass(frozen=True)
+class GenerationRequest:
+    prompt: str
+    special: bool
+    """Parse control tokens such as <|im_start|> (chat prompts); raw completion prompts never do."""
+    max_tokens: int
+    temperature: float
+    seed: int | None
+    top_k: int | None
+    """Alternatives to report with each generated token's logprob; None for none."""
+    stop: Callable[[str], bool] | None = None
+    """Called with the answer so far after each token; True ends it with finish_reason "stop"."""
+
+
+@dataclass(eq=False)
+class Stream:
+    """One generation in flight on its own sequence of the cache (see `LlamaEngine.open`)."""
+
+    request: GenerationRequest
+    sequence: int
+    tokens: list[int]
+    """The prompt's tokens, then the generated ones."""
+    n_prompt: int
+    evaluated: int
+    """How many of `tokens` have their keys and values in the cache for this sequence."""
+    max_new: int
+    rng: np.random.Generator
+    finish: str | None = None
+    pieces: bytearray = field(default_factory=bytearray)
+    scored: list[tuple[float, list[tuple[str, float]] | None]] = field(default_factory=list)
+    """Each generated token's logprob and top alternatives."""
+
+    @property
+    def pending(self) -> int:
+        """Tokens still to evaluate before the next one can be sampled."""
+        return len(self.tokens) - self.evaluated
+
+    @property
+    def cells(self) -> int:
+        """The most cache cells this stream can come to hold."""
+        return self.n_prompt + self.max_new
+
+    def result(self, engine: LlamaEngine) -> Generation:
+        generated = self.tokens[self.n_prompt:]
+        texts = token_texts(engine.piece(t) for t in generated)
+        out, offset = [], 0
+        for text, (logprob, top) in zip(texts, self.scored, strict=True):
+            out.append(ScoredToken(text, offset, logprob, top))
+            offset += len(text)
+        return Generation("".join(texts), self.finish or "length", self.n_prompt, out)
+
+
 class LlamaEngine:
     """A loaded GGUF model and its context; see the module docstring."""
 
@@ -88,8 +144,9 @@ class LlamaEngine:
         # batch holds, so a record's logprobs moved by up to 0.2 with the length of the prefix reused
         # from the cache. Without it a token's values are the same bits however the prompt was split.
         params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
-        # Sequences 1.. hold the "1" of a slot whose "10" is split (see the module docstring); a
-        # unified cache lets them share sequence 0's cells and the whole context.
+        # Sequences 1.. hold the streams being generated, or the "1" of a slot whose "10" is split
+        # (see the module docstring); a unified cache lets them share sequence 0's cells and the
+        # whole context.
         params.n_seq_max = llama_cpp.llama_max_parallel_sequences()
         params.kv_unified = True
         self.ctx = llama_cpp.llama_init_from_model(self.model, params)
@@ -220,6 +277,11 @@ class LlamaEngine:
         tokens = self.tokenize(prompt, special=False)
         self._evaluate(tokens, [len(tokens) - 1])
 
+    @property
+    def cached_tokens(self) -> int:
+        """Tokens sequence 0 holds for the next requests to share."""
+        return len(self._cached)
+
     def clear(self) -> None:
         """Forget the cached prefix: the next request evaluates its prompt from the start."""
         llama_cpp.llama_memory_seq_rm(self._memory, 0, 0, -1)
@@ -308,37 +370,100 @@ class LlamaEngine:
     ) -> Generation:
         """Sample up to `max_tokens` tokens after `prompt`; greedy at temperature 0. Logprobs are of the
         model's own distribution (before temperature), with `top_k` alternatives when asked for."""
-        tokens = self.tokenize(prompt, special=special)
+        stream = self.open(GenerationRequest(prompt, special, max_tokens, temperature, seed, top_k, stop), sequence=1)
+        try:
+            while stream.finish is None:
+                self.step([stream])
+        finally:
+            self.release(stream)
+        return stream.result(self)
+
+    def open(self, request: GenerationRequest, sequence: int) -> Stream:
+        """Start `request` on `sequence` (1 .. n_seq_max - 1, not in use): it shares the cells of the
+        prefix it has in common with sequence 0's cached prompt, and evaluates only the rest."""
+        tokens = self.tokenize(request.prompt, special=request.special)
         room = self.n_ctx - len(tokens)
         if room < 1:
             raise EngineError(f"the prompt has {len(tokens)} tokens; the context holds {self.n_ctx}")
-        rng = np.random.default_rng(seed)
-        generated: list[int] = []
-        out: list[ScoredToken] = []
-        pieces = bytearray()
-        finish = "length"
-        for _ in range(min(max_tokens, room)):
-            sequence = tokens + generated
-            row = self._evaluate(sequence, [len(sequence) - 1])[len(sequence) - 1]
-            token = sample_token(row, temperature, rng)
-            if llama_cpp.llama_vocab_is_eog(self.vocab, token):
-                finish = "stop"
+        # At least the last prompt token is evaluated: its logits row gives the first answer token.
+        shared = min(common_prefix(self._cached, tokens), len(tokens) - 1)
+        llama_cpp.llama_memory_seq_rm(self._memory, sequence, -1, -1)
+        if shared:
+            llama_cpp.llama_memory_seq_cp(self._memory, 0, sequence, 0, shared)
+        stream = Stream(request, sequence, tokens, len(tokens), shared, min(request.max_tokens, room),
+                        np.random.default_rng(request.seed))
+        if stream.max_new < 1:
+            stream.finish = "length"
+        return stream
+
+    def step(self, streams: Sequence[Stream]) -> None:
+        """One decode over all unfinished `streams`: the next token of each that is answering, then as
+        much of the prompts still to evaluate as the batch holds. Each stream whose last token was
+        evaluated samples its next one, and may finish."""
+        batch, reads = self._batch, []
+        n = 0
+        # Answering streams go first so that a long prompt entering the batch never stalls them.
+        for stream in sorted((s for s in streams if s.finish is None), key=lambda s: s.pending > 1):
+            take = min(stream.pending, N_BATCH - n)
+            for j in range(take):
+                position = stream.evaluated + j
+                batch.token[n] = stream.tokens[position]
+                batch.pos[n] = position
+                batch.n_seq_id[n] = 1
+                batch.seq_id[n][0] = stream.sequence
+                last = position == len(stream.tokens) - 1
+                batch.logits[n] = last
+                if last:
+                    reads.append((stream, n))
+                n += 1
+            stream.evaluated += take
+            if n == N_BATCH:
                 break
-            found = row_logprobs(row, top_k or 1)
-            generated.append(token)
-            pieces += self.piece(token)
-            out.append(ScoredToken(self.token_text(token), 0, _logprob(row, found, token),
-                                   self._top(found) if top_k else None))
-            if stop is not None and stop(pieces.decode("utf-8", errors="replace")):
-                finish = "stop"
-                break
-        texts = token_texts(self.piece(t) for t in generated)
-        offsets = 0
-        final = []
-        for entry, text in zip(out, texts, strict=True):
-            final.append(ScoredToken(text, offsets, entry.logprob, entry.top))
-            offsets += len(text)
-        return Generation("".join(texts), finish, len(tokens), final)
+        if n == 0:
+            return
+        batch.n_tokens = n
+        code = llama_cpp.llama_decode(self.ctx, batch)
+        if code != 0:
+            # The cache may hold part of the batch; forget everything rather than guess.
+            self.clear_all()
+            raise EngineError(f"llama.cpp's decode failed (code {code})")
+        self.evaluated_tokens += n
+        for stream, index in reads:
+            row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self.ctx, index), shape=(self.n_vocab,))
+            if len(stream.tokens) == stream.n_prompt:
+                self._keep_prompt(stream)
+            self._next_token(stream, row)
+
+    def _keep_prompt(self, stream: Stream) -> None:
+        """Make sequence 0 hold `stream`'s prompt (sharing its cells), for the next requests to reuse."""
+        keep = common_prefix(self._cached, stream.tokens)
+        llama_cpp.llama_memory_seq_rm(self._memory, 0, keep, -1)
+        llama_cpp.llama_memory_seq_cp(self._memory, stream.sequence, 0, keep, stream.n_prompt)
+        self._cached = list(stream.tokens)
+
+    def _next_token(self, stream: Stream, row: Logits) -> None:
+        request = stream.request
+        token = sample_token(row, request.temperature, stream.rng)
+        if llama_cpp.llama_vocab_is_eog(self.vocab, token):
+            stream.finish = "stop"
+            return
+        found = row_logprobs(row, request.top_k or 1)
+        stream.tokens.append(token)
+        stream.pieces += self.piece(token)
+        stream.scored.append((_logprob(row, found, token), self._top(found) if request.top_k else None))
+        if request.stop is not None and request.stop(stream.pieces.decode("utf-8", errors="replace")):
+            stream.finish = "stop"
+        elif len(stream.tokens) - stream.n_prompt >= stream.max_new:
+            stream.finish = "length"
+
+    def release(self, stream: Stream) -> None:
+        """Free `stream`'s sequence (cells sequence 0 shares stay)."""
+        llama_cpp.llama_memory_seq_rm(self._memory, stream.sequence, -1, -1)
+
+    def clear_all(self) -> None:
+        """Forget every sequence's cells."""
+        llama_cpp.llama_memory_clear(self._memory, True)
+        self._cached.clear()
 
     def _top(self, found: RowLogprobs) -> list[tuple[str, float]]:
         # Two ids can write the same text; the likelier one is kept (found.top is sorted).

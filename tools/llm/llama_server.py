@@ -16,7 +16,9 @@ Endpoints (the subset of OpenAI's API that the client uses, in OpenAI's shapes):
   value slot reads 10 instead of 1. It costs one more batch of one token per such slot. On a
   tokenizer with a "10" token it changes nothing.
 
-Requests are served one at a time (one model, one cache). Errors are JSON `{"error": {"message"}}`
+Generations (chat, and completions with max_tokens > 0) are decoded together, up to `--parallel` at
+once, each answered as soon as it ends; prompt scorings run one at a time between them
+(`llama_scheduler`). Errors are JSON `{"error": {"message"}}`
 with 400 for a request the server cannot serve, 500 for a failure inside the model.
 """
 
@@ -35,7 +37,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from tools.llm.llama_engine import DEFAULT_N_CTX, EngineError, Generation, LlamaEngine, ScoredToken
+from tools.llm.llama_engine import (
+    DEFAULT_N_CTX,
+    EngineError,
+    Generation,
+    GenerationRequest,
+    LlamaEngine,
+    ScoredToken,
+)
+from tools.llm.llama_scheduler import DEFAULT_MAX_STREAMS, Scheduler
 
 MAX_TOP_LOGPROBS = 20
 DEFAULT_MAX_TOKENS = 256
@@ -110,11 +120,11 @@ def _completion_logprobs(tokens: list[ScoredToken], start: int) -> dict[str, Any
 
 
 class LocalLLMService:
-    """The endpoints' logic over one engine, independent of HTTP (one request at a time)."""
+    """The endpoints' logic over one engine, independent of HTTP; any thread may call it."""
 
-    def __init__(self, engine: LlamaEngine, alias: str) -> None:
+    def __init__(self, engine: LlamaEngine, alias: str, max_streams: int = DEFAULT_MAX_STREAMS) -> None:
         self.engine, self.alias = engine, alias
-        self._lock = threading.Lock()
+        self.scheduler = Scheduler(engine, max_streams)
         self.created = int(time.time())
 
     def models(self) -> dict[str, Any]:
@@ -127,10 +137,9 @@ class LocalLLMService:
             raise BadRequest("n must be 1")
         max_tokens = _int(body, "max_tokens", 0, 0, 1 << 20) or _int(body, "max_completion_tokens", DEFAULT_MAX_TOKENS, 1, 1 << 20)
         top = _int(body, "top_logprobs", 0, 0, MAX_TOP_LOGPROBS) if body.get("logprobs") else None
-        with self._lock:
-            prompt = self.engine.chat_prompt(messages)
-            generation = self.engine.generate(prompt, special=True, max_tokens=max_tokens, temperature=_temperature(body),
-                                              seed=_seed(body), top_k=top)
+        prompt = self.engine.chat_prompt(messages)  # the template alone: no model state, safe off the scheduler
+        generation = self.scheduler.generate(
+            GenerationRequest(prompt, True, max_tokens, _temperature(body), _seed(body), top))
         choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": generation.text},
                                   "finish_reason": generation.finish_reason,
                                   "logprobs": _chat_logprobs(generation) if body.get("logprobs") else None}
@@ -154,12 +163,11 @@ class LocalLLMService:
         if not isinstance(split_ten, bool) or (split_ten and offsets is None):
             raise BadRequest("split_ten must be true or false, and needs logprob_offsets")
         echo = bool(body.get("echo"))
-        with self._lock:
-            echoed = (self.engine.score(prompt, max(k or 1, 1), offsets, split_ten=split_ten)
-                      if echo and k is not None else [])
-            generation = (self.engine.generate(prompt, special=False, max_tokens=max_tokens, temperature=_temperature(body),
-                                               seed=_seed(body), top_k=k or None)
-                          if max_tokens > 0 else None)
+        echoed = (self.scheduler.exclusive(lambda engine: engine.score(prompt, max(k or 1, 1), offsets, split_ten=split_ten))
+                  if echo and k is not None else [])
+        generation = (self.scheduler.generate(
+            GenerationRequest(prompt, False, max_tokens, _temperature(body), _seed(body), k or None))
+                      if max_tokens > 0 else None)
         n_prompt = len(echoed) if echo and k is not None else (generation.prompt_tokens if generation else 0)
         text = (prompt if echo else "") + (generation.text if generation else "")
         logprobs = None
@@ -244,16 +252,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--n-ctx", type=int, default=DEFAULT_N_CTX, help=f"context window in tokens (default {DEFAULT_N_CTX})")
     parser.add_argument("--n-threads", type=int, default=None, help="CPU threads (default: all cores)")
+    parser.add_argument("--parallel", type=int, default=DEFAULT_MAX_STREAMS,
+                        help=f"generations decoded together (default {DEFAULT_MAX_STREAMS}); 1 serves them one at a time")
     parser.add_argument("--exit-with-parent", type=int, default=None, metavar="PID",
                         help="exit when process PID (the command that started the server) is gone")
     args = parser.parse_args(argv)
     if args.exit_with_parent is not None:
         _exit_with_parent(args.exit_with_parent)
     engine = LlamaEngine(args.model, n_ctx=args.n_ctx, n_threads=args.n_threads)
-    service = LocalLLMService(engine, args.alias or args.model.name)
+    service = LocalLLMService(engine, args.alias or args.model.name, args.parallel)
     server = ThreadingHTTPServer((args.host, args.port), make_handler(service))
     sys.stderr.write(f"serving {args.model} as {service.alias!r} on http://{args.host}:{args.port}/v1 "
-                     f"(n_ctx {engine.n_ctx}, {engine.n_threads} threads)\n")
+                     f"(n_ctx {engine.n_ctx}, {engine.n_threads} threads, {args.parallel} generations at once)\n")
     sys.stderr.flush()
     try:
         server.serve_forever()
@@ -261,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         pass
     finally:
         server.server_close()
+        service.scheduler.close()
         engine.close()
     return 0
 
