@@ -117,8 +117,11 @@ def local_config(settings: Settings, stack: AsyncExitStack) -> LLMConfig:
     from tools.subject.smollm2 import ensure_gguf
 
     gguf = settings.local_gguf or ensure_gguf(settings.cache_dir)
-    server = stack.enter_context(LocalServer(gguf, n_ctx=settings.local_n_ctx, n_threads=settings.local_threads))
-    return local_llm_config(server.base_url, server.alias, timeout_s=max(settings.llm_timeout_s, 900.0))
+    # The server decodes as many generations together as the client keeps in flight.
+    server = stack.enter_context(LocalServer(gguf, n_ctx=settings.local_n_ctx, n_threads=settings.local_threads,
+                                             parallel=settings.llm_concurrency))
+    return local_llm_config(server.base_url, server.alias, timeout_s=max(settings.llm_timeout_s, 900.0),
+                            concurrency=settings.llm_concurrency)
 
 
 def endpoint_name(backend: BackendName, config: LLMConfig | None, llm: LLM | None) -> str | None:

@@ -14,8 +14,10 @@ from pathlib import Path
 DESCRIPTION = "llama-cpp-python 0.3 server, echo=True prompt logprobs (every position, realigned)"
 
 
-def command(gguf: Path, port: int, *, alias: str, n_ctx: int | None = None, n_threads: int | None = None) -> list[str]:
-    """The argv that starts llama-cpp-python's server on loopback with every position's logits kept."""
+def command(gguf: Path, port: int, *, alias: str, n_ctx: int | None = None, n_threads: int | None = None,
+            parallel: int | None = None) -> list[str]:
+    """The argv that starts llama-cpp-python's server on loopback with every position's logits kept.
+    It serves one request at a time whatever `parallel` says."""
     argv = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", alias,
             "--host", "127.0.0.1", "--port", str(port), "--logits_all", "True", "--chat_format", "chatml"]
     if n_ctx is not None:

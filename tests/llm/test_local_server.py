@@ -155,7 +155,7 @@ def test_local_llm_config_is_local_free_and_uses_one_model() -> None:
     assert config.base_url == "http://127.0.0.1:8123/v1" and not config.is_openai
     assert {config.model_for(p) for p in ("explainer", "simulator", "prober", "reviser")} == {SMOLLM2}
     assert config.price_table == {}
-    assert config.concurrency == 1
+    assert config.concurrency == ls.LOCAL_PARALLEL  # the requests the server decodes together
     # Our server's prompt logprobs are aligned, and it scores only the offsets a request names.
     assert config.prompt_logprob_offsets and not config.prompt_logprobs_shifted
     other = ls.local_llm_config("http://127.0.0.1:1/v1", model="qwen", concurrency=2)

@@ -28,7 +28,6 @@ from tools.llm.llama_engine import Generation, GenerationRequest, LlamaEngine, S
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
-DEFAULT_MAX_STREAMS = 8
 
 
 @dataclass(eq=False)
@@ -41,7 +40,7 @@ class _Job:
 class Scheduler:
     """See the module docstring. `max_streams` caps the generations decoded together."""
 
-    def __init__(self, engine: LlamaEngine, max_streams: int = DEFAULT_MAX_STREAMS) -> None:
+    def __init__(self, engine: LlamaEngine, max_streams: int) -> None:
         if max_streams < 1:
             raise ValueError("max_streams must be at least 1")
         self.engine = engine

@@ -45,7 +45,8 @@ from tools.llm.llama_engine import (
     LlamaEngine,
     ScoredToken,
 )
-from tools.llm.llama_scheduler import DEFAULT_MAX_STREAMS, Scheduler
+from tools.llm.llama_scheduler import Scheduler
+from tools.llm.local_server import LOCAL_PARALLEL
 
 MAX_TOP_LOGPROBS = 20
 DEFAULT_MAX_TOKENS = 256
@@ -122,7 +123,7 @@ def _completion_logprobs(tokens: list[ScoredToken], start: int) -> dict[str, Any
 class LocalLLMService:
     """The endpoints' logic over one engine, independent of HTTP; any thread may call it."""
 
-    def __init__(self, engine: LlamaEngine, alias: str, max_streams: int = DEFAULT_MAX_STREAMS) -> None:
+    def __init__(self, engine: LlamaEngine, alias: str, max_streams: int) -> None:
         self.engine, self.alias = engine, alias
         self.scheduler = Scheduler(engine, max_streams)
         self.created = int(time.time())
@@ -252,8 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--n-ctx", type=int, default=DEFAULT_N_CTX, help=f"context window in tokens (default {DEFAULT_N_CTX})")
     parser.add_argument("--n-threads", type=int, default=None, help="CPU threads (default: all cores)")
-    parser.add_argument("--parallel", type=int, default=DEFAULT_MAX_STREAMS,
-                        help=f"generations decoded together (default {DEFAULT_MAX_STREAMS}); 1 serves them one at a time")
+    parser.add_argument("--parallel", type=int, default=LOCAL_PARALLEL,
+                        help=f"generations decoded together (default {LOCAL_PARALLEL}); 1 serves them one at a time")
     parser.add_argument("--exit-with-parent", type=int, default=None, metavar="PID",
                         help="exit when process PID (the command that started the server) is gone")
     args = parser.parse_args(argv)

@@ -37,6 +37,8 @@ from tools.llm.config import LLMConfig
 log = structlog.get_logger(__name__)
 
 HOST = "127.0.0.1"
+LOCAL_PARALLEL = 8
+"""Generations the server decodes together, and so the requests a client keeps in flight to it."""
 SERVER_MODULE = "tools.llm.llama_server"
 REQUIRED_MODULES = ("llama_cpp",)
 INSTALL_HINT = "run `make local` (or `pip install '.[local]'`; it compiles llama.cpp, about 10 min on 2 cores)"
@@ -93,7 +95,7 @@ def model_alias(gguf: Path) -> str:
 
 class ServerCommand(Protocol):
     def __call__(self, gguf: Path, port: int, *, alias: str, n_ctx: int | None = None,
-                 n_threads: int | None = None) -> list[str]: ...
+                 n_threads: int | None = None, parallel: int | None = None) -> list[str]: ...
 
 
 def server_command(
@@ -103,6 +105,7 @@ def server_command(
     alias: str,
     n_ctx: int | None = None,
     n_threads: int | None = None,
+    parallel: int | None = None,
 ) -> list[str]:
     """The argv that starts the local server on loopback."""
     argv = [sys.executable, "-m", SERVER_MODULE, "--model", str(gguf), "--alias", alias, "--host", HOST, "--port", str(port),
@@ -111,6 +114,8 @@ def server_command(
         argv += ["--n-ctx", str(n_ctx)]
     if n_threads is not None:
         argv += ["--n-threads", str(n_threads)]
+    if parallel is not None:
+        argv += ["--parallel", str(parallel)]
     return argv
 
 
@@ -121,16 +126,16 @@ def local_llm_config(base_url: str, model: str, **overrides: object) -> LLMConfi
     passes it): it labels every call in the journal, the memo, the ledger and the logs, and the
     server answers whatever name a request carries, so a wrong one would be believed.
 
-    The server answers one request at a time: concurrency 1, and a long per-attempt deadline (a
-    1.5B model on two cores reads a few thousand prompt tokens in minutes), unless `overrides` say
-    otherwise. Its prompt logprobs are aligned, and computed only at the offsets a request names.
+    The server decodes up to `LOCAL_PARALLEL` generations together, so that many requests are kept in
+    flight; the per-attempt deadline is long (a 1.5B model on two cores reads a few thousand prompt
+    tokens in minutes, and a request may wait for the others); `overrides` may say otherwise. Its prompt logprobs are aligned, and computed only at the offsets a request names.
     """
     settings: dict[str, object] = {
         "base_url": base_url,
         "explainer_model": model,
         "simulator_model": model,
         "prices": {},
-        "concurrency": 1,
+        "concurrency": LOCAL_PARALLEL,
         "timeout_s": 900.0,
         "prompt_logprob_offsets": True,
     }
@@ -174,6 +179,7 @@ class LocalServer:
         alias: str | None = None,
         n_ctx: int | None = None,
         n_threads: int | None = None,
+        parallel: int | None = None,
         log_path: Path | None = None,
         startup_timeout_s: float = STARTUP_TIMEOUT_S,
         command: ServerCommand | None = None,
@@ -183,6 +189,8 @@ class LocalServer:
         self.alias = alias or model_alias(gguf)
         self.n_ctx = n_ctx
         self.n_threads = n_threads
+        self.parallel = parallel
+        """Generations decoded together (the server's own default, `LOCAL_PARALLEL`, when None)."""
         self.log_path = log_path
         self.startup_timeout_s = startup_timeout_s
         self.command = command
@@ -212,7 +220,8 @@ class LocalServer:
             self._tmp = tempfile.TemporaryDirectory(prefix="refinery-llama-")
             self.log_path = Path(self._tmp.name) / "server.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        argv = (self.command or server_command)(self.gguf, self.port, alias=self.alias, n_ctx=self.n_ctx, n_threads=self.n_threads)
+        argv = (self.command or server_command)(self.gguf, self.port, alias=self.alias, n_ctx=self.n_ctx, n_threads=self.n_threads,
+                                                         parallel=self.parallel)
         log.info("local_server_start", argv=argv, log=str(self.log_path))
         started = time.monotonic()
         # A file, not a pipe: nobody reads a pipe while the server runs, and a full one would block it.

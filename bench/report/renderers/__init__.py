@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from bench.report.core import Renderer
-from bench.report.renderers import faults, llm_agent, llm_client, planted, real, records, simulation, sweep
+from bench.report.renderers import (
+    faults,
+    llm_agent,
+    llm_client,
+    local_batch,
+    planted,
+    real,
+    records,
+    simulation,
+    sweep,
+)
 
 RENDERERS: dict[str, Renderer] = {
     "records": records.RENDERER,
@@ -13,6 +23,7 @@ RENDERERS: dict[str, Renderer] = {
     "real": real.RENDERER,
     "simulation": simulation.RENDERER,
     "llm_agent": llm_agent.RENDERER,
+    "local_batch": local_batch.RENDERER,
     "faults": faults.RENDERER,
 }
 """In the order the README's table lists them; results of unknown kinds come last."""
