@@ -137,6 +137,18 @@ async def test_samples_n_concurrently_with_distinct_seeds_and_keeps_distinct_cha
     assert discarded == [["repeated the current explanation (asked again)", "empty answer", "the same explanation as another sample"]]
 
 
+async def test_the_current_explanation_behind_a_framing_verb_is_a_repeat() -> None:
+    """Qwen2.5-1.5B answered "identify color words, most strongly blue" for "color words, most strongly
+    blue": the same explanation, asked again; a verb that is part of the content stays."""
+    llm = ScriptedLLM([f"Identify {CURRENT}", "classes after my", f"detects  {CURRENT.upper()}", "identify classes after my",
+                       "count the objects"])
+    discarded: list[list[str]] = []
+    out = await LLMReviser(llm, on_discarded=lambda purpose, reasons: discarded.append(reasons)).revise(context(), 3)
+    assert [r.text for r in out] == ["classes after my", "count the objects"]
+    assert discarded == [["repeated the current explanation (asked again)", "repeated the current explanation (asked again)",
+                          "the same explanation as another sample"]]
+
+
 async def test_failed_calls_are_tolerated_while_one_sample_is_usable() -> None:
     llm = ScriptedLLM([LLMError("HTTP 500: boom", retryable=True, status=500), "classes"])
     assert [r.text for r in await LLMReviser(llm).revise(context(), 2)] == ["classes"]

@@ -23,6 +23,17 @@ OnDiscarded = Callable[[Purpose, list[str]], None]
 """Told, after a sampling, the reason of every answer it discarded (the trace counts them)."""
 
 _CLAIMS = re.compile(r"^\s*answers\s*:(.*)$", re.IGNORECASE | re.MULTILINE)
+# The prompts ask for the continuation of "... does is find"; a small model often restates that
+# frame with a verb of its own in front of the explanation it was shown ("identify color words, most
+# strongly blue"), which reads the same to a simulator that works (issue 23's traces).
+_FRAMING_VERB = re.compile(
+    r"^(?:finds?|identif(?:y|ies)|detects?|recogni[sz]es?|extracts?|spots?|locates?|picks? out|looks? for)\s+")
+
+
+def explanation_gist(text: str) -> str:
+    """What two explanations must share to be the same one: case, spacing and a leading verb that
+    only restates the prompt's "find" do not count."""
+    return _FRAMING_VERB.sub("", " ".join(text.lower().split()), count=1)
 
 
 @dataclass(frozen=True)
@@ -78,7 +89,7 @@ async def sample_explanations(
     async def ask(request: LLMRequest) -> tuple[_Answer | LLMError, bool]:
         """The sample's answer, and whether it is a second one because the first repeated `exclude`."""
         answer = _read(await llm.complete(request), max_words)
-        if again is None or exclude is None or answer.text != exclude:
+        if again is None or exclude is None or answer.text is None or explanation_gist(answer.text) != explanation_gist(exclude):
             return answer, False
         follow_up = request.model_copy(update={"messages": [*messages, Message(role="assistant", content=answer.raw), *again]})
         try:
@@ -88,6 +99,7 @@ async def sample_explanations(
 
     results = await asyncio.gather(*(ask(r) for r in requests), return_exceptions=True)
     out: dict[str, Sample] = {}
+    """By each sample's gist."""
     problems: list[str] = []
     for result in results:
         if isinstance(result, LLMError):
@@ -105,12 +117,12 @@ async def sample_explanations(
         if text is None:
             problems.append(f"unusable explanation ({len(raw)} characters"
                             f"{', cut at the output cap' if cut else ''})" if raw.strip() else "empty answer")
-        elif text == exclude:
+        elif exclude is not None and explanation_gist(text) == explanation_gist(exclude):
             problems.append(_REPEATED)
-        elif text in out:
+        elif explanation_gist(text) in out:
             problems.append("the same explanation as another sample")
         else:
-            out[text] = Sample(text, tuple(dict.fromkeys(claims)))
+            out[explanation_gist(text)] = Sample(text, tuple(dict.fromkeys(claims)))
     if problems:
         log.warning("samples_rejected", purpose=purpose, count=len(problems), first=problems[0][:200])
         if on_discarded is not None:
