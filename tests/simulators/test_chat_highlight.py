@@ -91,7 +91,8 @@ async def test_one_request_per_record_sharing_everything_before_the_text(chat_se
     assert first.ok and first.method == "chat-highlight" and first.expected == [0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0]
     assert first.distribution_values == [[v] for v in first.expected] and first.value_mass is None
     assert second.ok and second.expected == [0.0, 0.0]
-    one, two = chat_server.bodies
+    # Arrival order is not fixed: the body for TOKENS is the one whose text is not "A cat".
+    one, two = sorted(chat_server.bodies, key=lambda body: "A cat" in body["messages"][-1]["content"])
     assert one["temperature"] == 0.0 and "logprobs" not in one and one["max_tokens"] == 2 * len(TOKENS) + 24
     assert one["messages"][:-1] == two["messages"][:-1]
     assert one["messages"][-1]["content"] == "Explanation: cars\n\n<text>\nThe blue car passed the Bluebird in New Yorkshire.\n</text>"
