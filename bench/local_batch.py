@@ -20,7 +20,7 @@ import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -30,6 +30,10 @@ from bench.common import DEFAULT_RUNS_DIR, print_json, write_result
 from tools.corpus.corpus import load_corpus
 from tools.llm.local_server import LOCAL_PARALLEL
 from tools.simulators.rendering import chat_highlight_messages
+
+if TYPE_CHECKING:  # llama_cpp is imported only when a model is measured
+    from tools.llm.llama_engine import Generation, GenerationRequest
+    from tools.llm.llama_scheduler import Scheduler
 
 log = structlog.get_logger(__name__)
 
@@ -45,7 +49,7 @@ def record_texts(n: int, seed: int = 0) -> list[str]:
     return [" ".join(d.split()[:RECORD_WORDS]) for d in chosen]
 
 
-def _run(scheduler: Any, requests: list[Any]) -> tuple[float, list[Any]]:
+def _run(scheduler: Scheduler, requests: list[GenerationRequest]) -> tuple[float, list[Generation]]:
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=len(requests)) as pool:
         answers = list(pool.map(scheduler.generate, requests))
@@ -66,7 +70,7 @@ def measure(gguf: Path, texts: list[str], parallel: int, threads: int | None) ->
                 cap = 2 * len(engine.tokenize(text, special=False)) + 24
                 requests.append(GenerationRequest(prompt, True, cap, 0.0, None, None))
         ways: dict[str, Any] = {}
-        answers: dict[str, list[Any]] = {}
+        answers: dict[str, list[Generation]] = {}
         for way, streams in (("one_at_a_time", 1), ("batched", parallel)):
             engine.clear_all()
             scheduler = Scheduler(engine, streams)

@@ -81,6 +81,7 @@ async def sample_explanations(
     answer, then `again`), with the same seed and temperature, and the second answer replaces it:
     small models copy the current explanation shown in the prompt, and one round of feedback is what
     makes them write an edit. The repeat is still told to `on_discarded`."""
+    excluded = explanation_gist(exclude) if exclude is not None else None
     requests = [
         LLMRequest(purpose=purpose, messages=messages, max_tokens=max_tokens, temperature=0.0 if i == 0 else temperature, seed=i)
         for i in range(n)
@@ -89,7 +90,7 @@ async def sample_explanations(
     async def ask(request: LLMRequest) -> tuple[_Answer | LLMError, bool]:
         """The sample's answer, and whether it is a second one because the first repeated `exclude`."""
         answer = _read(await llm.complete(request), max_words)
-        if again is None or exclude is None or answer.text is None or explanation_gist(answer.text) != explanation_gist(exclude):
+        if again is None or answer.text is None or explanation_gist(answer.text) != excluded:
             return answer, False
         follow_up = request.model_copy(update={"messages": [*messages, Message(role="assistant", content=answer.raw), *again]})
         try:
@@ -117,12 +118,12 @@ async def sample_explanations(
         if text is None:
             problems.append(f"unusable explanation ({len(raw)} characters"
                             f"{', cut at the output cap' if cut else ''})" if raw.strip() else "empty answer")
-        elif exclude is not None and explanation_gist(text) == explanation_gist(exclude):
+        elif (gist := explanation_gist(text)) == excluded:
             problems.append(_REPEATED)
-        elif explanation_gist(text) in out:
+        elif gist in out:
             problems.append("the same explanation as another sample")
         else:
-            out[explanation_gist(text)] = Sample(text, tuple(dict.fromkeys(claims)))
+            out[gist] = Sample(text, tuple(dict.fromkeys(claims)))
     if problems:
         log.warning("samples_rejected", purpose=purpose, count=len(problems), first=problems[0][:200])
         if on_discarded is not None:

@@ -251,11 +251,7 @@ class LlamaEngine:
         for first in range(start, len(tokens), N_BATCH):
             chunk = tokens[first:first + N_BATCH]
             for i, token in enumerate(chunk):
-                batch.token[i] = token
-                batch.pos[i] = first + i
-                batch.n_seq_id[i] = 1
-                batch.seq_id[i][0] = 0
-                batch.logits[i] = (first + i) in flags
+                self._put(i, token, first + i, 0, (first + i) in flags)
             batch.n_tokens = len(chunk)
             code = llama_cpp.llama_decode(self.ctx, batch)
             if code != 0:
@@ -269,6 +265,15 @@ class LlamaEngine:
                     pointer = llama_cpp.llama_get_logits_ith(self.ctx, i)
                     rows[first + i] = np.ctypeslib.as_array(pointer, shape=(self.n_vocab,)).copy()
         return rows
+
+    def _put(self, index: int, token: int, position: int, sequence: int, logits: bool) -> None:
+        """Slot `index` of the batch: `token` at `position` of `sequence`, its logits row kept or not."""
+        batch = self._batch
+        batch.token[index] = token
+        batch.pos[index] = position
+        batch.n_seq_id[index] = 1
+        batch.seq_id[index][0] = sequence
+        batch.logits[index] = logits
 
     def forward(self, prompt: str) -> None:
         """A plain forward of `prompt` from an empty cache, computing the last position's logits only:
@@ -336,11 +341,7 @@ class LlamaEngine:
             chunk = positions[first:first + room]
             for i, position in enumerate(chunk):
                 llama_cpp.llama_memory_seq_cp(self._memory, 0, i + 1, 0, position)
-                batch.token[i] = one
-                batch.pos[i] = position
-                batch.n_seq_id[i] = 1
-                batch.seq_id[i][0] = i + 1
-                batch.logits[i] = True
+                self._put(i, one, position, i + 1, True)
             batch.n_tokens = len(chunk)
             code = llama_cpp.llama_decode(self.ctx, batch)
             rows = [] if code != 0 else [
@@ -405,14 +406,9 @@ class LlamaEngine:
         # Answering streams go first so that a long prompt entering the batch never stalls them.
         for stream in sorted((s for s in streams if s.finish is None), key=lambda s: s.pending > 1):
             take = min(stream.pending, N_BATCH - n)
-            for j in range(take):
-                position = stream.evaluated + j
-                batch.token[n] = stream.tokens[position]
-                batch.pos[n] = position
-                batch.n_seq_id[n] = 1
-                batch.seq_id[n][0] = stream.sequence
+            for position in range(stream.evaluated, stream.evaluated + take):
                 last = position == len(stream.tokens) - 1
-                batch.logits[n] = last
+                self._put(n, stream.tokens[position], position, stream.sequence, last)
                 if last:
                     reads.append((stream, n))
                 n += 1
