@@ -40,3 +40,9 @@ def marked_text(tokens: Sequence[str], values: Sequence[int], at_least: int = 1)
             shown = f"{shown[: len(shown) - len(body)]}[[{body}]]"
         parts.append(shown)
     return "".join(parts)
+
+
+def valued_text(tokens: Sequence[str], values: Sequence[int]) -> str:
+    """The text inline, each token with a non-zero value followed by it in brackets (` blue[9]`): a
+    text reads as prose, and costs a few prompt tokens, not a line per token."""
+    return "".join(escape_token(t) + (f"[{v}]" if v else "") for t, v in zip(tokens, values, strict=True))

@@ -4,8 +4,8 @@ This is the mock at the true edge (the LLM's answers): the explainer gets a fixe
 chat-logprob simulator gets a faithful re-emission of every record with value 10 on tokens named
 (quoted) in the explanation and 0 elsewhere, with logprobs and as many alternatives per value as a
 real server gives (the numbered variant: the same values by line number); the reviser gets `revised`
-if given, else the current explanation with every offending token of its false-negative
-counterexamples added as a quoted literal (`... or " class"`), and an `Answers:` line naming those
+if given, else the current explanation with every token its false-negative counterexamples'
+`Wrong on:` lines name as missed added as a quoted literal (`... or " class"`), and an `Answers:` line naming those
 counterexamples; the chat-highlight simulator gets a `word<TAB>10` line for each named token its text
 holds, or `none`; the prober gets a fenced JSON object of two fixed texts per kind built around the
 explanation's first quoted token; the detection and fuzzing judge gets a JSON list with 1 for each
@@ -38,7 +38,8 @@ _CURRENT = re.compile(r"^Current explanation: the main thing this neuron does is
 _TEXT = re.compile(r"^Text \d+: (.*)$", re.MULTILINE)
 _HIGHLIGHT_TEXT = re.compile(r"<text>\n(.*)\n</text>\s*$", re.DOTALL)
 _MARKED = re.compile(r"\[\[(.*?)\]\]")
-_FALSE_NEGATIVE = re.compile(r"^Counterexample (\d+) \(false negative[^\n]*\n<start>\n(.*?)\n<end>", re.MULTILINE | re.DOTALL)
+_FALSE_NEGATIVE = re.compile(r"^Counterexample (\d+) \(false negative[^\n]*\n   Wrong on: (.*)$", re.MULTILINE)
+_WRONG = re.compile(r'"([^"]+)" \(real (\d+), predicted (\d+)\)')
 
 
 _PADDING = [(text, -30.0) for text in ("ten", "zero", "one", " 10", " 0", " 1", "x", "-", " none", " high", " low", " max",
@@ -107,17 +108,17 @@ def simulate_numbered_answer(user_text: str) -> Answer:
 
 
 def revise_answer(user_text: str) -> str:
-    """The current explanation plus, as quoted literals, the offending tokens of its false negatives;
-    then the `Answers:` line naming the counterexamples whose tokens it added."""
+    """The current explanation plus, as quoted literals, the tokens its false negatives' `Wrong on:`
+    lines name as missed (real above predicted); then the `Answers:` line naming the counterexamples
+    whose tokens it added."""
     current = _CURRENT.findall(user_text)[-1]
     named = named_tokens(current)
     added: list[str] = []
     answered: list[str] = []
-    for number, body in _FALSE_NEGATIVE.findall(user_text):
-        for fields in (line.split("\t") for line in body.split("\n")):
-            token = unescape_token(fields[0])
+    for number, wrong in _FALSE_NEGATIVE.findall(user_text):
+        for token, real, predicted in _WRONG.findall(wrong):
             key = token.strip().lower()
-            if fields[-1] == "<<" and key and '"' not in token and key not in named:
+            if int(real) > int(predicted) and key and key not in named:
                 named.add(key)
                 added.append(token)
                 answered += [number] if number not in answered else []

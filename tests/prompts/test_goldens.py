@@ -64,7 +64,7 @@ REVISION = RevisionContext(
     worst_records=[_records(ACTIVATIONS)[1], LONG], counterexamples=[FALSE_POSITIVE, FALSE_NEGATIVE],
     # Predictions beside the real values; the long record is windowed around its largest gap (w20: real 8, predicted 0).
     worst_predictions=[[9.6, 0.0, 0.0], [0.0] * 27 + [7.0, 0.0, 0.0]],
-    train=[], max_activation=2.5, history=[("numbers", 0.2), ("counting words", None), (EXPLANATION, 0.42)],
+    train=_records(ACTIVATIONS), max_activation=2.5, history=[("numbers", 0.2), ("counting words", None), (EXPLANATION, 0.42)],
 )
 PROBE = ProbeRequest(explanation=EXPLANATION, examples=[(RECORDS[0], [0, 0, 0, 10, 0, 0]), (RECORDS[1], [4, 0, 0])])
 

@@ -21,6 +21,7 @@ from tools.revisers.llm_reviser import (
     LLMReviser,
     counterexample_block,
     history_text,
+    predicted_records_text,
     records_text,
     revise_messages,
     revise_prompt_values,
@@ -50,37 +51,42 @@ def context(**changes: object) -> RevisionContext:
 
 def test_values_are_normalized_by_the_neurons_maximum_not_per_block() -> None:
     values = revise_prompt_values(context())
-    assert " object\t5" in values["best_records"]  # 2.0 of 4.0, although it is this block's own maximum
-    assert " class\t10" in values["worst_records"]
+    assert values["best_records"] == "1. An object[5]"  # 2.0 of 4.0, although it is this block's own maximum
+    assert values["worst_records"].startswith("1.  class[10] def")
     assert values["score"] == "0.31"
     assert values["explanation"] == CURRENT
+
+
+def test_worst_records_name_the_tokens_the_prediction_misses_with_both_values() -> None:
+    record = ActivationRecord(tokens=["a", " black", " moon", "less", " night"], activations=[0.0, 9.0, 0.0, 0.0, 0.0])
+    text = predicted_records_text([record], [[0.0, 6.0, 6.0, 6.4, 2.0]], max_activation=9.0)
+    # " black" is off by 4, " moon" and "less" by 6; " night" by 2 is within WRONG_BY and not named.
+    assert text == ('1. a black[10] moonless night\n'
+                    '   Wrong on: " black" (real 10, predicted 6), " moon" (real 0, predicted 6), "less" (real 0, predicted 6)')
+    assert predicted_records_text([record], [[0.0, 10.0, 0.0, 0.0, 0.0]], max_activation=9.0) == "1. a black[10] moonless night"
 
 
 def test_long_records_are_cut_around_their_peak() -> None:
     record = ActivationRecord(tokens=[f" t{i}" for i in range(64)], activations=[1.0 if i == 40 else 0.0 for i in range(64)])
     text = records_text([record], 1.0)
-    assert text.startswith("Text 1 (tokens 23-46 of 64):\n<start>\n t22\t0\n")
-    assert " t40\t10" in text and " t45\t0\n<end>" in text
+    assert text == "1. …" + "".join(f" t{i}" + ("[10]" if i == 40 else "") for i in range(22, 46)) + "…"
     assert peak_window(64, 2) == range(0, 24) and peak_window(64, 63) == range(40, 64)
 
 
 def test_at_most_three_records_per_group() -> None:
     records = [ActivationRecord(tokens=[f"r{i}"], activations=[1.0]) for i in range(5)]
     text = records_text(records, 1.0)
-    assert "Text 3:" in text and "Text 4:" not in text
+    assert text.splitlines() == ["1. r0[10]", "2. r1[10]", "3. r2[10]"]
     assert records_text([], 1.0) == "(none)"
 
 
-def test_counterexample_shows_kind_real_predicted_and_marks_offending_tokens() -> None:
+def test_counterexample_shows_kind_real_values_and_what_the_prediction_got_wrong() -> None:
     fp = counterexample("false_positive", 8.0, ["Two", "\t", " apples"], [0.0, 0.0, 0.5], [7.6, 2.5, 0.0], [0])
-    block = counterexample_block(2, fp, max_activation=1.0)
-    assert block == (
-        "Counterexample 2 (false positive: the explanation predicted a response that did not happen; probe llm-near-miss):\n"
-        "<start>\nTwo\t0\t8\t<<\n\\t\t0\t3\n apples\t5\t0\n<end>"
-    )
+    assert counterexample_block(2, fp, max_activation=1.0) == (
+        "Counterexample 2 (false positive; probe llm-near-miss): Two\\t apples[5]\n"
+        '   Wrong on: "Two" (real 0, predicted 8)')
     fn = counterexample_block(1, context().counterexamples[0], max_activation=4.0)
-    assert "false negative: the neuron responded where the explanation predicted nothing" in fn
-    assert "\n my\t0\t0\n class\t10\t0\t<<\n" in fn
+    assert fn == 'Counterexample 1 (false negative; probe llm-near-miss):  my class[10]\n   Wrong on: " class" (real 10, predicted 0)'
 
 
 def test_long_counterexample_is_windowed_around_its_worst_offending_token() -> None:
@@ -88,9 +94,17 @@ def test_long_counterexample_is_windowed_around_its_worst_offending_token() -> N
     real = [0.0] * 60
     real[50] = 1.0
     ce = counterexample("false_negative", 10.0, tokens, real, [0.0] * 60, [5, 50])
-    block = counterexample_block(1, ce, max_activation=1.0)
-    assert "(tokens 33-56 of 60)" in block.splitlines()[0]
-    assert " t50\t10\t0\t<<" in block and " t5\t" not in block
+    first, wrong = counterexample_block(1, ce, max_activation=1.0).splitlines()
+    assert first.endswith(": … t32" + "".join(f" t{i}" + ("[10]" if i == 50 else "") for i in range(33, 56)) + "…")
+    assert wrong == '   Wrong on: " t50" (real 10, predicted 0)'  # t5 is offending too, but outside the window
+
+
+def test_the_digest_of_train_and_evidence_records_is_in_the_prompt() -> None:
+    train = [ActivationRecord(tokens=["I", " want", " tea"], activations=[0.0, 4.0, 0.0])]
+    evidence = [ActivationRecord(tokens=["I", " want", " it", " want"], activations=[0.0, 4.0, 0.0, 0.4])]
+    digest = revise_prompt_values(context(train=train, evidence=evidence))["digest"]
+    assert digest.splitlines() == ['- "want": 7.0 on average, fired 2 of 3 times',
+                                   'Just before its 2 strong responses (5 or more) came: "I" (2).']
 
 
 def test_counterexamples_are_capped_and_alternate_kinds_by_error() -> None:
@@ -133,7 +147,7 @@ async def test_samples_n_concurrently_with_distinct_seeds_and_keeps_distinct_cha
     follow_up = llm.requests[2].messages
     assert follow_up[:-2] == llm.requests[1].messages
     assert follow_up[-2] == Message(role="assistant", content=CURRENT)
-    assert follow_up[-1].role == "user" and "<<" in follow_up[-1].content
+    assert follow_up[-1].role == "user" and "Wrong on" in follow_up[-1].content
     assert discarded == [["repeated the current explanation (asked again)", "empty answer", "the same explanation as another sample"]]
 
 
@@ -200,7 +214,7 @@ async def test_the_word_cap_is_in_both_prompts_and_enforced_on_both_answers(max_
 def test_the_worst_records_show_the_prediction_beside_the_real_value() -> None:
     values = revise_prompt_values(context(worst_predictions=[[0.2, 6.6]]))
     # " class" fired at 10 and nothing was predicted; " def" was predicted at 7 and stayed silent.
-    assert " class\t10\t0\n def\t0\t7" in values["worst_records"]
+    assert values["worst_records"] == '1.  class[10] def\n   Wrong on: " class" (real 10, predicted 0), " def" (real 0, predicted 7)'
     assert "Answers:" in revise_messages(context())[0].content, "the prompt asks which counterexamples a revision fixes"
 
 

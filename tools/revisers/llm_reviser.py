@@ -3,13 +3,19 @@
 Prompt (`prompts/revise.txt`) and its size bounds, so a long run cannot grow the context:
 - every value shown is 0-10 normalized by the neuron's `max_activation` (docs/science.md#normalization,
   with one common M for the whole prompt), so a 7 in a counterexample means what a 7 in a top record means;
-- at most `MAX_RECORDS` best and `MAX_RECORDS` worst records, in the order the context gives them, the
-  worst ones with the predicted value beside the real one (`token<TAB>real<TAB>predicted`);
+- a text is one line, each token the neuron responds to followed by its value in brackets
+  (`tools.prompting.valued_text`): a table of one token per line cost a 1.5B model 2,400 prompt
+  tokens (a minute on 2 cores) per revision, and it copied the table's first rows instead of reading it;
+- under each text the explanation gets wrong, a `Wrong on:` line names the tokens where prediction
+  and reality differ most, with both values: the reviser is told what to fix, not asked to find it;
+- a digest of the train and evidence records (`tools.records.token_digest`): the tokens the neuron
+  responds to, how often each fires, and what precedes its strong responses, which a small model
+  does not add up from the records itself;
+- at most `MAX_RECORDS` best and `MAX_RECORDS` worst records, in the order the context gives them;
 - at most `MAX_COUNTEREXAMPLES` counterexamples, picked by `select_counterexamples`;
 - at most `MAX_HISTORY` earlier explanations (the most recent ones);
 - a text longer than 24 tokens (`tools.prompt_window.WINDOW_TOKENS`) is cut by `peak_window`: records around their largest
-  activation, counterexamples around their worst offending token.
-Counterexample lines are `token<TAB>real<TAB>predicted`, with `<TAB><<` after offending tokens.
+  activation, the others around their largest error, with `…` where it was cut.
 The answer ends with an `Answers:` line naming the counterexamples the revision says it fixes: a
 revision's `answers` are those, never every counterexample shown.
 """
@@ -27,8 +33,9 @@ from tools.formats.openai import ActivationRecord
 from tools.llm.protocol import LLM
 from tools.probes.generators import ProbeSources
 from tools.probes.types import Counterexample, ProbeText
-from tools.prompt_window import peak_index, peak_window, window_note
-from tools.prompting import escape_token, token_value_lines
+from tools.prompt_window import peak_index, peak_window
+from tools.prompting import escape_token, valued_text
+from tools.records.token_digest import digest_lines, token_digest
 from tools.revisers.base import ProbeFindings, Revision, RevisionContext
 from tools.revisers.ranking import SHOWN_RECORDS
 from tools.science.normalize import normalize_record
@@ -36,15 +43,15 @@ from tools.science.normalize import normalize_record
 MAX_RECORDS = SHOWN_RECORDS
 MAX_COUNTEREXAMPLES = 8
 MAX_HISTORY = 10
-OFFENDING_MARK = "<<"
+MAX_WRONG = 4
+"""Tokens a `Wrong on:` line names at most."""
+WRONG_BY = 3
+"""A token of a record is wrong when prediction and reality differ by at least this (0-10)."""
 NONE_SHOWN = "(none)"
 AGAIN_PROMPT = "revise_again"
 """Sent after an answer that repeats the current explanation (one follow-up per sample)."""
 
-KIND_TEXT = {
-    "false_positive": "false positive: the explanation predicted a response that did not happen",
-    "false_negative": "false negative: the neuron responded where the explanation predicted nothing",
-}
+KIND_TEXT = {"false_positive": "false positive", "false_negative": "false negative"}
 
 
 def format_score(score: float | None) -> str:
@@ -52,31 +59,46 @@ def format_score(score: float | None) -> str:
     return "undefined" if score is None else f"{score:.2f}"
 
 
+def window_text(tokens: Sequence[str], values: Sequence[int], window: range) -> str:
+    """`valued_text` of the window, with `…` on each side where the text goes on."""
+    return ("…" if window.start > 0 else "") + valued_text([tokens[i] for i in window], [values[i] for i in window]) + (
+        "…" if window.stop < len(tokens) else "")
+
+
+def wrong_line(tokens: Sequence[str], real: Sequence[int], predicted: Sequence[int], positions: Sequence[int]) -> str:
+    """`Wrong on: " moon" (real 0, predicted 6), ...` (tokens exactly, leading space and all) for the `MAX_WRONG` positions with the largest gaps; '' for none."""
+    chosen = sorted(positions, key=lambda i: (-abs(real[i] - predicted[i]), i))[:MAX_WRONG]
+    return "Wrong on: " + ", ".join(f'"{escape_token(tokens[i])}" (real {real[i]}, predicted {predicted[i]})'
+                                   for i in sorted(chosen)) if chosen else ""
+
+
+def _entry(heading: str, text: str, wrong: str = "") -> str:
+    return f"{heading} {text}" + (f"\n   {wrong}" if wrong else "")
+
+
 def records_text(records: Sequence[ActivationRecord], max_activation: float, limit: int = MAX_RECORDS) -> str:
-    """`Text N:` headed `token<TAB>value` blocks of the first `limit` records, windowed around their peak."""
-    blocks = []
+    """Numbered lines of the first `limit` records, windowed around their peak."""
+    lines = []
     for number, record in enumerate(records[:limit], start=1):
         values = normalize_record(record.activations, max_activation)
         window = peak_window(len(record.tokens), peak_index(record.activations))
-        shown_tokens = [record.tokens[i] for i in window]
-        shown_values = [values[i] for i in window]
-        blocks.append(f"Text {number}{window_note(window, len(record.tokens))}:\n"
-                      + token_value_lines(shown_tokens, shown_values))
-    return "\n\n".join(blocks) or NONE_SHOWN
+        lines.append(_entry(f"{number}.", window_text(record.tokens, values, window)))
+    return "\n".join(lines) or NONE_SHOWN
 
 
 def predicted_records_text(records: Sequence[ActivationRecord], predictions: Sequence[Sequence[float]],
                            max_activation: float, limit: int = MAX_RECORDS) -> str:
-    """`Text N:` headed `token<TAB>real<TAB>predicted` blocks of the first `limit` records, windowed around
-    their largest gap between the two."""
-    blocks = []
+    """Numbered lines of the first `limit` records, windowed around their largest gap between real and
+    predicted, each with the `Wrong on:` line of the gaps of at least `WRONG_BY` in the window."""
+    entries = []
     for number, (record, predicted) in enumerate(zip(records[:limit], predictions, strict=False), start=1):
         real = normalize_record(record.activations, max_activation)
         levels = [_predicted_level(p) for p in predicted]
-        window = peak_window(len(record.tokens), peak_index([abs(r - p) for r, p in zip(real, levels, strict=True)]))
-        lines = [f"{escape_token(record.tokens[i])}\t{real[i]}\t{levels[i]}" for i in window]
-        blocks.append(f"Text {number}{window_note(window, len(record.tokens))}:\n" + "\n".join(["<start>", *lines, "<end>"]))
-    return "\n\n".join(blocks) or NONE_SHOWN
+        gaps = [abs(r - p) for r, p in zip(real, levels, strict=True)]
+        window = peak_window(len(record.tokens), peak_index(gaps))
+        wrong = wrong_line(record.tokens, real, levels, [i for i in window if gaps[i] >= WRONG_BY])
+        entries.append(_entry(f"{number}.", window_text(record.tokens, real, window), wrong))
+    return "\n".join(entries) or NONE_SHOWN
 
 
 def select_counterexamples(counterexamples: Sequence[Counterexample], limit: int = MAX_COUNTEREXAMPLES) -> list[Counterexample]:
@@ -99,26 +121,21 @@ def _predicted_level(value: float) -> int:
 
 
 def counterexample_block(number: int, counterexample: Counterexample, max_activation: float) -> str:
-    """Heading (kind, probe generator, window) and `token<TAB>real<TAB>predicted` lines, offending ones marked."""
+    """`Counterexample N (kind; probe generator): text` windowed around its worst offending token, then its
+    `Wrong on:` line (the offending tokens in the window)."""
     real = normalize_record(counterexample.real, max_activation)
     predicted = [_predicted_level(p) for p in counterexample.predicted]
     gaps = [abs(r - p) for r, p in zip(real, predicted, strict=True)]
     candidates: Sequence[int] = counterexample.offending or range(len(gaps))
-    centre = max(candidates, key=lambda i: gaps[i], default=0)
-    window = peak_window(len(counterexample.tokens), centre)
-    offending = set(counterexample.offending)
-    lines = [
-        f"{escape_token(counterexample.tokens[i])}\t{real[i]}\t{predicted[i]}" + (f"\t{OFFENDING_MARK}" if i in offending else "")
-        for i in window
-    ]
-    heading = (f"Counterexample {number} ({KIND_TEXT[counterexample.kind]}; probe {counterexample.generator})"
-               f"{window_note(window, len(counterexample.tokens))}:")
-    return "\n".join([heading, "<start>", *lines, "<end>"])
+    window = peak_window(len(counterexample.tokens), max(candidates, key=lambda i: gaps[i], default=0))
+    wrong = wrong_line(counterexample.tokens, real, predicted, [i for i in counterexample.offending if i in window])
+    heading = f"Counterexample {number} ({KIND_TEXT[counterexample.kind]}; probe {counterexample.generator}):"
+    return _entry(heading, window_text(counterexample.tokens, real, window), wrong)
 
 
 def counterexamples_text(counterexamples: Sequence[Counterexample], max_activation: float) -> str:
     chosen = select_counterexamples(counterexamples)
-    return "\n\n".join(counterexample_block(n, c, max_activation) for n, c in enumerate(chosen, start=1)) or NONE_SHOWN
+    return "\n".join(counterexample_block(n, c, max_activation) for n, c in enumerate(chosen, start=1)) or NONE_SHOWN
 
 
 def history_text(history: Sequence[tuple[str, float | None]], current: str, limit: int = MAX_HISTORY) -> str:
@@ -143,6 +160,7 @@ def revise_prompt_values(context: RevisionContext, max_words: int = DEFAULT_MAX_
                           if context.worst_predictions else records_text(context.worst_records, m)),
         "counterexamples": counterexamples_text(context.counterexamples, m),
         "history": history_text(context.history, context.explanation),
+        "digest": digest_lines(token_digest([*context.train, *context.evidence], m)),
     }
 
 
