@@ -208,6 +208,8 @@ class Backend:
     """The subject whose vocabulary the builtin roles and the probe generators read."""
     max_words: int
     simulator_method: SimulatorMethod
+    explain_digest: bool = True
+    """The LLM explainer's prompt sums up its records (`--explain-digest`)."""
     """"builtin" without an LLM; "auto" until the preflight (or the simulator's construction) resolves it."""
     ledger: UsageLedger = field(default_factory=UsageLedger)
     llm: LLM | None = None
@@ -255,7 +257,8 @@ class Backend:
         if chain is None:
             return self.builtin_roles()
         words = self.max_words
-        return Roles(explainer=LLMExplainer(chain, max_words=words, on_discarded=on_discarded, promoted=promoted),
+        return Roles(explainer=LLMExplainer(chain, max_words=words, on_discarded=on_discarded, promoted=promoted,
+                                            digest=self.explain_digest),
                      simulator=self.simulator(llm=chain),
                      reviser=LLMReviser(chain, max_words=words, on_discarded=on_discarded), prober=LLMProber(chain))
 
@@ -337,7 +340,7 @@ async def open_backend(settings: Settings, subject: SubjectModel, *, llm: LLM | 
     `estimator` ($0 without); `config` is the endpoint's, when the caller already resolved it."""
     name = resolve_backend(settings, llm)
     backend = Backend(name=name, subject=subject, max_words=settings.max_explanation_words,
-                      simulator_method=settings.simulator, ledger=ledger or UsageLedger(),
+                      simulator_method=settings.simulator, explain_digest=settings.explain_digest, ledger=ledger or UsageLedger(),
                       prompt_logprobs=prompt_logprobs_supported(settings), description={"backend": name})
     async with AsyncExitStack() as stack:
         if llm is not None:

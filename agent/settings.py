@@ -73,6 +73,10 @@ class Settings(BaseSettings):
         "simulation's answers: 2 x ceil(texts / 5) more calls per explanation scored (4 with an LLM's default 10 held-out "
         "records), each about the size of a 5-record simulation prompt, journaled so a rerun is free; auto = llm for "
         "`score` with an LLM backend, builtin elsewhere (refine, sweep and explain ask an LLM only when told).")
+    explain_digest: bool = Field(
+        True, description="The LLM explainer's prompt also sums up its records: the tokens the neuron responds to most, "
+        "how often each fires, and the tokens just before its strong responses (tools/records/token_digest.py). Off, "
+        "the prompt is the reference shape alone. The LLM reviser's refits always carry it; the builtin explainer ignores it.")
     explain_output_hint: bool = Field(
         False, description="Tell the LLM explainer the top tokens the neuron's output weights promote (its vocabulary "
         "projection) in one extra prompt line: a hint about what it does, for a description of what it responds to. "

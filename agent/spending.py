@@ -193,7 +193,8 @@ def neuron_requests(settings: Settings, params: RefineParams, job: Job) -> list[
     train = [record] * sizes[Split.TRAIN]
     explainer = LLMExplainer(llm)
     requests: list[LLMRequest | PromptScoreRequest] = [
-        LLMRequest(purpose="explainer", messages=explain_messages(train, promoted=[_TOKEN] * HINT_TOKENS if params.explain_output_hint else None),
+        LLMRequest(purpose="explainer", messages=explain_messages(train, promoted=[_TOKEN] * HINT_TOKENS if params.explain_output_hint else None,
+                                                                   digest=train if params.explain_digest else None),
                    max_tokens=explainer.max_tokens)
     ] * params.n_explanations
     requests += simulate(params.n_explanations * sizes[Split.SELECTION] * 2)  # selection = valid + calibration

@@ -56,6 +56,8 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     llm.add_argument("--llm-probes-per-generator", type=int, default=1)
     llm.add_argument("--llm-records-per-split", type=int, default=5)
     llm.add_argument("--llm-only", action="store_true", help="skip the builtin pass (an LLM-only measurement)")
+    llm.add_argument("--explain-digest", action=argparse.BooleanOptionalAction, default=True,
+                     help="the LLM pass's explainer prompt sums up its records (`refinery --explain-digest`)")
     llm.add_argument("--explain-output-hint", action=argparse.BooleanOptionalAction, default=False,
                      help="the LLM pass's explainer prompt names the tokens the neuron's output weights promote "
                           "(`refinery --explain-output-hint`); measure it on and off as two runs with different --name")
@@ -127,7 +129,7 @@ def settings_for(args: argparse.Namespace, backend: Backend, work: Path, records
                  "max_iters": args.llm_max_iters, "n_explanations": args.llm_n_explanations,
                  "n_revisions": args.llm_n_revisions, "probes_per_generator": args.llm_probes_per_generator,
                  "records_per_split": args.llm_records_per_split,
-                 "explain_output_hint": args.explain_output_hint, "judge": args.judge,
+                 "explain_digest": args.explain_digest, "explain_output_hint": args.explain_output_hint, "judge": args.judge,
                  # A GGUF is served by the local server, as for --backend local.
                  "llm_prompt_logprob_offsets": args.local_gguf is not None}
     return Settings(**(common | sizes | fixed))
@@ -137,7 +139,7 @@ def sizes_of(settings: Settings) -> dict[str, Any]:
     """The settings that shape a pass, for the results file."""
     keys = ("backend", "simulator", "max_iters", "n_explanations", "n_revisions", "probes_per_generator",
             "records_per_split", "max_excerpts", "top_k", "n_random", "seed", "llm_base_url", "llm_explainer_model",
-            "explain_output_hint", "judge")
+            "explain_digest", "explain_output_hint", "judge")
     dump = settings.public_dump()
     return {k: dump[k] for k in keys}
 

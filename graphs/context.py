@@ -45,6 +45,8 @@ class RefineParams(BaseModel):
                                "(random excerpts, weighted so the set keeps its top-vs-random mixture).")
     output_side: bool = Field(True, description="At finalize, read what the neuron does to the output (VocabProj, TokenChange) "
                                                  "where the subject's weights are at hand.")
+    explain_digest: bool = Field(True, description="The LLM explainer's prompt sums up its records (tokens the neuron responds to "
+                                                    "most, how often, what precedes them); the builtin explainer ignores it.")
     explain_output_hint: bool = Field(False, description="The LLM explainer's prompt names the tokens the neuron's output weights "
                                                          "promote (one hint line); the builtin explainer ignores it.")
     judge: Literal["auto", "builtin", "llm"] = Field(

@@ -123,6 +123,7 @@ def refine_options(parser: argparse.ArgumentParser) -> None:
 
 
 def explainer_hint_option(group: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    setting(group, "--explain-digest", field="explain_digest", action=argparse.BooleanOptionalAction)
     setting(group, "--explain-output-hint", field="explain_output_hint", action=argparse.BooleanOptionalAction)
 
 

@@ -20,6 +20,7 @@ from tools.formats.openai import ActivationRecord
 from tools.llm_judge import judge_prompt_values
 from tools.probes.llm_prober import probe_prompt_values
 from tools.probes.types import Counterexample, ProbeRequest
+from tools.records.token_digest import digest_lines, token_digest
 from tools.revisers.base import RevisionContext
 from tools.revisers.llm_reviser import revise_prompt_values
 from tools.science.classification import Excerpt
@@ -74,6 +75,7 @@ PROMOTED = [" seven", "\n", 'say "', "Four", " twelve"]
 RENDERERS: dict[str, Callable[[], dict[str, str]]] = {
     "explain": lambda: explain_prompt_values(_records(ACTIVATIONS)),
     "explain_output_hint": lambda: hint_values(PROMOTED),
+    "explain_digest": lambda: {"digest": digest_lines(token_digest(_records(ACTIVATIONS), 2.5))},
     CHAT_LOGPROB_PROMPT: lambda: chat_logprob_values(EXPLANATION, RECORDS),
     CHAT_LOGPROB_NUMBERED_PROMPT: lambda: chat_logprob_numbered_values(EXPLANATION, RECORDS),
     CHAT_JSON_PROMPT: lambda: chat_json_values(EXPLANATION, RECORDS),
@@ -93,6 +95,8 @@ RENDERERS: dict[str, Callable[[], dict[str, str]]] = {
 VARIANTS: dict[str, tuple[str, Callable[[], dict[str, str]]]] = {
     # The explainer's prompt with the output-side hint on (`--explain-output-hint`); "explain" is the same prompt off.
     "explain-with-output-hint": ("explain", lambda: explain_prompt_values(_records(ACTIVATIONS), promoted=PROMOTED)),
+    # With the digest of its records (`--explain-digest`, and every refit of the LLM reviser).
+    "explain-with-digest": ("explain", lambda: explain_prompt_values(_records(ACTIVATIONS), digest=_records(ACTIVATIONS))),
 }
 """Goldens of a prompt rendered another way: golden name -> (prompt, values)."""
 
@@ -137,7 +141,16 @@ def test_sparse_records_are_repeated_without_zeros() -> None:
 def test_the_output_hint_is_one_line_and_nothing_when_off() -> None:
     off = explain_prompt_values(_records(ACTIVATIONS))
     on = explain_prompt_values(_records(ACTIVATIONS), promoted=PROMOTED)
-    assert off["output_hint"] == "" and explain_prompt_values(_records(ACTIVATIONS), promoted=[]) == off
-    assert on["output_hint"].count("\n") == 1 and on["output_hint"].endswith("\n")
-    assert '" seven", "\\n", "say \\"", "Four", " twelve"' in on["output_hint"]
-    assert {k: v for k, v in on.items() if k != "output_hint"} == {k: v for k, v in off.items() if k != "output_hint"}
+    assert off["hints"] == "" and explain_prompt_values(_records(ACTIVATIONS), promoted=[]) == off
+    assert on["hints"].count("\n") == 1 and on["hints"].endswith("\n")
+    assert '" seven", "\\n", "say \\"", "Four", " twelve"' in on["hints"]
+    assert {k: v for k, v in on.items() if k != "hints"} == {k: v for k, v in off.items() if k != "hints"}
+
+
+def test_the_digest_comes_before_the_output_hint_and_changes_nothing_else() -> None:
+    off = explain_prompt_values(_records(ACTIVATIONS))
+    both = explain_prompt_values(_records(ACTIVATIONS), promoted=PROMOTED, digest=_records(ACTIVATIONS))
+    digest, hint = both["hints"].split("Hint:")
+    assert digest.startswith("The tokens neuron B responds to most") and '- "three": 10.0 on average' in digest
+    assert hint.startswith(" when neuron B is active")
+    assert {k: v for k, v in both.items() if k != "hints"} == {k: v for k, v in off.items() if k != "hints"}

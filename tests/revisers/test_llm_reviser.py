@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from bench.support.brain import brain_behaviour
@@ -12,7 +14,7 @@ from tools.formats.openai import ActivationRecord
 from tools.llm.config import LLMConfig
 from tools.llm.fake import ScriptedLLM
 from tools.llm.openai_client import OpenAIChatLLM
-from tools.llm.protocol import LLMError, LLMResponse, Usage
+from tools.llm.protocol import LLMError, LLMRequest, LLMResponse, Usage
 from tools.probes.types import Counterexample
 from tools.prompt_window import peak_window
 from tools.revisers.base import Reviser, RevisionContext
@@ -23,6 +25,7 @@ from tools.revisers.llm_reviser import (
     history_text,
     predicted_records_text,
     records_text,
+    refit_messages,
     revise_messages,
     revise_prompt_values,
     select_counterexamples,
@@ -131,24 +134,70 @@ def test_the_prompt_ends_with_the_prefix_to_complete() -> None:
     assert "Its score: undefined" in messages[-1].content
 
 
-async def test_samples_n_concurrently_with_distinct_seeds_and_keeps_distinct_changed_ones() -> None:
-    # Sample 1 repeats the current explanation: it is asked once more, and its second answer counts.
-    # (The scripted LLM answers without awaiting, so each sample's calls take the script's items in turn.)
-    llm = ScriptedLLM(['objects or " class"', CURRENT, "the word class after my", "", 'objects or " class".',
-                       "the main thing this neuron does is find classes"])
+def is_refit(request: LLMRequest) -> bool:
+    return request.messages[0].content.startswith("We are studying neurons")
+
+
+def by_kind(edits: dict[tuple[int, bool], str], refits: dict[int, str]) -> Callable[[LLMRequest], str]:
+    """Answers by the prompt's kind and seed (an edit's follow-up is its seed asked again), so the test does not
+    depend on the order the two kinds' concurrent calls arrive in."""
+    return lambda request: refits[request.seed] if is_refit(request) else edits[(request.seed, len(request.messages) > 2)]
+
+
+async def test_samples_edits_and_refits_concurrently_with_distinct_seeds_and_keeps_distinct_changed_ones() -> None:
+    # Edit 1 repeats the current explanation: it is asked once more, and its second answer counts. Refit 0 is
+    # edit 0 again (a trailing period does not count), so it is dropped.
+    answer = by_kind({(0, False): 'objects or " class"', (1, False): CURRENT, (1, True): "the word class after my", (2, False): ""},
+                     {0: 'objects or " class".', 1: "the main thing this neuron does is find classes"})
+    llm = ScriptedLLM([answer] * 6)
     discarded: list[list[str]] = []
     reviser = LLMReviser(llm, on_discarded=lambda purpose, reasons: discarded.append(reasons))
     assert isinstance(reviser, Reviser) and reviser.name == "llm"
-    out = await reviser.revise(context(), 5)
-    assert [r.text for r in out] == ['objects or " class"', "the word class after my", "classes"]
-    assert [r.seed for r in llm.requests] == [0, 1, 1, 2, 3, 4]
+    out = await reviser.revise(context(), 5)  # 3 edits and 2 refits
+    assert [(r.text, r.note) for r in out] == [('objects or " class"', "edit"), ("the word class after my", "edit"),
+                                               ("classes", "refit")]
+    edits = [r for r in llm.requests if not is_refit(r)]
+    refits = [r for r in llm.requests if is_refit(r)]
+    assert [(r.seed, r.temperature) for r in edits] == [(0, 0.0), (1, 0.7), (1, 0.7), (2, 0.7)]  # greedy first: the best guess
+    assert [(r.seed, r.temperature) for r in refits] == [(0, 0.0), (1, 0.7)]
     assert all(r.purpose == "reviser" and r.max_tokens == output_cap(DEFAULT_MAX_WORDS) for r in llm.requests)
-    assert [r.temperature for r in llm.requests] == [0.0, 0.7, 0.7, 0.7, 0.7, 0.7]  # greedy first: the best guess
-    follow_up = llm.requests[2].messages
-    assert follow_up[:-2] == llm.requests[1].messages
+    follow_up = next(r for r in edits if len(r.messages) > 2).messages
+    assert follow_up[:-2] == edits[1].messages
     assert follow_up[-2] == Message(role="assistant", content=CURRENT)
     assert follow_up[-1].role == "user" and "Wrong on" in follow_up[-1].content
-    assert discarded == [["repeated the current explanation (asked again)", "empty answer", "the same explanation as another sample"]]
+    assert discarded == [["repeated the current explanation (asked again)", "empty answer"]]
+
+
+def test_a_refit_is_the_explainers_prompt_over_the_texts_that_found_the_explanation_wrong() -> None:
+    """It never shows the current explanation (a small model copies it); its digest covers train, evidence and
+    counterexamples."""
+    evidence = [ActivationRecord(tokens=["My", " class"], activations=[0.0, 4.0])]
+    messages = refit_messages(context(evidence=evidence))
+    assert messages[0].content.startswith("We are studying neurons") and len(messages) == 4  # the explainer's prompt
+    last = messages[-1].content
+    assert CURRENT not in last and "object" in last  # the best record is shown, the explanation is not
+    shown = last.split("<start>")
+    assert shown[1] == "\n my\t0\n class\t10\n<end>\n"  # the counterexample comes first, then worst and best
+    assert '- "class": 10.0 on average, fired 2 of 2 times' in last  # evidence and counterexample, not the worst record
+    assert last.endswith("Explanation of neuron B behavior: the main thing this neuron does is find")
+
+
+async def test_with_one_revision_a_round_writes_an_edit_only() -> None:
+    llm = ScriptedLLM(["classes"])
+    out = await LLMReviser(llm).revise(context(), 1)
+    assert [(r.text, r.note) for r in out] == [("classes", "edit")] and not is_refit(llm.requests[0])
+
+
+async def test_no_usable_answer_of_either_kind_raises_and_repeats_of_both_kinds_say_so() -> None:
+    llm = ScriptedLLM([by_kind({(0, False): CURRENT, (0, True): CURRENT}, {0: CURRENT})] * 3)
+    with pytest.raises(UnchangedExplanation):
+        await LLMReviser(llm).revise(context(), 2)
+    llm = ScriptedLLM([by_kind({(0, False): CURRENT, (0, True): CURRENT}, {0: ""})] * 3)
+    with pytest.raises(NoExplanationError) as raised:
+        await LLMReviser(llm).revise(context(), 2)
+    assert not isinstance(raised.value, UnchangedExplanation) and "empty answer" in str(raised.value)
+    llm = ScriptedLLM([by_kind({(0, False): CURRENT, (0, True): CURRENT}, {0: "classes after my"})] * 3)
+    assert [r.note for r in await LLMReviser(llm).revise(context(), 2)] == ["refit"]
 
 
 async def test_the_current_explanation_behind_a_framing_verb_is_a_repeat() -> None:
@@ -189,8 +238,9 @@ async def test_revises_over_http_with_the_fake_brain(chat_server: ChatServer) ->
     chat_server.default = Respond(brain_behaviour("unused"))
     async with OpenAIChatLLM(LLMConfig(base_url=chat_server.base_url, max_retries=0)) as llm:
         out = await LLMReviser(llm).revise(context(), 2)
-    assert [r.text for r in out] == ['the token " object" or " class"']  # the false negative's offending token, added
-    assert sorted(body["seed"] for body in chat_server.bodies) == [0, 1]
+    # The edit adds the false negative's missed token; the refit is the brain's explainer answer.
+    assert [(r.text, r.note) for r in out] == [('the token " object" or " class"', "edit"), ("unused", "refit")]
+    assert sorted(body["seed"] for body in chat_server.bodies) == [0, 0]
 
 
 LONG = ("words after more or less; " * 12).strip()  # 60 words in 12 clauses
