@@ -165,7 +165,8 @@ async def test_samples_edits_and_refits_concurrently_with_distinct_seeds_and_kee
     assert follow_up[:-2] == edits[1].messages
     assert follow_up[-2] == Message(role="assistant", content=CURRENT)
     assert follow_up[-1].role == "user" and "Wrong on" in follow_up[-1].content
-    assert discarded == [["repeated the current explanation (asked again)", "empty answer"]]
+    assert discarded == [["repeated the current explanation (asked again)", "empty answer"],
+                         ["the same explanation as an edit (refit)"]]
 
 
 def test_a_refit_is_the_explainers_prompt_over_the_texts_that_found_the_explanation_wrong() -> None:

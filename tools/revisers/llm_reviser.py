@@ -228,8 +228,15 @@ class LLMReviser(ExplanationSampler):
             raise next((e for e in errors if not isinstance(e, UnchangedExplanation)), errors[0])
         shown = [c.label for c in select_counterexamples(context.counterexamples)]
         out: dict[str, Revision] = {}
+        repeats: list[str] = []
         for note, result in zip(("edit", "refit"), results, strict=False):
             for sample in [] if isinstance(result, BaseException) else result:
-                out.setdefault(explanation_gist(sample.text), Revision(
-                    text=sample.text, answers=[shown[k - 1] for k in sample.claims if 1 <= k <= len(shown)], note=note))
+                gist = explanation_gist(sample.text)
+                if gist in out:
+                    repeats.append(f"the same explanation as an edit ({note})")
+                    continue
+                out[gist] = Revision(text=sample.text, answers=[shown[k - 1] for k in sample.claims if 1 <= k <= len(shown)],
+                                     note=note)
+        if repeats and self.on_discarded is not None:
+            self.on_discarded(self.purpose, repeats)  # told like the sampler's own duplicates, so the trace counts them
         return list(out.values())
